@@ -1,0 +1,197 @@
+"""The `confab` command line: each subcommand is a thin call into the library."""
+
+from __future__ import annotations
+
+import glob
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from confab.config import load_config
+
+app = typer.Typer(help="confab: persona-grounded open-domain dialogue.", no_args_is_help=True)
+data_app = typer.Typer(help="Build and inspect persona dialogue datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _expand(files: list[str]) -> list[str]:
+    """Files as given; quoted globs (RC_2015-*.zst) are expanded here, in sorted order."""
+    out = []
+    for f in files:
+        matches = sorted(glob.glob(f)) if any(c in f for c in "*?[") and not Path(f).exists() else [f]
+        if not matches:
+            _fail(f"no file matches {f}")
+        out.extend(matches)
+    return out
+
+
+@data_app.command("build")
+def data_build(
+    files: Annotated[list[str], typer.Argument(help="Input files or quoted globs.")],
+    out: Annotated[Path, typer.Option(help="Output dataset folder.")],
+    format: Annotated[
+        str,
+        typer.Option(
+            help="pushshift|parlai|knover|dailydialog|dailydialogpp|topicalchat|jsonl; inferred when left at auto."
+        ),
+    ] = "auto",
+    examples: Annotated[str, typer.Option(help="pairs (Mazaré) or paths (PLATO-2).")] = "pairs",
+    persona: Annotated[
+        str,
+        typer.Option(
+            help="none|source|rules|rules+classifier|random-from-user|"
+            "random-from-dataset; auto: source where files carry personas, "
+            "else rules."
+        ),
+    ] = "auto",
+    max_persona: Annotated[int, typer.Option(help="At most N sentences per persona.")] = 100,
+    split: Annotated[str, typer.Option(help="random or time (chronological).")] = "random",
+    valid_size: Annotated[int | None, typer.Option(help="Default: 50,000 or 5% of the examples.")] = None,
+    test_size: Annotated[int | None, typer.Option(help="Default: 50,000 or 5% of the examples.")] = None,
+    seed: int = 0,
+    clean: Annotated[
+        bool | None,
+        typer.Option(
+            "--clean/--no-clean", help="PLATO-2 cleaning; default on for pushshift and jsonl, off for curated corpora."
+        ),
+    ] = None,
+    skip_rule: Annotated[list[str] | None, typer.Option(help="Turn one cleaning rule off (repeatable).")] = None,
+    offensive: Annotated[Path | None, typer.Option(help="Offensive-word list, one a line.")] = None,
+    quarantined: Annotated[Path | None, typer.Option(help="Quarantined subreddits, one a line.")] = None,
+    bots: Annotated[Path | None, typer.Option(help="Bot accounts, one a line.")] = None,
+    persona_sentences: Annotated[
+        Path | None, typer.Option(help="Positive sentences for rules+classifier (text, or a ParlAI file).")
+    ] = None,
+    classifier_threshold: float = 0.5,
+    truncate_tokens: int = 100,
+    partition_mb: Annotated[float, typer.Option(help="Uncompressed input per partition (bounds memory).")] = 256.0,
+    config: Annotated[Path | None, typer.Option(help="A saved config.json to start from; flags override it.")] = None,
+    quiet: bool = False,
+) -> None:
+    """Build a persona dialogue dataset (Parquet) from raw files."""
+    from confab.data.build import Build, BuildConfig
+    from confab.progress import progress_bars
+
+    try:
+        base = load_config(BuildConfig, config) if config else BuildConfig(inputs=[])
+        clean_config = replace(
+            base.clean,
+            enabled=clean if clean is not None else base.clean.enabled,
+            skip=sorted(set(base.clean.skip) | set(skip_rule or [])),
+            offensive_words=str(offensive) if offensive else base.clean.offensive_words,
+            quarantined_subreddits=str(quarantined) if quarantined else base.clean.quarantined_subreddits,
+            bots=str(bots) if bots else base.clean.bots,
+        )
+        cfg = replace(
+            base,
+            inputs=_expand(files),
+            format=format,
+            examples=examples,
+            persona=persona,
+            max_persona=max_persona,
+            split=split,
+            valid_size=valid_size,
+            test_size=test_size,
+            seed=seed,
+            clean=clean_config,
+            persona_sentences=str(persona_sentences) if persona_sentences else None,
+            classifier_threshold=classifier_threshold,
+            truncate_tokens=truncate_tokens,
+            partition_mb=partition_mb,
+        )
+        if examples not in ("pairs", "paths"):
+            raise ValueError(f"--examples must be pairs or paths, not {examples}")
+        if split not in ("random", "time"):
+            raise ValueError(f"--split must be random or time, not {split}")
+        with progress_bars(quiet) as bars:
+            build = Build(cfg, out, bars)
+            build.run()
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        _fail(str(e))
+    if not quiet:
+        console.print((out / "report.md").read_text(), highlight=False)
+
+
+@data_app.command("show")
+def data_show(
+    dataset: Annotated[Path, typer.Argument(help="A dataset folder made by `confab data build`.")],
+    split: str = "train",
+    n: Annotated[int, typer.Option("-n", help="How many examples.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """Print examples of a dataset."""
+    from confab.data.schema import iter_examples
+
+    try:
+        rows = iter_examples(dataset, split)
+        for i, row in enumerate(rows):
+            if i >= n:
+                break
+            if as_json:
+                print(json.dumps(row, ensure_ascii=False))
+            else:
+                _print_example(row)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+
+
+def _print_example(row: dict) -> None:
+    where = " · ".join(str(x) for x in (row["id"], row["subreddit"], row["response_author"]) if x)
+    console.rule(where, style="dim")
+    for sentence in row["persona"][:5]:
+        console.print(f"  [magenta]persona[/]  {sentence}", highlight=False)
+    if len(row["persona"]) > 5:
+        console.print(f"  [magenta]persona[/]  … {len(row['persona']) - 5} more", highlight=False)
+    for turn in row["context"][-4:]:
+        console.print(f"  [cyan]context[/]  {turn}", highlight=False)
+    console.print(f"  [green]response[/] {row['response']}", highlight=False)
+
+
+@app.command()
+def demo(out: Annotated[Path, typer.Option(help="Where the demo writes.")] = Path("build/demo")) -> None:
+    """Build a persona dialogue dataset from the bundled real sample and show it."""
+    from confab.resources import resource_path
+
+    sample = resource_path("samples/topical_chat_valid_freq.json.gz")
+    console.print(f"[bold]confab demo[/]: a persona dialogue dataset from {sample.name} (Topical-Chat, CDLA-Sharing)")
+    data_build(
+        files=[str(sample)],
+        out=out / "dataset",
+        format="topicalchat",
+        examples="paths",
+        persona="rules",
+        max_persona=20,
+        split="random",
+        valid_size=None,
+        test_size=None,
+        seed=0,
+        clean=True,
+        skip_rule=None,
+        offensive=None,
+        quarantined=None,
+        bots=None,
+        persona_sentences=None,
+        classifier_threshold=0.5,
+        truncate_tokens=100,
+        partition_mb=256.0,
+        config=None,
+        quiet=False,
+    )
+    console.print(
+        "[bold]A few training examples[/] (persona sentences were extracted from each speaker's other turns):"
+    )
+    data_show(out / "dataset", split="train", n=3, as_json=False)
+
+
+if __name__ == "__main__":
+    app()

