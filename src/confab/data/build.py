@@ -684,7 +684,8 @@ def render_report(report: dict) -> str:
     lines.append(
         f"- threads: {t.get('threads', 0):,}; messages: {t.get('messages', 0):,}; kept after cleaning: "
         f"{t.get('kept_messages', 0):,}; duplicate ids: {t.get('duplicate_id', 0):,}; "
-        f"orphan roots: {t.get('orphan_roots', 0):,}"
+        f"top-level comments without their submission: {t.get('roots_without_submission', 0):,}; "
+        f"orphans (parent not in the input): {t.get('orphan_roots', 0):,}"
     )
     c = report["cleaning"]
     lines.append(f"- cleaning {'on' if c['enabled'] else 'off'}; dropped {c['dropped_total']:,} messages")

@@ -40,8 +40,10 @@ def build_thread(messages: list[Message]) -> Thread:
         if m.parent_id is not None and m.parent_id in by_id and m.parent_id != m.id:
             children[m.parent_id].append(m.id)
         else:
-            if m.parent_id is not None:
-                stats["orphan_roots"] += 1
+            if m.parent_id == m.thread_id:
+                stats["roots_without_submission"] += 1  # a top-level comment; RS_ files give the submission
+            elif m.parent_id is not None:
+                stats["orphan_roots"] += 1  # the parent is not in the input (another month, or lost)
             roots.append(m.id)
     # Siblings in time order (ids break ties) so output does not depend on input order.
     for kids in children.values():

@@ -1,0 +1,77 @@
+from collections import Counter
+
+import pytest
+
+from confab.data.clean import RULES, CleanConfig, Cleaner, alpha_ratio, overlap, text_hash
+from confab.data.records import Message, Problems
+from confab.data.sources import READERS
+from confab.data.threads import build_thread, walk
+
+
+def msg(text, author="someone", subreddit="AskReddit", id="t1_x", parent_id="t3_t"):
+    return Message(id=id, parent_id=parent_id, thread_id="t3_t", author=author, text=text, subreddit=subreddit)
+
+
+PARENT = msg("I love running in the park with my dog every morning.", id="t1_p")
+CASES = {
+    "deleted": msg("[removed]"),
+    "bot": msg("Your comment was removed by the moderators.", author="AutoModerator"),
+    "quarantined": msg("This is an ordinary sentence here.", subreddit="The_Donald"),
+    "too_many_chars": msg("word " * 300),
+    "token_count": msg("lol"),
+    "long_word": msg("This is " + "a" * 31 + " long."),
+    "alpha_ratio": msg("1234 5678 !!!! ok"),
+    "url": msg("See www.example.org for the rest of it."),
+    "special_string": msg("Ask over in r/running about shoes."),
+    "offensive": msg("What a bastard that guy is, honestly."),
+    "repeated": msg("Same   OLD story here."),
+    "parent_overlap": msg("I love running in the park with my dog."),
+}
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_each_rule_fires_on_its_case_and_can_be_turned_off(rule):
+    frequent = {text_hash("same old story here.")}
+    assert Cleaner(CleanConfig(), frequent).check(CASES[rule], PARENT) == rule
+    kept = Cleaner(CleanConfig(skip=[rule]), frequent).check(CASES[rule], PARENT)
+    assert kept != rule
+
+
+def test_ordinary_messages_pass_every_rule():
+    cleaner = Cleaner(CleanConfig())
+    for text in [
+        "That sounds great! I am a doctor and I recommend running.",
+        "I'd say and/or both work, 2 ways.",
+        "Ha, my cat does the same thing every night.",
+    ]:
+        assert cleaner.check(msg(text), PARENT) is None, text
+
+
+def test_bot_names_and_lists_are_case_insensitive(tmp_path):
+    cleaner = Cleaner(CleanConfig())
+    assert cleaner.check(msg("A normal looking reply to you.", author="automoderator"), None) == "bot"
+    assert cleaner.check(msg("A normal looking reply to you.", author="weather_bot"), None) == "bot"
+    assert cleaner.check(msg("A normal looking reply to you.", author="abbott"), None) is None
+    own = tmp_path / "bots.txt"
+    own.write_text("# my bots\nfriendly_helper\n")
+    assert Cleaner(CleanConfig(bots=str(own))).check(msg("A normal reply.", author="Friendly_Helper"), None) == "bot"
+
+
+def test_helpers():
+    assert alpha_ratio("ab 12") == 0.5 and alpha_ratio("") == 1.0
+    assert overlap("the cat", "The cat sat") == 1.0 and overlap("a dog", "a cat") == 0.5
+    assert text_hash("Hello  World") == text_hash("hello world") != text_hash("hello worlds")
+
+
+def test_removing_a_message_removes_its_subtree(fixtures):
+    messages = list(READERS["pushshift"].read(fixtures / "RC_2020-01_fixture.jsonl", "f", Problems()))
+    thread = build_thread([m for m in messages if m.thread_id == "t3_a"])
+    drops = Counter()
+    kept = walk(thread, Cleaner(CleanConfig(max_repeats=100)), drops)
+    # c4 is [deleted]: its reply c5 and c5's reply c5b go with it
+    assert drops["deleted"] == 1 and drops["descendant_of_removed"] == 2
+    assert {m.id for m, _ in kept} == {"t1_c1", "t1_c2", "t1_c3", "t1_c15", "t1_c16"}
+    assert drops["bot"] == drops["url"] == drops["token_count"] == drops["special_string"] == 1
+    assert drops["alpha_ratio"] == drops["long_word"] == drops["too_many_chars"] == drops["offensive"] == 1
+    assert drops["parent_overlap"] == 1
+    assert sum(drops.values()) + len(kept) == len(thread.messages)

@@ -1,0 +1,71 @@
+import pytest
+
+from confab.data import persona
+from confab.data.build import _persona_sentences
+
+
+def test_sentence_splitting_and_cheap_rules():
+    assert persona.sentences("I like tea. Do you?\nMy cat is old!  Yes") == [
+        "I like tea.",
+        "Do you?",
+        "My cat is old!",
+        "Yes",
+    ]
+    assert persona.cheap_rules_ok(["i", "have", "two", "dogs"])
+    assert not persona.cheap_rules_ok(["you", "have", "two", "dogs"])  # no I or my
+    assert not persona.cheap_rules_ok(["I"] * 21) and not persona.cheap_rules_ok(["I", "am"])
+    assert persona.candidates("I have a dog. It barks a lot at night. My name is Bo.", "rules") == [
+        "I have a dog.",
+        "My name is Bo.",
+    ]
+    assert persona.candidates("I have a dog. It barks a lot at night.", "random-from-user") == [
+        "I have a dog.",
+        "It barks a lot at night.",
+    ]
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return persona.PosFilter()
+
+
+def test_part_of_speech_rules(tagger):
+    ok = tagger(["I am a doctor.", "My dog is a golden retriever.", "I work at a bakery downtown."])
+    assert ok == [True, True, True]
+    assert tagger(["I , my , I , my", "my my my oh my"]) == [False, False]  # no verb
+
+
+def test_classifier_prefers_persona_like_sentences():
+    positives = _persona_sentences(None)
+    assert len(positives) == 602
+    negatives = [
+        "the game last night was a total disaster for the defense .",
+        "source ? that link is broken .",
+        "lol this thread again",
+        "what time does the store open on sundays ?",
+        "that is not how taxes work .",
+        "the sequel was better than the original movie .",
+        "check the sidebar before posting please .",
+        "anyone else getting errors on the new update ?",
+        "this is the best comment in the thread .",
+        "the price went up again this month .",
+        "no , the bridge was closed for repairs .",
+        "the first season is free to stream .",
+    ] * 20
+    clf = persona.PersonaClassifier.train(positives, negatives, threshold=0.5)
+    assert clf.metrics["heldout_accuracy"] > 0.8
+    assert clf.score("i have two dogs and i love hiking .") > clf.score("the bridge was closed for the game .")
+    restored = persona.PersonaClassifier.from_dict(clf.to_dict())
+    assert restored.score("i like cats .") == clf.score("i like cats .")
+    with pytest.raises(ValueError, match="at least 10"):
+        persona.PersonaClassifier.train(positives[:3], negatives)
+
+
+def test_persona_for_example_never_uses_the_response_itself():
+    sentences = [("I am a doctor.", "t1_a"), ("I like tea.", "t1_b"), ("My cat is old.", "t1_c")]
+    assert persona.persona_for_example(sentences, "t1_a", "Hi. I like tea.", 5) == ["My cat is old."]
+    assert persona.persona_for_example(sentences, "t1_z", "Hello", 2) == ["I am a doctor.", "I like tea."]
+
+
+def test_rank_key_is_a_pure_function():
+    assert persona.rank_key(0, "a", "b") == persona.rank_key(0, "a", "b") != persona.rank_key(1, "a", "b")

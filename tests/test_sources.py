@@ -1,0 +1,186 @@
+import bz2
+import gzip
+import json
+import lzma
+import shutil
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from confab.data.records import Problems
+from confab.data.sources import READERS, detect_format, lines
+from confab.resources import resource_path
+
+
+def read(fmt: str, path: Path) -> tuple[list, Problems]:
+    problems = Problems()
+    return list(READERS[fmt].read(path, path.name, problems)), problems
+
+
+def compress(src: Path, dest: Path) -> Path:
+    data = src.read_bytes()
+    suffix = dest.suffix
+    if suffix == ".zst":
+        # pushshift writes with a long window; the reader must accept it
+        params = zstandard.ZstdCompressionParameters.from_level(19, window_log=27)
+        dest.write_bytes(zstandard.ZstdCompressor(compression_params=params).compress(data))
+    elif suffix == ".gz":
+        dest.write_bytes(gzip.compress(data))
+    elif suffix == ".bz2":
+        dest.write_bytes(bz2.compress(data))
+    elif suffix == ".xz":
+        dest.write_bytes(lzma.compress(data))
+    return dest
+
+
+def test_pushshift_comments_and_submissions(fixtures):
+    comments, problems = read("pushshift", fixtures / "RC_2020-01_fixture.jsonl")
+    assert len(comments) == 26 and problems.total() == 0
+    first = comments[0]
+    assert (first.id, first.parent_id, first.thread_id, first.author, first.subreddit) == (
+        "t1_c1",
+        "t3_a",
+        "t3_a",
+        "alice",
+        "AskReddit",
+    )
+    assert first.created_utc == 1577836810 and first.kind == "comment" and first.line == 1
+    subs, _ = read("pushshift", fixtures / "RS_2020-01_fixture.jsonl")
+    assert [s.id for s in subs] == ["t3_a", "t3_c"]
+    assert subs[1].text == "Weekend movie thread\n\nTell us what you watched and why you liked it."
+    assert not subs[0].respond and subs[0].parent_id is None
+
+
+@pytest.mark.parametrize("suffix", [".zst", ".gz", ".bz2", ".xz"])
+def test_compressed_dumps_read_like_plain_ones(fixtures, tmp_path, suffix):
+    plain, _ = read("pushshift", fixtures / "RC_2020-01_fixture.jsonl")
+    packed, problems = read("pushshift", compress(fixtures / "RC_2020-01_fixture.jsonl", tmp_path / f"RC_x{suffix}"))
+    assert [m.id for m in packed] == [m.id for m in plain] and problems.total() == 0
+
+
+@pytest.mark.parametrize("suffix", [".zst", ".gz", ".bz2", ".xz"])
+def test_truncated_archive_is_reported_and_earlier_lines_kept(fixtures, tmp_path, suffix):
+    src = tmp_path / "RC_big.jsonl"
+    line = (fixtures / "RC_2020-01_fixture.jsonl").read_text().splitlines()[0]
+    src.write_text("\n".join(line.replace('"c1"', f'"c{i}x"') for i in range(20000)) + "\n")
+    packed = compress(src, tmp_path / f"RC_big{suffix}")
+    packed.write_bytes(packed.read_bytes()[: packed.stat().st_size * 2 // 3])
+    messages, problems = read("pushshift", packed)
+    assert problems.counts["truncated_archive"] == 1
+    assert 0 < len(messages) < 20000
+    sample = problems.samples[0]
+    assert sample["file"].endswith(f"RC_big{suffix}") and sample["line"] == len(messages) + 1
+    assert problems.total() == 1
+
+
+def test_malformed_lines_are_counted_with_file_and_line(tmp_path):
+    good = {"id": "x1", "author": "a", "parent_id": "t3_t", "link_id": "t3_t", "body": "hello there friend"}
+    path = tmp_path / "RC_bad.jsonl"
+    with open(path, "wb") as f:
+        f.write(json.dumps(good).encode() + b"\n")
+        f.write(b"{not json\n")
+        f.write(json.dumps({"id": "x2", "body": "no parent"}).encode() + b"\n")
+        f.write(b'{"id": "x3", "author": "a", "parent_id": "t3_t", "link_id": "t3_t", "body": "caf\xe9"}\n')
+        f.write(b"[1, 2]\n")
+        f.write(b"\n")
+        f.write(json.dumps({**good, "id": "x4", "created_utc": "1136074029"}).encode() + b"\n")
+    messages, problems = read("pushshift", path)
+    assert [m.id for m in messages] == ["t1_x1", "t1_x4"]
+    assert messages[1].created_utc == 1136074029
+    assert dict(problems.counts) == {"bad_json": 1, "bad_record": 2, "bad_utf8": 1}
+    assert [(s["kind"], s["line"]) for s in problems.samples] == [
+        ("bad_json", 2),
+        ("bad_record", 3),
+        ("bad_utf8", 4),
+        ("bad_record", 5),
+    ]
+    assert "parent_id" in problems.samples[1]["detail"]
+
+
+def test_huge_line_is_skipped_without_holding_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(lines, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(lines, "CHUNK", 256)
+    path = tmp_path / "RC_huge.jsonl"
+    ok = json.dumps({"id": "a", "author": "u", "parent_id": "t3_t", "link_id": "t3_t", "body": "fine text"})
+    path.write_text(ok + "\n" + '{"body": "' + "x" * 5000 + '"}\n' + ok.replace('"a"', '"b"') + "\n")
+    messages, problems = read("pushshift", path)
+    assert [m.id for m in messages] == ["t1_a", "t1_b"]
+    assert problems.counts["line_too_long"] == 1 and problems.samples[0]["line"] == 2
+
+
+def test_parlai_dialogues_personas_and_candidates(fixtures):
+    messages, problems = read("parlai", fixtures / "personachat_fixture.txt")
+    assert problems.total() == 0
+    responses = [m for m in messages if m.respond]
+    assert [m.text for m in responses] == [
+        "i am good , just back from skiing .",
+        "every winter , my wife stays home .",
+        "hello there , do you have pets ?",
+        "two cats , they are lazy .",
+    ]
+    first = responses[0]
+    assert first.persona == ["i like to ski.", "my wife does not like me anymore."]
+    assert first.candidates[first.candidate_labels.index(1)] == first.text and len(first.candidates) == 3
+    # the second dialogue starts with __SILENCE__: the bot speaks first, with no context turn before it
+    second = [m for m in messages if m.thread_id.endswith(":1")]
+    assert second[0].respond and second[0].parent_id is None and second[0].text == "hello there , do you have pets ?"
+    partner = [m for m in messages if not m.respond]
+    assert partner[0].persona == ["i am a vegan."] and partner[0].author.endswith(":partner")
+
+
+def test_knover_tsv(fixtures):
+    messages, problems = read("knover", fixtures / "knover_fixture.tsv")
+    assert problems.total() == 0
+    responses = [m for m in messages if m.respond]
+    assert [m.text for m in responses] == ["Great, I just got back from skiing.", "The Alps, with my dog."]
+    assert responses[1].persona == ["I like to ski.", "I have a dog."]
+    chain = [m for m in messages if m.thread_id == responses[1].thread_id]
+    assert [m.author.rsplit(":", 1)[1] for m in chain] == ["partner", "self", "partner", "self"]
+
+
+def test_dailydialog_and_dailydialogpp(fixtures):
+    messages, _ = read("dailydialog", fixtures / "dailydialog_fixture.txt")
+    first = [m for m in messages if m.line == 1]
+    assert first[0].text == "Can you manage chopsticks ?" and not first[0].respond and len(first) == 9
+    pp, _ = read("dailydialogpp", fixtures / "dailydialogpp_fixture.jsonl")
+    response = [m for m in pp if m.respond][0]
+    assert len(response.candidates) == 15 and response.candidate_labels == [1] * 5 + [0] * 10
+    assert response.text == response.candidates[0]
+
+
+def test_topicalchat_bundled_sample():
+    messages, problems = read("topicalchat", resource_path("samples/topical_chat_valid_freq.json.gz"))
+    assert problems.total() == 0
+    assert len(messages) == 11681 and len({m.thread_id for m in messages}) == 539
+
+
+def test_generic_jsonl(fixtures, tmp_path):
+    messages, problems = read("jsonl", fixtures / "dialogues_fixture.jsonl")
+    assert problems.total() == 0
+    assert [m.persona for m in messages[:2]] == [None, ["I teach math.", "I have a cat."]]
+    assert messages[3].created_utc == 100 and not messages[0].respond and messages[1].respond
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"turns": []}\n{"turns": [{"speaker": "A"}]}\n')
+    _, problems = read("jsonl", bad)
+    assert problems.counts["bad_record"] == 2 and "turns[0]" in problems.samples[1]["detail"]
+
+
+def test_format_detection(fixtures, tmp_path):
+    expected = {
+        "RC_2020-01_fixture.jsonl": "pushshift",
+        "personachat_fixture.txt": "parlai",
+        "knover_fixture.tsv": "knover",
+        "dailydialog_fixture.txt": "dailydialog",
+        "dailydialogpp_fixture.jsonl": "dailydialogpp",
+        "dialogues_fixture.jsonl": "jsonl",
+    }
+    for name, fmt in expected.items():
+        assert detect_format(fixtures / name) == fmt, name
+    assert detect_format(resource_path("samples/topical_chat_valid_freq.json.gz")) == "topicalchat"
+    renamed = shutil.copy(fixtures / "RC_2020-01_fixture.jsonl", tmp_path / "comments.jsonl")
+    assert detect_format(Path(renamed)) == "pushshift"
+    odd = tmp_path / "notes.txt"
+    odd.write_text("just some prose\n")
+    with pytest.raises(ValueError, match="notes.txt: cannot tell its format"):
+        detect_format(odd)
