@@ -365,6 +365,8 @@ class Build:
 
     def write(self) -> None:
         held = self._held_out()
+        for split in SPLITS:
+            (self.out / split).mkdir(parents=True, exist_ok=True)
         task = self.progress("write (partitions)", self.parts)
         for q in range(self.parts):
             marker = self.work / "written" / f"q{q:05d}.json"
@@ -400,7 +402,6 @@ class Build:
         for split, split_rows in out.items():
             if split_rows:
                 path = self.out / split / f"part-{q:05d}.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(path) as tmp:
                     pq.write_table(pa.Table.from_pylist(split_rows, schema=EXAMPLE_SCHEMA), tmp, compression="zstd")
         stats["users_with_persona"] = sum(1 for v in by_author.values() if v)

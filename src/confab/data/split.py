@@ -38,5 +38,9 @@ def split_key(mode: str, seed: int, example_id: str, created_utc: int | None) ->
 
 def held_out(keys: Iterable[tuple[tuple, str]], valid: int, test: int) -> dict[str, str]:
     """Map the ids of held-out examples to 'valid' or 'test' from a stream of (key, id)."""
+    if valid + test == 0:
+        for _ in keys:  # still read every key, so that bad keys are reported whatever the sizes
+            pass
+        return {}
     chosen = heapq.nsmallest(valid + test, keys)
     return {example_id: ("test" if i < test else "valid") for i, (_, example_id) in enumerate(chosen)}
