@@ -228,17 +228,20 @@ class Build:
         ):
             for messages in by_thread.values():
                 thread = build_thread(messages)
+                truncated: dict[str, str] = {}
                 stats.update(thread.stats)
                 stats["threads"] += 1
                 stats["messages"] += len(thread.messages)
                 for message, ancestors in walk(thread, cleaner, drops):
                     stats["kept_messages"] += 1
-                    example = make_example(message, ancestors, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns)
+                    example = make_example(
+                        message, ancestors, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns, truncated
+                    )
                     if example is not None:
                         examples.add(_part(example["response_author"], self.parts), example)
                     if not self.extracts or message.kind == "submission" or message.author is None:
                         continue
-                    text = truncate_tokens(message.text, cfg.truncate_tokens)
+                    text = truncated.get(message.id) or truncate_tokens(message.text, cfg.truncate_tokens)
                     setup = "random-from-user" if self.setup == "random-from-dataset" else self.setup
                     for sentence in personas.candidates(text, setup):
                         key = personas.rank_key(cfg.seed, message.author, sentence)

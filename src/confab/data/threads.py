@@ -88,20 +88,35 @@ def _count_subtree(thread: Thread, root: str) -> int:
 
 
 def make_example(
-    message: Message, ancestors: list[Message], kind: str, max_tokens: int, max_context_turns: int | None
+    message: Message,
+    ancestors: list[Message],
+    kind: str,
+    max_tokens: int,
+    max_context_turns: int | None,
+    truncated: dict[str, str] | None = None,
 ) -> dict | None:
-    """The example whose response is `message`, or None when it has no context or is not a response."""
+    """The example whose response is `message`, or None when it has no context or is not a response.
+
+    `truncated` caches each message's truncated text across the examples of a thread: with paths, every
+    ancestor appears in the context of all its descendants."""
     if not message.respond or not ancestors:
         return None
     context = ancestors[-1:] if kind == "pairs" else ancestors
     if max_context_turns:
         context = context[-max_context_turns:]
+    cache = truncated if truncated is not None else {}
+
+    def short(m: Message) -> str:
+        if m.id not in cache:
+            cache[m.id] = truncate_tokens(m.text, max_tokens)
+        return cache[m.id]
+
     return {
         "id": message.id,
-        "context": [truncate_tokens(m.text, max_tokens) for m in context],
+        "context": [short(m) for m in context],
         "context_ids": [m.id for m in context],
         "context_authors": [m.author for m in context],
-        "response": truncate_tokens(message.text, max_tokens),
+        "response": short(message),
         "response_author": message.author,
         "persona": list(message.persona) if message.persona is not None else [],
         "subreddit": message.subreddit,

@@ -1,0 +1,92 @@
+import json
+
+from typer.testing import CliRunner
+
+from confab.cli import app
+
+runner = CliRunner()
+
+
+def test_data_build_and_show(fixtures, tmp_path):
+    out = tmp_path / "ds"
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "build",
+            str(fixtures / "RC_2020-01_fixture.jsonl"),
+            "--out",
+            str(out),
+            "--examples",
+            "paths",
+            "--max-persona",
+            "5",
+            "--valid-size",
+            "1",
+            "--test-size",
+            "1",
+            "--skip-rule",
+            "url",
+            "--seed",
+            "4",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "confab dataset build" in result.output and "examples (paths)" in result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["examples"] == "paths" and config["clean"]["skip"] == ["url"] and config["seed"] == 4
+    assert config["format"] == "pushshift" and config["persona"] == "rules"  # auto resolved and saved
+    shown = runner.invoke(app, ["data", "show", str(out), "-n", "2", "--json"])
+    rows = [json.loads(line) for line in shown.output.splitlines()]
+    assert len(rows) == 2 and {"id", "context", "response", "persona", "response_author"} <= set(rows[0])
+    pretty = runner.invoke(app, ["data", "show", str(out), "-n", "1"])
+    assert "response" in pretty.output
+
+
+def test_quoted_globs_expand(fixtures, tmp_path):
+    result = runner.invoke(
+        app, ["data", "build", str(fixtures / "R[CS]_2020-01_fixture.jsonl"), "--out", str(tmp_path / "ds"), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "ds" / "config.json").read_text())
+    assert [p.rsplit("/", 1)[1] for p in config["inputs"]] == ["RC_2020-01_fixture.jsonl", "RS_2020-01_fixture.jsonl"]
+
+
+def test_bad_requests_fail_with_a_clear_message(fixtures, tmp_path):
+    cases = [
+        (["data", "build", str(tmp_path / "missing.zst"), "--out", str(tmp_path / "x")], "missing.zst"),
+        (
+            ["data", "build", str(fixtures / "knover_fixture.tsv"), "--out", str(tmp_path / "y"), "--format", "csv"],
+            "unknown format 'csv'",
+        ),
+        (
+            ["data", "build", str(fixtures / "knover_fixture.tsv"), "--out", str(tmp_path / "z"), "--persona", "vibes"],
+            "unknown persona setup",
+        ),
+        (
+            [
+                "data",
+                "build",
+                str(fixtures / "RC_2020-01_fixture.jsonl"),
+                "--out",
+                str(tmp_path / "w"),
+                "--skip-rule",
+                "nope",
+            ],
+            "unknown cleaning rule",
+        ),
+        (["data", "show", str(tmp_path / "nothing")], "no 'train' folder"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in " ".join(result.output.split()), (message, result.output)
+
+
+def test_demo_builds_from_the_bundled_sample(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "dataset" / "report.json").read_text())
+    assert report["threads"]["threads"] == 539 and report["examples"]["total"] > 10000
+    assert report["persona"]["train_share_with_persona"] > 0.9
+    assert "persona" in result.output and "response" in result.output
