@@ -90,3 +90,18 @@ def test_demo_builds_from_the_bundled_sample(tmp_path):
     assert report["threads"]["threads"] == 539 and report["examples"]["total"] > 10000
     assert report["persona"]["train_share_with_persona"] > 0.9
     assert "persona" in result.output and "response" in result.output
+
+
+def test_a_saved_config_is_the_base_and_flags_override_it(fixtures, tmp_path):
+    first = tmp_path / "first"
+    args = ["data", "build", str(fixtures / "RC_2020-01_fixture.jsonl"), "--quiet"]
+    assert runner.invoke(app, [*args, "--out", str(first), "--examples", "paths", "--skip-rule", "url"]).exit_code == 0
+    second = tmp_path / "second"
+    result = runner.invoke(app, [*args, "--out", str(second), "--config", str(first / "config.json"), "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((second / "config.json").read_text())
+    assert config["examples"] == "paths" and config["clean"]["skip"] == ["url"] and config["seed"] == 5
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"type": "BuildConfig", "inputs": [], "exampels": "paths"}')
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "third"), "--config", str(broken)])
+    assert result.exit_code == 2 and "exampels" in result.output

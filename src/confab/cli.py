@@ -40,82 +40,83 @@ def data_build(
     files: Annotated[list[str], typer.Argument(help="Input files or quoted globs.")],
     out: Annotated[Path, typer.Option(help="Output dataset folder.")],
     format: Annotated[
-        str,
-        typer.Option(
-            help="pushshift|parlai|knover|dailydialog|dailydialogpp|topicalchat|jsonl; inferred when left at auto."
-        ),
-    ] = "auto",
-    examples: Annotated[str, typer.Option(help="pairs (Mazaré) or paths (PLATO-2).")] = "pairs",
+        str | None,
+        typer.Option(help="pushshift|parlai|knover|dailydialog|dailydialogpp|topicalchat|jsonl [default: inferred]"),
+    ] = None,
+    examples: Annotated[str | None, typer.Option(help="pairs (Mazaré) or paths (PLATO-2) [default: pairs]")] = None,
     persona: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="none|source|rules|rules+classifier|random-from-user|"
-            "random-from-dataset; auto: source where files carry personas, "
-            "else rules."
+            help="none|source|rules|rules+classifier|random-from-user|random-from-dataset "
+            "[default: source where files carry personas, else rules]"
         ),
-    ] = "auto",
-    max_persona: Annotated[int, typer.Option(help="At most N sentences per persona.")] = 100,
-    split: Annotated[str, typer.Option(help="random or time (chronological).")] = "random",
-    valid_size: Annotated[int | None, typer.Option(help="Default: 50,000 or 5% of the examples.")] = None,
-    test_size: Annotated[int | None, typer.Option(help="Default: 50,000 or 5% of the examples.")] = None,
-    seed: int = 0,
+    ] = None,
+    max_persona: Annotated[int | None, typer.Option(help="At most N sentences per persona [default: 100]")] = None,
+    split: Annotated[str | None, typer.Option(help="random or time (chronological) [default: random]")] = None,
+    valid_size: Annotated[int | None, typer.Option(help="[default: 50,000, or 5% of the examples if fewer]")] = None,
+    test_size: Annotated[int | None, typer.Option(help="[default: 50,000, or 5% of the examples if fewer]")] = None,
+    seed: Annotated[int | None, typer.Option(help="[default: 0]")] = None,
     clean: Annotated[
         bool | None,
-        typer.Option(
-            "--clean/--no-clean", help="PLATO-2 cleaning; default on for pushshift and jsonl, off for curated corpora."
-        ),
+        typer.Option("--clean/--no-clean", help="PLATO-2 cleaning [default: on for pushshift and jsonl only]"),
     ] = None,
     skip_rule: Annotated[list[str] | None, typer.Option(help="Turn one cleaning rule off (repeatable).")] = None,
     offensive: Annotated[Path | None, typer.Option(help="Offensive-word list, one a line.")] = None,
     quarantined: Annotated[Path | None, typer.Option(help="Quarantined subreddits, one a line.")] = None,
     bots: Annotated[Path | None, typer.Option(help="Bot accounts, one a line.")] = None,
     persona_sentences: Annotated[
-        Path | None, typer.Option(help="Positive sentences for rules+classifier (text, or a ParlAI file).")
+        Path | None, typer.Option(help="Positives for rules+classifier: text lines, or a ParlAI file.")
     ] = None,
-    classifier_threshold: float = 0.5,
-    truncate_tokens: int = 100,
-    partition_mb: Annotated[float, typer.Option(help="Uncompressed input per partition (bounds memory).")] = 256.0,
+    classifier_threshold: Annotated[float | None, typer.Option(help="[default: 0.5]")] = None,
+    truncate_tokens: Annotated[int | None, typer.Option(help="Cut texts after N tokens [default: 100]")] = None,
+    partition_mb: Annotated[
+        float | None, typer.Option(help="Uncompressed input per partition; bounds memory [default: 128]")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="A saved config.json to start from; flags override it.")] = None,
     quiet: bool = False,
 ) -> None:
     """Build a persona dialogue dataset (Parquet) from raw files."""
-    from confab.data.build import Build, BuildConfig
-    from confab.progress import progress_bars
+    from confab.data.build import BuildConfig
 
+    given = {
+        "format": format, "examples": examples, "persona": persona, "max_persona": max_persona, "split": split,
+        "valid_size": valid_size, "test_size": test_size, "seed": seed,
+        "persona_sentences": str(persona_sentences) if persona_sentences else None,
+        "classifier_threshold": classifier_threshold, "truncate_tokens": truncate_tokens,
+        "partition_mb": partition_mb,
+    }  # fmt: skip
+    clean_given = {
+        "enabled": clean,
+        "offensive_words": str(offensive) if offensive else None,
+        "quarantined_subreddits": str(quarantined) if quarantined else None,
+        "bots": str(bots) if bots else None,
+    }
     try:
         base = load_config(BuildConfig, config) if config else BuildConfig(inputs=[])
         clean_config = replace(
             base.clean,
-            enabled=clean if clean is not None else base.clean.enabled,
             skip=sorted(set(base.clean.skip) | set(skip_rule or [])),
-            offensive_words=str(offensive) if offensive else base.clean.offensive_words,
-            quarantined_subreddits=str(quarantined) if quarantined else base.clean.quarantined_subreddits,
-            bots=str(bots) if bots else base.clean.bots,
+            **{k: v for k, v in clean_given.items() if v is not None},
         )
         cfg = replace(
-            base,
-            inputs=_expand(files),
-            format=format,
-            examples=examples,
-            persona=persona,
-            max_persona=max_persona,
-            split=split,
-            valid_size=valid_size,
-            test_size=test_size,
-            seed=seed,
-            clean=clean_config,
-            persona_sentences=str(persona_sentences) if persona_sentences else None,
-            classifier_threshold=classifier_threshold,
-            truncate_tokens=truncate_tokens,
-            partition_mb=partition_mb,
+            base, inputs=_expand(files), clean=clean_config, **{k: v for k, v in given.items() if v is not None}
         )
-        if examples not in ("pairs", "paths"):
-            raise ValueError(f"--examples must be pairs or paths, not {examples}")
-        if split not in ("random", "time"):
-            raise ValueError(f"--split must be random or time, not {split}")
+        if cfg.examples not in ("pairs", "paths"):
+            raise ValueError(f"--examples must be pairs or paths, not {cfg.examples}")
+        if cfg.split not in ("random", "time"):
+            raise ValueError(f"--split must be random or time, not {cfg.split}")
+    except (ValueError, OSError) as e:
+        _fail(str(e))
+    _run_build(cfg, out, quiet)
+
+
+def _run_build(cfg, out: Path, quiet: bool) -> None:
+    from confab.data.build import Build
+    from confab.progress import progress_bars
+
+    try:
         with progress_bars(quiet) as bars:
-            build = Build(cfg, out, bars)
-            build.run()
+            Build(cfg, out, bars).run()
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
         _fail(str(e))
     if not quiet:
@@ -160,36 +161,22 @@ def _print_example(row: dict) -> None:
 @app.command()
 def demo(out: Annotated[Path, typer.Option(help="Where the demo writes.")] = Path("build/demo")) -> None:
     """Build a persona dialogue dataset from the bundled real sample and show it."""
+    from confab.data.build import BuildConfig
+    from confab.data.clean import CleanConfig
     from confab.resources import resource_path
 
     sample = resource_path("samples/topical_chat_valid_freq.json.gz")
     console.print(f"[bold]confab demo[/]: a persona dialogue dataset from {sample.name} (Topical-Chat, CDLA-Sharing)")
-    data_build(
-        files=[str(sample)],
-        out=out / "dataset",
+    config = BuildConfig(
+        inputs=[str(sample)],
         format="topicalchat",
         examples="paths",
         persona="rules",
         max_persona=20,
-        split="random",
-        valid_size=None,
-        test_size=None,
-        seed=0,
-        clean=True,
-        skip_rule=None,
-        offensive=None,
-        quarantined=None,
-        bots=None,
-        persona_sentences=None,
-        classifier_threshold=0.5,
-        truncate_tokens=100,
-        partition_mb=256.0,
-        config=None,
-        quiet=False,
+        clean=CleanConfig(enabled=True),
     )
-    console.print(
-        "[bold]A few training examples[/] (persona sentences were extracted from each speaker's other turns):"
-    )
+    _run_build(config, out / "dataset", quiet=False)
+    console.print("[bold]A few training examples[/] (personas come from each speaker's other turns):")
     data_show(out / "dataset", split="train", n=3, as_json=False)
 
 

@@ -49,7 +49,7 @@ from confab.io import atomic_path, atomic_write_json, atomic_write_text
 from confab.resources import read_list, resource_path
 from confab.text import Dictionary, TokenCounter, tokenize, truncate_tokens
 
-FLUSH_ROWS = 20_000  # rows buffered across partitions before they are written out
+FLUSH_ROWS = 5_000  # rows buffered across partitions before they are written out (bounds ingest memory)
 MAX_PARTITIONS = 4096
 CLASSIFIER_NEGATIVES = 5_000
 
@@ -72,7 +72,7 @@ class BuildConfig:
     persona_sentences: str | None = None  # positives of the persona classifier; None: the shipped list
     classifier_threshold: float = 0.5
     pool_size: int = 100_000  # sentences sampled for random-from-dataset and the classifier's negatives
-    partition_mb: float = 256.0  # uncompressed input per partition; bounds the memory of a build
+    partition_mb: float = 128.0  # uncompressed input per partition; bounds the memory of a build
 
     def resolved(self) -> BuildConfig:
         """The config with every `auto` replaced by what it means for these inputs."""

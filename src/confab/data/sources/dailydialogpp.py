@@ -6,13 +6,12 @@ the positives, 0 for both kinds of negatives, in the file's order: positives, ad
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from confab.data.records import Message, Problems
 from confab.data.sources.dialogue import Turn, alternating, chain
-from confab.data.sources.lines import iter_lines
+from confab.data.sources.lines import iter_json_lines
 
 FORMAT = "dailydialogpp"
 KEYS = ("positive_responses", "adversarial_negative_responses", "random_negative_responses")
@@ -21,14 +20,7 @@ KEYS = ("positive_responses", "adversarial_negative_responses", "random_negative
 def read(
     path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[Message]:
-    for lineno, line in iter_lines(path, problems, on_progress):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.add("bad_json", str(path), lineno, str(e))
-            continue
+    for lineno, obj in iter_json_lines(path, problems, on_progress):
         if not isinstance(obj, dict) or not _strings(obj.get("context")) or not _strings(obj.get(KEYS[0])):
             problems.add("bad_record", str(path), lineno, "needs 'context' and 'positive_responses' lists")
             continue

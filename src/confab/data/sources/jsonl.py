@@ -10,13 +10,12 @@ unless the turn object says `"respond": false`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from confab.data.records import Message, Problems
 from confab.data.sources.dialogue import Turn, chain
-from confab.data.sources.lines import iter_lines
+from confab.data.sources.lines import iter_json_lines
 
 FORMAT = "jsonl"
 
@@ -24,15 +23,9 @@ FORMAT = "jsonl"
 def read(
     path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[Message]:
-    for lineno, line in iter_lines(path, problems, on_progress):
-        if not line.strip():
-            continue
+    for lineno, obj in iter_json_lines(path, problems, on_progress):
         try:
-            obj = json.loads(line)
             turns = parse(obj)
-        except json.JSONDecodeError as e:
-            problems.add("bad_json", str(path), lineno, str(e))
-            continue
         except ValueError as e:
             problems.add("bad_record", str(path), lineno, str(e))
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import json
 import lzma
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,6 +99,19 @@ def iter_lines(
         lineno += 1
         if (text := _decode(pending, name, lineno, problems)) is not None:
             yield lineno, text
+
+
+def iter_json_lines(
+    path: Path, problems: Problems, on_progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, object]]:
+    """Yield (line number, parsed value) for every non-blank line that is valid JSON; report the others."""
+    for lineno, line in iter_lines(path, problems, on_progress):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.add("bad_json", str(path), lineno, str(e))
 
 
 def _archive_problem(error: Exception) -> str:

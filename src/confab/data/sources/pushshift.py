@@ -6,12 +6,11 @@ Comments become messages whose parent is `parent_id` (a t1_ comment or the t3_ s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from confab.data.records import Message, Problems
-from confab.data.sources.lines import iter_lines
+from confab.data.sources.lines import iter_json_lines
 
 FORMAT = "pushshift"
 GONE = ("[deleted]", "[removed]")
@@ -20,14 +19,7 @@ GONE = ("[deleted]", "[removed]")
 def read(
     path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[Message]:
-    for lineno, line in iter_lines(path, problems, on_progress):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.add("bad_json", str(path), lineno, str(e))
-            continue
+    for lineno, obj in iter_json_lines(path, problems, on_progress):
         try:
             message = parse(obj)
         except ValueError as e:

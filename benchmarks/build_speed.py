@@ -1,0 +1,142 @@
+"""Dataset build throughput and peak memory on the real Reddit month, replicated.
+
+    python benchmarks/build_speed.py [--copies 1 10] [--persona rules]
+
+For each size it runs, each in a fresh process: the whole build, and a peer that only decompresses and
+parses the same dump (json.loads per line), so speed is read as a ratio that survives a noisy machine. Peak
+memory (max RSS) is compared across sizes: with partitions sized by --partition-mb, it should stay flat as
+the input grows. A last table compares tagging every sentence with spaCy against tagging only the sentences
+that pass the cheap rules first, as the build does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MONTH = HERE.parents[1] / "shared" / "data" / "reddit" / "RC_2006-01.zst"
+
+
+def child_build(src: str, out: str, persona: str, partition_mb: float) -> dict:
+    from confab.data.build import Build, BuildConfig
+
+    start = time.perf_counter()
+    report = Build(BuildConfig(inputs=[src], persona=persona, partition_mb=partition_mb), out).run()
+    return {
+        "seconds": time.perf_counter() - start,
+        "stages": report["seconds"],
+        "comments": sum(report["read"]["records"].values()),
+        "examples": report["examples"]["total"],
+        "partitions": report["partitions"],
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def child_parse(src: str) -> dict:
+    from confab.data.records import Problems
+    from confab.data.sources.lines import iter_lines
+
+    start = time.perf_counter()
+    n = sum(1 for _, line in iter_lines(Path(src), Problems()) if json.loads(line))
+    return {"seconds": time.perf_counter() - start, "comments": n}
+
+
+def child_tagging(src: str) -> dict:
+    from confab.data import persona
+    from confab.data.records import Problems
+    from confab.data.sources import pushshift
+    from confab.text import tokenize, truncate_tokens
+
+    texts = [truncate_tokens(m.text, 100) for m in pushshift.read(Path(src), "x", Problems())]
+    sentences = [s for t in texts for s in persona.sentences(t)]
+    cheap = [s for s in sentences if persona.cheap_rules_ok(tokenize(s))]
+    tagger = persona.PosFilter()
+    tagger(["warm up the pipeline ."])
+    out = {"sentences": len(sentences), "cheap_pass": len(cheap)}
+    for name, batch in (("all", sentences), ("cheap_first", cheap)):
+        start = time.perf_counter()
+        kept = sum(tagger(batch))
+        out[f"{name}_seconds"] = time.perf_counter() - start
+        out[f"{name}_kept"] = kept
+    return out
+
+
+def run_child(*args: str) -> dict:
+    result = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--persona", default="rules")
+    parser.add_argument("--partition-mb", type=float, default=2.0)
+    parser.add_argument("--child", nargs="+")
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        result = {
+            "build": lambda: child_build(rest[0], rest[1], rest[2], float(rest[3])),
+            "parse": lambda: child_parse(rest[0]),
+            "tagging": lambda: child_tagging(rest[0]),
+        }[kind]()
+        print(json.dumps(result))
+        return
+    if not MONTH.exists():
+        sys.exit(f"needs the real month at {MONTH}")
+    sys.path.insert(0, str(HERE))
+    from replicate import replicate
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for copies in args.copies:
+            src = Path(tmp) / f"RC_2006-01_x{copies}.zst"
+            replicate(MONTH, src, copies)
+            for partition_mb in (128.0, args.partition_mb):
+                out = Path(tmp) / f"out-{copies}-{partition_mb}"
+                build = run_child("build", str(src), str(out), args.persona, str(partition_mb))
+                parse = run_child("parse", str(src))
+                rows.append((copies, partition_mb, build, parse))
+        tagging = run_child("tagging", str(MONTH))
+
+    print(f"\nBuild of RC_2006-01 replicated (persona setup: {args.persona})\n")
+    print(
+        "| copies | comments | partition MB | partitions | build s | comments/s | parse-only comments/s "
+        "| build/parse | peak RSS MB |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for copies, mb, b, p in rows:
+        rate, peer = b["comments"] / b["seconds"], p["comments"] / p["seconds"]
+        print(
+            f"| {copies} | {b['comments']:,} | {mb:g} | {b['partitions']} | {b['seconds']:.1f} | {rate:,.0f} "
+            f"| {peer:,.0f} | {peer / rate:.1f}× slower | {b['max_rss_mb']:.0f} |"
+        )
+    print("\nPer stage, comments per second (largest input, small partitions)\n")
+    copies, mb, b, _ = [r for r in rows if r[1] == args.partition_mb][-1]
+    print("| stage | seconds | comments/s |")
+    print("|---|---:|---:|")
+    for stage, seconds in b["stages"].items():
+        print(f"| {stage} | {seconds:.2f} | {b['comments'] / max(seconds, 1e-9):,.0f} |")
+    for small in (128.0, args.partition_mb):
+        sizes = [r for r in rows if r[1] == small]
+        if len(sizes) >= 2:
+            ratio = sizes[-1][2]["max_rss_mb"] / sizes[0][2]["max_rss_mb"]
+            print(f"\nPeak memory, {sizes[-1][0]}× input vs {sizes[0][0]}× with partition MB {small:g}: {ratio:.2f}×")
+    t = tagging
+    print("\nPart-of-speech tagging on RC_2006-01 (one month, not replicated)\n")
+    print("| sentences tagged | count | seconds | persona sentences kept |")
+    print("|---|---:|---:|---:|")
+    print(f"| every sentence | {t['sentences']:,} | {t['all_seconds']:.2f} | {t['all_kept']:,} (before I/my) |")
+    print(f"| cheap rules first | {t['cheap_pass']:,} | {t['cheap_first_seconds']:.2f} | {t['cheap_first_kept']:,} |")
+    print(f"\nCheap rules first tag {t['all_seconds'] / t['cheap_first_seconds']:.1f}× faster.")
+
+
+if __name__ == "__main__":
+    main()
