@@ -4,8 +4,9 @@
 
 For each size it runs, each in a fresh process: the whole build, and a peer that only decompresses and
 parses the same dump (json.loads per line), so speed is read as a ratio that survives a noisy machine. Peak
-memory (max RSS) is compared across sizes: with partitions sized by --partition-mb, it should stay flat as
-the input grows. A last table compares tagging every sentence with spaCy against tagging only the sentences
+memory (max RSS of the child) is compared across sizes: with partitions sized by --partition-mb, it should stay flat as
+the input grows. (Children are started by a small parent: Linux carries the parent's peak RSS at fork into the
+child's.) A last table compares tagging every sentence with spaCy against tagging only the sentences
 that pass the cheap rules first, as the build does.
 """
 
@@ -68,6 +69,13 @@ def child_tagging(src: str) -> dict:
     return out
 
 
+def child_replicate(src: str, dest: str, copies: int) -> dict:
+    sys.path.insert(0, str(HERE))
+    from replicate import replicate
+
+    return {"lines": replicate(Path(src), Path(dest), copies)}
+
+
 def run_child(*args: str) -> dict:
     result = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -86,19 +94,17 @@ def main() -> None:
             "build": lambda: child_build(rest[0], rest[1], rest[2], float(rest[3])),
             "parse": lambda: child_parse(rest[0]),
             "tagging": lambda: child_tagging(rest[0]),
+            "replicate": lambda: child_replicate(rest[0], rest[1], int(rest[2])),
         }[kind]()
         print(json.dumps(result))
         return
     if not MONTH.exists():
         sys.exit(f"needs the real month at {MONTH}")
-    sys.path.insert(0, str(HERE))
-    from replicate import replicate
-
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for copies in args.copies:
             src = Path(tmp) / f"RC_2006-01_x{copies}.zst"
-            replicate(MONTH, src, copies)
+            run_child("replicate", str(MONTH), str(src), str(copies))
             for partition_mb in (128.0, args.partition_mb):
                 out = Path(tmp) / f"out-{copies}-{partition_mb}"
                 build = run_child("build", str(src), str(out), args.persona, str(partition_mb))

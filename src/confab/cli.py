@@ -41,24 +41,24 @@ def data_build(
     out: Annotated[Path, typer.Option(help="Output dataset folder.")],
     format: Annotated[
         str | None,
-        typer.Option(help="pushshift|parlai|knover|dailydialog|dailydialogpp|topicalchat|jsonl [default: inferred]"),
+        typer.Option(help="pushshift|parlai|knover|dailydialog|dailydialogpp|topicalchat|jsonl (default: inferred)"),
     ] = None,
-    examples: Annotated[str | None, typer.Option(help="pairs (Mazaré) or paths (PLATO-2) [default: pairs]")] = None,
+    examples: Annotated[str | None, typer.Option(help="pairs (Mazaré) or paths (PLATO-2) (default: pairs)")] = None,
     persona: Annotated[
         str | None,
         typer.Option(
             help="none|source|rules|rules+classifier|random-from-user|random-from-dataset "
-            "[default: source where files carry personas, else rules]"
+            "(default: source where files carry personas, else rules)"
         ),
     ] = None,
-    max_persona: Annotated[int | None, typer.Option(help="At most N sentences per persona [default: 100]")] = None,
-    split: Annotated[str | None, typer.Option(help="random or time (chronological) [default: random]")] = None,
-    valid_size: Annotated[int | None, typer.Option(help="[default: 50,000, or 5% of the examples if fewer]")] = None,
-    test_size: Annotated[int | None, typer.Option(help="[default: 50,000, or 5% of the examples if fewer]")] = None,
-    seed: Annotated[int | None, typer.Option(help="[default: 0]")] = None,
+    max_persona: Annotated[int | None, typer.Option(help="At most N sentences per persona (default: 100)")] = None,
+    split: Annotated[str | None, typer.Option(help="random or time (chronological) (default: random)")] = None,
+    valid_size: Annotated[int | None, typer.Option(help="(default: 50,000, or 5% of the examples if fewer)")] = None,
+    test_size: Annotated[int | None, typer.Option(help="(default: 50,000, or 5% of the examples if fewer)")] = None,
+    seed: Annotated[int | None, typer.Option(help="(default: 0)")] = None,
     clean: Annotated[
         bool | None,
-        typer.Option("--clean/--no-clean", help="PLATO-2 cleaning [default: on for pushshift and jsonl only]"),
+        typer.Option("--clean/--no-clean", help="PLATO-2 cleaning (default: on for pushshift and jsonl only)"),
     ] = None,
     skip_rule: Annotated[list[str] | None, typer.Option(help="Turn one cleaning rule off (repeatable).")] = None,
     offensive: Annotated[Path | None, typer.Option(help="Offensive-word list, one a line.")] = None,
@@ -67,10 +67,12 @@ def data_build(
     persona_sentences: Annotated[
         Path | None, typer.Option(help="Positives for rules+classifier: text lines, or a ParlAI file.")
     ] = None,
-    classifier_threshold: Annotated[float | None, typer.Option(help="[default: 0.5]")] = None,
-    truncate_tokens: Annotated[int | None, typer.Option(help="Cut texts after N tokens [default: 100]")] = None,
+    classifier_threshold: Annotated[float | None, typer.Option(help="(default: 0.5)")] = None,
+    truncate_tokens: Annotated[int | None, typer.Option(help="Cut texts after N tokens (default: 100)")] = None,
+    max_context_turns: Annotated[int | None, typer.Option(help="Keep the last N context turns (default: all)")] = None,
+    dictionary_size: Annotated[int | None, typer.Option(help="Tokens in dict.tsv (default: 250,000)")] = None,
     partition_mb: Annotated[
-        float | None, typer.Option(help="Uncompressed input per partition; bounds memory [default: 128]")
+        float | None, typer.Option(help="Uncompressed input per partition; bounds memory (default: 128)")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="A saved config.json to start from; flags override it.")] = None,
     quiet: bool = False,
@@ -83,7 +85,7 @@ def data_build(
         "valid_size": valid_size, "test_size": test_size, "seed": seed,
         "persona_sentences": str(persona_sentences) if persona_sentences else None,
         "classifier_threshold": classifier_threshold, "truncate_tokens": truncate_tokens,
-        "partition_mb": partition_mb,
+        "max_context_turns": max_context_turns, "dictionary_size": dictionary_size, "partition_mb": partition_mb,
     }  # fmt: skip
     clean_given = {
         "enabled": clean,

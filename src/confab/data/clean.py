@@ -32,6 +32,8 @@ RULES = (
 DESCENDANT = "descendant_of_removed"
 
 _URL = re.compile(r"https?://|ftp://|www\.\S|\b[\w-]+\.(?:com|org|net|edu|gov|io|co|ly|be|gl|me|tv)(?:/|\b)", re.I)
+_SPACE = re.compile(r"\s+")
+_NOT_LETTER = re.compile(r"[\W\d_]+")
 _BOT_NAME = re.compile(r"(?i:[-_]bot)$|Bot$|BOT$")
 
 
@@ -67,6 +69,7 @@ class Cleaner:
         self.quarantined = set(_load(config.quarantined_subreddits, "quarantined_subreddits.txt", lower=True))
         self.bots = set(_load(config.bots, "bots.txt", lower=True))
         self.frequent = frequent
+        self._token_sets: dict[str, set[str]] = {}
         # "r/" should catch r/news but not and/or: a special string must start a word.
         self._special = re.compile(
             "|".join((r"(?<![\w/])" if s[0].isalnum() else "") + re.escape(s) for s in config.special_strings)
@@ -93,7 +96,7 @@ class Cleaner:
                 tokens = tokens if tokens is not None else tokenize(text)
                 hit = not cfg.min_tokens <= len(tokens) <= cfg.max_tokens
             elif rule == "long_word":
-                hit = any(len(word) > cfg.max_word_chars for word in text.split())
+                hit = max(map(len, text.split()), default=0) > cfg.max_word_chars
             elif rule == "alpha_ratio":
                 hit = alpha_ratio(text) < cfg.min_alpha
             elif rule == "url":
@@ -102,28 +105,41 @@ class Cleaner:
                 hit = bool(self._special.search(text))
             elif rule == "offensive":
                 tokens = tokens if tokens is not None else tokenize(text)
-                hit = any(t.lower() in self.offensive for t in tokens)
+                hit = not self.offensive.isdisjoint(map(str.lower, tokens))
             elif rule == "repeated":
                 hit = text_hash(text) in self.frequent
             else:  # parent_overlap
-                hit = parent is not None and overlap(text, parent.text) >= cfg.max_parent_overlap
+                hit = parent is not None and self._overlap(message, parent) >= cfg.max_parent_overlap
             if hit:
                 return rule
         return None
 
+    def _overlap(self, message: Message, parent: Message) -> float:
+        # A parent is compared with each of its replies: keep its token set while its thread is being cleaned.
+        if len(self._token_sets) > 10_000:
+            self._token_sets.clear()
+        if parent.id not in self._token_sets:
+            self._token_sets[parent.id] = _token_set(parent.text)
+        return _overlap_sets(_token_set(message.text), self._token_sets[parent.id])
+
 
 def alpha_ratio(text: str) -> float:
     """Share of alphabetic characters among the non-whitespace characters (1.0 for an empty text)."""
-    chars = [c for c in text if not c.isspace()]
-    return sum(c.isalpha() for c in chars) / len(chars) if chars else 1.0
+    visible = len(_SPACE.sub("", text))
+    return len(_NOT_LETTER.sub("", text)) / visible if visible else 1.0
 
 
 def overlap(text: str, parent: str) -> float:
     """Share of the message's distinct lower-cased tokens that also occur in its parent."""
-    mine = {t.lower() for t in tokenize(text)}
-    if not mine:
-        return 0.0
-    return len(mine & {t.lower() for t in tokenize(parent)}) / len(mine)
+    return _overlap_sets(_token_set(text), _token_set(parent))
+
+
+def _token_set(text: str) -> set[str]:
+    return set(tokenize(text.lower()))
+
+
+def _overlap_sets(mine: set[str], parent: set[str]) -> float:
+    return len(mine & parent) / len(mine) if mine else 0.0
 
 
 def text_hash(text: str) -> int:
