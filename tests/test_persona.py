@@ -1,7 +1,7 @@
 import pytest
 
 from confab.data import persona
-from confab.data.build import _persona_sentences
+from confab.data.persona import positive_sentences
 
 
 def test_sentence_splitting_and_cheap_rules():
@@ -36,7 +36,7 @@ def test_part_of_speech_rules(tagger):
 
 
 def test_classifier_prefers_persona_like_sentences():
-    positives = _persona_sentences(None)
+    positives = positive_sentences(None)
     assert len(positives) == 602
     negatives = [
         "the game last night was a total disaster for the defense .",

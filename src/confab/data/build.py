@@ -1,6 +1,6 @@
 """The dataset build: raw files -> messages -> cleaned threads -> examples -> split -> personas -> Parquet.
 
-The local engine streams with bounded memory by partitioning, like a map-reduce shuffle on disk:
+The local engine streams with bounded memory by partitioning, like a map-reduce shuffle on disk (shuffle.py):
 
 1. ingest    read every file once; messages go to P partitions by thread, text hashes to P by hash
 2. repeats   count text hashes per partition; the few messages repeated too often form a small set
@@ -25,14 +25,13 @@ import math
 import shutil
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from confab import __version__
@@ -40,16 +39,16 @@ from confab.config import load_config, save_config, to_dict
 from confab.data import persona as personas
 from confab.data.clean import RULES, CleanConfig, Cleaner, text_hash
 from confab.data.records import Message, Problems
+from confab.data.report import render_report
 from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA, SPLITS
+from confab.data.shuffle import ShuffleWriter, all_batches, partition_rows, partition_table, read_table, write_table
 from confab.data.sources import CLEANED_BY_DEFAULT, FORMATS, READERS, WITH_PERSONAS, detect_format
 from confab.data.sources.lines import EXPANSION
 from confab.data.split import held_out, sizes, split_key
 from confab.data.threads import build_thread, make_example, walk
 from confab.io import atomic_path, atomic_write_json, atomic_write_text
-from confab.resources import read_list, resource_path
 from confab.text import Dictionary, TokenCounter, tokenize, truncate_tokens
 
-FLUSH_ROWS = 5_000  # rows buffered across partitions before they are written out (bounds ingest memory)
 MAX_PARTITIONS = 4096
 CLASSIFIER_NEGATIVES = 5_000
 
@@ -166,8 +165,8 @@ class Build:
                 counts = Counter()
                 messages = reader.read(path, source, problems, lambda b, base=done_bytes: task(base + b))
                 with (
-                    _PartitionWriter(tmp, "m", MESSAGE_SCHEMA, self.parts) as out,
-                    _PartitionWriter(tmp, "h", _HASH_SCHEMA, self.parts) as hashes,
+                    ShuffleWriter(tmp / "messages.arrow", MESSAGE_SCHEMA) as out,
+                    ShuffleWriter(tmp / "hashes.arrow", _HASH_SCHEMA) as hashes,
                 ):
                     for m in messages:
                         counts[m.kind] += 1
@@ -190,7 +189,7 @@ class Build:
             task = self.progress("repeated messages (partitions)", self.parts)
             found = []
             for p in range(self.parts):
-                hashes = _read_column(self._ingested("h", p), "h")
+                hashes = partition_table(self._ingested("hashes.arrow"), p, _HASH_SCHEMA)["h"].to_numpy()
                 values, counts = np.unique(hashes, return_counts=True)
                 found.append(values[counts > self.config.clean.max_repeats])
                 task(p + 1)
@@ -217,14 +216,14 @@ class Build:
     def _thread_partition(self, p: int, cleaner: Cleaner | None, tmp: Path) -> None:
         cfg = self.config
         by_thread: dict[str, list[Message]] = defaultdict(list)
-        for row in _read_rows(self._ingested("m", p)):
+        for row in partition_rows(self._ingested("messages.arrow"), p):
             by_thread[row["thread_id"]].append(_row_message(row))
         drops: Counter = Counter()
         stats: Counter = Counter()
         pool: list[tuple[int, str, str]] = []
         with (
-            _PartitionWriter(tmp, "ex", EXAMPLE_SCHEMA, self.parts) as examples,
-            _PartitionWriter(tmp, "cand", _CANDIDATE_SCHEMA, self.parts) as cands,
+            ShuffleWriter(tmp / "examples.arrow", EXAMPLE_SCHEMA) as examples,
+            ShuffleWriter(tmp / "candidates.arrow", _CANDIDATE_SCHEMA) as cands,
         ):
             for messages in by_thread.values():
                 thread = build_thread(messages)
@@ -257,7 +256,7 @@ class Build:
                         if len(pool) > 4 * cfg.pool_size:
                             pool = heapq.nsmallest(cfg.pool_size, pool)
         pool = heapq.nsmallest(cfg.pool_size, pool)
-        _write_table(
+        write_table(
             tmp / "pool.arrow",
             pa.table(
                 {
@@ -276,18 +275,18 @@ class Build:
         if target.exists():
             return
         cfg = self.config
-        n = sum(_rows_in(f) for f in self._thread_files("ex-*.arrow"))
+        examples = self._thread_files("examples.arrow")
+        n = sum(batch.num_rows for batch in all_batches(examples, ["id"]))
         valid, test = sizes(n, cfg.valid_size, cfg.test_size)
         task = self.progress("split (examples)", n)
         seen = 0
 
         def keys() -> Iterator[tuple[tuple, str]]:
             nonlocal seen
-            for f in self._thread_files("ex-*.arrow"):
-                table = _read_table(f, ["id", "created_utc"])
-                for example_id, created in zip(table["id"].to_pylist(), table["created_utc"].to_pylist(), strict=True):
+            for batch in all_batches(examples, ["id", "created_utc"]):
+                for example_id, created in zip(batch["id"].to_pylist(), batch["created_utc"].to_pylist(), strict=True):
                     yield split_key(cfg.split, cfg.seed, example_id, created), example_id
-                seen += table.num_rows
+                seen += batch.num_rows
                 task(seen)
 
         chosen = held_out(keys(), valid, test)
@@ -316,7 +315,7 @@ class Build:
         cfg = self.config
         keep = cfg.max_persona + personas.SLACK
         by_author: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
-        for row in _read_rows(self._thread_files(f"cand-q{q:05d}.arrow")):
+        for row in partition_rows(self._thread_files("candidates.arrow"), q):
             if row["message_id"] in held:
                 continue  # validation and test responses never feed a persona
             seen = by_author[row["author"]]
@@ -332,9 +331,9 @@ class Build:
                     picks = {personas.rank_key(cfg.seed, author, str(j)) % len(pool) for j in range(keep)}
                     chosen[author] = [(pool[i][2], pool[i][1]) for i in sorted(picks)]
         else:
-            chosen = _tagged_personas(ranked, tagger, classifier, keep)
+            chosen = personas.choose_by_tags(ranked, tagger, classifier, keep)
         authors = sorted(a for a, c in chosen.items() if c)
-        _write_table(
+        write_table(
             target,
             pa.table(
                 {
@@ -348,7 +347,8 @@ class Build:
     def _pool(self, held: dict[str, str]) -> list[tuple[int, str, str]]:
         rows = (
             (r["key"], r["message_id"], r["sentence"])
-            for r in _read_rows(self._thread_files("pool.arrow"))
+            for batch in all_batches(self._thread_files("pool.arrow"))
+            for r in batch.to_pylist()
             if r["message_id"] not in held
         )
         return heapq.nsmallest(self.config.pool_size, rows)
@@ -358,7 +358,7 @@ class Build:
         if target.exists():
             return personas.PersonaClassifier.from_dict(json.loads(target.read_text()))
         cfg = self.config
-        positives = _persona_sentences(cfg.persona_sentences)
+        positives = personas.positive_sentences(cfg.persona_sentences)
         negatives = [s for _, _, s in self._pool(held)[:CLASSIFIER_NEGATIVES]]
         classifier = personas.PersonaClassifier.train(positives, negatives, cfg.classifier_threshold, cfg.seed)
         atomic_write_json(target, classifier.to_dict())
@@ -379,11 +379,11 @@ class Build:
 
     def _write_partition(self, q: int, held: dict[str, str], marker: Path) -> None:
         cfg = self.config
-        table = _concat(self._thread_files(f"ex-q{q:05d}.arrow"), EXAMPLE_SCHEMA)
+        table = partition_table(self._thread_files("examples.arrow"), q, EXAMPLE_SCHEMA)
         rows = sorted(table.to_pylist(), key=lambda r: r["id"])
         by_author: dict[str, list[tuple[str, str]]] = {}
         if self.extracts:
-            for r in _read_rows([self.work / "personas" / f"q{q:05d}.arrow"]):
+            for r in read_table(self.work / "personas" / f"q{q:05d}.arrow").to_pylist():
                 by_author[r["author"]] = list(zip(r["sentences"], r["message_ids"], strict=True))
         out: dict[str, list[dict]] = {s: [] for s in SPLITS}
         counter = TokenCounter()
@@ -485,67 +485,11 @@ class Build:
 
     # -- helpers --------------------------------------------------------------------------------------------
 
-    def _ingested(self, prefix: str, p: int) -> list[Path]:
-        return [self.work / "ingest" / f"f{i:05d}" / f"{prefix}-q{p:05d}.arrow" for i in range(len(self.inputs))]
+    def _ingested(self, name: str) -> list[Path]:
+        return [self.work / "ingest" / f"f{i:05d}" / name for i in range(len(self.inputs))]
 
-    def _thread_files(self, pattern: str) -> list[Path]:
-        return [
-            self.work / "threads" / f"p{p:05d}" / name
-            for p in range(self.parts)
-            for name in sorted(n.name for n in (self.work / "threads" / f"p{p:05d}").glob(pattern))
-        ]
-
-
-# -- persona choice by tags ---------------------------------------------------------------------------------
-
-
-def _tagged_personas(
-    ranked: dict[str, list[tuple[int, str, str]]],
-    tagger: personas.PosFilter,
-    classifier: personas.PersonaClassifier | None,
-    keep: int,
-) -> dict[str, list[tuple[str, str]]]:
-    """Walk each user's candidates in random order, tagging a round at a time, until `keep` pass the
-    part-of-speech rules (and the classifier's threshold) or the candidates run out. With a classifier the
-    passing sentences are then ordered by score, highest first."""
-    passed: dict[str, list[tuple[float, str, str]]] = {a: [] for a in ranked}
-    position = dict.fromkeys(ranked, 0)
-    while True:
-        batch = []
-        for author, cands in ranked.items():
-            need = keep - len(passed[author]) if classifier is None else len(cands)
-            start = position[author]
-            if need <= 0 or start >= len(cands):
-                continue
-            take = cands[start : start + max(need * 2, 8)]
-            position[author] = start + len(take)
-            batch.extend((author, m, s) for _, m, s in take)
-        if not batch:
-            break
-        for (author, message_id, sentence), ok in zip(batch, tagger([s for _, _, s in batch]), strict=True):
-            if not ok:
-                continue
-            score = classifier.score(sentence) if classifier else 0.0
-            if classifier is None or score >= classifier.threshold:
-                passed[author].append((-score, message_id, sentence))
-    out = {}
-    for author, items in passed.items():
-        if classifier is not None:
-            items = sorted(items)
-        out[author] = [(s, m) for _, m, s in items[:keep]]
-    return out
-
-
-def _persona_sentences(path: str | None) -> list[str]:
-    """Positive sentences for the classifier: a plain list, or a ParlAI file's `your persona:` lines."""
-    lines = read_list(path if path is not None else resource_path("personachat_persona_sentences.txt"))
-    out = []
-    for line in lines:
-        if "persona:" in line and line.split(" ", 1)[0].isdigit():
-            out.append(line.split("persona:", 1)[1].strip())
-        elif "\t" not in line:
-            out.append(line)
-    return sorted(set(out))
+    def _thread_files(self, name: str) -> list[Path]:
+        return [self.work / "threads" / f"p{p:05d}" / name for p in range(self.parts)]
 
 
 # -- files --------------------------------------------------------------------------------------------------
@@ -554,73 +498,6 @@ _HASH_SCHEMA = pa.schema([("h", pa.uint64())])
 _CANDIDATE_SCHEMA = pa.schema(
     [("author", pa.string()), ("message_id", pa.string()), ("sentence", pa.string()), ("key", pa.uint64())]
 )
-
-
-class _PartitionWriter:
-    """Rows sent to P Arrow IPC files `<prefix>-q<p>.arrow`, buffered and written in record batches."""
-
-    def __init__(self, folder: Path, prefix: str, schema: pa.Schema, parts: int):
-        self.folder, self.prefix, self.schema, self.parts = folder, prefix, schema, parts
-        self.buffers: dict[int, list[dict]] = defaultdict(list)
-        self.writers: dict[int, ipc.RecordBatchStreamWriter] = {}
-        self.buffered = 0
-
-    def add(self, p: int, row: dict) -> None:
-        self.buffers[p].append(row)
-        self.buffered += 1
-        if self.buffered >= FLUSH_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        for p, rows in self.buffers.items():
-            if not rows:
-                continue
-            if p not in self.writers:
-                sink = pa.OSFile(str(self.folder / f"{self.prefix}-q{p:05d}.arrow"), "wb")
-                self.writers[p] = ipc.new_stream(sink, self.schema)
-            self.writers[p].write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
-        self.buffers.clear()
-        self.buffered = 0
-
-    def __enter__(self) -> _PartitionWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.flush()
-        for writer in self.writers.values():
-            writer.close()
-
-
-def _write_table(path: Path, table: pa.Table) -> None:
-    with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, ipc.new_stream(sink, table.schema) as w:
-        w.write_table(table)
-
-
-def _read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
-    with pa.memory_map(str(path)) as source:
-        table = ipc.open_stream(source).read_all()
-    return table.select(columns) if columns else table
-
-
-def _concat(paths: Iterable[Path], schema: pa.Schema) -> pa.Table:
-    tables = [_read_table(p) for p in paths if p.exists()]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
-
-
-def _read_rows(paths: Iterable[Path]) -> Iterator[dict]:
-    for path in paths:
-        if path.exists():
-            for batch in _read_table(path).to_batches(max_chunksize=FLUSH_ROWS):
-                yield from batch.to_pylist()
-
-
-def _read_column(paths: Iterable[Path], column: str) -> np.ndarray:
-    arrays = [_read_table(p, [column])[column].to_numpy() for p in paths if p.exists()]
-    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint64)
-
-
-def _rows_in(path: Path) -> int:
-    return _read_table(path, ["id"]).num_rows
 
 
 def _message_row(m: Message) -> dict:
@@ -667,47 +544,3 @@ def _source_names(inputs: list[Path]) -> list[str]:
 
 def _no_progress(description: str, total: float) -> Callable[[float], None]:
     return lambda completed: None
-
-
-# -- the readable report ------------------------------------------------------------------------------------
-
-
-def render_report(report: dict) -> str:
-    """report.json as a short markdown summary with every count."""
-    lines = ["# confab dataset build", ""]
-    lines.append(f"- format: {report['format']}; inputs: " + ", ".join(i["path"] for i in report["inputs"]))
-    records = report["read"]["records"]
-    malformed = report["read"]["malformed"]
-    lines.append(f"- records read: {sum(records.values()):,} ({', '.join(f'{k} {v:,}' for k, v in records.items())})")
-    lines.append(f"- malformed input skipped: {malformed['total']:,}")
-    for kind, count in malformed["by_kind"].items():
-        lines.append(f"  - {kind}: {count:,}")
-    for sample in malformed["samples"][:10]:
-        lines.append(f"  - {sample['file']}:{sample['line']}: {sample['kind']}: {sample['detail']}")
-    t = report["threads"]
-    lines.append(
-        f"- threads: {t.get('threads', 0):,}; messages: {t.get('messages', 0):,}; kept after cleaning: "
-        f"{t.get('kept_messages', 0):,}; duplicate ids: {t.get('duplicate_id', 0):,}; "
-        f"top-level comments without their submission: {t.get('roots_without_submission', 0):,}; "
-        f"orphans (parent not in the input): {t.get('orphan_roots', 0):,}"
-    )
-    c = report["cleaning"]
-    lines.append(f"- cleaning {'on' if c['enabled'] else 'off'}; dropped {c['dropped_total']:,} messages")
-    for rule, count in c["dropped"].items():
-        lines.append(f"  - {rule}: {count:,}")
-    e = report["examples"]
-    lines.append(
-        f"- examples ({e['kind']}): {e['total']:,}: train {e['train']:,}, valid {e['valid']:,}, "
-        f"test {e['test']:,} ({report['split']['mode']} split, seed {report['split']['seed']})"
-    )
-    p = report["persona"]
-    lines.append(
-        f"- personas ({p['setup']}, at most {p['max_sentences']} sentences): "
-        f"{p['users_with_persona']:,} users; {p['train_share_with_persona']:.1%} of training examples "
-        f"linked to one; {p['mean_persona_sentences']} sentences on average"
-    )
-    if "classifier" in p:
-        lines.append(f"  - classifier: {p['classifier']}")
-    lines.append(f"- dictionary: {report['dictionary']['size']:,} tokens")
-    lines.append(f"- seconds: {report['seconds']}")
-    return "\n".join(lines) + "\n"

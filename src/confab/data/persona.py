@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from confab.resources import read_list, resource_path
 from confab.text import tokenize
 
 SETUPS = ("none", "source", "rules", "rules+classifier", "random-from-user", "random-from-dataset")
@@ -138,6 +139,55 @@ class PersonaClassifier:
 
 def _lower_tokens(text: str) -> list[str]:
     return [t.lower() for t in tokenize(text)]
+
+
+def choose_by_tags(
+    ranked: dict[str, list[tuple[int, str, str]]],
+    tagger: PosFilter,
+    classifier: PersonaClassifier | None,
+    keep: int,
+) -> dict[str, list[tuple[str, str]]]:
+    """Walk each user's candidates in random order, tagging a round at a time, until `keep` pass the
+    part-of-speech rules (and the classifier's threshold) or the candidates run out. With a classifier the
+    passing sentences are then ordered by score, highest first."""
+    passed: dict[str, list[tuple[float, str, str]]] = {a: [] for a in ranked}
+    position = dict.fromkeys(ranked, 0)
+    while True:
+        batch = []
+        for author, cands in ranked.items():
+            need = keep - len(passed[author]) if classifier is None else len(cands)
+            start = position[author]
+            if need <= 0 or start >= len(cands):
+                continue
+            take = cands[start : start + max(need * 2, 8)]
+            position[author] = start + len(take)
+            batch.extend((author, m, s) for _, m, s in take)
+        if not batch:
+            break
+        for (author, message_id, sentence), ok in zip(batch, tagger([s for _, _, s in batch]), strict=True):
+            if not ok:
+                continue
+            score = classifier.score(sentence) if classifier else 0.0
+            if classifier is None or score >= classifier.threshold:
+                passed[author].append((-score, message_id, sentence))
+    out = {}
+    for author, items in passed.items():
+        if classifier is not None:
+            items = sorted(items)
+        out[author] = [(s, m) for _, m, s in items[:keep]]
+    return out
+
+
+def positive_sentences(path: str | None) -> list[str]:
+    """Positive sentences for the classifier: a plain list, or a ParlAI file's `your persona:` lines."""
+    lines = read_list(path if path is not None else resource_path("personachat_persona_sentences.txt"))
+    out = []
+    for line in lines:
+        if "persona:" in line and line.split(" ", 1)[0].isdigit():
+            out.append(line.split("persona:", 1)[1].strip())
+        elif "\t" not in line:
+            out.append(line)
+    return sorted(set(out))
 
 
 def persona_for_example(persona: list[tuple[str, str]], response_id: str, response_text: str, n: int) -> list[str]:
