@@ -182,3 +182,16 @@ def test_a_build_killed_with_sigkill_resumes_to_the_same_output(tmp_path):
         resumed = json.loads((out / "report.json").read_text())
         assert resumed["examples"] == whole["examples"] and resumed["cleaning"] == whole["cleaning"]
     assert interrupted >= 2, "the kills should land before the build ends"
+
+
+def test_resuming_with_changed_inputs_is_refused(fixtures, tmp_path):
+    src = tmp_path / "RC_x.jsonl"
+    src.write_bytes((fixtures / "RC_2020-01_fixture.jsonl").read_bytes())
+    cfg = BuildConfig(inputs=[str(src)], valid_size=0, test_size=0)
+    build = Build(cfg, tmp_path / "ds")
+    build._claim_folder()
+    build.ingest()  # then the process dies
+    with open(src, "a") as f:
+        f.write('{"id": "new", "author": "z", "parent_id": "t3_a", "link_id": "t3_a", "body": "one more line"}\n')
+    with pytest.raises(FileExistsError, match="inputs changed"):
+        Build(cfg, tmp_path / "ds").run()

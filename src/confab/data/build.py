@@ -95,14 +95,14 @@ class BuildConfig:
 
 class Build:
     def __init__(self, config: BuildConfig, out: str | Path, progress: Callable | None = None):
+        for path in config.inputs:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"input not found: {path}")
         self.config = config.resolved()
         self.out = Path(out)
         self.work = self.out / ".work"
         self.progress = progress or _no_progress
         self.inputs = [Path(p) for p in self.config.inputs]
-        for path in self.inputs:
-            if not path.is_file():
-                raise FileNotFoundError(f"input not found: {path}")
         self.sources = _source_names(self.inputs)
         self.parts = _partitions(self.inputs, self.config.partition_mb)
         self.setup = self.config.persona
@@ -142,6 +142,14 @@ class Build:
             raise FileExistsError(f"{self.out} exists and is not a confab dataset; choose another --out")
         self.work.mkdir(parents=True, exist_ok=True)
         save_config(self.config, self.out / "config.json")
+        # A resumed build must read the same bytes: refuse when an input changed since the first attempt.
+        fingerprint = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in self.inputs]
+        recorded = self.work / "inputs.json"
+        if recorded.exists() and json.loads(recorded.read_text()) != fingerprint:
+            raise FileExistsError(
+                f"the inputs changed since the build in {self.out} was interrupted; remove {self.work} to start over"
+            )
+        atomic_write_json(recorded, fingerprint)
 
     def _check_config(self) -> None:
         previous = load_config(BuildConfig, self.out / "config.json")
