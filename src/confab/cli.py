@@ -53,6 +53,9 @@ def data_build(
     ] = None,
     max_persona: Annotated[int | None, typer.Option(help="At most N sentences per persona (default: 100)")] = None,
     split: Annotated[str | None, typer.Option(help="random or time (chronological) (default: random)")] = None,
+    split_unit: Annotated[
+        str | None, typer.Option(help="example, or thread: hold out whole threads/dialogues (default: example)")
+    ] = None,
     valid_size: Annotated[int | None, typer.Option(help="(default: 50,000, or 5% of the examples if fewer)")] = None,
     test_size: Annotated[int | None, typer.Option(help="(default: 50,000, or 5% of the examples if fewer)")] = None,
     seed: Annotated[int | None, typer.Option(help="(default: 0)")] = None,
@@ -82,6 +85,7 @@ def data_build(
 
     given = {
         "format": format, "examples": examples, "persona": persona, "max_persona": max_persona, "split": split,
+        "split_unit": split_unit,
         "valid_size": valid_size, "test_size": test_size, "seed": seed,
         "persona_sentences": str(persona_sentences) if persona_sentences else None,
         "classifier_threshold": classifier_threshold, "truncate_tokens": truncate_tokens,
@@ -107,6 +111,8 @@ def data_build(
             raise ValueError(f"--examples must be pairs or paths, not {cfg.examples}")
         if cfg.split not in ("random", "time"):
             raise ValueError(f"--split must be random or time, not {cfg.split}")
+        if cfg.split_unit not in ("example", "thread"):
+            raise ValueError(f"--split-unit must be example or thread, not {cfg.split_unit}")
     except (ValueError, OSError) as e:
         _fail(str(e))
     _run_build(cfg, out, quiet)

@@ -61,6 +61,7 @@ class BuildConfig:
     persona: str = "auto"  # one of persona.SETUPS, or auto: source where the files carry personas, else rules
     max_persona: int = 100
     split: Literal["random", "time"] = "random"
+    split_unit: Literal["example", "thread"] = "example"  # thread: hold out whole threads (dialogues)
     valid_size: int | None = None  # None: 50,000, or 5% of the examples when that is fewer
     test_size: int | None = None
     seed: int = 0
@@ -286,18 +287,19 @@ class Build:
         examples = self._thread_files("examples.arrow")
         n = sum(batch.num_rows for batch in all_batches(examples, ["id"]))
         valid, test = sizes(n, cfg.valid_size, cfg.test_size)
-        task = self.progress("split (examples)", n)
+        task = self.progress("split (examples)", 2 * n)
         seen = 0
 
         def keys() -> Iterator[tuple[tuple, str]]:
             nonlocal seen
-            for batch in all_batches(examples, ["id", "created_utc"]):
-                for example_id, created in zip(batch["id"].to_pylist(), batch["created_utc"].to_pylist(), strict=True):
-                    yield split_key(cfg.split, cfg.seed, example_id, created), example_id
+            for batch in all_batches(examples, ["id", "created_utc", "thread_id"]):
+                columns = (batch["id"].to_pylist(), batch["created_utc"].to_pylist(), batch["thread_id"].to_pylist())
+                for example_id, created, thread in zip(*columns, strict=True):
+                    yield split_key(cfg.split, cfg.seed, example_id, created, thread, cfg.split_unit), example_id
                 seen += batch.num_rows
                 task(seen)
 
-        chosen = held_out(keys(), valid, test)
+        chosen = held_out(keys, valid, test)
         atomic_write_json(target, {"n": n, "valid": valid, "test": test, "held_out": chosen})
 
     def _held_out(self) -> dict[str, str]:
@@ -463,7 +465,13 @@ class Build:
                 "total": split["n"],
                 **{s: written[f"{s}_examples"] for s in SPLITS},
             },
-            "split": {"mode": cfg.split, "seed": cfg.seed, "valid_size": split["valid"], "test_size": split["test"]},
+            "split": {
+                "mode": cfg.split,
+                "unit": cfg.split_unit,
+                "seed": cfg.seed,
+                "valid_size": split["valid"],
+                "test_size": split["test"],
+            },
             "persona": {
                 "setup": self.setup,
                 "max_sentences": cfg.max_persona,

@@ -1,18 +1,20 @@
-"""Deterministic splits with fixed validation and test sizes, chosen in one streaming pass with O(k) memory.
+"""Deterministic splits with fixed validation and test sizes, chosen in streaming passes with O(k) memory.
 
-- random (Mazaré et al.): the examples with the smallest hash of (seed, id) are held out.
+- random (Mazaré et al.): the examples with the smallest hash of (seed, id) are held out; with unit "thread",
+  whole threads (dialogues) are held out, so no held-out example shares a thread with a training one.
 - time (PLATO-2): the latest examples are held out; test is the latest, validation the ones just before it.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from confab.data.persona import rank_key
 
 PAPER_SIZE = 50_000  # Mazaré et al.: 50k validation and 50k test examples
 SMALL_SHARE = 0.05  # inputs too small for 50k each hold out 5% each
+UNITS = ("example", "thread")
 
 
 def sizes(n: int, valid_size: int | None, test_size: int | None) -> tuple[int, int]:
@@ -27,20 +29,37 @@ def sizes(n: int, valid_size: int | None, test_size: int | None) -> tuple[int, i
     return valid, test
 
 
-def split_key(mode: str, seed: int, example_id: str, created_utc: int | None) -> tuple:
-    """Held-out examples are those with the smallest keys."""
+def split_key(
+    mode: str, seed: int, example_id: str, created_utc: int | None, thread_id: str | None = None, unit: str = "example"
+) -> tuple:
+    """Held-out examples are those with the smallest keys; key[:2] names the unit that is held out whole."""
     if mode == "random":
-        return (rank_key(seed, "split", example_id), example_id)
+        group = thread_id if unit == "thread" and thread_id is not None else example_id
+        return (rank_key(seed, "split", group), group, example_id)
+    if unit != "example":
+        raise ValueError("a time split holds out examples, not whole threads")
     if created_utc is None:
         raise ValueError(f"example {example_id} has no created_utc: a time split needs timestamps")
-    return (-created_utc, example_id)
+    return (-created_utc, example_id, example_id)
 
 
-def held_out(keys: Iterable[tuple[tuple, str]], valid: int, test: int) -> dict[str, str]:
-    """Map the ids of held-out examples to 'valid' or 'test' from a stream of (key, id)."""
+def held_out(keys: Callable[[], Iterable[tuple[tuple, str]]], valid: int, test: int) -> dict[str, str]:
+    """Map the ids of held-out examples to 'valid' or 'test', from a stream of (key, id) that `keys()` restarts.
+
+    The first pass finds the k = valid + test smallest keys; the second holds out every example of each unit
+    (key[:2]) up to the boundaries, so a thread is never cut in two and sizes may exceed the request."""
     if valid + test == 0:
-        for _ in keys:  # still read every key, so that bad keys are reported whatever the sizes
+        for _ in keys():  # still read every key, so that bad keys are reported whatever the sizes
             pass
         return {}
-    chosen = heapq.nsmallest(valid + test, keys)
-    return {example_id: ("test" if i < test else "valid") for i, (_, example_id) in enumerate(chosen)}
+    chosen = heapq.nsmallest(valid + test, keys())
+    test_cut = chosen[min(test, len(chosen)) - 1][0][:2] if test else None
+    valid_cut = chosen[-1][0][:2] if valid else None
+    out = {}
+    for key, example_id in keys():
+        unit = key[:2]
+        if test_cut is not None and unit <= test_cut:
+            out[example_id] = "test"
+        elif valid_cut is not None and unit <= valid_cut:
+            out[example_id] = "valid"
+    return out
