@@ -16,6 +16,10 @@ from confab.config import load_config
 app = typer.Typer(help="confab: persona-grounded open-domain dialogue.", no_args_is_help=True)
 data_app = typer.Typer(help="Build and inspect persona dialogue datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+train_app = typer.Typer(help="Train models.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+eval_app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 console = Console()
 
 
@@ -164,6 +168,112 @@ def _print_example(row: dict) -> None:
     for turn in row["context"][-4:]:
         console.print(f"  [cyan]context[/]  {turn}", highlight=False)
     console.print(f"  [green]response[/] {row['response']}", highlight=False)
+
+
+@train_app.command("retrieval")
+def train_retrieval(
+    data: Annotated[Path, typer.Option(help="A dataset folder made by `confab data build`.")],
+    out: Annotated[Path, typer.Option(help="Checkpoint folder to write.")],
+    encoder: Annotated[str, typer.Option(help="bow|lstm|transformer|pretrained")] = "transformer",
+    persona: Annotated[bool, typer.Option("--persona/--no-persona", help="Use the persona memory.")] = True,
+    epochs: int = 10,
+    batch_size: Annotated[int, typer.Option(help="Examples per batch; the others are the negatives.")] = 512,
+    lr: float = 8e-4,
+    optimizer: Annotated[str, typer.Option(help="adamax (the paper's), adam or adamw")] = "adamax",
+    layers: Annotated[int, typer.Option(help="Transformer layers (paper: 4 on Reddit, 2 on PERSONA-CHAT).")] = 4,
+    heads: Annotated[int, typer.Option(help="Transformer heads (paper: 6 on Reddit, 2 on PERSONA-CHAT).")] = 6,
+    embedding_dim: int = 300,
+    dropout: float = 0.1,
+    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation hits@1.")] = 0,
+    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast.")] = False,
+    fasttext: Annotated[Path | None, typer.Option(help="FastText .vec file to initialise the embeddings.")] = None,
+    seed: int = 0,
+    quiet: bool = False,
+) -> None:
+    """Train a persona-conditioned retrieval model (Mazaré et al.)."""
+    from confab.progress import progress_bars
+    from confab.retrieval.model import RankerConfig
+    from confab.retrieval.train import RetrievalRun, train_retrieval
+    from confab.training import TrainConfig
+
+    if encoder not in ("bow", "lstm", "transformer", "pretrained"):
+        _fail(f"--encoder must be bow, lstm, transformer or pretrained, not {encoder}")
+    if optimizer not in ("adamax", "adam", "adamw"):
+        _fail(f"--optimizer must be adamax, adam or adamw, not {optimizer}")
+    run = RetrievalRun(
+        ranker=RankerConfig(encoder=encoder, use_persona=persona, embedding_dim=embedding_dim, layers=layers,
+                            heads=heads, dropout=dropout),
+        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, bf16=bf16, seed=seed,
+                          patience=patience),
+        fasttext=str(fasttext) if fasttext else None,
+    )  # fmt: skip
+    try:
+        with progress_bars(quiet) as bars:
+            result = train_retrieval(data, run, out, bars)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    if not quiet:
+        for record in result["history"]:
+            console.print(record, highlight=False)
+        console.print(f"checkpoint: {out}")
+
+
+@eval_app.command("ranking")
+def eval_ranking(
+    model: Annotated[str, typer.Option(help="A retrieval checkpoint folder, or tfidf.")],
+    data: Annotated[Path, typer.Option(help="A dataset folder, or a file of a source format.")],
+    format: Annotated[str, typer.Option(help="parquet (a dataset folder) or a source format, e.g. parlai")] = "parquet",
+    split: Annotated[str, typer.Option(help="The split of a dataset folder.")] = "test",
+    candidates: Annotated[
+        int | None,
+        typer.Option(
+            help="Rank among N (the correct one + N-1 others of the split); default: the "
+            "data's own candidates, else 100."
+        ),
+    ] = None,
+    k: Annotated[list[int] | None, typer.Option("--k", help="hits@k for these k (repeatable).")] = None,
+    seed: int = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """hits@k and MRR of a retrieval model (or the TF-IDF baseline) on ranking the correct response."""
+    from confab.data.examples import examples_from_file
+    from confab.data.schema import read_split
+    from confab.retrieval import checkpoint
+    from confab.retrieval.evaluate import evaluate
+    from confab.retrieval.score import RankerScorer, TfidfScorer
+
+    try:
+        if format == "parquet":
+            examples = read_split(data, split).to_pylist()
+        else:
+            examples = examples_from_file(data, format, kind="paths")
+        if not examples:
+            raise ValueError(f"{data}: no examples to rank")
+        if model == "tfidf":
+            corpus = _tfidf_corpus(data, format, examples)
+            scorer = TfidfScorer(corpus)
+        else:
+            ranker, tokenizer, _ = checkpoint.load(model)
+            scorer = RankerScorer(ranker, tokenizer)
+        metrics = evaluate(scorer, examples, n=candidates, seed=seed, ks=tuple(k or (1, 3, 10)))
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    metrics.update(model=model, data=str(data), split=split if format == "parquet" else None, seed=seed)
+    if as_json:
+        print(json.dumps(metrics))
+    else:
+        console.print(metrics, highlight=False)
+
+
+def _tfidf_corpus(data: Path, format: str, examples: list[dict]) -> list[str]:
+    """Document frequencies come from the training split when there is one, else from the data ranked."""
+    from confab.data.schema import read_split
+
+    if format == "parquet":
+        train = read_split(data, "train", columns=["response"])["response"].to_pylist()
+        if train:
+            return train
+    return [e["response"] for e in examples] + [c for e in examples for c in e.get("candidates") or []]
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Persona-conditioned response retrieval (Mazaré et al. 2018, sections 4-5)."""

@@ -1,0 +1,115 @@
+"""The persona-based ranking network of Mazaré et al. (figure 1).
+
+context --encoder--> q ──┐
+persona sentences --bag-of-words--> m_1..m_N ──1-hop memory──> q + sum_i softmax(q . m_i) m_i = joint
+candidate --encoder--> r ;  score = joint . r
+
+Training maximises the log-likelihood of the correct response under a softmax over the dot products with
+every response of the mini-batch (the others are the negatives).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from confab.retrieval.encoders import BowEncoder, LstmEncoder, PretrainedEncoder, TransformerEncoder
+
+
+@dataclass
+class RankerConfig:
+    encoder: Literal["bow", "lstm", "transformer", "pretrained"] = "transformer"
+    use_persona: bool = True
+    vocab_size: int = 0  # set from the tokenizer
+    embedding_dim: int = 300
+    hidden: int = 300  # bow projection size; lstm hidden size is lstm_hidden
+    lstm_hidden: int = 150
+    layers: int = 4
+    heads: int = 6
+    ffn: int = 1200
+    dropout: float = 0.1
+    max_context_tokens: int = 128
+    max_response_tokens: int = 64
+    max_persona_tokens: int = 24
+    max_persona_sentences: int = 100
+
+
+class PersonaMemory(nn.Module):
+    """A 1-hop memory network with a residual connection: the context queries the persona sentences."""
+
+    def forward(self, query: torch.Tensor, memories: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+        # query [B, d], memories [B, N, d], memory_mask [B, N]
+        logits = torch.einsum("bd,bnd->bn", query, memories).masked_fill(~memory_mask, float("-inf"))
+        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # a user without persona reads nothing
+        return query + torch.einsum("bn,bnd->bd", weights, memories)
+
+    @staticmethod
+    def weights(query: torch.Tensor, memories: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+        logits = torch.einsum("bd,bnd->bn", query, memories).masked_fill(~memory_mask, float("-inf"))
+        return torch.softmax(logits, dim=-1).nan_to_num(0.0)
+
+
+class PersonaRanker(nn.Module):
+    def __init__(self, config: RankerConfig, bert: nn.Module | None = None):
+        super().__init__()
+        self.config = config
+        c = config
+        if c.encoder == "pretrained":
+            if bert is None:
+                raise ValueError("the pretrained encoder needs its BERT module")
+            # One encoder for context and response (a siamese bi-encoder): two copies would double the size.
+            self.context_encoder = PretrainedEncoder(bert)
+            self.response_encoder = self.context_encoder
+            embeddings = self.context_encoder.embeddings
+        else:
+            embeddings = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=0)
+            self.context_encoder = self._encoder(embeddings)
+            self.response_encoder = self._encoder(embeddings)
+        self.embeddings = embeddings
+        dim = self.context_encoder.dim
+        # The persona encoder is deliberately cheap: a linear layer on the shared word embeddings, summed.
+        self.persona_proj = nn.Linear(embeddings.embedding_dim, dim)
+        self.memory = PersonaMemory()
+
+    def _encoder(self, embeddings: nn.Embedding) -> nn.Module:
+        c = self.config
+        if c.encoder == "bow":
+            return BowEncoder(embeddings, c.hidden)
+        if c.encoder == "lstm":
+            return LstmEncoder(embeddings, c.lstm_hidden, 2, c.dropout)
+        if c.encoder == "transformer":
+            return TransformerEncoder(embeddings, c.layers, c.heads, c.ffn, c.dropout)
+        raise ValueError(f"unknown encoder '{c.encoder}'; encoders: bow, lstm, transformer, pretrained")
+
+    def encode_persona(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """ids, mask [B, N, T] -> [B, N, d]"""
+        x = self.persona_proj(self.embeddings(ids)) * mask.unsqueeze(-1)
+        return x.sum(2)
+
+    def encode_context(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        persona_ids: torch.Tensor | None = None,
+        persona_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        query = self.context_encoder(ids, mask)
+        if not self.config.use_persona or persona_ids is None or persona_ids.size(1) == 0:
+            return query
+        memories = self.encode_persona(persona_ids, persona_mask)
+        return self.memory(query, memories, persona_mask.any(-1))
+
+    def encode_response(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.response_encoder(ids, mask)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The in-batch softmax loss: every other response of the batch is a negative."""
+        joint = self.encode_context(batch["context"], batch["context_mask"], batch.get("persona"),
+                                    batch.get("persona_mask"))  # fmt: skip
+        responses = self.encode_response(batch["response"], batch["response_mask"])
+        scores = joint @ responses.T
+        return F.cross_entropy(scores.float(), torch.arange(scores.size(0), device=scores.device))

@@ -1,0 +1,97 @@
+"""Training a persona ranker on a confab dataset (Mazaré et al. 5.1: Adamax, lr 8e-4, batches of 512)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from confab.config import to_dict
+from confab.data.schema import read_split
+from confab.retrieval import checkpoint
+from confab.retrieval.batches import training_batch
+from confab.retrieval.encoders import pretrained_folder
+from confab.retrieval.evaluate import evaluate
+from confab.retrieval.model import PersonaRanker, RankerConfig
+from confab.retrieval.score import RankerScorer
+from confab.retrieval.tokens import PretrainedTokenizer, WordTokenizer
+from confab.training import TrainConfig, fit, seed_everything
+
+
+@dataclass
+class RetrievalRun:
+    ranker: RankerConfig = field(default_factory=RankerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    vocab_size: int = 250_000
+    max_valid: int = 2_000  # validation examples ranked after each epoch
+    valid_candidates: int | None = None  # None: the split's own candidates, else 20 drawn from it
+    fasttext: str | None = None  # a FastText .vec file to initialise the word embeddings from
+
+
+def train_retrieval(data: str | Path, run: RetrievalRun, out: str | Path, progress: Callable | None = None) -> dict:
+    data, out = Path(data), Path(out)
+    seed_everything(run.train.seed)
+    train = read_split(data, "train").to_pylist()
+    valid = read_split(data, "valid").to_pylist()[: run.max_valid]
+    if len(train) < 2:
+        raise ValueError(f"{data}: {len(train)} training examples; in-batch training needs at least 2")
+    if run.ranker.encoder == "pretrained":
+        tokenizer = PretrainedTokenizer(pretrained_folder())
+    else:
+        texts = (t for e in train for t in [*e["context"], e["response"], *e["persona"]])
+        tokenizer = WordTokenizer.build(texts, run.vocab_size)
+    run.ranker.vocab_size = len(tokenizer)
+    model = checkpoint.new_model(run.ranker)
+    if run.fasttext:
+        _load_fasttext(model, tokenizer, Path(run.fasttext))
+
+    batch_size = min(run.train.batch_size, len(train))
+    steps = len(train) // batch_size
+
+    def batches(epoch: int) -> Iterator[dict]:
+        order = np.random.default_rng(run.train.seed + epoch).permutation(len(train))
+        for s in range(steps):
+            yield training_batch(
+                [train[j] for j in order[s * batch_size : (s + 1) * batch_size]], tokenizer, run.ranker
+            )
+
+    validate = None
+    if valid:
+        own = run.valid_candidates is None and all(e["candidates"] for e in valid)
+        n = None if own else min(run.valid_candidates or 20, len({e["response"] for e in valid}))
+
+        def validate() -> dict:
+            return evaluate(RankerScorer(model, tokenizer), valid, n=n, seed=run.train.seed)
+
+    work = out / ".train"
+    result = fit(model, batches, steps, run.train, work, validate, "hits@1", progress)
+    checkpoint.save(out, model, tokenizer, {"run": to_dict(run), "data": str(data), "result": result})
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _load_fasttext(model: PersonaRanker, tokenizer, path: Path) -> None:
+    """Initialise the word embeddings of known tokens from a FastText .vec file ('n d' header, then 'w v1..vd')."""
+    if not isinstance(tokenizer, WordTokenizer):
+        raise ValueError("FastText vectors initialise word-level encoders, not the pretrained one")
+    weight = model.embeddings.weight
+    index = tokenizer.dictionary.index
+    found = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        header = f.readline().split()
+        if len(header) != 2 or int(header[1]) != weight.size(1):
+            raise ValueError(f"{path}:1: expected 'count {weight.size(1)}' (the embedding size), got {header}")
+        with torch.no_grad():
+            for lineno, line in enumerate(f, 2):
+                word, *values = line.rstrip().split(" ")
+                if word in index:
+                    if len(values) != weight.size(1):
+                        raise ValueError(f"{path}:{lineno}: {len(values)} values, expected {weight.size(1)}")
+                    weight[index[word]] = torch.tensor([float(v) for v in values])
+                    found += 1
+    if not found:
+        raise ValueError(f"{path}: none of its words is in the dictionary")

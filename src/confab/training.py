@@ -1,0 +1,150 @@
+"""One training loop for every model: optimiser, warm-up, bf16 autocast, validation, keep-best, resume.
+
+The model's forward(batch) returns the loss. Batches come from `batches(epoch)`, which must give the same
+batches in the same order for the same epoch, so that a run killed mid-epoch resumes at the same batch.
+The resume state is written with torch.save and read back with weights_only=True (no code runs on load).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from confab.io import atomic_path
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 512
+    lr: float = 8e-4
+    optimizer: Literal["adamax", "adam", "adamw"] = "adamax"
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    grad_clip: float = 0.0  # 0: off
+    bf16: bool = False  # bfloat16 autocast on the CPU's matrix units
+    seed: int = 0
+    save_every: int = 200  # steps between resume points
+    patience: int = 0  # stop after this many validations without improvement (0: never)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "adamax":
+        return torch.optim.Adamax(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def fit(
+    model: nn.Module,
+    batches: Callable[[int], Iterable[dict]],
+    steps_per_epoch: int,
+    config: TrainConfig,
+    work: Path,
+    validate: Callable[[], dict] | None = None,
+    metric: str = "hits@1",
+    progress: Callable | None = None,
+) -> dict:
+    """Train `model` in place; returns the history. With `validate`, the weights of the best validation
+    `metric` are restored at the end."""
+    work.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    optimizer = make_optimizer(model, config)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    )
+    state_path = work / "train_state.pt"
+    state = {"epoch": 0, "batch": 0, "step": 0, "best": -math.inf, "bad": 0, "history": []}
+    best_weights = None
+    if state_path.exists():
+        saved = torch.load(state_path, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        torch.set_rng_state(saved["rng"])
+        best_weights = saved.get("best_weights")
+        state = saved["state"]
+    task = (progress or _quiet)("train (steps)", config.epochs * steps_per_epoch)
+    log = work / "log.csv"
+    for epoch in range(state["epoch"], config.epochs):
+        model.train()
+        start, losses = time.perf_counter(), []
+        for i, batch in enumerate(batches(epoch)):
+            if i < state["batch"]:
+                continue  # resuming: these batches were trained on before the interruption
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                loss = model(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            state["step"] += 1
+            state["batch"] = i + 1
+            task(epoch * steps_per_epoch + i + 1)
+            if config.save_every and state["step"] % config.save_every == 0:
+                _save_state(state_path, model, optimizer, schedule, state, best_weights)
+        record = {"epoch": epoch + 1, "step": state["step"], "loss": float(np.mean(losses)) if losses else None,
+                  "seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
+        if validate is not None:
+            model.eval()
+            with torch.no_grad():
+                record.update({f"valid_{k}": v for k, v in validate().items()})
+            score = record[f"valid_{metric}"]
+            if score > state["best"]:
+                state["best"], state["bad"] = score, 0
+                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                state["bad"] += 1
+        state["history"].append(record)
+        _append_csv(log, record)
+        state["epoch"], state["batch"] = epoch + 1, 0
+        _save_state(state_path, model, optimizer, schedule, state, best_weights)
+        if config.patience and state["bad"] >= config.patience:
+            break
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    model.eval()
+    return {"history": state["history"], "best": state["best"] if validate else None, "steps": state["step"]}
+
+
+def _save_state(path: Path, model, optimizer, schedule, state: dict, best_weights) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+             "rng": torch.get_rng_state(), "state": state, "best_weights": best_weights},
+            tmp,
+        )  # fmt: skip
+
+
+def _append_csv(path: Path, record: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(record))
+        if new:
+            writer.writeheader()
+        writer.writerow(record)
+
+
+def _quiet(description: str, total: float) -> Callable[[float], None]:
+    return lambda completed: None
