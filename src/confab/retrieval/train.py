@@ -27,6 +27,7 @@ class RetrievalRun:
     ranker: RankerConfig = field(default_factory=RankerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     vocab_size: int = 250_000
+    max_train: int | None = None  # the first N training examples only
     max_valid: int = 2_000  # validation examples ranked after each epoch
     valid_candidates: int | None = None  # None: the split's own candidates, else 20 drawn from it
     fasttext: str | None = None  # a FastText .vec file to initialise the word embeddings from
@@ -35,7 +36,7 @@ class RetrievalRun:
 def train_retrieval(data: str | Path, run: RetrievalRun, out: str | Path, progress: Callable | None = None) -> dict:
     data, out = Path(data), Path(out)
     seed_everything(run.train.seed)
-    train = read_split(data, "train").to_pylist()
+    train = read_split(data, "train").to_pylist()[: run.max_train]
     valid = read_split(data, "valid").to_pylist()[: run.max_valid]
     if len(train) < 2:
         raise ValueError(f"{data}: {len(train)} training examples; in-batch training needs at least 2")
