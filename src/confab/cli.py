@@ -20,6 +20,8 @@ train_app = typer.Typer(help="Train models.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 eval_app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+index_app = typer.Typer(help="Candidate indexes for retrieval agents.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
 console = Console()
 
 
@@ -274,6 +276,106 @@ def _tfidf_corpus(data: Path, format: str, examples: list[dict]) -> list[str]:
         if train:
             return train
     return [e["response"] for e in examples] + [c for e in examples for c in e.get("candidates") or []]
+
+
+@index_app.command("build")
+def index_build(
+    model: Annotated[Path, typer.Option(help="A retrieval checkpoint folder.")],
+    data: Annotated[list[Path], typer.Option(help="Dataset folders (all splits' responses) or source files.")],
+    out: Annotated[Path, typer.Option(help="Index folder to write.")],
+    max_tokens: Annotated[int | None, typer.Option(help="Keep responses of at most N tokens (paper: 10).")] = None,
+    exact_max: Annotated[int, typer.Option(help="Exact search up to this many responses, HNSW above.")] = 200_000,
+    quiet: bool = False,
+) -> None:
+    """Encode a pool of candidate responses and index them for search (resumable)."""
+    from confab.progress import progress_bars
+    from confab.retrieval import checkpoint
+    from confab.retrieval.index import build_index, collect_responses
+    from confab.retrieval.score import RankerScorer
+
+    try:
+        ranker, tokenizer, _ = checkpoint.load(model)
+        scorer = RankerScorer(ranker, tokenizer)
+        responses = collect_responses(_responses_of(data), max_tokens)
+        if not responses:
+            raise ValueError("no responses to index")
+        with progress_bars(quiet) as bars:
+            build_index(
+                responses,
+                lambda texts: scorer.encode_responses(texts).float().numpy(),
+                out,
+                exact_max,
+                bars,
+                {"model": str(model), "data": [str(d) for d in data], "max_tokens": max_tokens},
+            )
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        _fail(str(e))
+    if not quiet:
+        console.print(f"indexed {len(responses):,} responses in {out}")
+
+
+def _responses_of(paths: list[Path]):
+    from confab.data.examples import examples_from_file
+    from confab.data.schema import SPLITS, iter_examples
+
+    for path in paths:
+        if path.is_dir():
+            for split in SPLITS:
+                for row in iter_examples(path, split):
+                    yield row["response"]
+        else:
+            for example in examples_from_file(path):
+                yield example["response"]
+
+
+@app.command()
+def chat(
+    model: Annotated[Path, typer.Option(help="A retrieval checkpoint folder.")],
+    index: Annotated[Path, typer.Option(help="An index folder made by `confab index build`.")],
+    persona: Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")] = None,
+    top_k: int = 5,
+) -> None:
+    """Talk to a retrieval agent in the terminal. /help lists the commands."""
+    from confab.retrieval.agent import RetrievalAgent
+
+    try:
+        agent = RetrievalAgent(model, index, top_k=top_k)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    sentences = list(persona or [])
+    history: list[str] = []
+    last = None
+    help_text = ("/persona SENTENCE adds a persona sentence; /persona shows them; /clear-persona; /reset starts over; "
+                 "/candidates shows the last ranking; /quit")  # fmt: skip
+    console.print(f"[dim]{help_text}[/]")
+    while True:
+        try:
+            line = console.input("[bold cyan]you>[/] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            break
+        if line == "/help":
+            console.print(help_text)
+        elif line == "/persona":
+            for s in sentences or ["(no persona)"]:
+                console.print(f"  [magenta]{s}[/]", highlight=False)
+        elif line.startswith("/persona "):
+            sentences.append(line.removeprefix("/persona ").strip())
+        elif line == "/clear-persona":
+            sentences = []
+        elif line == "/reset":
+            history = []
+        elif line == "/candidates":
+            for c in last.candidates if last else []:
+                console.print(f"  {c.score:8.3f}  {c.text}", highlight=False)
+        else:
+            history.append(line)
+            last = agent.respond(history, sentences)
+            history.append(last.text)
+            console.print(f"[bold green]bot>[/] {last.text}", highlight=False)
 
 
 @app.command()

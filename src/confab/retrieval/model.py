@@ -73,6 +73,10 @@ class PersonaRanker(nn.Module):
         dim = self.context_encoder.dim
         # The persona encoder is deliberately cheap: a linear layer on the shared word embeddings, summed.
         self.persona_proj = nn.Linear(embeddings.embedding_dim, dim)
+        if c.encoder == "pretrained":
+            # Start from the pretrained encoder's own judgement: the memory adds nothing until it has learnt.
+            nn.init.zeros_(self.persona_proj.weight)
+            nn.init.zeros_(self.persona_proj.bias)
         self.memory = PersonaMemory()
 
     def _encoder(self, embeddings: nn.Embedding) -> nn.Module:
