@@ -178,6 +178,13 @@ def train_retrieval(
     out: Annotated[Path, typer.Option(help="Checkpoint folder to write.")],
     encoder: Annotated[str, typer.Option(help="bow|lstm|transformer|pretrained")] = "transformer",
     persona: Annotated[bool, typer.Option("--persona/--no-persona", help="Use the persona memory.")] = True,
+    persona_encoder: Annotated[
+        str,
+        typer.Option(
+            help="bow (the paper's: linear on word embeddings, summed), encoder (the context encoder), or auto: "
+            "encoder for the pretrained encoder, else bow"
+        ),
+    ] = "auto",
     epochs: int = 10,
     batch_size: Annotated[int, typer.Option(help="Examples per batch; the others are the negatives.")] = 512,
     lr: float = 8e-4,
@@ -200,11 +207,15 @@ def train_retrieval(
 
     if encoder not in ("bow", "lstm", "transformer", "pretrained"):
         _fail(f"--encoder must be bow, lstm, transformer or pretrained, not {encoder}")
+    if persona_encoder == "auto":
+        persona_encoder = "encoder" if encoder == "pretrained" else "bow"
+    if persona_encoder not in ("bow", "encoder"):
+        _fail(f"--persona-encoder must be bow, encoder or auto, not {persona_encoder}")
     if optimizer not in ("adamax", "adam", "adamw"):
         _fail(f"--optimizer must be adamax, adam or adamw, not {optimizer}")
     run = RetrievalRun(
         ranker=RankerConfig(encoder=encoder, use_persona=persona, embedding_dim=embedding_dim, layers=layers,
-                            heads=heads, dropout=dropout),
+                            heads=heads, dropout=dropout, persona_encoder=persona_encoder),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, bf16=bf16, seed=seed,
                           patience=patience),
         fasttext=str(fasttext) if fasttext else None,

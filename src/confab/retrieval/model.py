@@ -36,6 +36,9 @@ class RankerConfig:
     max_response_tokens: int = 64
     max_persona_tokens: int = 24
     max_persona_sentences: int = 100
+    # bow: the paper's cheap persona encoder (a linear layer on the word embeddings, summed); encoder: the
+    # context encoder itself, which a pretrained encoder makes worth its cost
+    persona_encoder: Literal["bow", "encoder"] = "bow"
 
 
 class PersonaMemory(nn.Module):
@@ -72,11 +75,7 @@ class PersonaRanker(nn.Module):
         self.embeddings = embeddings
         dim = self.context_encoder.dim
         # The persona encoder is deliberately cheap: a linear layer on the shared word embeddings, summed.
-        self.persona_proj = nn.Linear(embeddings.embedding_dim, dim)
-        if c.encoder == "pretrained":
-            # Start from the pretrained encoder's own judgement: the memory adds nothing until it has learnt.
-            nn.init.zeros_(self.persona_proj.weight)
-            nn.init.zeros_(self.persona_proj.bias)
+        self.persona_proj = nn.Linear(embeddings.embedding_dim, dim) if c.persona_encoder == "bow" else None
         self.memory = PersonaMemory()
 
     def _encoder(self, embeddings: nn.Embedding) -> nn.Module:
@@ -91,6 +90,14 @@ class PersonaRanker(nn.Module):
 
     def encode_persona(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """ids, mask [B, N, T] -> [B, N, d]"""
+        if self.persona_proj is None:
+            b, n, t = ids.shape
+            present = mask.view(b * n, t).any(-1)
+            out = torch.zeros(b * n, self.context_encoder.dim, device=ids.device)
+            if present.any():
+                flat_ids, flat_mask = ids.view(b * n, t)[present], mask.view(b * n, t)[present]
+                out[present] = self.context_encoder(flat_ids, flat_mask).to(out.dtype)
+            return out.view(b, n, -1)
         x = self.persona_proj(self.embeddings(ids)) * mask.unsqueeze(-1)
         return x.sum(2)
 
