@@ -33,7 +33,10 @@ SETTINGS = {
     "bow": dict(ranker=dict(), train=dict(epochs=20, batch_size=64, patience=4)),
     "lstm": dict(ranker=dict(dropout=0.2), train=dict(epochs=15, batch_size=64, patience=3)),
     "transformer": dict(ranker=dict(layers=2, heads=2, dropout=0.2), train=dict(epochs=20, batch_size=64, patience=4)),
-    "pretrained": dict(ranker=dict(), train=dict(epochs=3, batch_size=32, lr=5e-5, optimizer="adamw", bf16=True)),
+    "pretrained": dict(
+        ranker=dict(persona_encoder="encoder"),
+        train=dict(epochs=3, batch_size=32, lr=5e-5, optimizer="adamw", bf16=True),
+    ),
 }
 
 

@@ -113,7 +113,7 @@ def test_checkpoint_reloads_to_identical_scores(tmp_path):
 
 def test_pretrained_encoder_loads_offline_and_round_trips(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    config = RankerConfig(encoder="pretrained")
+    config = RankerConfig(encoder="pretrained", persona_encoder="encoder")
     from confab.retrieval.encoders import pretrained_folder
     from confab.retrieval.tokens import PretrainedTokenizer
 
@@ -145,3 +145,20 @@ def test_train_and_rank_end_to_end_beats_chance(tmp_path):
     metrics = evaluate(RankerScorer(model, tok), test, n=20, seed=0)
     assert metrics["hits@1"] > 0.10, metrics  # twice chance, from 4,000 examples and 2 epochs
     assert join_turns(["a", "b"]) == "a __sep__ b"
+
+
+def test_fasttext_vectors_initialise_known_words(tmp_path):
+    from confab.retrieval.train import _load_fasttext
+
+    tok = tokenizer()
+    model = PersonaRanker(RankerConfig(encoder="bow", vocab_size=len(tok), embedding_dim=3))
+    vec = tmp_path / "wiki.vec"
+    vec.write_text("3 3\ndogs 0.5 0.25 -1\nzebra 1 1 1\nlondon 2 2 2\n")
+    _load_fasttext(model, tok, vec)
+    index = tok.dictionary.index
+    assert model.embeddings.weight[index["dogs"]].tolist() == [0.5, 0.25, -1.0]
+    assert model.embeddings.weight[index["london"]].tolist() == [2.0, 2.0, 2.0]
+    bad = tmp_path / "bad.vec"
+    bad.write_text("1 5\ndogs 1 2 3 4 5\n")
+    with pytest.raises(ValueError, match="bad.vec:1"):
+        _load_fasttext(model, tok, bad)
