@@ -347,46 +347,14 @@ def chat(
     top_k: int = 5,
 ) -> None:
     """Talk to a retrieval agent in the terminal. /help lists the commands."""
+    from confab.chat import run_chat
     from confab.retrieval.agent import RetrievalAgent
 
     try:
         agent = RetrievalAgent(model, index, top_k=top_k)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         _fail(str(e))
-    sentences = list(persona or [])
-    history: list[str] = []
-    last = None
-    help_text = ("/persona SENTENCE adds a persona sentence; /persona shows them; /clear-persona; /reset starts over; "
-                 "/candidates shows the last ranking; /quit")  # fmt: skip
-    console.print(f"[dim]{help_text}[/]")
-    while True:
-        try:
-            line = console.input("[bold cyan]you>[/] ").strip()
-        except (EOFError, KeyboardInterrupt):
-            break
-        if not line:
-            continue
-        if line in ("/quit", "/exit"):
-            break
-        if line == "/help":
-            console.print(help_text)
-        elif line == "/persona":
-            for s in sentences or ["(no persona)"]:
-                console.print(f"  [magenta]{s}[/]", highlight=False)
-        elif line.startswith("/persona "):
-            sentences.append(line.removeprefix("/persona ").strip())
-        elif line == "/clear-persona":
-            sentences = []
-        elif line == "/reset":
-            history = []
-        elif line == "/candidates":
-            for c in last.candidates if last else []:
-                console.print(f"  {c.score:8.3f}  {c.text}", highlight=False)
-        else:
-            history.append(line)
-            last = agent.respond(history, sentences)
-            history.append(last.text)
-            console.print(f"[bold green]bot>[/] {last.text}", highlight=False)
+    run_chat(agent, list(persona or []), console)
 
 
 @app.command()
