@@ -1,0 +1,98 @@
+"""Fine-tuning speed of the pretrained encoder: confab's training step against sentence-transformers' own trainer
+(SentenceTransformerTrainer with MultipleNegativesRankingLoss, the same in-batch softmax), on the same
+(context, response) pairs, batch size and sequence length, in the same run.
+
+    .venv/bin/pip install -e '.[bench]'
+    python benchmarks/pretrained_speed.py --data DATASET_DIR [--batch-size 32] [--steps 30] [--bf16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from confab.data.schema import read_split
+from confab.retrieval import checkpoint
+from confab.retrieval.batches import training_batch
+from confab.retrieval.encoders import pretrained_folder
+from confab.retrieval.model import RankerConfig
+from confab.retrieval.tokens import PretrainedTokenizer, join_turns
+
+
+def ours(rows: list[dict], batch: int, steps: int, bf16: bool, max_len: int) -> float:
+    tok = PretrainedTokenizer(pretrained_folder())
+    config = RankerConfig(encoder="pretrained", use_persona=False, vocab_size=len(tok), max_context_tokens=max_len,
+                          max_response_tokens=max_len)  # fmt: skip
+    model = checkpoint.new_model(config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
+    start = None
+    for step in range(steps + 2):
+        if step == 2:  # the first steps warm up allocators and kernels
+            start = time.perf_counter()
+        b = training_batch(rows[step * batch : (step + 1) * batch], tok, config)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(b)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return steps * batch / (time.perf_counter() - start)
+
+
+def theirs(rows: list[dict], batch: int, steps: int, bf16: bool, max_len: int) -> float:
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+        losses,
+    )
+
+    model = SentenceTransformer(str(pretrained_folder()), device="cpu")
+    model.max_seq_length = max_len
+    timed = rows[2 * batch : (steps + 2) * batch]
+    data = Dataset.from_dict({"anchor": [join_turns(r["context"]) for r in timed],
+                              "positive": [r["response"] for r in timed]})  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=tmp, per_device_train_batch_size=batch, num_train_epochs=1, learning_rate=5e-5, bf16=bf16,
+            use_cpu=True, save_strategy="no", report_to=[], logging_steps=10_000, dataloader_drop_last=True,
+        )  # fmt: skip
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=data, loss=losses.MultipleNegativesRankingLoss(model)
+        )
+        start = time.perf_counter()
+        trainer.train()
+        return steps * batch / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--max-len", type=int, default=128)
+    parser.add_argument("--bf16", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    rows = read_split(args.data, "train").to_pylist()
+    need = (args.steps + 2) * args.batch_size
+    if len(rows) < need:
+        raise SystemExit(f"{args.data}: {len(rows)} training examples, {need} needed")
+    a = ours(rows, args.batch_size, args.steps, args.bf16, args.max_len)
+    b = theirs(rows, args.batch_size, args.steps, args.bf16, args.max_len)
+    print(f"\nFine-tuning all-MiniLM-L6-v2, batch {args.batch_size}, {args.steps} steps, max length {args.max_len}, "
+          f"bf16 {args.bf16}\n")  # fmt: skip
+    print("| trainer | examples/s |")
+    print("|---|---:|")
+    print(f"| confab | {a:.1f} |")
+    print(f"| sentence-transformers | {b:.1f} |")
+    print(f"\nconfab / sentence-transformers: {a / b:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
