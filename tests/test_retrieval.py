@@ -162,3 +162,16 @@ def test_fasttext_vectors_initialise_known_words(tmp_path):
     bad.write_text("1 5\ndogs 1 2 3 4 5\n")
     with pytest.raises(ValueError, match="bad.vec:1"):
         _load_fasttext(model, tok, bad)
+
+
+def test_fine_tuning_starts_from_a_checkpoint(fixtures, tmp_path):
+    Build(BuildConfig(inputs=[str(fixtures / "personachat_fixture.txt")], examples="paths", valid_size=0,
+                      test_size=0), tmp_path / "ds").run()  # fmt: skip
+    tok = tokenizer()
+    base = PersonaRanker(RankerConfig(encoder="bow", vocab_size=len(tok)))
+    checkpoint.save(tmp_path / "base", base, tok, {})
+    run = RetrievalRun(train=TrainConfig(epochs=1, batch_size=2), init=str(tmp_path / "base"))
+    train_retrieval(tmp_path / "ds", run, tmp_path / "tuned")
+    tuned, tuned_tok, meta = checkpoint.load(tmp_path / "tuned")
+    assert tuned_tok.dictionary.tokens == tok.dictionary.tokens and meta["run"]["init"] == str(tmp_path / "base")
+    assert not torch.equal(tuned.embeddings.weight, base.embeddings.weight)

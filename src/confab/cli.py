@@ -196,6 +196,9 @@ def train_retrieval(
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation hits@1.")] = 0,
     bf16: Annotated[bool, typer.Option(help="bfloat16 autocast.")] = False,
     fasttext: Annotated[Path | None, typer.Option(help="FastText .vec file to initialise the embeddings.")] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="Fine-tune this checkpoint (its model options and vocabulary are kept).")
+    ] = None,
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
@@ -219,6 +222,7 @@ def train_retrieval(
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, bf16=bf16, seed=seed,
                           patience=patience),
         fasttext=str(fasttext) if fasttext else None,
+        init=str(init) if init else None,
     )  # fmt: skip
     try:
         with progress_bars(quiet) as bars:

@@ -31,6 +31,7 @@ class RetrievalRun:
     max_valid: int = 2_000  # validation examples ranked after each epoch
     valid_candidates: int | None = None  # None: the split's own candidates, else 20 drawn from it
     fasttext: str | None = None  # a FastText .vec file to initialise the word embeddings from
+    init: str | None = None  # a checkpoint to fine-tune (its model config and vocabulary are kept)
 
 
 def train_retrieval(data: str | Path, run: RetrievalRun, out: str | Path, progress: Callable | None = None) -> dict:
@@ -40,13 +41,17 @@ def train_retrieval(data: str | Path, run: RetrievalRun, out: str | Path, progre
     valid = read_split(data, "valid").to_pylist()[: run.max_valid]
     if len(train) < 2:
         raise ValueError(f"{data}: {len(train)} training examples; in-batch training needs at least 2")
-    if run.ranker.encoder == "pretrained":
-        tokenizer = PretrainedTokenizer(pretrained_folder())
+    if run.init:
+        model, tokenizer, _ = checkpoint.load(run.init)
+        run.ranker = model.config
     else:
-        texts = (t for e in train for t in [*e["context"], e["response"], *e["persona"]])
-        tokenizer = WordTokenizer.build(texts, run.vocab_size)
-    run.ranker.vocab_size = len(tokenizer)
-    model = checkpoint.new_model(run.ranker)
+        if run.ranker.encoder == "pretrained":
+            tokenizer = PretrainedTokenizer(pretrained_folder())
+        else:
+            texts = (t for e in train for t in [*e["context"], e["response"], *e["persona"]])
+            tokenizer = WordTokenizer.build(texts, run.vocab_size)
+        run.ranker.vocab_size = len(tokenizer)
+        model = checkpoint.new_model(run.ranker)
     if run.fasttext:
         _load_fasttext(model, tokenizer, Path(run.fasttext))
 
