@@ -175,3 +175,13 @@ def test_fine_tuning_starts_from_a_checkpoint(fixtures, tmp_path):
     tuned, tuned_tok, meta = checkpoint.load(tmp_path / "tuned")
     assert tuned_tok.dictionary.tokens == tok.dictionary.tokens and meta["run"]["init"] == str(tmp_path / "base")
     assert not torch.equal(tuned.embeddings.weight, base.embeddings.weight)
+
+
+def test_shared_encoders_are_one_module_and_round_trip(tmp_path):
+    tok = tokenizer()
+    model = PersonaRanker(RankerConfig(encoder="bow", vocab_size=len(tok), share_encoders=True))
+    assert model.response_encoder is model.context_encoder
+    checkpoint.save(tmp_path / "ck", model, tok, {})
+    loaded, _, _ = checkpoint.load(tmp_path / "ck")
+    assert loaded.response_encoder is loaded.context_encoder
+    assert torch.equal(loaded.context_encoder.proj[0].weight, model.context_encoder.proj[0].weight)

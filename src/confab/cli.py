@@ -185,6 +185,9 @@ def train_retrieval(
             "encoder for the pretrained encoder, else bow"
         ),
     ] = "auto",
+    share_encoders: Annotated[
+        bool, typer.Option(help="One encoder for context and response (the paper: two, sharing embeddings).")
+    ] = False,
     epochs: int = 10,
     batch_size: Annotated[int, typer.Option(help="Examples per batch; the others are the negatives.")] = 512,
     lr: float = 8e-4,
@@ -218,7 +221,8 @@ def train_retrieval(
         _fail(f"--optimizer must be adamax, adam or adamw, not {optimizer}")
     run = RetrievalRun(
         ranker=RankerConfig(encoder=encoder, use_persona=persona, embedding_dim=embedding_dim, layers=layers,
-                            heads=heads, dropout=dropout, persona_encoder=persona_encoder),
+                            heads=heads, dropout=dropout, persona_encoder=persona_encoder,
+                            share_encoders=share_encoders),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, bf16=bf16, seed=seed,
                           patience=patience),
         fasttext=str(fasttext) if fasttext else None,

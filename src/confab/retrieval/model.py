@@ -39,6 +39,9 @@ class RankerConfig:
     # bow: the paper's cheap persona encoder (a linear layer on the word embeddings, summed); encoder: the
     # context encoder itself, which a pretrained encoder makes worth its cost
     persona_encoder: Literal["bow", "encoder"] = "bow"
+    # The paper gives context and response encoders their own weights above the shared embeddings; one shared
+    # encoder scores word overlap from the start, which helps when there are only thousands of examples.
+    share_encoders: bool = False
 
 
 class PersonaMemory(nn.Module):
@@ -71,7 +74,7 @@ class PersonaRanker(nn.Module):
         else:
             embeddings = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=0)
             self.context_encoder = self._encoder(embeddings)
-            self.response_encoder = self._encoder(embeddings)
+            self.response_encoder = self.context_encoder if c.share_encoders else self._encoder(embeddings)
         self.embeddings = embeddings
         dim = self.context_encoder.dim
         # The persona encoder is deliberately cheap: a linear layer on the shared word embeddings, summed.
