@@ -188,6 +188,9 @@ def train_retrieval(
     share_encoders: Annotated[
         bool, typer.Option(help="One encoder for context and response (the paper: two, sharing embeddings).")
     ] = False,
+    similarity: Annotated[
+        str, typer.Option(help="dot (the paper's) or cosine (x20; how the pretrained encoder was trained)")
+    ] = "dot",
     epochs: int = 10,
     batch_size: Annotated[int, typer.Option(help="Examples per batch; the others are the negatives.")] = 512,
     lr: float = 8e-4,
@@ -213,6 +216,8 @@ def train_retrieval(
 
     if encoder not in ("bow", "lstm", "transformer", "pretrained"):
         _fail(f"--encoder must be bow, lstm, transformer or pretrained, not {encoder}")
+    if similarity not in ("dot", "cosine"):
+        _fail(f"--similarity must be dot or cosine, not {similarity}")
     if persona_encoder == "auto":
         persona_encoder = "encoder" if encoder == "pretrained" else "bow"
     if persona_encoder not in ("bow", "encoder"):
@@ -222,7 +227,7 @@ def train_retrieval(
     run = RetrievalRun(
         ranker=RankerConfig(encoder=encoder, use_persona=persona, embedding_dim=embedding_dim, layers=layers,
                             heads=heads, dropout=dropout, persona_encoder=persona_encoder,
-                            share_encoders=share_encoders),
+                            share_encoders=share_encoders, similarity=similarity),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, bf16=bf16, seed=seed,
                           patience=patience),
         fasttext=str(fasttext) if fasttext else None,

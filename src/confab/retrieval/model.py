@@ -42,6 +42,10 @@ class RankerConfig:
     # The paper gives context and response encoders their own weights above the shared embeddings; one shared
     # encoder scores word overlap from the start, which helps when there are only thousands of examples.
     share_encoders: bool = False
+    # dot (the paper's) or cosine: unit vectors, scores multiplied by `scale` in the loss, which is the geometry
+    # all-MiniLM-L6-v2 was trained in (cosine x 20)
+    similarity: Literal["dot", "cosine"] = "dot"
+    scale: float = 20.0
 
 
 class PersonaMemory(nn.Module):
@@ -112,13 +116,16 @@ class PersonaRanker(nn.Module):
         persona_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         query = self.context_encoder(ids, mask)
-        if not self.config.use_persona or persona_ids is None or persona_ids.size(1) == 0:
-            return query
-        memories = self.encode_persona(persona_ids, persona_mask)
-        return self.memory(query, memories, persona_mask.any(-1))
+        if self.config.use_persona and persona_ids is not None and persona_ids.size(1) > 0:
+            memories = self.encode_persona(persona_ids, persona_mask)
+            query = self.memory(query, memories, persona_mask.any(-1))
+        return self._finish(query)
 
     def encode_response(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.response_encoder(ids, mask)
+        return self._finish(self.response_encoder(ids, mask))
+
+    def _finish(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1) if self.config.similarity == "cosine" else x
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The in-batch softmax loss: every other response of the batch is a negative."""
@@ -126,4 +133,6 @@ class PersonaRanker(nn.Module):
                                     batch.get("persona_mask"))  # fmt: skip
         responses = self.encode_response(batch["response"], batch["response_mask"])
         scores = joint @ responses.T
+        if self.config.similarity == "cosine":
+            scores = scores * self.config.scale
         return F.cross_entropy(scores.float(), torch.arange(scores.size(0), device=scores.device))
