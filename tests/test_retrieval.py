@@ -185,3 +185,18 @@ def test_shared_encoders_are_one_module_and_round_trip(tmp_path):
     loaded, _, _ = checkpoint.load(tmp_path / "ck")
     assert loaded.response_encoder is loaded.context_encoder
     assert torch.equal(loaded.context_encoder.proj[0].weight, model.context_encoder.proj[0].weight)
+
+
+def test_cosine_similarity_gives_unit_vectors_and_scaled_scores():
+    tok = tokenizer()
+    torch.manual_seed(0)
+    model = PersonaRanker(RankerConfig(encoder="bow", vocab_size=len(tok), similarity="cosine", scale=20.0)).eval()
+    batch = training_batch(EXAMPLES, tok, model.config)
+    with torch.no_grad():
+        joint = model.encode_context(batch["context"], batch["context_mask"], batch["persona"], batch["persona_mask"])
+        responses = model.encode_response(batch["response"], batch["response_mask"])
+        assert torch.allclose(joint.norm(dim=-1), torch.ones(3)) and torch.allclose(
+            responses.norm(dim=-1), torch.ones(3)
+        )
+        expected = F.cross_entropy(20.0 * joint @ responses.T, torch.arange(3))
+        assert torch.isclose(model(batch), expected, atol=1e-5)
