@@ -174,7 +174,13 @@ def _print_example(row: dict) -> None:
 
 @train_app.command("retrieval")
 def train_retrieval(
-    data: Annotated[Path, typer.Option(help="A dataset folder made by `confab data build`.")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="Dataset folder(s) made by `confab data build`; repeat to train on several "
+            "(validation: the first one's)."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Checkpoint folder to write.")],
     encoder: Annotated[str, typer.Option(help="bow|lstm|transformer|pretrained")] = "transformer",
     persona: Annotated[bool, typer.Option("--persona/--no-persona", help="Use the persona memory.")] = True,
@@ -235,7 +241,7 @@ def train_retrieval(
     )  # fmt: skip
     try:
         with progress_bars(quiet) as bars:
-            result = train_retrieval(data, run, out, bars)
+            result = train_retrieval(list(data), run, out, bars)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         _fail(str(e))
     if not quiet:

@@ -34,10 +34,14 @@ class RetrievalRun:
     init: str | None = None  # a checkpoint to fine-tune (its model config and vocabulary are kept)
 
 
-def train_retrieval(data: str | Path, run: RetrievalRun, out: str | Path, progress: Callable | None = None) -> dict:
-    data, out = Path(data), Path(out)
+def train_retrieval(
+    data: str | Path | list, run: RetrievalRun, out: str | Path, progress: Callable | None = None
+) -> dict:
+    """Train on the train splits of one or more datasets; validate on the first dataset's valid split."""
+    datasets = [Path(d) for d in (data if isinstance(data, list) else [data])]
+    data, out = datasets[0], Path(out)
     seed_everything(run.train.seed)
-    train = read_split(data, "train").to_pylist()[: run.max_train]
+    train = [row for d in datasets for row in read_split(d, "train").to_pylist()][: run.max_train]
     valid = read_split(data, "valid").to_pylist()[: run.max_valid]
     if len(train) < 2:
         raise ValueError(f"{data}: {len(train)} training examples; in-batch training needs at least 2")
@@ -75,7 +79,7 @@ def train_retrieval(data: str | Path, run: RetrievalRun, out: str | Path, progre
 
     work = out / ".train"
     result = fit(model, batches, steps, run.train, work, validate, "hits@1", progress)
-    checkpoint.save(out, model, tokenizer, {"run": to_dict(run), "data": str(data), "result": result})
+    checkpoint.save(out, model, tokenizer, {"run": to_dict(run), "data": [str(d) for d in datasets], "result": result})
     shutil.rmtree(work, ignore_errors=True)
     return result
 
