@@ -22,6 +22,7 @@ from confab.retrieval.batches import training_batch
 from confab.retrieval.encoders import pretrained_folder
 from confab.retrieval.model import RankerConfig
 from confab.retrieval.tokens import PretrainedTokenizer, join_turns
+from confab.training import TrainConfig, make_optimizer
 
 
 def ours(rows: list[dict], batch: int, steps: int, bf16: bool, max_len: int) -> float:
@@ -29,7 +30,7 @@ def ours(rows: list[dict], batch: int, steps: int, bf16: bool, max_len: int) -> 
     config = RankerConfig(encoder="pretrained", use_persona=False, vocab_size=len(tok), max_context_tokens=max_len,
                           max_response_tokens=max_len)  # fmt: skip
     model = checkpoint.new_model(config).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
+    optimizer = make_optimizer(model, TrainConfig(optimizer="adamw", lr=5e-5))  # as `confab train retrieval`
     start = None
     for step in range(steps + 2):
         if step == 2:  # the first steps warm up allocators and kernels

@@ -42,9 +42,10 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adamax":
         return torch.optim.Adamax(params, lr=config.lr, weight_decay=config.weight_decay)
+    # the fused kernels update all parameters in one pass (CPU and GPU alike)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 def seed_everything(seed: int) -> None:
