@@ -19,6 +19,11 @@ from rich.progress import (
 ProgressFactory = Callable[[str, float], Callable[[float], None]]
 
 
+def no_progress(description: str, total: float) -> Callable[[float], None]:
+    """A ProgressFactory that shows nothing (library calls without a terminal)."""
+    return lambda completed: None
+
+
 @contextmanager
 def progress_bars(quiet: bool = False) -> Iterator[ProgressFactory]:
     console = Console(stderr=True)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from confab.io import atomic_path
+from confab.progress import no_progress
 
 
 @dataclass
@@ -83,7 +84,7 @@ def fit(
         torch.set_rng_state(saved["rng"])
         best_weights = saved.get("best_weights")
         state = saved["state"]
-    task = (progress or _quiet)("train (steps)", config.epochs * steps_per_epoch)
+    task = (progress or no_progress)("train (steps)", config.epochs * steps_per_epoch)
     log = work / "log.csv"
     for epoch in range(state["epoch"], config.epochs):
         model.train()
@@ -145,7 +146,3 @@ def _append_csv(path: Path, record: dict) -> None:
         if new:
             writer.writeheader()
         writer.writerow(record)
-
-
-def _quiet(description: str, total: float) -> Callable[[float], None]:
-    return lambda completed: None

@@ -47,6 +47,7 @@ from confab.data.sources.lines import EXPANSION
 from confab.data.split import held_out, sizes, split_key
 from confab.data.threads import build_thread, make_example, walk
 from confab.io import atomic_path, atomic_write_json, atomic_write_text
+from confab.progress import no_progress
 from confab.text import Dictionary, TokenCounter, tokenize, truncate_tokens
 
 MAX_PARTITIONS = 4096
@@ -102,7 +103,7 @@ class Build:
         self.config = config.resolved()
         self.out = Path(out)
         self.work = self.out / ".work"
-        self.progress = progress or _no_progress
+        self.progress = progress or no_progress
         self.inputs = [Path(p) for p in self.config.inputs]
         self.sources = _source_names(self.inputs)
         self.parts = _partitions(self.inputs, self.config.partition_mb)
@@ -556,7 +557,3 @@ def _source_names(inputs: list[Path]) -> list[str]:
         seen[path.name] += 1
         names.append(path.name if seen[path.name] == 1 else f"{path.name}#{seen[path.name]}")
     return names
-
-
-def _no_progress(description: str, total: float) -> Callable[[float], None]:
-    return lambda completed: None

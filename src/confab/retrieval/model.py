@@ -53,14 +53,12 @@ class PersonaMemory(nn.Module):
 
     def forward(self, query: torch.Tensor, memories: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
         # query [B, d], memories [B, N, d], memory_mask [B, N]
-        logits = torch.einsum("bd,bnd->bn", query, memories).masked_fill(~memory_mask, float("-inf"))
-        weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # a user without persona reads nothing
-        return query + torch.einsum("bn,bnd->bd", weights, memories)
+        return query + torch.einsum("bn,bnd->bd", self.weights(query, memories, memory_mask), memories)
 
     @staticmethod
     def weights(query: torch.Tensor, memories: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
         logits = torch.einsum("bd,bnd->bn", query, memories).masked_fill(~memory_mask, float("-inf"))
-        return torch.softmax(logits, dim=-1).nan_to_num(0.0)
+        return torch.softmax(logits, dim=-1).nan_to_num(0.0)  # a user without persona reads nothing
 
 
 class PersonaRanker(nn.Module):
