@@ -75,3 +75,13 @@ def test_dailydialogpp_and_knover(tmp_path):
     kn = shared_file("knover_plato2/example_train.tsv")
     report = Build(BuildConfig(inputs=[str(kn)], valid_size=0, test_size=0), tmp_path / "kn").run()
     assert report["examples"]["total"] == 1000 and report["persona"]["train_share_with_persona"] == 1.0
+
+
+def test_reddit_pair_files_rebuild_threads(tmp_path):
+    paths = [shared_file(f"reddit/pairs_2015-02-02/{n}_2015-02-02.json") for n in ("News", "gaming", "movies")]
+    assert {detect_format(p) for p in paths} == {"redditpairs"}
+    report = Build(BuildConfig(inputs=[str(p) for p in paths], examples="paths", persona="none"), tmp_path / "ds").run()
+    assert report["read"]["malformed"]["total"] == 0
+    # 13,471 pairs; chains of pairs share comments, so there are fewer threads than pairs
+    assert report["threads"]["messages"] > 13471 > report["threads"]["threads"]
+    assert report["cleaning"]["dropped"]["offensive"] > 0 and report["examples"]["total"] > 5000

@@ -149,6 +149,16 @@ def test_dailydialog_and_dailydialogpp(fixtures):
     assert response.text == response.candidates[0]
 
 
+def test_redditpairs_rebuild_threads(fixtures):
+    messages, problems = read("redditpairs", fixtures / "redditpairs_fixture.json")
+    assert problems.counts["bad_record"] == 1 and "pair 3" in problems.samples[0]["detail"]
+    by_id = {m.id.rsplit(":", 1)[1]: m for m in messages}
+    assert set(by_id) == {"10", "11", "12", "20", "21"}
+    assert by_id["12"].parent_id == by_id["11"].id and by_id["11"].parent_id == by_id["10"].id
+    assert by_id["10"].parent_id is None and by_id["12"].thread_id == by_id["10"].id
+    assert by_id["21"].subreddit == "movies" and all(m.author is None for m in messages)
+
+
 def test_topicalchat_bundled_sample():
     messages, problems = read("topicalchat", resource_path("samples/topical_chat_valid_freq.json.gz"))
     assert problems.total() == 0
@@ -174,6 +184,7 @@ def test_format_detection(fixtures, tmp_path):
         "dailydialog_fixture.txt": "dailydialog",
         "dailydialogpp_fixture.jsonl": "dailydialogpp",
         "dialogues_fixture.jsonl": "jsonl",
+        "redditpairs_fixture.json": "redditpairs",
     }
     for name, fmt in expected.items():
         assert detect_format(fixtures / name) == fmt, name

@@ -47,7 +47,9 @@ def data_build(
     out: Annotated[Path, typer.Option(help="Output dataset folder.")],
     format: Annotated[
         str | None,
-        typer.Option(help="pushshift|parlai|knover|dailydialog|dailydialogpp|topicalchat|jsonl (default: inferred)"),
+        typer.Option(
+            help="pushshift|redditpairs|parlai|knover|dailydialog|dailydialogpp|topicalchat|jsonl (default: inferred)"
+        ),
     ] = None,
     examples: Annotated[str | None, typer.Option(help="pairs (Mazaré) or paths (PLATO-2) (default: pairs)")] = None,
     persona: Annotated[

@@ -7,17 +7,26 @@ from pathlib import Path
 from types import ModuleType
 
 from confab.data.records import Problems
-from confab.data.sources import dailydialog, dailydialogpp, jsonl, knover, parlai, pushshift, topicalchat
+from confab.data.sources import (
+    dailydialog,
+    dailydialogpp,
+    jsonl,
+    knover,
+    parlai,
+    pushshift,
+    redditpairs,
+    topicalchat,
+)
 from confab.data.sources.lines import open_binary
 
 READERS: dict[str, ModuleType] = {
-    m.FORMAT: m for m in (pushshift, parlai, knover, dailydialog, dailydialogpp, topicalchat, jsonl)
+    m.FORMAT: m for m in (pushshift, parlai, knover, dailydialog, dailydialogpp, topicalchat, jsonl, redditpairs)
 }
 FORMATS = tuple(READERS)
 # Formats whose files carry the responder's persona.
 WITH_PERSONAS = ("parlai", "knover", "jsonl")
 # Curated corpora are kept whole by default (they are benchmarks); Reddit-like data is cleaned.
-CLEANED_BY_DEFAULT = ("pushshift", "jsonl")
+CLEANED_BY_DEFAULT = ("pushshift", "redditpairs", "jsonl")
 
 
 def detect_format(path: Path) -> str:
@@ -33,6 +42,8 @@ def detect_format(path: Path) -> str:
         return "knover"
     if stripped[:1].isdigit() and ("persona:" in head or "\t" in head):
         return "parlai"
+    if stripped.startswith("[") and "qSentId" in head:
+        return "redditpairs"
     if stripped.startswith("{"):
         try:
             obj = json.loads(head)

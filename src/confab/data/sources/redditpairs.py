@@ -1,0 +1,73 @@
+"""Reddit comment/reply pairs (leahrnh/reddit_corpus): one JSON array of {docID, qSentId, question, aSentId, answer}.
+
+Every sentence id is a comment; a pair makes the answer a reply to the question, so chains of pairs rebuild
+threads. Authors are not given, so these comments carry no persona. Some files start with `[,`: repaired.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from confab.data.records import Message, Problems
+from confab.data.sources.lines import read_text
+
+FORMAT = "redditpairs"
+
+
+def read(
+    path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
+) -> Iterator[Message]:
+    text = read_text(path, problems)
+    if text is None:
+        return
+    stripped = text.lstrip()
+    if stripped.startswith("[,"):
+        text = "[" + stripped[2:]
+    try:
+        pairs = json.loads(text)
+    except json.JSONDecodeError as e:
+        problems.add("bad_json", str(path), e.lineno, str(e))
+        return
+    if not isinstance(pairs, list):
+        problems.add("bad_record", str(path), 1, "expected a JSON array of pairs")
+        return
+    texts: dict[str, str] = {}
+    parents: dict[str, str | None] = {}
+    community: dict[str, str | None] = {}
+    for i, pair in enumerate(pairs):
+        try:
+            q, a = f"{source}:{pair['qSentId']}", f"{source}:{pair['aSentId']}"
+            question, answer = pair["question"], pair["answer"]
+        except (TypeError, KeyError) as e:
+            problems.add("bad_record", str(path), 0, f"pair {i}: missing {e}")
+            continue
+        if not isinstance(question, str) or not isinstance(answer, str):
+            problems.add("bad_record", str(path), 0, f"pair {i}: question and answer must be strings")
+            continue
+        texts[q], texts[a] = question, answer
+        parents.setdefault(q, None)
+        parents[a] = q
+        community[q] = community[a] = pair.get("corpus")
+    for mid, text in texts.items():
+        yield Message(
+            id=mid,
+            parent_id=parents[mid],
+            thread_id=_root(mid, parents),
+            author=None,
+            text=text,
+            subreddit=community[mid],
+            kind="comment",
+            source=source,
+        )
+    if on_progress is not None:
+        on_progress(path.stat().st_size)
+
+
+def _root(mid: str, parents: dict[str, str | None]) -> str:
+    seen = {mid}
+    while (parent := parents.get(mid)) is not None and parent not in seen:
+        seen.add(parent)
+        mid = parent
+    return mid
