@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--ef-search", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--cache", type=Path, help="Save the encoded vectors here, or load them if present.")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     texts, contexts = real_texts()
@@ -56,15 +57,23 @@ def main() -> None:
         a, b = rng.integers(len(texts), size=2)
         pool.append(f"{texts[a]} {texts[b]}")
     pool = pool[: args.size]
-    model, tok, _ = checkpoint.load(args.model)
-    scorer = RankerScorer(model, tok, batch_size=256)
-    start = time.perf_counter()
-    vectors = np.concatenate(
-        [scorer.encode_responses(pool[i : i + 65536]).float().numpy() for i in range(0, len(pool), 65536)]
-    )
-    encode_s = time.perf_counter() - start
     chosen = rng.choice(len(contexts), size=args.queries, replace=False)
-    queries = scorer.encode_contexts([contexts[i] for i in chosen]).float().numpy()
+    if args.cache and (args.cache / "vectors.npy").exists():
+        vectors, queries = np.load(args.cache / "vectors.npy"), np.load(args.cache / "queries.npy")
+        encode_s = 0.0
+    else:
+        model, tok, _ = checkpoint.load(args.model)
+        scorer = RankerScorer(model, tok, batch_size=256)
+        start = time.perf_counter()
+        vectors = np.concatenate(
+            [scorer.encode_responses(pool[i : i + 65536]).float().numpy() for i in range(0, len(pool), 65536)]
+        )
+        encode_s = time.perf_counter() - start
+        queries = scorer.encode_contexts([contexts[i] for i in chosen]).float().numpy()
+        if args.cache:
+            args.cache.mkdir(parents=True, exist_ok=True)
+            np.save(args.cache / "vectors.npy", vectors)
+            np.save(args.cache / "queries.npy", queries)
     print(f"{len(texts):,} distinct real texts; pool {len(pool):,} x {vectors.shape[1]}; encoded in {encode_s:.0f} s")
 
     exact = faiss.IndexFlatIP(vectors.shape[1])

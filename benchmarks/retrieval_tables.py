@@ -1,15 +1,23 @@
-"""Tables of the shape of Mazaré et al. Table 1 (encoders with and without persona, and the IR baseline) on the
-data we have, and the training speed of each encoder.
+"""Tables of the shape of Mazaré et al. Tables 1, 3 and 4 on the data we have, with training speed.
 
-    python benchmarks/retrieval_tables.py --data DATASET_DIR [--encoders bow lstm transformer pretrained]
+    python benchmarks/retrieval_tables.py table1 --data DATASET_DIR [--encoders bow lstm transformer pretrained]
+    python benchmarks/retrieval_tables.py table3 --reddit RC_FILE... [--setups ...] [--max-persona 1 5 100]
+    python benchmarks/retrieval_tables.py table4 --data TARGET_DIR --pretrain DATASET_DIR... [--encoders bow]
 
-DATASET_DIR is a confab dataset; for PERSONA-CHAT with dialogues kept apart:
+Table 1: each encoder with and without the persona memory, and the IR baseline, trained and tested on one dataset.
+Table 3: persona setups (rules, rules+classifier, random sentences) and persona sizes N, each a dataset built from
+the same Reddit dump, with a bag-of-words ranker; hits@1 among 100.
+Table 4: transfer: trained on the target only, on the other corpora only (tested zero-shot on the target), and
+pre-trained on the others then fine-tuned on the target.
+
+For PERSONA-CHAT with dialogues kept apart:
 
     confab data build ../shared/data/personachat/convai2_valid_self_original_part1.txt --examples paths \\
         --split-unit thread --valid-size 300 --test-size 800 --out build/pc
 
-Each model is trained on the train split (best epoch by validation hits@1) and ranked on the test split among
-the data's own candidates (PERSONA-CHAT: 20) or 100. Writes a markdown table to stdout and, with --out, a JSON.
+Each model is trained on the train split (best epoch by validation hits@1 of the first training dataset) and
+ranked on the test split among the data's own candidates (PERSONA-CHAT: 20) or 100. Prints a markdown table
+and, with --out, writes the rows as JSON.
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from confab.data.build import Build, BuildConfig
 from confab.data.schema import read_split
 from confab.retrieval import checkpoint
 from confab.retrieval.evaluate import evaluate
@@ -30,62 +40,135 @@ from confab.training import TrainConfig
 
 # Per encoder: what trains well on a few thousand examples on 2 CPU cores.
 SETTINGS = {
-    "bow": dict(ranker=dict(), train=dict(epochs=20, batch_size=64, patience=4)),
+    "bow": dict(
+        ranker=dict(share_encoders=True, similarity="cosine"), train=dict(epochs=20, batch_size=64, patience=4)
+    ),
     "lstm": dict(ranker=dict(dropout=0.2), train=dict(epochs=15, batch_size=64, patience=3)),
     "transformer": dict(ranker=dict(layers=2, heads=2, dropout=0.2), train=dict(epochs=20, batch_size=64, patience=4)),
     "pretrained": dict(
-        ranker=dict(persona_encoder="encoder"),
-        train=dict(epochs=3, batch_size=32, lr=5e-5, optimizer="adamw", bf16=True),
+        ranker=dict(persona_encoder="encoder", similarity="cosine"),
+        train=dict(epochs=4, batch_size=64, lr=5e-5, optimizer="adamw", bf16=True),
     ),
 }
+# Pre-training sees more data per epoch: fewer epochs, bigger batches.
+PRETRAIN = dict(epochs=10, batch_size=128, patience=3)
+HEADER = "| hits@1 | hits@3 | hits@10 | MRR | epochs | train examples/s |"
+
+
+def run_for(encoder: str, persona: bool, **train) -> RetrievalRun:
+    s = SETTINGS[encoder]
+    return RetrievalRun(
+        ranker=RankerConfig(encoder=encoder, use_persona=persona, **s["ranker"]),
+        train=TrainConfig(**{**s["train"], **train}),
+    )
+
+
+def train_and_test(datasets: list[Path], run: RetrievalRun, test: list[dict], n: int | None, out: Path) -> dict:
+    """Train on `datasets`, keep the checkpoint in `out`, and rank `test`; metrics plus epochs and speed."""
+    start = time.perf_counter()
+    result = train_retrieval(datasets, run, out)
+    seconds = time.perf_counter() - start
+    model, tok, _ = checkpoint.load(out)
+    metrics = evaluate(RankerScorer(model, tok), test, n=n)
+    speed = result["steps"] * run.train.batch_size / sum(h["seconds"] for h in result["history"])
+    return {
+        **metrics,
+        "epochs": len(result["history"]),
+        "seconds": round(seconds),
+        "train_examples_per_s": round(speed),
+    }
+
+
+def tfidf_row(data: Path, test: list[dict], n: int | None) -> dict:
+    train_responses = read_split(data, "train", columns=["response"])["response"].to_pylist()
+    return evaluate(TfidfScorer(train_responses), test, n=n)
+
+
+def cells(m: dict) -> str:
+    extra = f"{m['epochs']} | {m['train_examples_per_s']:,}" if "epochs" in m else "– | –"
+    return f"{100 * m['hits@1']:.1f} | {100 * m['hits@3']:.1f} | {100 * m['hits@10']:.1f} | {m['mrr']:.3f} | {extra}"
+
+
+def table1(args, tmp: Path) -> list[dict]:
+    test = read_split(args.data, "test").to_pylist()
+    rows = [{"model": "IR baseline (TF-IDF)", "persona": "no", **tfidf_row(args.data, test, args.candidates)}]
+    for encoder in args.encoders:
+        for persona in (False, True):
+            m = train_and_test([args.data], run_for(encoder, persona), test, args.candidates, tmp / "ck")
+            rows.append({"model": encoder, "persona": "yes" if persona else "no", **m})
+            print(rows[-1], flush=True)
+    print(f"\nhits@k among {rows[0]['candidates']} candidates, {args.data} test split ({len(test)} examples)\n")
+    print("| model | persona " + HEADER + "\n|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['model']} | {r['persona']} | {cells(r)} |")
+    return rows
+
+
+def table3(args, tmp: Path) -> list[dict]:
+    rows = []
+    for setup in args.setups:
+        for size in args.max_persona:
+            config = BuildConfig(inputs=[str(p) for p in args.reddit], persona=setup, max_persona=size)
+            data = tmp / f"{setup}-{size}"
+            report = Build(config, data).run()
+            test = read_split(data, "test").to_pylist()
+            m = train_and_test([data], run_for("bow", True), test, args.candidates or 100, tmp / "ck")
+            share = report["persona"]["train_share_with_persona"]
+            rows.append({"setup": setup, "N": size, "examples": report["examples"]["total"], "linked": share, **m})
+            print(rows[-1], flush=True)
+    print(f"\nbow ranker with persona memory, hits@k among {rows[0]['candidates']}, test split of each build\n")
+    print("| persona setup | N | examples | train examples with a persona " + HEADER)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['setup']} | {r['N']} | {r['examples']:,} | {100 * r['linked']:.0f}% | {cells(r)} |")
+    return rows
+
+
+def table4(args, tmp: Path) -> list[dict]:
+    test = read_split(args.data, "test").to_pylist()
+    rows = [{"trained on": "IR baseline (TF-IDF)", "encoder": "–", "persona": "no",
+             **tfidf_row(args.data, test, args.candidates)}]  # fmt: skip
+    for encoder in args.encoders:
+        for persona in (False, True):
+            tag = "yes" if persona else "no"
+            target = train_and_test([args.data], run_for(encoder, persona), test, args.candidates, tmp / "t")
+            rows.append({"trained on": "target only", "encoder": encoder, "persona": tag, **target})
+            pre = train_and_test(args.pretrain, run_for(encoder, persona, **PRETRAIN), test, args.candidates, tmp / "p")
+            rows.append({"trained on": "other corpora only", "encoder": encoder, "persona": tag, **pre})
+            tuned = replace(run_for(encoder, persona), init=str(tmp / "p"))
+            ft = train_and_test([args.data], tuned, test, args.candidates, tmp / "f")
+            rows.append({"trained on": "other corpora, then fine-tuned", "encoder": encoder, "persona": tag, **ft})
+            print(*rows[-3:], sep="\n", flush=True)
+    others = ", ".join(p.name for p in args.pretrain)
+    print(f"\nTested on {args.data} (test split, {len(test)} examples, {rows[0]['candidates']} candidates); "
+          f"other corpora: {others}\n")  # fmt: skip
+    print("| trained on | encoder | persona " + HEADER + "\n|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['trained on']} | {r['encoder']} | {r['persona']} | {cells(r)} |")
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--encoders", nargs="+", default=["bow", "lstm", "transformer", "pretrained"])
-    parser.add_argument("--candidates", type=int, default=None)
-    parser.add_argument("--out", type=Path)
+    sub = parser.add_subparsers(dest="table", required=True)
+    for name in ("table1", "table3", "table4"):
+        p = sub.add_parser(name)
+        p.add_argument("--candidates", type=int, default=None, help="Rank among N drawn (default: the data's own)")
+        p.add_argument("--out", type=Path, help="Write the rows as JSON here.")
+        if name in ("table1", "table4"):
+            p.add_argument("--data", type=Path, required=True)
+            p.add_argument("--encoders", nargs="+", default=["bow"] if name == "table4" else list(SETTINGS))
+        if name == "table3":
+            p.add_argument("--reddit", type=Path, nargs="+", required=True)
+            p.add_argument("--setups", nargs="+", default=["rules", "rules+classifier", "random-from-user"])
+            p.add_argument("--max-persona", type=int, nargs="+", default=[1, 5, 20, 100])
+        if name == "table4":
+            p.add_argument("--pretrain", type=Path, nargs="+", required=True)
     args = parser.parse_args()
-    test = read_split(args.data, "test").to_pylist()
-    train_responses = read_split(args.data, "train", columns=["response"])["response"].to_pylist()
-    rows = [("IR baseline (TF-IDF)", "no", evaluate(TfidfScorer(train_responses), test, n=args.candidates), None)]
-    for encoder in args.encoders:
-        for persona in (False, True):
-            s = SETTINGS[encoder]
-            run = RetrievalRun(
-                ranker=RankerConfig(encoder=encoder, use_persona=persona, **s["ranker"]),
-                train=TrainConfig(**s["train"]),
-            )
-            with tempfile.TemporaryDirectory() as tmp:
-                start = time.perf_counter()
-                result = train_retrieval(args.data, run, Path(tmp) / "ck")
-                seconds = time.perf_counter() - start
-                model, tok, _ = checkpoint.load(Path(tmp) / "ck")
-                metrics = evaluate(RankerScorer(model, tok), test, n=args.candidates)
-            epochs = len(result["history"])
-            speed = result["steps"] * run.train.batch_size / sum(h["seconds"] for h in result["history"])
-            rows.append(
-                (
-                    encoder,
-                    "yes" if persona else "no",
-                    metrics,
-                    {"epochs": epochs, "seconds": round(seconds), "train_examples_per_s": round(speed)},
-                )
-            )
-            print(rows[-1], flush=True)
-    n = rows[0][2]["candidates"]
-    print(f"\nhits@k among {n} candidates on {args.data} (test split, {len(test)} examples)\n")
-    print("| model | persona | hits@1 | hits@3 | hits@10 | MRR | epochs | train examples/s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for name, persona, m, t in rows:
-        extra = f"{t['epochs']} | {t['train_examples_per_s']:,}" if t else "– | –"
-        print(
-            f"| {name} | {persona} | {100 * m['hits@1']:.1f} | {100 * m['hits@3']:.1f} | {100 * m['hits@10']:.1f} "
-            f"| {m['mrr']:.3f} | {extra} |"
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = {"table1": table1, "table3": table3, "table4": table4}[args.table](args, Path(tmp))
     if args.out:
-        args.out.write_text(json.dumps([{"model": r[0], "persona": r[1], **r[2], **(r[3] or {})} for r in rows]))
+        args.out.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

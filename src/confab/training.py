@@ -1,7 +1,9 @@
 """One training loop for every model: optimiser, warm-up, bf16 autocast, validation, keep-best, resume.
 
 The model's forward(batch) returns the loss. Batches come from `batches(epoch)`, which must give the same
-batches in the same order for the same epoch, so that a run killed mid-epoch resumes at the same batch.
+batches in the same order for the same epoch, so that a run killed mid-epoch resumes at the same batch. A batch
+may be a list of micro-batches, each with a "weight" (its share of the step): their gradients are accumulated
+into one optimiser step, which is how a step reaches a token budget that does not fit in memory at once.
 The resume state is written with torch.save and read back with weights_only=True (no code runs on load).
 """
 
@@ -32,6 +34,7 @@ class TrainConfig:
     optimizer: Literal["adamax", "adam", "adamw"] = "adamax"
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    schedule: Literal["constant", "inverse_sqrt"] = "constant"  # after warm-up (PLATO-2: inverse square root)
     grad_clip: float = 0.0  # 0: off
     bf16: bool = False  # bfloat16 autocast on the CPU's matrix units
     seed: int = 0
@@ -64,15 +67,14 @@ def fit(
     validate: Callable[[], dict] | None = None,
     metric: str = "hits@1",
     progress: Callable | None = None,
+    higher_is_better: bool = True,
 ) -> dict:
     """Train `model` in place; returns the history. With `validate`, the weights of the best validation
     `metric` are restored at the end."""
     work.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
     optimizer = make_optimizer(model, config)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / config.warmup_steps) if config.warmup_steps else 1.0
-    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
     state_path = work / "train_state.pt"
     state = {"epoch": 0, "batch": 0, "step": 0, "best": -math.inf, "bad": 0, "history": []}
     best_weights = None
@@ -92,15 +94,18 @@ def fit(
         for i, batch in enumerate(batches(epoch)):
             if i < state["batch"]:
                 continue  # resuming: these batches were trained on before the interruption
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                loss = model(batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = 0.0
+            for micro in batch if isinstance(batch, list) else [batch]:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                    part = model(micro) * micro.get("weight", 1.0)
+                part.backward()
+                loss += part.detach()
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             schedule.step()
-            losses.append(loss.item())
+            losses.append(float(loss))
             state["step"] += 1
             state["batch"] = i + 1
             task(epoch * steps_per_epoch + i + 1)
@@ -112,7 +117,7 @@ def fit(
             model.eval()
             with torch.no_grad():
                 record.update({f"valid_{k}": v for k, v in validate().items()})
-            score = record[f"valid_{metric}"]
+            score = record[f"valid_{metric}"] * (1 if higher_is_better else -1)
             if score > state["best"]:
                 state["best"], state["bad"] = score, 0
                 best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -127,7 +132,16 @@ def fit(
     if best_weights is not None:
         model.load_state_dict(best_weights)
     model.eval()
-    return {"history": state["history"], "best": state["best"] if validate else None, "steps": state["step"]}
+    best = state["best"] * (1 if higher_is_better else -1) if validate else None
+    return {"history": state["history"], "best": best, "steps": state["step"]}
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Linear warm-up over `warmup_steps`, then constant or decaying as 1/sqrt(step)."""
+    s, w = step + 1, config.warmup_steps
+    if config.schedule == "inverse_sqrt":
+        return min(s / w, (w / s) ** 0.5) if w else s**-0.5
+    return min(1.0, s / w) if w else 1.0
 
 
 def _save_state(path: Path, model, optimizer, schedule, state: dict, best_weights) -> None:

@@ -1,0 +1,106 @@
+"""Examples laid out as one token sequence each (persona, context, response), padded into batches, and the
+attention masks of the unified transformer.
+
+Layout: [slot] persona_1 [EOS] ... context_1 [EOS] ... [BOS] response [EOS]. Everything before [BOS] is the
+prefix, read bidirectionally; the response is read left to right. Context is cut from its oldest turn when the
+prefix is too long; persona sentences keep their own budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF
+from confab.text.bpe import BpeTokenizer
+
+
+@dataclass
+class Limits:
+    max_context: int = 256  # tokens of context (and slot), the most recent kept
+    max_persona: int = 128  # tokens of persona sentences, the first sentences kept
+    max_response: int = 64  # tokens of response, [BOS] and [EOS] included
+
+
+@dataclass
+class Sequence:
+    tokens: list[int]
+    roles: list[int]
+    turns: list[int]
+    prefix: int  # positions read bidirectionally (slot, persona, context)
+
+
+def layout(
+    tok: BpeTokenizer,
+    persona: list[str],
+    context: list[str],
+    response: str | None,
+    limits: Limits,
+    slot: int | None = None,
+) -> Sequence:
+    """One example as a sequence; with `response=None`, the prefix and [BOS] (to generate from)."""
+    tokens, roles, turns = [tok.latent if slot is None else slot], [ROLE_SELF], [0]
+    budget = limits.max_persona
+    for sentence in persona:
+        if budget < 2:
+            break
+        ids = tok.encode(sentence)[: budget - 1] + [tok.eos]
+        budget -= len(ids)
+        tokens += ids
+        roles += [ROLE_PERSONA] * len(ids)
+        turns += [0] * len(ids)
+    # the last context turn is the partner's; turns count back from the response (turn 0)
+    kept, budget = [], limits.max_context - 1
+    for back, turn in enumerate(reversed(context), start=1):
+        ids = tok.encode(turn) + [tok.eos]
+        if len(ids) > budget:
+            ids = ids[len(ids) - budget :] if not kept else []
+        if not ids:
+            break
+        kept.append((ids, ROLE_PARTNER if back % 2 else ROLE_SELF, back))
+        budget -= len(ids)
+    for ids, role, back in reversed(kept):
+        tokens += ids
+        roles += [role] * len(ids)
+        turns += [back] * len(ids)
+    prefix = len(tokens)
+    body = [tok.bos] if response is None else [tok.bos, *tok.encode(response)[: limits.max_response - 2], tok.eos]
+    return Sequence(tokens + body, roles + [ROLE_SELF] * len(body), turns + [0] * len(body), prefix)
+
+
+def collate(sequences: list[Sequence], pad: int = 0) -> dict[str, torch.Tensor]:
+    """Right-padded tensors: tokens, roles, turns, positions [B, T]; prefix and length [B]."""
+    width = max(len(s.tokens) for s in sequences)
+
+    def padded(rows: list[list[int]], value: int) -> torch.Tensor:
+        return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+
+    return {
+        "tokens": padded([s.tokens for s in sequences], pad),
+        "roles": padded([s.roles for s in sequences], 0),
+        "turns": padded([s.turns for s in sequences], 0),
+        "positions": padded([list(range(len(s.tokens))) for s in sequences], 0),
+        "prefix": torch.tensor([s.prefix for s in sequences]),
+        "length": torch.tensor([len(s.tokens) for s in sequences]),
+    }
+
+
+def prefix_lm_mask(prefix: torch.Tensor, length: torch.Tensor, width: int, causal: bool = True) -> torch.Tensor:
+    """[B, T, T] booleans, True where query i may attend key j: keys inside the sequence, and (when causal)
+    either in the prefix or not after i. Padding queries attend to themselves only, so no row is empty."""
+    i = torch.arange(width)[None, :, None]
+    j = torch.arange(width)[None, None, :]
+    inside = (j < length[:, None, None]) & (i < length[:, None, None])
+    allowed = inside & ((j < prefix[:, None, None]) | (j <= i)) if causal else inside
+    return allowed | ((i == j) & (i >= length[:, None, None]))
+
+
+def response_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """[B, T] next-token targets: at each response position before [EOS], the token after it; elsewhere -100."""
+    tokens, prefix, length = batch["tokens"], batch["prefix"], batch["length"]
+    pos = torch.arange(tokens.size(1))[None, :]
+    targets = torch.full_like(tokens, -100)
+    targets[:, :-1] = tokens[:, 1:]
+    inside = (pos >= prefix[:, None]) & (pos < length[:, None] - 1)
+    return targets.masked_fill(~inside, -100)

@@ -1,0 +1,185 @@
+"""Decoding with a key/value cache: greedy, top-k and nucleus sampling, beam search, n-gram repetition blocking
+and length limits.
+
+Prefixes are left-padded so that every row's next token lands in the same column; position ids are explicit,
+so padding changes nothing but which keys are visible. The prefix (slot, persona, context, [BOS]) is encoded in
+one pass; each further token costs one position per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from confab.generation.batches import Sequence
+from confab.generation.model import UnifiedTransformer
+
+
+@dataclass
+class DecodeConfig:
+    strategy: str = "sampling"  # sampling | greedy | beam
+    top_k: int = 0  # sampling: keep the k most likely tokens (0: all)
+    top_p: float = 0.9  # sampling: keep the smallest set of tokens whose probability reaches p (1.0: all)
+    temperature: float = 1.0
+    beam_size: int = 4
+    length_penalty: float = 1.0  # beam: scores are log p / length**length_penalty
+    min_length: int = 1  # response tokens before [EOS] may be chosen
+    max_length: int = 40  # response tokens, [EOS] included
+    no_repeat_ngram: int = 3  # never repeat an n-gram inside one response (0: off)
+    seed: int | None = None
+
+
+@dataclass
+class Output:
+    ids: list[int]  # the response tokens, without [BOS] and [EOS]
+    logprob: float  # sum of log p(token) under the model (untempered), [EOS] included when finished
+    finished: bool  # ended with [EOS] within max_length
+
+
+@torch.no_grad()
+def generate(
+    model: UnifiedTransformer,
+    prefixes: list[Sequence],
+    eos: int,
+    config: DecodeConfig,
+    slots: torch.Tensor | None = None,
+) -> list[Output]:
+    """One response per prefix (each ends with [BOS]); `slots` [B, D] replaces the slot embeddings (latent z)."""
+    if config.strategy == "beam":
+        return [
+            _beam(model, p, eos, config, None if slots is None else slots[i : i + 1]) for i, p in enumerate(prefixes)
+        ]
+    generator = torch.Generator().manual_seed(config.seed) if config.seed is not None else None
+    batch, visible = _left_padded(prefixes)
+    cache = [{} for _ in model.blocks]
+    logits = _first_step(model, batch, visible, slots, cache)
+    b = len(prefixes)
+    out = [[] for _ in range(b)]
+    logprob = torch.zeros(b)
+    done = torch.zeros(b, dtype=torch.bool)
+    position = batch["length"].clone()
+    for step in range(config.max_length):
+        scores = F.log_softmax(logits.float(), dim=-1)
+        allowed = _block(scores.clone(), out, eos, step, config)
+        if config.strategy == "greedy":
+            token = allowed.argmax(-1)
+        else:
+            token = torch.multinomial(_filter(allowed / config.temperature, config).softmax(-1), 1, generator=generator)
+            token = token[:, 0]
+        token = torch.where(done, torch.full_like(token, eos), token)
+        logprob += torch.where(done, 0.0, scores.gather(1, token[:, None])[:, 0])
+        for i in range(b):
+            if not done[i] and token[i] != eos:
+                out[i].append(int(token[i]))
+        done |= token == eos
+        if done.all():
+            break
+        visible = torch.cat([visible, torch.ones(b, 1, dtype=torch.bool)], dim=1)
+        logits = _next(model, token, position, visible, cache)
+        position += 1
+    return [Output(out[i], float(logprob[i]), bool(done[i])) for i in range(b)]
+
+
+def _left_padded(prefixes: list[Sequence]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    width = max(len(p.tokens) for p in prefixes)
+
+    def rows(get) -> torch.Tensor:
+        return torch.tensor([[0] * (width - len(p.tokens)) + get(p) for p in prefixes], dtype=torch.long)
+
+    batch = {
+        "tokens": rows(lambda p: p.tokens),
+        "roles": rows(lambda p: p.roles),
+        "turns": rows(lambda p: p.turns),
+        "positions": rows(lambda p: list(range(len(p.tokens)))),
+        "length": torch.tensor([len(p.tokens) for p in prefixes]),
+    }
+    visible = torch.arange(width)[None, :] >= (width - batch["length"])[:, None]
+    return batch, visible
+
+
+def _first_step(model, batch, visible, slots, cache) -> torch.Tensor:
+    """Encode the prefixes; the logits of the token after [BOS]. The whole prefix but [BOS] is bidirectional
+    and [BOS] is last, so every query may see every visible key."""
+    width = batch["tokens"].size(1)
+    mask = visible[:, None, :].expand(-1, width, -1) | torch.eye(width, dtype=torch.bool)[None]
+    first = (~visible).sum(1)  # the slot is the first visible column of each row
+    hidden = model(batch, mask, slot=slots, cache=cache, slot_at=first)
+    return model.logits(hidden[:, -1])
+
+
+def _next(model, token, position, visible, cache) -> torch.Tensor:
+    step = {
+        "tokens": token[:, None],
+        "roles": torch.zeros_like(token)[:, None],
+        "turns": torch.zeros_like(token)[:, None],
+        "positions": position.clamp(max=model.config.max_positions - 1)[:, None],
+    }
+    return model.logits(model(step, visible[:, None, :], cache=cache)[:, -1])
+
+
+def _block(scores: torch.Tensor, out: list[list[int]], eos: int, step: int, config: DecodeConfig) -> torch.Tensor:
+    if step < config.min_length:
+        scores[:, eos] = -float("inf")
+    n = config.no_repeat_ngram
+    if n:
+        for i, ids in enumerate(out):
+            if len(ids) >= n - 1:
+                tail = tuple(ids[len(ids) - n + 1 :]) if n > 1 else ()
+                banned = [ids[j + n - 1] for j in range(len(ids) - n + 1) if tuple(ids[j : j + n - 1]) == tail]
+                scores[i, banned] = -float("inf")
+    return scores
+
+
+def _filter(logits: torch.Tensor, config: DecodeConfig) -> torch.Tensor:
+    if config.top_k:
+        kth = logits.topk(min(config.top_k, logits.size(-1)), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, -float("inf"))
+    if config.top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        before = sorted_logits.softmax(-1).cumsum(-1) - sorted_logits.softmax(-1)
+        drop = (before >= config.top_p).scatter(1, order, before >= config.top_p)
+        logits = logits.masked_fill(drop, -float("inf"))
+    return logits
+
+
+def _beam(model, prefix: Sequence, eos: int, config: DecodeConfig, slot: torch.Tensor | None) -> Output:
+    """Beam search for one prefix: the beams are the rows of one batch sharing one encoded prefix."""
+    w = config.beam_size
+    batch, visible = _left_padded([prefix])
+    cache = [{} for _ in model.blocks]
+    logits = _first_step(model, batch, visible, slot, cache)
+    beams: list[list[int]] = [[]]
+    scores = torch.zeros(1)
+    finished: list[tuple[float, list[int], float]] = []
+    position = batch["length"].clone()
+    for step in range(config.max_length):
+        logp = _block(F.log_softmax(logits.float(), dim=-1), beams, eos, step, config)
+        total = (scores[:, None] + logp).view(-1)
+        top = total.topk(min(2 * w, int(torch.isfinite(total).sum())))
+        keep_rows, keep_tokens, keep_scores = [], [], []
+        for value, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+            row, token = divmod(flat, logp.size(1))
+            if token == eos:
+                length = len(beams[row]) + 1
+                finished.append((value / length**config.length_penalty, beams[row], value))
+            elif len(keep_rows) < w:
+                keep_rows.append(row)
+                keep_tokens.append(token)
+                keep_scores.append(value)
+        best_open = max(keep_scores, default=-float("inf")) / (step + 2) ** config.length_penalty
+        if not keep_rows or (len(finished) >= w and max(f[0] for f in finished) >= best_open):
+            break
+        rows = torch.tensor(keep_rows)
+        for layer in cache:
+            layer["k"], layer["v"] = layer["k"][rows], layer["v"][rows]
+        beams = [beams[r] + [t] for r, t in zip(keep_rows, keep_tokens, strict=True)]
+        scores = torch.tensor(keep_scores)
+        visible = torch.cat([visible[:1].expand(len(rows), -1), torch.ones(len(rows), 1, dtype=torch.bool)], dim=1)
+        logits = _next(model, torch.tensor(keep_tokens), position.expand(len(rows)), visible, cache)
+        position = position + 1
+    if finished:
+        _, ids, logprob = max(finished, key=lambda f: f[0])
+        return Output(ids, logprob, True)
+    return Output(beams[0], float(scores[0]), False)

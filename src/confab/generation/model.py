@@ -1,0 +1,147 @@
+"""PLATO-2's unified transformer (section 2): one pre-norm network that reads the context bidirectionally and
+writes the response left to right (a prefix-LM mask), with the heads of all three training stages.
+
+Every input starts with one slot position: [M] for latent act recognition, the latent embedding of z when
+generating in stage 2.1, [CLS] for the evaluation model (and [M], unused, in stage 1, so that stage 2 starts
+from the same layout). Then the persona sentences, the context turns and the response; each position has a
+token, a role (responder, partner, persona), a turn (0 for the response, counting back) and a position id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+ROLE_SELF, ROLE_PARTNER, ROLE_PERSONA = 0, 1, 2
+
+
+@dataclass
+class PlatoConfig:
+    vocab_size: int = 8000
+    layers: int = 12
+    hidden: int = 768
+    heads: int = 12
+    ffn: int = 3072
+    max_positions: int = 512
+    max_turns: int = 32  # turn ids beyond this are clipped
+    roles: int = 3
+    latent_k: int = 20  # K, the number of latent values (stage 2.1)
+    dropout: float = 0.1
+    gumbel_tau: float = 0.67  # the reference code's Gumbel-softmax temperature
+    gradient_checkpointing: bool = False  # recompute each block in backward: less memory, ~30% more time
+
+
+# The paper's three sizes (appendix: 93M, 314M, 1.6B with an 8K vocabulary) and CPU-sized ones.
+SIZES = {
+    "tiny": dict(layers=2, hidden=64, heads=2, ffn=256, max_positions=256),
+    "small": dict(layers=4, hidden=256, heads=4, ffn=1024),
+    "93M": dict(layers=12, hidden=768, heads=12, ffn=3072),
+    "314M": dict(layers=24, hidden=1024, heads=16, ffn=4096),
+    "1.6B": dict(layers=32, hidden=2048, heads=32, ffn=8192),
+}
+
+
+class Attention(nn.Module):
+    def __init__(self, c: PlatoConfig):
+        super().__init__()
+        self.heads, self.dropout = c.heads, c.dropout
+        self.qkv = nn.Linear(c.hidden, 3 * c.hidden)
+        self.out = nn.Linear(c.hidden, c.hidden)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        """x: [B, T, D]; mask: [B, 1, T, S] (True = may attend), S = T plus the cached positions."""
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(b, t, d))
+
+
+class Block(nn.Module):
+    """Pre-norm: x + attention(norm(x)), then x + feed-forward(norm(x))."""
+
+    def __init__(self, c: PlatoConfig):
+        super().__init__()
+        self.norm1, self.attention = nn.LayerNorm(c.hidden), Attention(c)
+        self.norm2 = nn.LayerNorm(c.hidden)
+        self.mlp = nn.Sequential(nn.Linear(c.hidden, c.ffn), nn.GELU(), nn.Linear(c.ffn, c.hidden))
+        self.drop = nn.Dropout(c.dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attention(self.norm1(x), mask, cache))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class UnifiedTransformer(nn.Module):
+    def __init__(self, config: PlatoConfig):
+        super().__init__()
+        c = self.config = config
+        self.tokens = nn.Embedding(c.vocab_size, c.hidden)
+        self.roles = nn.Embedding(c.roles, c.hidden)
+        self.turns = nn.Embedding(c.max_turns, c.hidden)
+        self.positions = nn.Embedding(c.max_positions, c.hidden)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.layers))
+        self.norm = nn.LayerNorm(c.hidden)
+        self.lm_bias = nn.Parameter(torch.zeros(c.vocab_size))  # the LM head is the token embedding, transposed
+        # stage 2.1: z's embeddings, latent act recognition p(z|c,r) (eq. 3), bag-of-words f = W2 h_z + b2 (eq. 5)
+        self.latents = nn.Embedding(c.latent_k, c.hidden)
+        self.recognize = nn.Linear(c.hidden, c.latent_k)
+        self.bow = nn.Linear(c.hidden, c.vocab_size)
+        # stage 2.2: response coherence p(l|c,r) from the [CLS] state
+        self.pooler = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.Tanh())
+        self.coherence = nn.Linear(c.hidden, 2)
+        self.apply(_init)
+
+    def forward(
+        self,
+        batch: dict[str, torch.Tensor],
+        mask: torch.Tensor,
+        slot: torch.Tensor | None = None,
+        cache: list[dict] | None = None,
+        slot_at: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Final hidden states [B, T, D] of batch's tokens/roles/turns/positions under `mask` [B, (1,) T, S].
+        `slot` [B, D], when given, replaces the token embedding of the slot (the latent z in stage 2.1), which
+        is column 0 or, for left-padded rows, column `slot_at` [B]."""
+        x = self.tokens(batch["tokens"])
+        if slot is not None:
+            rows = torch.arange(x.size(0))
+            x = x.clone()
+            x[rows, 0 if slot_at is None else slot_at] = slot.to(x.dtype)
+        turns = batch["turns"].clamp(max=self.config.max_turns - 1)
+        x = self.drop(x + self.roles(batch["roles"]) + self.turns(turns) + self.positions(batch["positions"]))
+        mask = mask[:, None] if mask.dim() == 3 else mask
+        for i, block in enumerate(self.blocks):
+            if self.config.gradient_checkpointing and self.training and cache is None:
+                x = checkpoint(block, x, mask, use_reentrant=False)
+            else:
+                x = block(x, mask, None if cache is None else cache[i])
+        return self.norm(x)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.linear(hidden, self.tokens.weight, self.lm_bias)
+
+    def latent_embedding(self, weights: torch.Tensor) -> torch.Tensor:
+        """The slot embedding for a (soft or one-hot) distribution over the K latent values: weights @ E_z."""
+        return weights @ self.latents.weight
+
+    def coherence_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.coherence(self.pooler(hidden[:, 0]))
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def _init(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear | nn.Embedding):
+        nn.init.normal_(module.weight, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)

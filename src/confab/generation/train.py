@@ -1,0 +1,144 @@
+"""Training one PLATO-2 stage on a confab dataset, through the project's one training loop.
+
+Stage 1 starts from scratch (or --init); stages 2.1 and 2.2 are warm-started from a stage-1 checkpoint, as the
+curriculum prescribes. Validation after each epoch: perplexity of the response (stages 1 and 2.1; for 2.1 with
+z recognised from the true response) or coherence accuracy against random responses (stage 2.2).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from confab.config import to_dict
+from confab.data.schema import read_split
+from confab.generation import checkpoint
+from confab.generation.batches import Limits
+from confab.generation.data import BatchConfig, encode, plan, stage_batch, step_batches
+from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
+from confab.generation.objectives import STAGES, Objective
+from confab.text.bpe import BpeTokenizer
+from confab.training import TrainConfig, fit, seed_everything
+
+# The paper's recipe per stage (Table 6, 1.6B): tokens per step, learning rate, warm-up steps.
+PAPER_RECIPE = {
+    "1": dict(tokens_per_step=524_288, lr=5e-4, warmup_steps=3125),
+    "2.1": dict(tokens_per_step=65_536, lr=1e-5, warmup_steps=3125),
+    "2.2": dict(tokens_per_step=524_288, lr=5e-5, warmup_steps=3125),
+}
+
+
+@dataclass
+class PlatoRun:
+    stage: str = "1"
+    size: str = "small"  # a key of generation.model.SIZES (ignored with init: the checkpoint's model is kept)
+    vocab_size: int = 8000  # of the BPE vocabulary trained on the data when no tokenizer is given
+    limits: Limits = field(default_factory=Limits)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=10, lr=1e-3, optimizer="adam", warmup_steps=100, schedule="inverse_sqrt", grad_clip=1.0
+        )
+    )
+    max_train: int | None = None
+    max_valid: int = 1000
+    gradient_checkpointing: bool = False
+    init: str | None = None  # the checkpoint to start from (stages 2.1 and 2.2: the stage-1 model)
+    tokenizer: str | None = None  # a folder from `confab tokenizer train`
+
+
+def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progress: Callable | None = None) -> dict:
+    datasets = [Path(d) for d in (data if isinstance(data, list) else [data])]
+    out = Path(out)
+    if run.stage not in STAGES:
+        raise ValueError(f"unknown stage {run.stage!r}; stages: {', '.join(STAGES)}")
+    if run.stage != "1" and not run.init:
+        raise ValueError(f"stage {run.stage} is warm-started from a stage-1 checkpoint: pass --init")
+    seed_everything(run.train.seed)
+    train = [r for d in datasets for r in read_split(d, "train").to_pylist()][: run.max_train]
+    valid = read_split(datasets[0], "valid").to_pylist()[: run.max_valid]
+    if len(train) < 2:
+        raise ValueError(f"{datasets[0]}: {len(train)} training examples; at least 2 are needed")
+    if run.init:
+        model, tok, meta = checkpoint.load(run.init)
+        run.limits = checkpoint.limits_of(meta)
+    else:
+        if run.size not in SIZES:
+            raise ValueError(f"unknown size {run.size!r}; sizes: {', '.join(SIZES)}")
+        if run.tokenizer:
+            tok = BpeTokenizer.load(run.tokenizer)
+        else:
+            tok = BpeTokenizer.train(training_texts(train), run.vocab_size)
+        model = UnifiedTransformer(PlatoConfig(vocab_size=len(tok), **SIZES[run.size]))
+    model.config.gradient_checkpointing = run.gradient_checkpointing
+    needed = run.limits.max_context + run.limits.max_persona + run.limits.max_response
+    if needed > model.config.max_positions:
+        raise ValueError(f"limits need {needed} positions; the model has {model.config.max_positions}")
+    objective = Objective(model, run.stage)
+    seqs = encode(train, tok, run.limits)
+    lengths = [len(s.tokens) for s in seqs]
+    # stage 2.2 doubles each micro-batch (a random response per context), so it plans half as many tokens
+    batching = run.batch if run.stage != "2.2" else replace(run.batch, max_tokens=run.batch.max_tokens // 2)
+    steps_per_epoch = len(plan(lengths, batching, run.train.seed, 0))
+
+    def batches(epoch: int):
+        steps = plan(lengths, batching, run.train.seed, epoch)
+        for s in range(len(steps)):
+            yield step_batches(seqs, steps, run.stage, tok, run.train.seed, epoch, s)
+
+    validate, metric, higher = None, "ppl", False
+    if valid:
+        valid_seqs = encode(valid, tok, run.limits)
+        if run.stage == "2.2":
+            metric, higher = "accuracy", True
+
+        def validate() -> dict:
+            return evaluate_stage(objective, valid_seqs, run.stage, tok, batching, run.train.seed)
+
+    work = out / ".train"
+    result = fit(objective, batches, steps_per_epoch, run.train, work, validate, metric, progress, higher)
+    checkpoint.save(out, model, tok, run.stage, run.limits,
+                    {"run": to_dict(run), "data": [str(d) for d in datasets], "result": result})  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def training_texts(examples: list[dict]):
+    for e in examples:
+        yield from e.get("persona") or []
+        yield from e["context"]
+        yield e["response"]
+
+
+@torch.no_grad()
+def evaluate_stage(objective: Objective, seqs: list, stage: str, tok: BpeTokenizer, batching: BatchConfig,
+                   seed: int) -> dict:  # fmt: skip
+    """Stages 1/2.1: token-level perplexity of the responses; 2.2: coherence accuracy and MLM loss."""
+    was_training = objective.training
+    objective.eval()
+    rng = np.random.default_rng([seed, 1 << 20])  # fixed negatives and masks: comparable across epochs
+    total, weight, correct, count = 0.0, 0, 0, 0
+    for step in plan([len(s.tokens) for s in seqs], batching, seed, -1 % 2**32):
+        for micro in step:
+            batch = stage_batch(seqs, micro, stage, tok, rng)
+            objective(batch)
+            if stage == "2.2":
+                correct += int((objective.predicted == batch["label"]).sum())
+                count += len(batch["label"])
+                total += objective.last["mlm"] * len(batch["label"])
+                weight += len(batch["label"])
+            else:
+                n = int((batch["length"] - batch["prefix"] - 1).sum())
+                total += objective.last["nll"] * n
+                weight += n
+    objective.train(was_training)
+    if stage == "2.2":
+        return {"accuracy": correct / max(count, 1), "mlm_loss": total / max(weight, 1), "n": count // 2}
+    nll = total / max(weight, 1)
+    return {"nll": nll, "ppl": math.exp(min(nll, 50)), "tokens": weight}

@@ -1,0 +1,204 @@
+import numpy as np
+import pytest
+import torch
+
+from confab.data.build import Build, BuildConfig
+from confab.generation import checkpoint
+from confab.generation.batches import Limits, Sequence, collate, layout, prefix_lm_mask, response_targets
+from confab.generation.data import BatchConfig, encode, mask_tokens, plan, stage_batch
+from confab.generation.decode import DecodeConfig, generate
+from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF, SIZES, PlatoConfig, UnifiedTransformer
+from confab.generation.objectives import Objective
+from confab.generation.train import PlatoRun, train_plato
+from confab.resources import resource_path
+from confab.text.bpe import BpeTokenizer
+from confab.training import TrainConfig
+
+TEXTS = [
+    "hi , how are you today ?", "i am good , i just got back from the park with my dog .",
+    "what do you do for a living ?", "i teach math at a school in london .", "i love to ski in the winter .",
+    "do you have any pets ?", "yes , two cats and a dog .", "my favorite food is pizza .",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return BpeTokenizer.train(TEXTS * 20, vocab_size=200)
+
+
+def tiny(tok, **kw) -> UnifiedTransformer:
+    torch.manual_seed(0)
+    return UnifiedTransformer(PlatoConfig(vocab_size=len(tok), **{**SIZES["tiny"], "dropout": 0.0, **kw}))
+
+
+def test_bpe_specials_and_round_trip(tok, tmp_path):
+    assert (tok.pad, tok.unk, tok.bos, tok.eos) == (0, 1, 2, 3)
+    assert len({tok.latent, tok.cls, tok.mask}) == 3 and min(tok.latent, tok.cls, tok.mask) > 3
+    assert tok.decode(tok.encode(TEXTS[3])) == TEXTS[3]
+    tok.save(tmp_path)
+    assert BpeTokenizer.load(tmp_path).encode(TEXTS[1]) == tok.encode(TEXTS[1])
+    with pytest.raises(FileNotFoundError, match="confab tokenizer train"):
+        BpeTokenizer.load(tmp_path / "nowhere")
+
+
+def test_layout_roles_turns_and_truncation(tok):
+    s = layout(tok, ["i love to ski in the winter ."], TEXTS[:3], TEXTS[3], Limits())
+    assert s.tokens[0] == tok.latent and s.tokens[s.prefix] == tok.bos and s.tokens[-1] == tok.eos
+    persona_end = 1 + len(tok.encode("i love to ski in the winter .")) + 1
+    assert set(s.roles[1:persona_end]) == {ROLE_PERSONA}
+    # turns count back from the response; the last context turn is the partner's
+    last = len(tok.encode(TEXTS[2])) + 1
+    assert set(s.turns[s.prefix - last : s.prefix]) == {1} and set(s.roles[s.prefix - last : s.prefix]) == {
+        ROLE_PARTNER
+    }
+    assert s.roles[persona_end] == ROLE_PARTNER and s.turns[persona_end] == 3
+    assert set(s.roles[s.prefix :]) == {ROLE_SELF} and set(s.turns[s.prefix :]) == {0}
+    short = layout(tok, [], TEXTS[:3], TEXTS[3], Limits(max_context=last + 3))
+    assert short.tokens[1 : short.prefix] == tok.encode(TEXTS[2]) + [tok.eos]  # only the most recent turn fits
+    cut = layout(tok, [], TEXTS[:1], TEXTS[1], Limits(max_context=4, max_response=5))
+    assert cut.prefix == 4 and len(cut.tokens) - cut.prefix == 5 and cut.tokens[-1] == tok.eos
+
+
+def test_prefix_lm_mask_by_hand():
+    # one row: 3 prefix positions, 2 response positions, 1 padding
+    mask = prefix_lm_mask(torch.tensor([3]), torch.tensor([5]), 6)[0].int().tolist()
+    assert mask == [
+        [1, 1, 1, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+        [1, 1, 1, 1, 0, 0],
+        [1, 1, 1, 1, 1, 0],
+        [0, 0, 0, 0, 0, 1],
+    ]
+    full = prefix_lm_mask(torch.tensor([3]), torch.tensor([5]), 6, causal=False)[0].int().tolist()
+    assert full[0] == [1, 1, 1, 1, 1, 0]
+
+
+def test_context_is_bidirectional_and_response_causal(tok):
+    model = tiny(tok).eval()
+    a = layout(tok, [], TEXTS[:2], TEXTS[2], Limits())
+    b = layout(tok, [], TEXTS[:2], TEXTS[4], Limits())
+    batch = collate([a, b])
+    hidden = model(batch, prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1)))
+    p = a.prefix
+    same = next(i for i in range(p, len(a.tokens)) if a.tokens[i] != b.tokens[i])
+    # the prefix, and the response up to the first different token, do not see the rest of the response
+    assert torch.allclose(hidden[0, :same], hidden[1, :same], atol=1e-5)
+    assert not torch.allclose(hidden[0, same], hidden[1, same], atol=1e-3)
+    # a changed late context token changes the states of earlier context tokens (bidirectional)
+    c = layout(tok, [], [TEXTS[0], TEXTS[3]], TEXTS[2], Limits())
+    bc = collate([a, c])
+    h2 = model(bc, prefix_lm_mask(bc["prefix"], bc["length"], bc["tokens"].size(1)))
+    assert not torch.allclose(h2[0, 1], h2[1, 1], atol=1e-4)
+
+
+def test_targets_cover_the_response_only(tok):
+    s = layout(tok, [], TEXTS[:1], TEXTS[1], Limits())
+    t = response_targets(collate([s]))[0].tolist()
+    assert t[: s.prefix] == [-100] * s.prefix
+    assert t[s.prefix : len(s.tokens) - 1] == s.tokens[s.prefix + 1 :] and t[-1] == -100
+
+
+def test_stage_one_learns_and_stage_two_trains_the_latent(tok):
+    examples = [{"persona": [], "context": [TEXTS[i]], "response": TEXTS[i + 1]} for i in range(0, 8, 2)]
+    seqs = encode(examples, tok, Limits())
+    model = tiny(tok)
+    objective = Objective(model, "1")
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    batch = collate(seqs)
+    first = None
+    for _ in range(60):
+        loss = objective(batch)
+        first = first if first is not None else float(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < first / 4, (first, float(loss))
+    latent = Objective(model, "2.1")
+    latent.train()
+    loss = latent(batch)
+    loss.backward()
+    assert set(latent.last) == {"nll", "bow"} and model.recognize.weight.grad.abs().sum() > 0
+    assert model.latents.weight.grad.abs().sum() > 0 and model.bow.weight.grad.abs().sum() > 0
+
+
+def test_evaluation_batches_pair_random_responses_and_mask(tok):
+    examples = [{"persona": [], "context": [TEXTS[i]], "response": TEXTS[i + 1]} for i in range(7)]
+    seqs = encode(examples, tok, Limits())
+    batch = stage_batch(seqs, [0, 1, 2], "2.2", tok, np.random.default_rng(0))
+    assert batch["label"].tolist() == [1, 1, 1, 0, 0, 0] and (batch["tokens"][:, 0] == tok.cls).all()
+    for i in range(3):  # a negative keeps its context and takes another example's response
+        pos, neg = seqs[i], batch
+        n = int(neg["length"][3 + i])
+        assert n != len(pos.tokens) or neg["tokens"][3 + i, pos.prefix :].tolist() != pos.tokens[pos.prefix :]
+    big = collate([seqs[0]] * 200)
+    tokens, targets = mask_tokens(big, tok, np.random.default_rng(1))
+    chosen = targets >= 0
+    assert 0.12 < chosen.sum() / (big["length"] - 1).sum() < 0.18 and not chosen[:, 0].any()
+    assert ((tokens == tok.mask) & chosen).sum() / chosen.sum() > 0.7
+
+
+def test_plan_respects_the_token_budget_and_is_reproducible():
+    lengths = list(np.random.default_rng(0).integers(5, 60, size=500))
+    steps = plan(lengths, BatchConfig(max_tokens=512, tokens_per_step=2048), seed=3, epoch=1)
+    micro = [m for s in steps for m in s]
+    assert sorted(i for m in micro for i in m) == list(range(500))
+    assert all(max(lengths[i] for i in m) * len(m) <= 512 for m in micro)
+    assert steps == plan(lengths, BatchConfig(max_tokens=512, tokens_per_step=2048), seed=3, epoch=1)
+    assert steps != plan(lengths, BatchConfig(max_tokens=512, tokens_per_step=2048), seed=3, epoch=2)
+
+
+def test_cached_decoding_matches_recomputing_everything(tok):
+    model = tiny(tok).eval()
+    prefixes = [layout(tok, ["i love dogs ."], TEXTS[:1], None, Limits()), layout(tok, [], TEXTS[2:4], None, Limits())]
+    outs = generate(model, prefixes, tok.eos, DecodeConfig(strategy="greedy", max_length=8, no_repeat_ngram=0))
+    for p, o in zip(prefixes, outs, strict=True):
+        ids = list(p.tokens)
+        for _ in range(len(o.ids)):
+            grown = len(ids) - len(p.tokens)
+            s = collate([Sequence(ids, p.roles + [0] * grown, p.turns + [0] * grown, p.prefix)])
+            h = model(s, prefix_lm_mask(s["prefix"], s["length"], len(ids)))
+            ids.append(int(model.logits(h[0, -1]).argmax()))
+        assert ids[len(p.tokens) :] == o.ids[: len(ids) - len(p.tokens)]
+
+
+def test_sampling_filters_and_repetition_blocking(tok):
+    model = tiny(tok).eval()
+    prefix = [layout(tok, [], TEXTS[:1], None, Limits())] * 4
+    config = DecodeConfig(top_k=5, top_p=0.9, max_length=12, no_repeat_ngram=2, seed=0, min_length=12)
+    outs = generate(model, prefix, tok.eos, config)
+    for o in outs:
+        bigrams = list(zip(o.ids, o.ids[1:], strict=False))
+        assert len(bigrams) == len(set(bigrams)) and len(o.ids) == 12 and not o.finished
+    assert [o.ids for o in outs] == [o.ids for o in generate(model, prefix, tok.eos, config)]
+    beam = generate(model, prefix[:1], tok.eos, DecodeConfig(strategy="beam", beam_size=3, max_length=6))
+    assert len(beam) == 1 and len(beam[0].ids) <= 6
+
+
+def test_curriculum_on_a_real_sample_and_checkpoints_round_trip(tmp_path):
+    sample = resource_path("samples/topical_chat_valid_freq.json.gz")
+    Build(BuildConfig(inputs=[str(sample)], persona="none", examples="paths", valid_size=50, test_size=50,
+                      split_unit="thread"), tmp_path / "ds").run()  # fmt: skip
+    limits = Limits(max_context=48, max_persona=16, max_response=24)
+    train = TrainConfig(epochs=1, lr=2e-3, optimizer="adam", warmup_steps=5, schedule="inverse_sqrt")
+    common = dict(limits=limits, batch=BatchConfig(max_tokens=2048, tokens_per_step=4096), max_train=600, max_valid=50)
+    r1 = train_plato(tmp_path / "ds", PlatoRun(stage="1", size="tiny", vocab_size=500, train=train, **common),
+                     tmp_path / "s1")  # fmt: skip
+    assert r1["history"][0]["valid_ppl"] < 500  # below the vocabulary size: it learned something
+    with pytest.raises(ValueError, match="pass --init"):
+        train_plato(tmp_path / "ds", PlatoRun(stage="2.1"), tmp_path / "bad")
+    r21 = train_plato(tmp_path / "ds", PlatoRun(stage="2.1", init=str(tmp_path / "s1"), train=train, **common),
+                      tmp_path / "s21")  # fmt: skip
+    r22 = train_plato(tmp_path / "ds", PlatoRun(stage="2.2", init=str(tmp_path / "s1"), train=train, **common),
+                      tmp_path / "s22")  # fmt: skip
+    assert "valid_ppl" in r21["history"][0] and 0.0 <= r22["history"][0]["valid_accuracy"] <= 1.0
+    model, tok, meta = checkpoint.load(tmp_path / "s21")
+    assert meta["stage"] == "2.1" and checkpoint.limits_of(meta) == limits and model.config.latent_k == 20
+    again, _, _ = checkpoint.load(tmp_path / "s21")
+    s = collate([layout(tok, [], ["hello there"], "hi", limits)])
+    mask = prefix_lm_mask(s["prefix"], s["length"], s["tokens"].size(1))
+    assert torch.equal(model(s, mask), again(s, mask))
+    with pytest.raises(ValueError, match="not a PLATO-2 one"):
+        (tmp_path / "fake").mkdir()
+        (tmp_path / "fake" / "config.json").write_text('{"kind": "confab-retrieval"}')
+        checkpoint.load(tmp_path / "fake")
