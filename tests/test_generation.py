@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -202,3 +204,41 @@ def test_curriculum_on_a_real_sample_and_checkpoints_round_trip(tmp_path):
         (tmp_path / "fake").mkdir()
         (tmp_path / "fake" / "config.json").write_text('{"kind": "confab-retrieval"}')
         checkpoint.load(tmp_path / "fake")
+
+
+def test_command_line_curriculum_and_respond(tmp_path):
+    from typer.testing import CliRunner
+
+    from confab.cli import app
+
+    runner = CliRunner()
+    sample = resource_path("samples/topical_chat_valid_freq.json.gz")
+    Build(BuildConfig(inputs=[str(sample)], persona="none", examples="paths", valid_size=30, test_size=30,
+                      split_unit="thread"), tmp_path / "ds").run()  # fmt: skip
+    ds = str(tmp_path / "ds")
+    ok = runner.invoke(app, ["tokenizer", "train", "--data", ds, "--vocab-size", "400", "--out", str(tmp_path / "bpe")])
+    assert ok.exit_code == 0, ok.output
+    small = ["--epochs", "1", "--max-train", "200", "--max-context", "40", "--max-persona", "8", "--max-response",
+             "20", "--quiet"]  # fmt: skip
+    for stage, init in (("1", None), ("2.1", "s1"), ("2.2", "s1")):
+        args = ["train", "plato", "--data", ds, "--stage", stage, "--out", str(tmp_path / f"s{stage}"), *small]
+        args += (
+            ["--config", "tiny", "--tokenizer", str(tmp_path / "bpe")]
+            if init is None
+            else ["--init", str(tmp_path / init)]
+        )
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    bad = runner.invoke(app, ["train", "plato", "--data", ds, "--stage", "2.2", "--out", str(tmp_path / "x"), *small])
+    assert bad.exit_code == 2 and "pass --init" in bad.output
+    result = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.2"),
+                                 "--persona", "i like movies ."], input="hi there\ndo you like movies ?\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    reply = json.loads(result.output)
+    candidates = reply["candidates"]
+    assert len(candidates) == 20 and sorted(c["z"] for c in candidates) == list(range(20))
+    assert [c["score"] for c in candidates] == sorted((c["score"] for c in candidates), reverse=True)
+    assert reply["response"] == candidates[0]["text"]
+    wrong = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.1")],
+                          input="hi\n")  # fmt: skip
+    assert wrong.exit_code == 2 and "the evaluator is stage 2.2" in wrong.output

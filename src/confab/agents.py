@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 
@@ -24,3 +26,28 @@ class Agent(Protocol):
     def respond(self, history: list[str], persona: list[str]) -> Reply:
         """The next turn after `history` (oldest first), spoken by someone described by `persona`."""
         ...
+
+
+def load_agent(
+    model: str | Path,
+    index: str | Path | None = None,
+    evaluator: str | Path | None = None,
+    **options,
+) -> Agent:
+    """The agent of a checkpoint: a retrieval model (with its candidate `index`) or a PLATO-2 generator (with an
+    optional stage-2.2 `evaluator` to rank its candidates)."""
+    path = Path(model) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{model}: no config.json; is it a confab checkpoint?")
+    kind = json.loads(path.read_text()).get("kind")
+    if kind == "confab-plato":
+        from confab.generation.agent import PlatoAgent
+
+        return PlatoAgent(model, evaluator, **options)
+    if kind == "confab-retrieval":
+        from confab.retrieval.agent import RetrievalAgent
+
+        if index is None:
+            raise ValueError(f"{model}: a retrieval model answers from a candidate index: pass one (--index)")
+        return RetrievalAgent(model, index, **options)
+    raise ValueError(f"{model}: unknown checkpoint kind {kind!r}")

@@ -22,6 +22,8 @@ eval_app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 index_app = typer.Typer(help="Candidate indexes for retrieval agents.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+tokenizer_app = typer.Typer(help="Subword vocabularies for the generative models.", no_args_is_help=True)
+app.add_typer(tokenizer_app, name="tokenizer")
 console = Console()
 
 
@@ -362,20 +364,118 @@ def _responses_of(paths: list[Path]):
 
 @app.command()
 def chat(
-    model: Annotated[Path, typer.Option(help="A retrieval checkpoint folder.")],
-    index: Annotated[Path, typer.Option(help="An index folder made by `confab index build`.")],
+    model: Annotated[Path, typer.Option(help="A retrieval checkpoint, or a PLATO-2 generator (stage 2.1 or 1).")],
+    index: Annotated[Path | None, typer.Option(help="Retrieval: an index made by `confab index build`.")] = None,
+    evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 model that ranks candidates.")] = None,
     persona: Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")] = None,
-    top_k: int = 5,
 ) -> None:
-    """Talk to a retrieval agent in the terminal. /help lists the commands."""
+    """Talk to an agent in the terminal. /help lists the commands."""
+    from confab.agents import load_agent
     from confab.chat import run_chat
-    from confab.retrieval.agent import RetrievalAgent
 
     try:
-        agent = RetrievalAgent(model, index, top_k=top_k)
+        agent = load_agent(model, index=index, evaluator=evaluator)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         _fail(str(e))
     run_chat(agent, list(persona or []), console)
+
+
+@app.command()
+def respond(
+    model: Annotated[Path, typer.Option(help="A retrieval checkpoint, or a PLATO-2 generator.")],
+    index: Annotated[Path | None, typer.Option(help="Retrieval: a candidate index.")] = None,
+    evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 evaluation model.")] = None,
+    persona: Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")] = None,
+) -> None:
+    """Answer one context read from standard input (one turn a line, oldest first); prints JSON with the
+    response and the ranked candidates."""
+    import sys
+
+    from confab.agents import load_agent
+
+    history = [line.strip() for line in sys.stdin if line.strip()]
+    if not history:
+        _fail("standard input is empty: give the context, one turn a line")
+    try:
+        agent = load_agent(model, index=index, evaluator=evaluator)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    reply = agent.respond(history, list(persona or []))
+    candidates = [{"text": c.text, "score": c.score, **c.info} for c in reply.candidates]
+    print(json.dumps({"response": reply.text, "candidates": candidates, "seconds": round(reply.seconds, 3)}))
+
+
+@tokenizer_app.command("train")
+def tokenizer_train(
+    data: Annotated[list[Path], typer.Option(help="Dataset folder(s); their train splits are read.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the BPE model to.")],
+    vocab_size: Annotated[int, typer.Option(help="BPE vocabulary size (PLATO-2: 8,000).")] = 8000,
+) -> None:
+    """Train a SentencePiece BPE vocabulary on the persona, context and response texts of datasets."""
+    from confab.data.schema import read_split
+    from confab.generation.train import training_texts
+    from confab.text.bpe import BpeTokenizer
+
+    try:
+        rows = [r for d in data for r in read_split(d, "train").to_pylist()]
+        tok = BpeTokenizer.train(training_texts(rows), vocab_size)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    tok.save(out)
+    console.print(f"{len(tok):,} tokens: {out}")
+
+
+@train_app.command("plato")
+def train_plato(
+    data: Annotated[list[Path], typer.Option(help="Dataset folder(s); validation: the first one's.")],
+    out: Annotated[Path, typer.Option(help="Checkpoint folder to write.")],
+    stage: Annotated[str, typer.Option(help="1 (generation), 2.1 (latent generation) or 2.2 (evaluation)")] = "1",
+    config: Annotated[str, typer.Option(help="Model size: tiny|small|93M|314M|1.6B (stage 1).")] = "small",
+    init: Annotated[
+        Path | None, typer.Option(help="Start from this checkpoint (stages 2.x: the stage-1 model).")
+    ] = None,
+    tokenizer: Annotated[Path | None, typer.Option(help="A BPE folder (default: trained on the data).")] = None,
+    vocab_size: int = 8000,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    warmup_steps: int = 100,
+    tokens_per_step: Annotated[int, typer.Option(help="Tokens per optimiser step (accumulated).")] = 8192,
+    max_tokens: Annotated[int, typer.Option(help="Padded tokens per micro-batch (bounds memory).")] = 4096,
+    max_context: int = 128,
+    max_persona: int = 64,
+    max_response: int = 128,
+    max_train: Annotated[int | None, typer.Option(help="Train on the first N examples only.")] = None,
+    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation score.")] = 0,
+    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast.")] = False,
+    gradient_checkpointing: bool = False,
+    seed: int = 0,
+    quiet: bool = False,
+) -> None:
+    """Train one stage of PLATO-2's curriculum."""
+    from confab.generation.batches import Limits
+    from confab.generation.data import BatchConfig
+    from confab.generation.train import PlatoRun
+    from confab.generation.train import train_plato as run_training
+    from confab.progress import progress_bars
+    from confab.training import TrainConfig
+
+    run = PlatoRun(
+        stage=stage, size=config, vocab_size=vocab_size, limits=Limits(max_context, max_persona, max_response),
+        batch=BatchConfig(max_tokens=max_tokens, tokens_per_step=tokens_per_step),
+        train=TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=warmup_steps, schedule="inverse_sqrt",
+                          grad_clip=1.0, bf16=bf16, seed=seed, patience=patience),
+        max_train=max_train, gradient_checkpointing=gradient_checkpointing,
+        init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None,
+    )  # fmt: skip
+    try:
+        with progress_bars(quiet) as bars:
+            result = run_training(list(data), run, out, bars)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    if not quiet:
+        for record in result["history"]:
+            console.print(record, highlight=False)
+        console.print(f"checkpoint: {out}")
 
 
 @app.command()

@@ -1,0 +1,85 @@
+"""A PLATO-2 chatbot behind the Agent interface: one candidate per latent value z, ranked by the evaluation
+model's coherence p(l=1|c,r) (PLATO-2 section 2.2), or by length-averaged log-likelihood without one.
+
+Candidates that never end or repeat themselves rank below every other candidate, as in the reference code.
+A stage-1 generator has no latent: its K candidates are K samples.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from confab.agents import Candidate, Reply
+from confab.generation import checkpoint
+from confab.generation.batches import Sequence, collate, layout, prefix_lm_mask
+from confab.generation.decode import DecodeConfig, Output, generate
+
+RANKINGS = ("evaluator", "loglik")
+
+
+class PlatoAgent:
+    def __init__(
+        self,
+        generator: str | Path,
+        evaluator: str | Path | None = None,
+        decode: DecodeConfig | None = None,
+        candidates: int | None = None,
+        ranking: str | None = None,
+    ):
+        self.model, self.tok, meta = checkpoint.load(generator)
+        self.limits = checkpoint.limits_of(meta)
+        self.latent = meta["stage"] == "2.1"
+        self.k = candidates or self.model.config.latent_k
+        if self.latent and self.k > self.model.config.latent_k:
+            raise ValueError(
+                f"{generator}: {self.k} candidates asked, the model has {self.model.config.latent_k} latents"
+            )
+        self.evaluator = None
+        if evaluator is not None:
+            self.evaluator, etok, emeta = checkpoint.load(evaluator)
+            if emeta["stage"] != "2.2":
+                raise ValueError(f"{evaluator}: a stage-{emeta['stage']} checkpoint; the evaluator is stage 2.2")
+            if etok.sp.serialized_model_proto() != self.tok.sp.serialized_model_proto():
+                raise ValueError(
+                    f"{evaluator}: its vocabulary differs from the generator's (train both from one stage 1)"
+                )
+        self.ranking = ranking or ("evaluator" if self.evaluator is not None else "loglik")
+        if self.ranking not in RANKINGS or (self.ranking == "evaluator" and self.evaluator is None):
+            raise ValueError(f"ranking {self.ranking!r}: choose loglik, or evaluator with an evaluation model")
+        self.decode = decode or DecodeConfig(strategy="sampling", top_k=10, top_p=1.0)
+
+    def respond(self, history: list[str], persona: list[str]) -> Reply:
+        start = time.perf_counter()
+        prefix = layout(self.tok, persona, history, None, self.limits)
+        slots = self.model.latent_embedding(torch.eye(self.model.config.latent_k)[: self.k]) if self.latent else None
+        with torch.no_grad():
+            outputs = generate(self.model, [prefix] * self.k, self.tok.eos, self.decode, slots)
+            texts = [self.tok.decode(o.ids) for o in outputs]
+            coherence = self.coherence(persona, history, texts) if self.ranking == "evaluator" else None
+        candidates = []
+        for i, (o, text) in enumerate(zip(outputs, texts, strict=True)):
+            loglik = o.logprob / (len(o.ids) + int(o.finished)) if o.ids or o.finished else -float("inf")
+            score = float(coherence[i]) if coherence is not None else loglik
+            bad = not o.finished or repeats(o)
+            info = {"z": i if self.latent else None, "loglik": loglik, "finished": o.finished, "repeats": repeats(o)}
+            # a candidate that never ends or repeats itself loses to every proper one
+            candidates.append(Candidate(text, score - (1e3 if bad else 0.0), info))
+        candidates.sort(key=lambda c: -c.score)
+        return Reply(candidates[0].text, candidates, time.perf_counter() - start)
+
+    def coherence(self, persona: list[str], history: list[str], responses: list[str]) -> torch.Tensor:
+        """p(l=1|c,r) of each response after the context, from the evaluation model."""
+        seqs = [layout(self.tok, persona, history, r, self.limits) for r in responses]
+        seqs = [Sequence([self.tok.cls, *s.tokens[1:]], s.roles, s.turns, s.prefix) for s in seqs]
+        batch = collate(seqs, self.tok.pad)
+        mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1), causal=False)
+        return self.evaluator.coherence_logits(self.evaluator(batch, mask)).float().softmax(-1)[:, 1]
+
+
+def repeats(output: Output, n: int = 3) -> bool:
+    """True when some n-gram occurs twice in the response (n-gram blocking off, or a repeated phrase)."""
+    grams = [tuple(output.ids[i : i + n]) for i in range(len(output.ids) - n + 1)]
+    return len(grams) != len(set(grams))
