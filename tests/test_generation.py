@@ -182,7 +182,7 @@ def test_curriculum_on_a_real_sample_and_checkpoints_round_trip(tmp_path):
     Build(BuildConfig(inputs=[str(sample)], persona="none", examples="paths", valid_size=50, test_size=50,
                       split_unit="thread"), tmp_path / "ds").run()  # fmt: skip
     limits = Limits(max_context=48, max_persona=16, max_response=24)
-    train = TrainConfig(epochs=1, lr=2e-3, optimizer="adam", warmup_steps=5, schedule="inverse_sqrt")
+    train = TrainConfig(epochs=1, lr=2e-3, optimizer="adam", warmup_steps=5, schedule="inverse_sqrt", log_every=2)
     common = dict(limits=limits, batch=BatchConfig(max_tokens=2048, tokens_per_step=4096), max_train=600, max_valid=50)
     r1 = train_plato(tmp_path / "ds", PlatoRun(stage="1", size="tiny", vocab_size=500, train=train, **common),
                      tmp_path / "s1")  # fmt: skip
@@ -194,6 +194,13 @@ def test_curriculum_on_a_real_sample_and_checkpoints_round_trip(tmp_path):
     r22 = train_plato(tmp_path / "ds", PlatoRun(stage="2.2", init=str(tmp_path / "s1"), train=train, **common),
                       tmp_path / "s22")  # fmt: skip
     assert "valid_ppl" in r21["history"][0] and 0.0 <= r22["history"][0]["valid_accuracy"] <= 1.0
+    usage = r21["history"][0]["valid_latent_usage"]
+    assert len(usage) == 20 and abs(sum(usage) - 1) < 1e-3 and 1 <= r21["history"][0]["valid_latents_used"] <= 20
+    steps = (tmp_path / "s1" / "train_steps.csv").read_text().splitlines()
+    assert steps[0] == "step,epoch,loss,lr" and len(steps) > 2
+    assert (tmp_path / "s1" / "training.png").read_bytes()[:4] == b"\x89PNG" and not (
+        tmp_path / "s1" / ".train"
+    ).exists()
     model, tok, meta = checkpoint.load(tmp_path / "s21")
     assert meta["stage"] == "2.1" and checkpoint.limits_of(meta) == limits and model.config.latent_k == 20
     again, _, _ = checkpoint.load(tmp_path / "s21")

@@ -463,7 +463,7 @@ def train_plato(
         stage=stage, size=config, vocab_size=vocab_size, limits=Limits(max_context, max_persona, max_response),
         batch=BatchConfig(max_tokens=max_tokens, tokens_per_step=tokens_per_step),
         train=TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=warmup_steps, schedule="inverse_sqrt",
-                          grad_clip=1.0, bf16=bf16, seed=seed, patience=patience),
+                          grad_clip=1.0, bf16=bf16, seed=seed, patience=patience, log_every=10),
         max_train=max_train, gradient_checkpointing=gradient_checkpointing,
         init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None,
     )  # fmt: skip

@@ -40,6 +40,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 200  # steps between resume points
     patience: int = 0  # stop after this many validations without improvement (0: never)
+    log_every: int = 0  # steps between rows of steps.csv (step, loss, learning rate); 0: off
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -109,6 +110,9 @@ def fit(
             state["step"] += 1
             state["batch"] = i + 1
             task(epoch * steps_per_epoch + i + 1)
+            if config.log_every and state["step"] % config.log_every == 0:
+                row = {"step": state["step"], "epoch": epoch + 1, "loss": float(loss), "lr": schedule.get_last_lr()[0]}
+                _append_csv(work / "steps.csv", row)
             if config.save_every and state["step"] % config.save_every == 0:
                 _save_state(state_path, model, optimizer, schedule, state, best_weights)
         record = {"epoch": epoch + 1, "step": state["step"], "loss": float(np.mean(losses)) if losses else None,

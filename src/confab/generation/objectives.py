@@ -39,6 +39,7 @@ class Objective(nn.Module):
         m = self.model
         recognised = m(batch, _mask(batch, causal=False))  # [M] sees context and response
         posterior = m.recognize(recognised[:, 0])
+        self.posterior = posterior.detach().float().softmax(-1)  # read by the latent diagnostics
         if self.training:
             z = F.gumbel_softmax(posterior.float(), tau=m.config.gumbel_tau)
         else:  # validation: the most likely latent act, so that perplexity does not depend on sampling

@@ -18,6 +18,7 @@ import torch
 
 from confab.config import to_dict
 from confab.data.schema import read_split
+from confab.eval.plots import training_curves
 from confab.generation import checkpoint
 from confab.generation.batches import Limits
 from confab.generation.data import BatchConfig, encode, plan, stage_batch, step_batches
@@ -43,7 +44,13 @@ class PlatoRun:
     batch: BatchConfig = field(default_factory=BatchConfig)
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
-            epochs=10, lr=1e-3, optimizer="adam", warmup_steps=100, schedule="inverse_sqrt", grad_clip=1.0
+            epochs=10,
+            lr=1e-3,
+            optimizer="adam",
+            warmup_steps=100,
+            schedule="inverse_sqrt",
+            grad_clip=1.0,
+            log_every=10,
         )
     )
     max_train: int | None = None
@@ -105,6 +112,10 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     result = fit(objective, batches, steps_per_epoch, run.train, work, validate, metric, progress, higher)
     checkpoint.save(out, model, tok, run.stage, run.limits,
                     {"run": to_dict(run), "data": [str(d) for d in datasets], "result": result})  # fmt: skip
+    for name in ("log.csv", "steps.csv"):
+        if (work / name).exists():
+            shutil.copyfile(work / name, out / f"train_{name}")
+    training_curves(out / "train_steps.csv", out / "train_log.csv", out / "training.png", metric)
     shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -124,6 +135,7 @@ def evaluate_stage(objective: Objective, seqs: list, stage: str, tok: BpeTokeniz
     objective.eval()
     rng = np.random.default_rng([seed, 1 << 20])  # fixed negatives and masks: comparable across epochs
     total, weight, correct, count = 0.0, 0, 0, 0
+    posteriors = []
     for step in plan([len(s.tokens) for s in seqs], batching, seed, -1 % 2**32):
         for micro in step:
             batch = stage_batch(seqs, micro, stage, tok, rng)
@@ -137,8 +149,26 @@ def evaluate_stage(objective: Objective, seqs: list, stage: str, tok: BpeTokeniz
                 n = int((batch["length"] - batch["prefix"] - 1).sum())
                 total += objective.last["nll"] * n
                 weight += n
+                if stage == "2.1":
+                    posteriors.append(objective.posterior)
     objective.train(was_training)
     if stage == "2.2":
         return {"accuracy": correct / max(count, 1), "mlm_loss": total / max(weight, 1), "n": count // 2}
     nll = total / max(weight, 1)
-    return {"nll": nll, "ppl": math.exp(min(nll, 50)), "tokens": weight}
+    out = {"nll": nll, "ppl": math.exp(min(nll, 50)), "tokens": weight}
+    if posteriors:
+        out.update(latent_diagnostics(torch.cat(posteriors)))
+    return out
+
+
+def latent_diagnostics(posterior: torch.Tensor) -> dict:
+    """How the recognised latent acts p(z|c,r) [N, K] spread: the share of examples whose most likely z is
+    each value, the number of values ever chosen, the mean posterior entropy (nats) and that of the usage.
+    Collapse (one z for most examples) shows as few values used and a usage entropy near 0."""
+    k = posterior.size(1)
+    usage = torch.bincount(posterior.argmax(-1), minlength=k).float() / len(posterior)
+    entropy = -(posterior * posterior.clamp(min=1e-12).log()).sum(-1).mean()
+    usage_entropy = -(usage * usage.clamp(min=1e-12).log()).sum()
+    return {"latent_usage": [round(float(u), 4) for u in usage], "latents_used": int((usage > 0).sum()),
+            "posterior_entropy": float(entropy), "usage_entropy": float(usage_entropy),
+            "latent_collapse": bool(usage.max() > 0.5)}  # fmt: skip
