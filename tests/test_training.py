@@ -1,0 +1,33 @@
+import torch
+from torch import nn
+
+from confab.training import TrainConfig, fit, lr_factor
+
+
+def test_warmup_then_inverse_square_root():
+    config = TrainConfig(warmup_steps=100, schedule="inverse_sqrt")
+    assert lr_factor(0, config) == 0.01 and lr_factor(99, config) == 1.0
+    assert abs(lr_factor(399, config) - 0.5) < 1e-9  # sqrt(100 / 400)
+    assert lr_factor(5, TrainConfig(warmup_steps=10)) == 0.6 and lr_factor(50, TrainConfig(warmup_steps=10)) == 1.0
+
+
+class Regression(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, batch):
+        return ((self.linear(batch["x"])[:, 0] - batch["y"]) ** 2).mean()
+
+
+def test_accumulated_micro_batches_step_like_one_batch(tmp_path):
+    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+    y = x.sum(1)
+    config = TrainConfig(epochs=1, lr=0.1, optimizer="adam", save_every=0)
+    whole, parts = Regression(), Regression()
+    fit(whole, lambda e: [{"x": x, "y": y}], 1, config, tmp_path / "a")
+    halves = [{"x": x[:4], "y": y[:4], "weight": 0.5}, {"x": x[4:], "y": y[4:], "weight": 0.5}]
+    fit(parts, lambda e: [halves], 1, config, tmp_path / "b")
+    assert torch.allclose(whole.linear.weight, parts.linear.weight, atol=1e-6)
+    assert not torch.allclose(whole.linear.weight, Regression().linear.weight)
