@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from confab.data.build import Build, BuildConfig
+from confab.data.schema import read_split
 from confab.generation import checkpoint
 from confab.generation.batches import Limits, Sequence, collate, layout, prefix_lm_mask, response_targets
 from confab.generation.data import BatchConfig, encode, mask_tokens, plan, stage_batch
 from confab.generation.decode import DecodeConfig, generate
 from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF, SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import Objective
-from confab.generation.train import PlatoRun, train_plato
+from confab.generation.train import PlatoRun, train_plato, training_texts
 from confab.resources import resource_path
 from confab.text.bpe import BpeTokenizer
 from confab.training import TrainConfig
@@ -249,3 +250,52 @@ def test_command_line_curriculum_and_respond(tmp_path):
     wrong = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.1")],
                           input="hi\n")  # fmt: skip
     assert wrong.exit_code == 2 and "the evaluator is stage 2.2" in wrong.output
+
+
+RESUMABLE = """
+import sys
+from confab.generation.batches import Limits
+from confab.generation.data import BatchConfig
+from confab.generation.train import PlatoRun, train_plato, training_texts
+from confab.training import TrainConfig
+train = TrainConfig(epochs=2, lr=2e-3, optimizer="adam", warmup_steps=3, schedule="inverse_sqrt", save_every=2)
+run = PlatoRun(stage=sys.argv[3], size="tiny", tokenizer=sys.argv[4], init=sys.argv[5] or None,
+               limits=Limits(32, 8, 16), batch=BatchConfig(max_tokens=512, tokens_per_step=1024), train=train,
+               max_train=300, max_valid=20)
+train_plato(sys.argv[1], run, sys.argv[2])
+"""
+
+
+def test_training_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
+    """Stage 2.1 (after a stage-1 run): dropout and Gumbel noise must replay exactly after the restart."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.torch import load_file
+
+    sample = resource_path("samples/topical_chat_valid_freq.json.gz")
+    Build(BuildConfig(inputs=[str(sample)], persona="none", examples="paths", valid_size=20, test_size=20,
+                      split_unit="thread"), tmp_path / "ds").run()  # fmt: skip
+    BpeTokenizer.train(training_texts(read_split(tmp_path / "ds", "train").to_pylist()), 300).save(tmp_path / "bpe")
+
+    def command(out, stage="2.1", init=str(tmp_path / "s1")):
+        return [sys.executable, "-c", RESUMABLE, str(tmp_path / "ds"), str(out), stage, str(tmp_path / "bpe"), init]
+
+    subprocess.run(command(tmp_path / "s1", "1", ""), check=True)
+    subprocess.run(command(tmp_path / "whole"), check=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(command(killed))
+    state = killed / ".train" / "train_state.pt"
+    deadline = time.time() + 120
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "model.safetensors").exists()
+    subprocess.run(command(killed), check=True)
+    whole, resumed = load_file(tmp_path / "whole" / "model.safetensors"), load_file(killed / "model.safetensors")
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
