@@ -108,11 +108,13 @@ def table3(args, tmp: Path) -> list[dict]:
     rows = []
     for setup in args.setups:
         for size in args.max_persona:
-            config = BuildConfig(inputs=[str(p) for p in args.reddit], persona=setup, max_persona=size)
+            config = BuildConfig(inputs=[str(p) for p in args.reddit], persona=setup, max_persona=size,
+                                 valid_size=args.valid_size, test_size=args.test_size)  # fmt: skip
             data = tmp / f"{setup}-{size}"
             report = Build(config, data).run()
             test = read_split(data, "test").to_pylist()
-            m = train_and_test([data], run_for("bow", True), test, args.candidates or 100, tmp / "ck")
+            n = min(args.candidates or 100, len({e["response"] for e in test}))  # a small dump has few
+            m = train_and_test([data], run_for("bow", True), test, n, tmp / "ck")
             share = report["persona"]["train_share_with_persona"]
             rows.append({"setup": setup, "N": size, "examples": report["examples"]["total"], "linked": share, **m})
             print(rows[-1], flush=True)
@@ -162,6 +164,8 @@ def main() -> None:
             p.add_argument("--reddit", type=Path, nargs="+", required=True)
             p.add_argument("--setups", nargs="+", default=["rules", "rules+classifier", "random-from-user"])
             p.add_argument("--max-persona", type=int, nargs="+", default=[1, 5, 20, 100])
+            p.add_argument("--valid-size", type=int, help="Examples held out for validation (default: the build's)")
+            p.add_argument("--test-size", type=int, help="Examples held out for testing (default: the build's)")
         if name == "table4":
             p.add_argument("--pretrain", type=Path, nargs="+", required=True)
     args = parser.parse_args()

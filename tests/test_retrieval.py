@@ -200,3 +200,19 @@ def test_cosine_similarity_gives_unit_vectors_and_scaled_scores():
         )
         expected = F.cross_entropy(20.0 * joint @ responses.T, torch.arange(3))
         assert torch.isclose(model(batch), expected, atol=1e-5)
+
+
+def test_large_pools_of_unit_vectors_get_hnsw_and_dot_product_pools_stay_exact(tmp_path):
+    import numpy as np
+
+    from confab.retrieval.index import CandidateIndex, build_index, make_index
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(2000, 16)).astype(np.float32)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert hasattr(make_index(unit, exact_max=1000, unit_vectors=True), "hnsw")
+    assert not hasattr(make_index(vectors, exact_max=1000, unit_vectors=False), "hnsw")
+    texts = [f"response {i}" for i in range(2000)]
+    build_index(texts, lambda t: unit[[int(x.split()[1]) for x in t]], tmp_path / "idx", 1000, unit_vectors=True)
+    index = CandidateIndex(tmp_path / "idx")
+    assert index.meta["kind"] == "hnsw" and index.search(unit[7:8], 1)[0][0][0] == "response 7"

@@ -318,7 +318,9 @@ def index_build(
     data: Annotated[list[Path], typer.Option(help="Dataset folders (all splits' responses) or source files.")],
     out: Annotated[Path, typer.Option(help="Index folder to write.")],
     max_tokens: Annotated[int | None, typer.Option(help="Keep responses of at most N tokens (paper: 10).")] = None,
-    exact_max: Annotated[int, typer.Option(help="Exact search up to this many responses, HNSW above.")] = 200_000,
+    exact_max: Annotated[
+        int, typer.Option(help="Exact search up to this many responses; HNSW above (cosine models only).")
+    ] = 200_000,
     quiet: bool = False,
 ) -> None:
     """Encode a pool of candidate responses and index them for search (resumable)."""
@@ -341,6 +343,7 @@ def index_build(
                 exact_max,
                 bars,
                 {"model": str(model), "data": [str(d) for d in data], "max_tokens": max_tokens},
+                unit_vectors=ranker.config.similarity == "cosine",
             )
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
         _fail(str(e))

@@ -2,7 +2,9 @@
 
 Encoding runs in chunks, each saved under its own name when complete, so a build over millions of responses
 that is interrupted resumes at the first missing chunk. Pools up to `exact_max` vectors get an exact index;
-larger ones an HNSW graph (approximate, ~1 ms a query).
+larger pools of unit vectors (cosine models) an HNSW graph (approximate, a few ms a query). Dot-product models keep
+exact search at any size: their vectors' norms vary, and on 1M real encodings of one HNSW found the exact best
+candidate for only 18% of queries (benchmarks/README.md); exact search there costs ~20-60 ms a query.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def build_index(
     exact_max: int = EXACT_MAX,
     progress: Callable | None = None,
     meta: dict | None = None,
+    unit_vectors: bool = False,
 ) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     texts_path = out / "responses.parquet"
@@ -65,18 +68,18 @@ def build_index(
         if task:
             task(min(start + CHUNK, len(responses)))
     vectors = np.concatenate([np.load(p) for p in sorted(chunks.glob("*.npy"))])
-    index = make_index(vectors, exact_max)
+    index = make_index(vectors, exact_max, unit_vectors)
     with atomic_path(out / "index.faiss") as tmp:
         faiss.write_index(index, str(tmp))
     atomic_write_json(out / "index.json", {"size": len(responses), "dim": int(vectors.shape[1]),
-                                           "kind": "exact" if len(vectors) <= exact_max else "hnsw",
+                                           "kind": "hnsw" if hasattr(index, "hnsw") else "exact",
                                            **(meta or {})})  # fmt: skip
     return out
 
 
-def make_index(vectors: np.ndarray, exact_max: int = EXACT_MAX) -> faiss.Index:
+def make_index(vectors: np.ndarray, exact_max: int = EXACT_MAX, unit_vectors: bool = True) -> faiss.Index:
     d = vectors.shape[1]
-    if len(vectors) <= exact_max:
+    if len(vectors) <= exact_max or not unit_vectors:
         index = faiss.IndexFlatIP(d)
     else:
         index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
