@@ -112,7 +112,7 @@ def test_stage_one_learns_and_stage_two_trains_the_latent(tok):
     first = None
     for _ in range(60):
         loss = objective(batch)
-        first = first if first is not None else float(loss)
+        first = first if first is not None else float(loss.detach())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -299,3 +299,41 @@ def test_training_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
     subprocess.run(command(killed), check=True)
     whole, resumed = load_file(tmp_path / "whole" / "model.safetensors"), load_file(killed / "model.safetensors")
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_ddp_on_two_gloo_processes_matches_one_process(tmp_path):
+    """torchrun with 2 CPU processes: each takes half of every step's micro-batches; the summed gradients give
+    the single-process step, so the trained weights agree within float tolerance."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    sample = resource_path("samples/topical_chat_valid_freq.json.gz")
+    Build(BuildConfig(inputs=[str(sample)], persona="none", examples="paths", valid_size=20, test_size=20,
+                      split_unit="thread"), tmp_path / "ds").run()  # fmt: skip
+    BpeTokenizer.train(training_texts(read_split(tmp_path / "ds", "train").to_pylist()), 300).save(tmp_path / "bpe")
+    script = str(Path(__file__).parent / "ddp_plato.py")
+    args = [str(tmp_path / "ds"), "", str(tmp_path / "bpe")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single = [sys.executable, script, args[0], str(tmp_path / "one"), args[2]]
+    subprocess.run(single, check=True, env=env)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+              script, args[0], str(tmp_path / "two"), args[2]]  # fmt: skip
+    subprocess.run(launch, check=True, env=env, timeout=600)
+    one, two = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
+    assert all(torch.allclose(one[k], two[k], atol=2e-4) for k in one)
+    fresh = UnifiedTransformer(checkpoint.load(tmp_path / "one")[0].config)  # training moved the weights
+    assert not torch.allclose(one["blocks.0.mlp.0.weight"], fresh.blocks[0].mlp[0].weight, atol=1e-3)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tok):
+    batch = collate(encode([{"persona": [], "context": [TEXTS[0]], "response": TEXTS[1]}], tok, Limits()))
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny(tok, gradient_checkpointing=checkpointing)
+        Objective(model, "1")(batch).backward()
+        grads.append(model.blocks[0].mlp[0].weight.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6) and grads[0].abs().sum() > 0

@@ -5,22 +5,30 @@ batches in the same order for the same epoch, so that a run killed mid-epoch res
 may be a list of micro-batches, each with a "weight" (its share of the step): their gradients are accumulated
 into one optimiser step, which is how a step reaches a token budget that does not fit in memory at once.
 The resume state is written with torch.save and read back with weights_only=True (no code runs on load).
+
+Under `torchrun` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel (gloo on CPU, NCCL on GPUs):
+every rank builds the same steps, takes every world-th micro-batch of each, and the gradients are summed across
+ranks once per step, so a step equals the single-process step over the same micro-batches. Rank 0 writes files.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from confab.io import atomic_path
 from confab.progress import no_progress
@@ -59,6 +67,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def distributed() -> tuple[int, int]:
+    """(rank, world size); joins the process group that torchrun describes in the environment."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
 def fit(
     model: nn.Module,
     batches: Callable[[int], Iterable[dict]],
@@ -72,9 +88,11 @@ def fit(
 ) -> dict:
     """Train `model` in place; returns the history. With `validate`, the weights of the best validation
     `metric` are restored at the end."""
+    rank, world = distributed()
     work.mkdir(parents=True, exist_ok=True)
-    seed_everything(config.seed)
+    seed_everything(config.seed + rank)
     optimizer = make_optimizer(model, config)
+    net = DistributedDataParallel(model) if world > 1 else model
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
     state_path = work / "train_state.pt"
     state = {"epoch": 0, "batch": 0, "step": 0, "best": -math.inf, "bad": 0, "history": []}
@@ -84,7 +102,10 @@ def fit(
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
-        torch.set_rng_state(saved["rng"])
+        if rank == 0:
+            torch.set_rng_state(saved["rng"])
+        else:  # only rank 0's generator is saved; the others restart theirs from the step
+            seed_everything(config.seed + rank + 1000 * saved["state"]["step"])
         best_weights = saved.get("best_weights")
         state = saved["state"]
     task = (progress or no_progress)("train (steps)", config.epochs * steps_per_epoch)
@@ -96,12 +117,18 @@ def fit(
             if i < state["batch"]:
                 continue  # resuming: these batches were trained on before the interruption
             optimizer.zero_grad(set_to_none=True)
-            loss = 0.0
-            for micro in batch if isinstance(batch, list) else [batch]:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                    part = model(micro) * micro.get("weight", 1.0)
-                part.backward()
-                loss += part.detach()
+            micro = batch if isinstance(batch, list) else [batch]
+            mine = micro[rank::world] or [{**micro[0], "weight": 0.0}]  # every rank joins each step's reduction
+            loss = torch.zeros(())
+            for j, m in enumerate(mine):
+                # DDP averages over ranks; scaling by the world size makes that the sum of the weighted parts
+                with net.no_sync() if world > 1 and j < len(mine) - 1 else nullcontext():
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                        part = net(m) * m.get("weight", 1.0 if len(micro) == 1 else 1.0 / len(micro)) * world
+                    part.backward()
+                loss += part.detach() / world
+            if world > 1:
+                dist.all_reduce(loss)
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
@@ -110,10 +137,10 @@ def fit(
             state["step"] += 1
             state["batch"] = i + 1
             task(epoch * steps_per_epoch + i + 1)
-            if config.log_every and state["step"] % config.log_every == 0:
+            if rank == 0 and config.log_every and state["step"] % config.log_every == 0:
                 row = {"step": state["step"], "epoch": epoch + 1, "loss": float(loss), "lr": schedule.get_last_lr()[0]}
                 _append_csv(work / "steps.csv", row)
-            if config.save_every and state["step"] % config.save_every == 0:
+            if rank == 0 and config.save_every and state["step"] % config.save_every == 0:
                 _save_state(state_path, model, optimizer, schedule, state, best_weights)
         record = {"epoch": epoch + 1, "step": state["step"], "loss": float(np.mean(losses)) if losses else None,
                   "seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
@@ -128,9 +155,10 @@ def fit(
             else:
                 state["bad"] += 1
         state["history"].append(record)
-        _append_csv(log, record)
         state["epoch"], state["batch"] = epoch + 1, 0
-        _save_state(state_path, model, optimizer, schedule, state, best_weights)
+        if rank == 0:
+            _append_csv(log, record)
+            _save_state(state_path, model, optimizer, schedule, state, best_weights)
         if config.patience and state["bad"] >= config.patience:
             break
     if best_weights is not None:

@@ -25,6 +25,15 @@ class Objective(nn.Module):
             raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
         self.model, self.stage = model, stage
         self.last: dict[str, float] = {}  # the parts of the last loss, for logs
+        # heads a stage does not use get no gradient (and no optimiser state; DDP needs every trained one used)
+        unused = {
+            "1": (model.latents, model.recognize, model.bow, model.pooler, model.coherence),
+            "2.1": (model.pooler, model.coherence),
+            "2.2": (model.latents, model.recognize, model.bow),
+        }[stage]
+        model.requires_grad_(True)
+        for module in unused:
+            module.requires_grad_(False)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = {"1": self.generation, "2.1": self.latent_generation, "2.2": self.evaluation}[self.stage](batch)

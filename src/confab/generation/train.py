@@ -25,7 +25,7 @@ from confab.generation.data import BatchConfig, encode, plan, stage_batch, step_
 from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import STAGES, Objective
 from confab.text.bpe import BpeTokenizer
-from confab.training import TrainConfig, fit, seed_everything
+from confab.training import TrainConfig, distributed, fit, seed_everything
 
 # The paper's recipe per stage (Table 6, 1.6B): tokens per step, learning rate, warm-up steps.
 PAPER_RECIPE = {
@@ -40,6 +40,7 @@ class PlatoRun:
     stage: str = "1"
     size: str = "small"  # a key of generation.model.SIZES (ignored with init: the checkpoint's model is kept)
     vocab_size: int = 8000  # of the BPE vocabulary trained on the data when no tokenizer is given
+    dropout: float = 0.1
     limits: Limits = field(default_factory=Limits)
     batch: BatchConfig = field(default_factory=BatchConfig)
     train: TrainConfig = field(
@@ -82,7 +83,7 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
             tok = BpeTokenizer.load(run.tokenizer)
         else:
             tok = BpeTokenizer.train(training_texts(train), run.vocab_size)
-        model = UnifiedTransformer(PlatoConfig(vocab_size=len(tok), **SIZES[run.size]))
+        model = UnifiedTransformer(PlatoConfig(vocab_size=len(tok), dropout=run.dropout, **SIZES[run.size]))
     model.config.gradient_checkpointing = run.gradient_checkpointing
     needed = run.limits.max_context + run.limits.max_persona + run.limits.max_response
     if needed > model.config.max_positions:
@@ -110,6 +111,8 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
 
     work = out / ".train"
     result = fit(objective, batches, steps_per_epoch, run.train, work, validate, metric, progress, higher)
+    if distributed()[0] != 0:
+        return result  # rank 0 writes the checkpoint
     checkpoint.save(out, model, tok, run.stage, run.limits,
                     {"run": to_dict(run), "data": [str(d) for d in datasets], "result": result})  # fmt: skip
     for name in ("log.csv", "steps.csv"):
