@@ -238,7 +238,7 @@ def test_command_line_curriculum_and_respond(tmp_path):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
     bad = runner.invoke(app, ["train", "plato", "--data", ds, "--stage", "2.2", "--out", str(tmp_path / "x"), *small])
-    assert bad.exit_code == 2 and "pass --init" in bad.output
+    assert bad.exit_code == 2 and "pass --init" in " ".join(bad.output.split())
     result = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.2"),
                                  "--persona", "i like movies ."], input="hi there\ndo you like movies ?\n")  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -247,9 +247,20 @@ def test_command_line_curriculum_and_respond(tmp_path):
     assert len(candidates) == 20 and sorted(c["z"] for c in candidates) == list(range(20))
     assert [c["score"] for c in candidates] == sorted((c["score"] for c in candidates), reverse=True)
     assert reply["response"] == candidates[0]["text"]
+    back = ["train", "plato", "--data", ds, "--stage", "1", "--backward", "--config", "tiny", "--tokenizer",
+            str(tmp_path / "bpe"), "--out", str(tmp_path / "back"), *small]  # fmt: skip
+    assert runner.invoke(app, back).exit_code == 0
+    result = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--ranking", "backward", "--backward",
+                                 str(tmp_path / "back")], input="do you like movies ?\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = [c["score"] for c in json.loads(result.output)["candidates"]]
+    assert scores == sorted(scores, reverse=True) and all(s < 0 for s in scores)  # log-likelihoods
+    nope = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--backward", str(tmp_path / "s1"),
+                               "--ranking", "backward"], input="hi\n")  # fmt: skip
+    assert nope.exit_code == 2 and "not a backward model" in " ".join(nope.output.split())
     wrong = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.1")],
                           input="hi\n")  # fmt: skip
-    assert wrong.exit_code == 2 and "the evaluator is stage 2.2" in wrong.output
+    assert wrong.exit_code == 2 and "the evaluator is stage 2.2" in " ".join(wrong.output.split())
 
 
 RESUMABLE = """

@@ -389,6 +389,10 @@ def respond(
     index: Annotated[Path | None, typer.Option(help="Retrieval: a candidate index.")] = None,
     evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 evaluation model.")] = None,
     persona: Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")] = None,
+    ranking: Annotated[str | None, typer.Option(help="PLATO-2: evaluator | loglik | backward.")] = None,
+    backward: Annotated[
+        Path | None, typer.Option(help="PLATO-2: a backward model p(c|r) for --ranking backward.")
+    ] = None,
 ) -> None:
     """Answer one context read from standard input (one turn a line, oldest first); prints JSON with the
     response and the ranked candidates."""
@@ -399,8 +403,9 @@ def respond(
     history = [line.strip() for line in sys.stdin if line.strip()]
     if not history:
         _fail("standard input is empty: give the context, one turn a line")
+    options = {k: v for k, v in {"ranking": ranking, "backward": backward}.items() if v is not None}
     try:
-        agent = load_agent(model, index=index, evaluator=evaluator)
+        agent = load_agent(model, index=index, evaluator=evaluator, **options)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         _fail(str(e))
     reply = agent.respond(history, list(persona or []))
@@ -451,6 +456,8 @@ def train_plato(
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation score.")] = 0,
     bf16: Annotated[bool, typer.Option(help="bfloat16 autocast.")] = False,
     gradient_checkpointing: bool = False,
+    backward: Annotated[bool, typer.Option(help="Stage 1: a backward model p(c|r) for MMI ranking.")] = False,
+    dropout: float = 0.1,
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
@@ -467,7 +474,7 @@ def train_plato(
         batch=BatchConfig(max_tokens=max_tokens, tokens_per_step=tokens_per_step),
         train=TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=warmup_steps, schedule="inverse_sqrt",
                           grad_clip=1.0, bf16=bf16, seed=seed, patience=patience, log_every=10),
-        max_train=max_train, gradient_checkpointing=gradient_checkpointing,
+        max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
         init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None,
     )  # fmt: skip
     try:

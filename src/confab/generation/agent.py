@@ -1,5 +1,6 @@
 """A PLATO-2 chatbot behind the Agent interface: one candidate per latent value z, ranked by the evaluation
-model's coherence p(l=1|c,r) (PLATO-2 section 2.2), or by length-averaged log-likelihood without one.
+model's coherence p(l=1|c,r) (PLATO-2 section 2.2), or by the alternatives of its appendix E: the length-averaged
+log-likelihood p(r|c) of the generator, or p(c|r) from a backward model (`--backward` at stage 1).
 
 Candidates that never end or repeat themselves rank below every other candidate, as in the reference code.
 A stage-1 generator has no latent: its K candidates are K samples.
@@ -14,10 +15,10 @@ import torch
 
 from confab.agents import Candidate, Reply
 from confab.generation import checkpoint
-from confab.generation.batches import Sequence, collate, layout, prefix_lm_mask
+from confab.generation.batches import Sequence, collate, layout, prefix_lm_mask, response_targets
 from confab.generation.decode import DecodeConfig, Output, generate
 
-RANKINGS = ("evaluator", "loglik")
+RANKINGS = ("evaluator", "loglik", "backward")
 
 
 class PlatoAgent:
@@ -28,6 +29,7 @@ class PlatoAgent:
         decode: DecodeConfig | None = None,
         candidates: int | None = None,
         ranking: str | None = None,
+        backward: str | Path | None = None,
     ):
         self.model, self.tok, meta = checkpoint.load(generator)
         self.limits = checkpoint.limits_of(meta)
@@ -46,9 +48,18 @@ class PlatoAgent:
                 raise ValueError(
                     f"{evaluator}: its vocabulary differs from the generator's (train both from one stage 1)"
                 )
+        self.backward = None
+        if backward is not None:
+            self.backward, btok, bmeta = checkpoint.load(backward)
+            if not bmeta.get("run", {}).get("backward"):
+                raise ValueError(f"{backward}: not a backward model (train one with --stage 1 --backward)")
+            if btok.sp.serialized_model_proto() != self.tok.sp.serialized_model_proto():
+                raise ValueError(f"{backward}: its vocabulary differs from the generator's")
         self.ranking = ranking or ("evaluator" if self.evaluator is not None else "loglik")
-        if self.ranking not in RANKINGS or (self.ranking == "evaluator" and self.evaluator is None):
-            raise ValueError(f"ranking {self.ranking!r}: choose loglik, or evaluator with an evaluation model")
+        needs = {"evaluator": self.evaluator, "backward": self.backward, "loglik": self.model}
+        if needs.get(self.ranking) is None:
+            raise ValueError(f"ranking {self.ranking!r}: choose loglik, evaluator (with an evaluation model) or "
+                             "backward (with a backward model)")  # fmt: skip
         self.decode = decode or DecodeConfig(strategy="sampling", top_k=10, top_p=1.0)
 
     def respond(self, history: list[str], persona: list[str]) -> Reply:
@@ -58,7 +69,11 @@ class PlatoAgent:
         with torch.no_grad():
             outputs = generate(self.model, [prefix] * self.k, self.tok.eos, self.decode, slots)
             texts = [self.tok.decode(o.ids) for o in outputs]
-            coherence = self.coherence(persona, history, texts) if self.ranking == "evaluator" else None
+            coherence = None
+            if self.ranking == "evaluator":
+                coherence = self.coherence(persona, history, texts)
+            elif self.ranking == "backward":
+                coherence = self.context_likelihood(history[-1] if history else "", texts)
         candidates = []
         for i, (o, text) in enumerate(zip(outputs, texts, strict=True)):
             loglik = o.logprob / (len(o.ids) + int(o.finished)) if o.ids or o.finished else -float("inf")
@@ -77,6 +92,16 @@ class PlatoAgent:
         batch = collate(seqs, self.tok.pad)
         mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1), causal=False)
         return self.evaluator.coherence_logits(self.evaluator(batch, mask)).float().softmax(-1)[:, 1]
+
+    def context_likelihood(self, turn: str, responses: list[str]) -> torch.Tensor:
+        """Length-averaged log p(turn | response) of the backward model, for each response."""
+        seqs = [layout(self.tok, [], [r], turn, self.limits) for r in responses]
+        batch = collate(seqs, self.tok.pad)
+        mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
+        logp = self.backward.logits(self.backward(batch, mask)).float().log_softmax(-1)
+        targets = response_targets(batch)
+        picked = logp.gather(2, targets.clamp(min=0)[..., None])[..., 0].masked_fill(targets < 0, 0.0)
+        return picked.sum(1) / (targets >= 0).sum(1).clamp(min=1)
 
 
 def repeats(output: Output, n: int = 3) -> bool:

@@ -57,6 +57,7 @@ class PlatoRun:
     max_train: int | None = None
     max_valid: int = 1000
     gradient_checkpointing: bool = False
+    backward: bool = False  # stage 1 only: learn p(c|r), the last context turn given the response (MMI ranking)
     init: str | None = None  # the checkpoint to start from (stages 2.1 and 2.2: the stage-1 model)
     tokenizer: str | None = None  # a folder from `confab tokenizer train`
 
@@ -71,6 +72,10 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     seed_everything(run.train.seed)
     train = [r for d in datasets for r in read_split(d, "train").to_pylist()][: run.max_train]
     valid = read_split(datasets[0], "valid").to_pylist()[: run.max_valid]
+    if run.backward:
+        if run.stage != "1":
+            raise ValueError("a backward model is a stage-1 model: --backward goes with --stage 1")
+        train, valid = backward_examples(train), backward_examples(valid)
     if len(train) < 2:
         raise ValueError(f"{datasets[0]}: {len(train)} training examples; at least 2 are needed")
     if run.init:
@@ -121,6 +126,12 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     training_curves(out / "train_steps.csv", out / "train_log.csv", out / "training.png", metric)
     shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def backward_examples(examples: list[dict]) -> list[dict]:
+    """The examples of a backward model p(c|r): the response becomes the context and the turn it answers the
+    target (PLATO-2 appendix E; DialoGPT's maximum mutual information ranking). No persona: it scores context."""
+    return [{"persona": [], "context": [e["response"]], "response": e["context"][-1]} for e in examples if e["context"]]
 
 
 def training_texts(examples: list[dict]):
