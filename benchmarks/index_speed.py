@@ -47,7 +47,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[256, 512, 1024, 2048])
+    parser.add_argument("--ef-construction", type=int, default=200)
     parser.add_argument("--cache", type=Path, help="Save the encoded vectors here, or load them if present.")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -82,14 +83,15 @@ def main() -> None:
     for name, threshold in (("20 (faiss default: BLAS from 20 queries)", 20), ("never BLAS", 1 << 30)):
         faiss.cvar.distance_compute_blas_threshold = threshold
         start = time.perf_counter()
-        _, truth = exact.search(queries, 1)
+        best, truth = exact.search(queries, 1)
         timings[name] = time.perf_counter() - start
     start = time.perf_counter()
-    hnsw = make_index(vectors, exact_max=0)
+    hnsw = make_index(vectors, exact_max=0, ef_construction=args.ef_construction)
     build_s = time.perf_counter() - start
-    print(f"\nHNSW (M=32, efConstruction=80) built in {build_s:.0f} s\n")
-    print("| efSearch | p50 ms | p99 ms | recall@1 vs exact |")
-    print("|---:|---:|---:|---:|")
+    faiss.omp_set_num_threads(1)  # one query at a time, as a chat server asks
+    print(f"\nHNSW (M=32, efConstruction={args.ef_construction}) built in {build_s:.0f} s\n")
+    print("| efSearch | p50 ms | p99 ms | recall@1 by id | recall@1 by score |")
+    print("|---:|---:|---:|---:|---:|")
     for ef in args.ef_search:
         hnsw.hnsw.efSearch = ef
         latencies, found = [], []
@@ -99,7 +101,13 @@ def main() -> None:
             latencies.append((time.perf_counter() - start) * 1000)
             found.append(ids[0, 0])
         recall = float(np.mean(np.array(found) == truth[:, 0]))
-        print(f"| {ef} | {np.percentile(latencies, 50):.2f} | {np.percentile(latencies, 99):.2f} | {recall:.3f} |")
+        # by score: a different id with the same score (a duplicate text, a tie) is as good an answer
+        scores = np.einsum("ij,ij->i", vectors[np.array(found)], queries)
+        by_score = float(np.mean(scores >= best[:, 0] - 1e-5 * np.abs(best[:, 0])))
+        print(
+            f"| {ef} | {np.percentile(latencies, 50):.2f} | {np.percentile(latencies, 99):.2f} | {recall:.3f} "
+            f"| {by_score:.3f} |"
+        )
     print(f"\nBatched exact search of {args.queries} queries over {len(pool):,}:\n")
     print("| distance_compute_blas_threshold | seconds |")
     print("|---|---:|")
