@@ -43,6 +43,21 @@ def _expand(files: list[str]) -> list[str]:
     return out
 
 
+def _train(train, data: list[Path], run, out: Path, quiet: bool) -> None:
+    """Run a trainer with progress bars; print its epochs and where the checkpoint went."""
+    from confab.progress import progress_bars
+
+    try:
+        with progress_bars(quiet) as bars:
+            result = train(data, run, out, bars)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    if not quiet:
+        for record in result["history"]:
+            console.print(record, highlight=False)
+        console.print(f"checkpoint: {out}")
+
+
 @data_app.command("build")
 def data_build(
     files: Annotated[list[str], typer.Argument(help="Input files or quoted globs.")],
@@ -219,7 +234,6 @@ def train_retrieval(
     quiet: bool = False,
 ) -> None:
     """Train a persona-conditioned retrieval model (Mazaré et al.)."""
-    from confab.progress import progress_bars
     from confab.retrieval.model import RankerConfig
     from confab.retrieval.train import RetrievalRun, train_retrieval
     from confab.training import TrainConfig
@@ -243,15 +257,7 @@ def train_retrieval(
         fasttext=str(fasttext) if fasttext else None,
         init=str(init) if init else None,
     )  # fmt: skip
-    try:
-        with progress_bars(quiet) as bars:
-            result = train_retrieval(list(data), run, out, bars)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        _fail(str(e))
-    if not quiet:
-        for record in result["history"]:
-            console.print(record, highlight=False)
-        console.print(f"checkpoint: {out}")
+    _train(train_retrieval, list(data), run, out, quiet)
 
 
 @eval_app.command("ranking")
@@ -466,7 +472,6 @@ def train_plato(
     from confab.generation.data import BatchConfig
     from confab.generation.train import PlatoRun
     from confab.generation.train import train_plato as run_training
-    from confab.progress import progress_bars
     from confab.training import TrainConfig
 
     run = PlatoRun(
@@ -477,15 +482,7 @@ def train_plato(
         max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
         init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None,
     )  # fmt: skip
-    try:
-        with progress_bars(quiet) as bars:
-            result = run_training(list(data), run, out, bars)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        _fail(str(e))
-    if not quiet:
-        for record in result["history"]:
-            console.print(record, highlight=False)
-        console.print(f"checkpoint: {out}")
+    _train(run_training, list(data), run, out, quiet)
 
 
 @app.command()

@@ -34,6 +34,8 @@ PAPER_RECIPE = {
     "2.2": dict(tokens_per_step=524_288, lr=5e-5, warmup_steps=3125),
 }
 
+VALIDATION_EPOCH = 1 << 20
+
 
 @dataclass
 class PlatoRun:
@@ -147,10 +149,11 @@ def evaluate_stage(objective: Objective, seqs: list, stage: str, tok: BpeTokeniz
     """Stages 1/2.1: token-level perplexity of the responses; 2.2: coherence accuracy and MLM loss."""
     was_training = objective.training
     objective.eval()
-    rng = np.random.default_rng([seed, 1 << 20])  # fixed negatives and masks: comparable across epochs
+    # a seed stream no training epoch uses: the same order, negatives and masks at every validation
+    rng = np.random.default_rng([seed, VALIDATION_EPOCH])
     total, weight, correct, count = 0.0, 0, 0, 0
     posteriors = []
-    for step in plan([len(s.tokens) for s in seqs], batching, seed, -1 % 2**32):
+    for step in plan([len(s.tokens) for s in seqs], batching, seed, VALIDATION_EPOCH):
         for micro in step:
             batch = stage_batch(seqs, micro, stage, tok, rng)
             objective(batch)

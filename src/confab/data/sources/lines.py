@@ -42,8 +42,21 @@ def open_binary(path: Path) -> tuple[BinaryIO, BinaryIO]:
     return raw, raw
 
 
-def read_text(path: Path, problems: Problems) -> str | None:
-    """The whole decoded file (for formats that are one JSON document); None when it cannot be read."""
+def read_json(path: Path, problems: Problems, repair: Callable[[str], str] | None = None) -> object | None:
+    """The file as one JSON document (after `repair` of its text, when given); None, with the problem recorded,
+    when it cannot be read, decoded or parsed."""
+    text = _read_text(path, problems)
+    if text is None:
+        return None
+    try:
+        return json.loads(repair(text) if repair else text)
+    except json.JSONDecodeError as e:
+        problems.add("bad_json", str(path), e.lineno, str(e))
+        return None
+
+
+def _read_text(path: Path, problems: Problems) -> str | None:
+    """The whole decoded file; None when it cannot be read."""
     chunks = []
     reader, raw = open_binary(path)
     try:

@@ -6,12 +6,11 @@ threads. Authors are not given, so these comments carry no persona. Some files s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from confab.data.records import Message, Problems
-from confab.data.sources.lines import read_text
+from confab.data.sources.lines import read_json
 
 FORMAT = "redditpairs"
 
@@ -19,16 +18,8 @@ FORMAT = "redditpairs"
 def read(
     path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[Message]:
-    text = read_text(path, problems)
-    if text is None:
-        return
-    stripped = text.lstrip()
-    if stripped.startswith("[,"):
-        text = "[" + stripped[2:]
-    try:
-        pairs = json.loads(text)
-    except json.JSONDecodeError as e:
-        problems.add("bad_json", str(path), e.lineno, str(e))
+    pairs = read_json(path, problems, repair=_leading_comma)
+    if pairs is None:
         return
     if not isinstance(pairs, list):
         problems.add("bad_record", str(path), 1, "expected a JSON array of pairs")
@@ -63,6 +54,11 @@ def read(
         )
     if on_progress is not None:
         on_progress(path.stat().st_size)
+
+
+def _leading_comma(text: str) -> str:
+    stripped = text.lstrip()
+    return "[" + stripped[2:] if stripped.startswith("[,") else text
 
 
 def _root(mid: str, parents: dict[str, str | None]) -> str:

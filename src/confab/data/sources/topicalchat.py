@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from confab.data.records import Message, Problems
 from confab.data.sources.dialogue import Turn, chain
-from confab.data.sources.lines import read_text
+from confab.data.sources.lines import read_json
 
 FORMAT = "topicalchat"
 
@@ -16,13 +15,8 @@ FORMAT = "topicalchat"
 def read(
     path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[Message]:
-    text = read_text(path, problems)
-    if text is None:
-        return
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        problems.add("bad_json", str(path), e.lineno, str(e))
+    data = read_json(path, problems)
+    if data is None:
         return
     if not isinstance(data, dict):
         problems.add("bad_record", str(path), 1, "expected an object of conversations")
