@@ -9,7 +9,7 @@ from confab.data.schema import read_split
 from confab.generation import checkpoint
 from confab.generation.batches import Limits, Sequence, collate, layout, prefix_lm_mask, response_targets
 from confab.generation.data import BatchConfig, encode, mask_tokens, plan, stage_batch
-from confab.generation.decode import DecodeConfig, generate
+from confab.generation.decode import DecodeConfig, _sample, generate
 from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF, SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import Objective
 from confab.generation.train import PlatoRun, train_plato, training_texts
@@ -178,6 +178,18 @@ def test_sampling_filters_and_repetition_blocking(tok):
     assert len(beam) == 1 and len(beam[0].ids) <= 6
 
 
+def test_sampling_draws_only_from_the_top_k_and_the_nucleus():
+    logits = torch.log(torch.tensor([[0.05, 0.5, 0.3, 0.1, 0.05]] * 4000))
+    g = torch.Generator().manual_seed(0)
+    top2 = _sample(logits, DecodeConfig(top_k=2, top_p=1.0), g)
+    assert set(top2.tolist()) == {1, 2} and abs(float((top2 == 1).float().mean()) - 0.5 / 0.8) < 0.03
+    nucleus = _sample(logits, DecodeConfig(top_k=0, top_p=0.85), g)  # 0.5 + 0.3 + 0.1 reach 0.85
+    assert set(nucleus.tolist()) == {1, 2, 3}
+    blocked = logits.clone()
+    blocked[:, 1] = -float("inf")  # a blocked token is never drawn, even inside the top-k
+    assert 1 not in set(_sample(blocked, DecodeConfig(top_k=2, top_p=1.0), g).tolist())
+
+
 def test_curriculum_on_a_real_sample_and_checkpoints_round_trip(tmp_path):
     sample = resource_path("samples/topical_chat_valid_freq.json.gz")
     Build(BuildConfig(inputs=[str(sample)], persona="none", examples="paths", valid_size=50, test_size=50,
@@ -208,6 +220,17 @@ def test_curriculum_on_a_real_sample_and_checkpoints_round_trip(tmp_path):
     s = collate([layout(tok, [], ["hello there"], "hi", limits)])
     mask = prefix_lm_mask(s["prefix"], s["length"], s["tokens"].size(1))
     assert torch.equal(model(s, mask), again(s, mask))
+    from confab.generation.agent import PlatoAgent
+
+    fp32 = PlatoAgent(tmp_path / "s21", tmp_path / "s22", precision="float32")
+    bf16 = PlatoAgent(tmp_path / "s21", tmp_path / "s22", precision="bfloat16")
+    assert bf16.model.tokens.weight.dtype == bf16.evaluator.tokens.weight.dtype == torch.bfloat16
+    texts = ["i like that movie", "what is it about ?", "the the the"]
+    assert torch.allclose(fp32.coherence([], ["hello there"], texts), bf16.coherence([], ["hello there"], texts),
+                          atol=0.02)  # fmt: skip
+    assert len(bf16.respond(["hello there"], ["i like movies ."]).candidates) == 20
+    with pytest.raises(ValueError, match="precision 'half'"):
+        PlatoAgent(tmp_path / "s21", precision="half")
     with pytest.raises(ValueError, match="not a PLATO-2 one"):
         (tmp_path / "fake").mkdir()
         (tmp_path / "fake" / "config.json").write_text('{"kind": "confab-retrieval"}')

@@ -371,19 +371,24 @@ def _responses_of(paths: list[Path]):
                 yield example["response"]
 
 
+PRECISION_HELP = "PLATO-2: auto (bfloat16 where the CPU has bfloat16 matrix units) | float32 | bfloat16."
+
+
 @app.command()
 def chat(
     model: Annotated[Path, typer.Option(help="A retrieval checkpoint, or a PLATO-2 generator (stage 2.1 or 1).")],
     index: Annotated[Path | None, typer.Option(help="Retrieval: an index made by `confab index build`.")] = None,
     evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 model that ranks candidates.")] = None,
     persona: Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")] = None,
+    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
 ) -> None:
     """Talk to an agent in the terminal. /help lists the commands."""
     from confab.agents import load_agent
     from confab.chat import run_chat
 
+    options = {} if precision is None else {"precision": precision}
     try:
-        agent = load_agent(model, index=index, evaluator=evaluator)
+        agent = load_agent(model, index=index, evaluator=evaluator, **options)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         _fail(str(e))
     run_chat(agent, list(persona or []), console)
@@ -399,6 +404,7 @@ def respond(
     backward: Annotated[
         Path | None, typer.Option(help="PLATO-2: a backward model p(c|r) for --ranking backward.")
     ] = None,
+    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
 ) -> None:
     """Answer one context read from standard input (one turn a line, oldest first); prints JSON with the
     response and the ranked candidates."""
@@ -409,7 +415,8 @@ def respond(
     history = [line.strip() for line in sys.stdin if line.strip()]
     if not history:
         _fail("standard input is empty: give the context, one turn a line")
-    options = {k: v for k, v in {"ranking": ranking, "backward": backward}.items() if v is not None}
+    options = {"ranking": ranking, "backward": backward, "precision": precision}
+    options = {k: v for k, v in options.items() if v is not None}
     try:
         agent = load_agent(model, index=index, evaluator=evaluator, **options)
     except (ValueError, FileNotFoundError, RuntimeError) as e:

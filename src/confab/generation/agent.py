@@ -30,8 +30,9 @@ class PlatoAgent:
         candidates: int | None = None,
         ranking: str | None = None,
         backward: str | Path | None = None,
+        precision: str = "auto",
     ):
-        self.model, self.tok, meta = checkpoint.load(generator)
+        self.model, self.tok, meta = checkpoint.load(generator, precision)
         self.limits = checkpoint.limits_of(meta)
         self.latent = meta["stage"] == "2.1"
         self.k = candidates or self.model.config.latent_k
@@ -41,7 +42,7 @@ class PlatoAgent:
             )
         self.evaluator = None
         if evaluator is not None:
-            self.evaluator, etok, emeta = checkpoint.load(evaluator)
+            self.evaluator, etok, emeta = checkpoint.load(evaluator, precision)
             if emeta["stage"] != "2.2":
                 raise ValueError(f"{evaluator}: a stage-{emeta['stage']} checkpoint; the evaluator is stage 2.2")
             if etok.sp.serialized_model_proto() != self.tok.sp.serialized_model_proto():
@@ -50,7 +51,7 @@ class PlatoAgent:
                 )
         self.backward = None
         if backward is not None:
-            self.backward, btok, bmeta = checkpoint.load(backward)
+            self.backward, btok, bmeta = checkpoint.load(backward, precision)
             if not bmeta.get("run", {}).get("backward"):
                 raise ValueError(f"{backward}: not a backward model (train one with --stage 1 --backward)")
             if btok.sp.serialized_model_proto() != self.tok.sp.serialized_model_proto():

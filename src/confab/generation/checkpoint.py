@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_model, save_model
 
 from confab import __version__
@@ -29,7 +30,22 @@ def save(folder: Path, model: UnifiedTransformer, tok: BpeTokenizer, stage: str,
     )  # fmt: skip
 
 
-def load(folder: str | Path) -> tuple[UnifiedTransformer, BpeTokenizer, dict]:
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def inference_dtype(precision: str) -> torch.dtype:
+    """`auto` is bfloat16 where the CPU has bfloat16 matrix units (AMX or AVX512-BF16), where replies take about
+    half the time, and float32 elsewhere (emulated bfloat16 is slower than float32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        fast = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+        return torch.bfloat16 if fast else torch.float32
+    return getattr(torch, precision)
+
+
+def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransformer, BpeTokenizer, dict]:
+    """The model in eval mode, its tokenizer and its config.json; `precision` as in `inference_dtype`."""
     folder = Path(folder)
     path = folder / "config.json"
     if not path.exists():
@@ -39,7 +55,7 @@ def load(folder: str | Path) -> tuple[UnifiedTransformer, BpeTokenizer, dict]:
         raise ValueError(f"{folder}: a {meta.get('kind')!r} checkpoint, not a PLATO-2 one")
     model = UnifiedTransformer(from_dict(PlatoConfig, meta["model"]))
     load_model(model, str(folder / "model.safetensors"))
-    model.eval()
+    model.eval().to(inference_dtype(precision))
     return model, BpeTokenizer.load(folder), meta
 
 

@@ -53,7 +53,7 @@ def generate(
         ]
     generator = torch.Generator().manual_seed(config.seed) if config.seed is not None else None
     batch, visible = _left_padded(prefixes)
-    cache = [{} for _ in model.blocks]
+    cache = [{"capacity": batch["tokens"].size(1) + config.max_length} for _ in model.blocks]
     logits = _first_step(model, batch, visible, slots, cache)
     b = len(prefixes)
     out = [[] for _ in range(b)]
@@ -66,15 +66,14 @@ def generate(
         if config.strategy == "greedy":
             token = allowed.argmax(-1)
         else:
-            token = torch.multinomial(_filter(allowed / config.temperature, config).softmax(-1), 1, generator=generator)
-            token = token[:, 0]
+            token = _sample(allowed / config.temperature, config, generator)
         token = torch.where(done, torch.full_like(token, eos), token)
         logprob += torch.where(done, 0.0, scores.gather(1, token[:, None])[:, 0])
-        for i in range(b):
-            if not done[i] and token[i] != eos:
-                out[i].append(int(token[i]))
+        for ids, t in zip(out, token.tolist(), strict=True):
+            if t != eos:  # finished rows only ever get [EOS]
+                ids.append(t)
         done |= token == eos
-        if done.all():
+        if done.all() or step == config.max_length - 1:
             break
         visible = torch.cat([visible, torch.ones(b, 1, dtype=torch.bool)], dim=1)
         logits = _next(model, token, position, visible, cache)
@@ -104,6 +103,8 @@ def _first_step(model, batch, visible, slots, cache) -> torch.Tensor:
     and [BOS] is last, so every query may see every visible key."""
     width = batch["tokens"].size(1)
     mask = visible[:, None, :].expand(-1, width, -1) | torch.eye(width, dtype=torch.bool)[None]
+    if visible.all():
+        mask = None  # no padding (e.g. K candidates of one context): SDPA's unmasked kernel
     first = (~visible).sum(1)  # the slot is the first visible column of each row
     hidden = model(batch, mask, slot=slots, cache=cache, slot_at=first)
     return model.logits(hidden[:, -1])
@@ -116,7 +117,7 @@ def _next(model, token, position, visible, cache) -> torch.Tensor:
         "turns": torch.zeros_like(token)[:, None],
         "positions": position.clamp(max=model.config.max_positions - 1)[:, None],
     }
-    return model.logits(model(step, visible[:, None, :], cache=cache)[:, -1])
+    return model.logits(model(step, None if visible.all() else visible[:, None, :], cache=cache)[:, -1])
 
 
 def _block(scores: torch.Tensor, out: list[list[int]], eos: int, step: int, config: DecodeConfig) -> torch.Tensor:
@@ -124,31 +125,34 @@ def _block(scores: torch.Tensor, out: list[list[int]], eos: int, step: int, conf
         scores[:, eos] = -float("inf")
     n = config.no_repeat_ngram
     if n:
+        rows, banned = [], []
         for i, ids in enumerate(out):
-            if len(ids) >= n - 1:
-                tail = tuple(ids[len(ids) - n + 1 :]) if n > 1 else ()
-                banned = [ids[j + n - 1] for j in range(len(ids) - n + 1) if tuple(ids[j : j + n - 1]) == tail]
-                scores[i, banned] = -float("inf")
+            tail = ids[len(ids) - n + 1 :] if n > 1 else []
+            for j in range(len(ids) - n + 1):
+                if ids[j : j + n - 1] == tail:
+                    rows.append(i)
+                    banned.append(ids[j + n - 1])
+        scores[rows, banned] = -float("inf")
     return scores
 
 
-def _filter(logits: torch.Tensor, config: DecodeConfig) -> torch.Tensor:
-    if config.top_k:
-        kth = logits.topk(min(config.top_k, logits.size(-1)), dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, -float("inf"))
+def _sample(logits: torch.Tensor, config: DecodeConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """One token per row from the top-k tokens, then the nucleus of those. The draw is over the kept tokens
+    only: a draw over the whole vocabulary costs more than a decoding step of a small model."""
+    k = min(config.top_k or logits.size(-1), logits.size(-1))
+    values, ids = logits.topk(k, dim=-1)  # sorted, most likely first
     if config.top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        before = sorted_logits.softmax(-1).cumsum(-1) - sorted_logits.softmax(-1)
-        drop = (before >= config.top_p).scatter(1, order, before >= config.top_p)
-        logits = logits.masked_fill(drop, -float("inf"))
-    return logits
+        probs = values.softmax(-1)
+        values = values.masked_fill(probs.cumsum(-1) - probs >= config.top_p, -float("inf"))
+    choice = torch.multinomial(values.softmax(-1), 1, generator=generator)
+    return ids.gather(1, choice)[:, 0]
 
 
 def _beam(model, prefix: Sequence, eos: int, config: DecodeConfig, slot: torch.Tensor | None) -> Output:
     """Beam search for one prefix: the beams are the rows of one batch sharing one encoded prefix."""
     w = config.beam_size
     batch, visible = _left_padded([prefix])
-    cache = [{} for _ in model.blocks]
+    cache = [{"capacity": batch["tokens"].size(1) + config.max_length} for _ in model.blocks]
     logits = _first_step(model, batch, visible, slot, cache)
     beams: list[list[int]] = [[]]
     scores = torch.zeros(1)

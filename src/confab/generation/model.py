@@ -52,14 +52,21 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(c.hidden, 3 * c.hidden)
         self.out = nn.Linear(c.hidden, c.hidden)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
-        """x: [B, T, D]; mask: [B, 1, T, S] (True = may attend), S = T plus the cached positions."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None) -> torch.Tensor:
+        """x: [B, T, D]; mask: [B, 1, T, S] (True = may attend; None = everything), S = T plus the cached
+        positions."""
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        if cache is not None:
-            if "k" in cache:
-                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
-            cache["k"], cache["v"] = k, v
+        if cache is not None:  # keys and values written in place into buffers of cache["capacity"] positions
+            n = cache.get("n", 0)
+            if "k" not in cache:
+                size = (b, self.heads, max(cache.get("capacity", 0), t), d // self.heads)
+                cache["k"], cache["v"] = k.new_empty(size), v.new_empty(size)
+            if n + t > cache["k"].size(2):
+                raise ValueError(f"key/value cache of {cache['k'].size(2)} positions is full")
+            cache["k"][:, :, n : n + t], cache["v"][:, :, n : n + t] = k, v
+            cache["n"] = n + t
+            k, v = cache["k"][:, :, : n + t], cache["v"][:, :, : n + t]
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
@@ -74,7 +81,7 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(c.hidden, c.ffn), nn.GELU(), nn.Linear(c.ffn, c.hidden))
         self.drop = nn.Dropout(c.dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None) -> torch.Tensor:
         x = x + self.drop(self.attention(self.norm1(x), mask, cache))
         return x + self.drop(self.mlp(self.norm2(x)))
 
@@ -103,7 +110,7 @@ class UnifiedTransformer(nn.Module):
     def forward(
         self,
         batch: dict[str, torch.Tensor],
-        mask: torch.Tensor,
+        mask: torch.Tensor | None,
         slot: torch.Tensor | None = None,
         cache: list[dict] | None = None,
         slot_at: torch.Tensor | None = None,
@@ -118,7 +125,7 @@ class UnifiedTransformer(nn.Module):
             x[rows, 0 if slot_at is None else slot_at] = slot.to(x.dtype)
         turns = batch["turns"].clamp(max=self.config.max_turns - 1)
         x = self.drop(x + self.roles(batch["roles"]) + self.turns(turns) + self.positions(batch["positions"]))
-        mask = mask[:, None] if mask.dim() == 3 else mask
+        mask = mask[:, None] if mask is not None and mask.dim() == 3 else mask
         for i, block in enumerate(self.blocks):
             if self.config.gradient_checkpointing and self.training and cache is None:
                 x = checkpoint(block, x, mask, use_reentrant=False)
@@ -131,7 +138,7 @@ class UnifiedTransformer(nn.Module):
 
     def latent_embedding(self, weights: torch.Tensor) -> torch.Tensor:
         """The slot embedding for a (soft or one-hot) distribution over the K latent values: weights @ E_z."""
-        return weights @ self.latents.weight
+        return weights.to(self.latents.weight.dtype) @ self.latents.weight
 
     def coherence_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.coherence(self.pooler(hidden[:, 0]))

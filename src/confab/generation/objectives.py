@@ -53,7 +53,7 @@ class Objective(nn.Module):
             z = F.gumbel_softmax(posterior.float(), tau=m.config.gumbel_tau)
         else:  # validation: the most likely latent act, so that perplexity does not depend on sampling
             z = F.one_hot(posterior.argmax(-1), m.config.latent_k).float()
-        hidden = m(batch, _mask(batch, causal=True), slot=m.latent_embedding(z.to(m.latents.weight.dtype)))
+        hidden = m(batch, _mask(batch, causal=True), slot=m.latent_embedding(z))
         targets = response_targets(batch)
         bow = F.log_softmax(m.bow(hidden[:, 0]).float(), dim=-1)  # every response word from z's state alone
         picked = bow.gather(1, targets.clamp(min=0)).masked_fill(targets < 0, 0.0)
