@@ -51,7 +51,8 @@ def train(args) -> None:
     g = torch.Generator().manual_seed(0)
     tokens = torch.randint(8, args.vocab, (args.batch, args.length), generator=g)
     prefix = args.length // 2
-    seqs = [Sequence(row.tolist(), [1] * prefix + [0] * (args.length - prefix), [1] * prefix + [0] * (args.length - prefix), prefix) for row in tokens]  # fmt: skip
+    roles = [1] * prefix + [0] * (args.length - prefix)  # context from the partner, then the response
+    seqs = [Sequence(row.tolist(), roles, roles, prefix) for row in tokens]
     batch = collate(seqs)
     labels = tokens.clone()
     labels[:, :prefix] = -100  # the same loss: the response given the context

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import torch
 
 from confab.data.build import Build, BuildConfig
 from confab.data.schema import read_split
-from confab.generation import checkpoint
+from confab.generation import checkpoint, scoring
 from confab.generation.batches import Limits, Sequence, collate, layout, prefix_lm_mask, response_targets
 from confab.generation.data import BatchConfig, encode, mask_tokens, plan, stage_batch
 from confab.generation.decode import DecodeConfig, _sample, generate
@@ -226,8 +227,8 @@ def test_curriculum_on_a_real_sample_and_checkpoints_round_trip(tmp_path):
     bf16 = PlatoAgent(tmp_path / "s21", tmp_path / "s22", precision="bfloat16")
     assert bf16.model.tokens.weight.dtype == bf16.evaluator.tokens.weight.dtype == torch.bfloat16
     texts = ["i like that movie", "what is it about ?", "the the the"]
-    assert torch.allclose(fp32.coherence([], ["hello there"], texts), bf16.coherence([], ["hello there"], texts),
-                          atol=0.02)  # fmt: skip
+    scores = [scoring.coherence(a.evaluator, a.tok, a.limits, [], ["hello there"], texts) for a in (fp32, bf16)]
+    assert torch.allclose(*scores, atol=0.02)
     assert len(bf16.respond(["hello there"], ["i like movies ."]).candidates) == 20
     with pytest.raises(ValueError, match="precision 'half'"):
         PlatoAgent(tmp_path / "s21", precision="half")
@@ -281,6 +282,16 @@ def test_command_line_curriculum_and_respond(tmp_path):
     nope = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--backward", str(tmp_path / "s1"),
                                "--ranking", "backward"], input="hi\n")  # fmt: skip
     assert nope.exit_code == 2 and "not a backward model" in " ".join(nope.output.split())
+    dd = str(Path(__file__).parent / "fixtures" / "dailydialogpp_fixture.jsonl")
+    models = [x for name in ("s2.2", "s1", "back") for x in ("--model", str(tmp_path / name))]
+    result = runner.invoke(app, ["eval", "selection", *models, "--data", dd, "--json"])
+    assert result.exit_code == 0, result.output
+    evaluator, forward, backward = json.loads(result.output)["results"]
+    assert [evaluator["score"], forward["score"], backward["score"]] == ["p(l=1|c,r)", "log p(r|c)", "log p(c|r)"]
+    assert set(evaluator["metrics"]) == {"random", "adversarial", "both"}
+    assert 0 <= evaluator["metrics"]["both"]["accuracy"] <= 1 and "accuracy" not in forward["metrics"]["both"]
+    latent = runner.invoke(app, ["eval", "selection", "--model", str(tmp_path / "s2.1"), "--data", dd])
+    assert latent.exit_code == 2 and "score with its stage-1 model" in " ".join(latent.output.split())
     wrong = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.1")],
                           input="hi\n")  # fmt: skip
     assert wrong.exit_code == 2 and "the evaluator is stage 2.2" in " ".join(wrong.output.split())

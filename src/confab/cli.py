@@ -18,6 +18,7 @@ data_app = typer.Typer(help="Build and inspect persona dialogue datasets.", no_a
 app.add_typer(data_app, name="data")
 train_app = typer.Typer(help="Train models.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+PRECISION_HELP = "PLATO-2: auto (bfloat16 where the CPU has bfloat16 matrix units) | float32 | bfloat16."
 eval_app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 index_app = typer.Typer(help="Candidate indexes for retrieval agents.", no_args_is_help=True)
@@ -307,6 +308,50 @@ def eval_ranking(
         console.print(metrics, highlight=False)
 
 
+@eval_app.command("selection")
+def eval_selection(
+    model: Annotated[list[str], typer.Option(help="A PLATO-2 or retrieval checkpoint, or tfidf (repeatable).")],
+    data: Annotated[Path, typer.Option(help="DailyDialog++ JSON lines (context, positive and negative responses).")],
+    negatives: Annotated[
+        list[str] | None, typer.Option(help="random | adversarial | both (repeatable; default: all three).")
+    ] = None,
+    max_contexts: Annotated[int | None, typer.Option(help="Score the first N contexts only.")] = None,
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Response selection (PLATO-2 appendix E): MAP, MRR and P@1 of each model's scores at putting the positive
+    responses first; the evaluation model's accuracy at 0.5. PLATO-2 checkpoints score by what they are: p(l|c,r)
+    (stage 2.2), p(c|r) (backward stage 1), p(r|c) (stage 1)."""
+    from rich.table import Table
+
+    from confab.eval.selection import NEGATIVES, evaluate_selection, read_selection
+    from confab.scorers import load_scorer
+
+    kinds = list(negatives or NEGATIVES)
+    results = []
+    try:
+        items = read_selection(data, max_contexts)
+        corpus = [t for it in items for t in [*it["context"], *it["positive"], *it["adversarial"], *it["random"]]]
+        for name in model:
+            scorer, scores, probabilities = load_scorer(name, corpus, precision)
+            metrics = evaluate_selection(scorer, items, kinds, probabilities)
+            results.append({"model": name, "score": scores, "metrics": metrics})
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    if as_json:
+        print(json.dumps({"data": str(data), "contexts": len(items), "results": results}))
+        return
+    table = Table(title=f"Response selection on {data.name} ({len(items)} contexts)")
+    for column in ("model", "score", "negatives", "MAP", "MRR", "P@1", "accuracy"):
+        table.add_column(column, justify="left" if column in ("model", "score", "negatives") else "right")
+    for r in results:
+        for kind, m in r["metrics"].items():
+            accuracy = f"{m['accuracy']:.3f}" if "accuracy" in m else "-"
+            table.add_row(r["model"], r["score"], kind, f"{m['map']:.3f}", f"{m['mrr']:.3f}", f"{m['p@1']:.3f}",
+                          accuracy)  # fmt: skip
+    console.print(table)
+
+
 def _tfidf_corpus(data: Path, format: str, examples: list[dict]) -> list[str]:
     """Document frequencies come from the training split when there is one, else from the data ranked."""
     from confab.data.schema import read_split
@@ -369,9 +414,6 @@ def _responses_of(paths: list[Path]):
         else:
             for example in examples_from_file(path):
                 yield example["response"]
-
-
-PRECISION_HELP = "PLATO-2: auto (bfloat16 where the CPU has bfloat16 matrix units) | float32 | bfloat16."
 
 
 @app.command()

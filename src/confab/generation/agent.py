@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from confab.agents import Candidate, Reply
-from confab.generation import checkpoint
-from confab.generation.batches import Sequence, collate, layout, prefix_lm_mask, response_targets
+from confab.generation import checkpoint, scoring
+from confab.generation.batches import layout
 from confab.generation.decode import DecodeConfig, Output, generate
 
 RANKINGS = ("evaluator", "loglik", "backward")
@@ -72,9 +72,9 @@ class PlatoAgent:
             texts = [self.tok.decode(o.ids) for o in outputs]
             coherence = None
             if self.ranking == "evaluator":
-                coherence = self.coherence(persona, history, texts)
+                coherence = scoring.coherence(self.evaluator, self.tok, self.limits, persona, history, texts)
             elif self.ranking == "backward":
-                coherence = self.context_likelihood(history[-1] if history else "", texts)
+                coherence = scoring.backward_loglik(self.backward, self.tok, self.limits, history, texts)
         candidates = []
         for i, (o, text) in enumerate(zip(outputs, texts, strict=True)):
             loglik = o.logprob / (len(o.ids) + int(o.finished)) if o.ids or o.finished else -float("inf")
@@ -85,24 +85,6 @@ class PlatoAgent:
             candidates.append(Candidate(text, score - (1e3 if bad else 0.0), info))
         candidates.sort(key=lambda c: -c.score)
         return Reply(candidates[0].text, candidates, time.perf_counter() - start)
-
-    def coherence(self, persona: list[str], history: list[str], responses: list[str]) -> torch.Tensor:
-        """p(l=1|c,r) of each response after the context, from the evaluation model."""
-        seqs = [layout(self.tok, persona, history, r, self.limits) for r in responses]
-        seqs = [Sequence([self.tok.cls, *s.tokens[1:]], s.roles, s.turns, s.prefix) for s in seqs]
-        batch = collate(seqs, self.tok.pad)
-        mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1), causal=False)
-        return self.evaluator.coherence_logits(self.evaluator(batch, mask)).float().softmax(-1)[:, 1]
-
-    def context_likelihood(self, turn: str, responses: list[str]) -> torch.Tensor:
-        """Length-averaged log p(turn | response) of the backward model, for each response."""
-        seqs = [layout(self.tok, [], [r], turn, self.limits) for r in responses]
-        batch = collate(seqs, self.tok.pad)
-        mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
-        logp = self.backward.logits(self.backward(batch, mask)).float().log_softmax(-1)
-        targets = response_targets(batch)
-        picked = logp.gather(2, targets.clamp(min=0)[..., None])[..., 0].masked_fill(targets < 0, 0.0)
-        return picked.sum(1) / (targets >= 0).sum(1).clamp(min=1)
 
 
 def repeats(output: Output, n: int = 3) -> bool:

@@ -21,12 +21,8 @@ def read(
     path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[Message]:
     for lineno, obj in iter_json_lines(path, problems, on_progress):
-        if not isinstance(obj, dict) or not _strings(obj.get("context")) or not _strings(obj.get(KEYS[0])):
-            problems.add("bad_record", str(path), lineno, "needs 'context' and 'positive_responses' lists")
-            continue
-        groups = [obj.get(k) or [] for k in KEYS]
-        if not all(_strings(g) or g == [] for g in groups):
-            problems.add("bad_record", str(path), lineno, f"{', '.join(KEYS)} must be lists of strings")
+        if isinstance(groups := response_groups(obj), str):
+            problems.add("bad_record", str(path), lineno, groups)
             continue
         candidates = [c for g in groups for c in g]
         labels = [1] * len(groups[0]) + [0] * (len(candidates) - len(groups[0]))
@@ -36,6 +32,16 @@ def read(
         speaker = "B" if len(turns) % 2 else "A"
         turns.append(Turn(groups[0][0], speaker, candidates=candidates, candidate_labels=labels))
         yield from chain(source, str(obj.get("id", lineno)), turns, lineno)
+
+
+def response_groups(obj: object) -> list[list[str]] | str:
+    """The positive, adversarial-negative and random-negative responses of one record, or what is wrong with it."""
+    if not isinstance(obj, dict) or not _strings(obj.get("context")) or not _strings(obj.get(KEYS[0])):
+        return "needs 'context' and 'positive_responses' lists"
+    groups = [obj.get(k) or [] for k in KEYS]
+    if not all(_strings(g) or g == [] for g in groups):
+        return f"{', '.join(KEYS)} must be lists of strings"
+    return groups
 
 
 def _strings(value: object) -> bool:

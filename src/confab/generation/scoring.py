@@ -1,0 +1,82 @@
+"""Scoring candidate responses with PLATO-2 checkpoints: the three scoring functions of PLATO-2 appendix E.
+
+- a stage-2.2 evaluation model: the coherence probability p(l=1|c,r) from its [CLS] state;
+- a backward stage-1 model (`--backward`): log p(c_last|r), the last context turn recovered from the response;
+- any other stage-1 model: log p(r|c), the response given persona and context.
+
+Log-likelihoods are averaged over tokens ([EOS] included), so that long candidates are not penalised for their
+length. A scorer has the retrieval scorers' interface: (examples, candidate lists) -> one score array each.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from confab.generation.batches import Limits, Sequence, collate, layout, prefix_lm_mask, response_targets
+from confab.generation.model import UnifiedTransformer
+from confab.text.bpe import BpeTokenizer
+
+KINDS = ("coherence", "forward", "backward")
+
+
+def kind_of(meta: dict) -> str:
+    """What a checkpoint scores: coherence (2.2), backward (stage 1 --backward) or forward (stage 1)."""
+    if meta["stage"] == "2.2":
+        return "coherence"
+    if meta["stage"] == "1":
+        return "backward" if meta.get("run", {}).get("backward") else "forward"
+    raise ValueError("a stage-2.1 generator has no p(r|c) without a latent; score with its stage-1 model")
+
+
+@torch.no_grad()
+def coherence(
+    model: UnifiedTransformer, tok: BpeTokenizer, limits: Limits, persona: list[str], context: list[str],
+    responses: list[str],
+) -> torch.Tensor:  # fmt: skip
+    """p(l=1|c,r) of each response after the persona and context."""
+    seqs = [layout(tok, persona, context, r, limits) for r in responses]
+    seqs = [Sequence([tok.cls, *s.tokens[1:]], s.roles, s.turns, s.prefix) for s in seqs]
+    batch = collate(seqs, tok.pad)
+    mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1), causal=False)
+    return model.coherence_logits(model(batch, mask)).float().softmax(-1)[:, 1]
+
+
+@torch.no_grad()
+def loglik(model: UnifiedTransformer, seqs: list[Sequence], pad: int) -> torch.Tensor:
+    """Token-averaged log-likelihood of each sequence's response given its prefix."""
+    batch = collate(seqs, pad)
+    mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
+    logp = model.logits(model(batch, mask)).float().log_softmax(-1)
+    targets = response_targets(batch)
+    picked = logp.gather(2, targets.clamp(min=0)[..., None])[..., 0].masked_fill(targets < 0, 0.0)
+    return picked.sum(1) / (targets >= 0).sum(1).clamp(min=1)
+
+
+def backward_loglik(
+    model: UnifiedTransformer, tok: BpeTokenizer, limits: Limits, context: list[str], responses: list[str]
+) -> torch.Tensor:
+    """log p(c_last|r) of a backward model, for each response."""
+    turn = context[-1] if context else ""
+    return loglik(model, [layout(tok, [], [r], turn, limits) for r in responses], tok.pad)
+
+
+class PlatoScorer:
+    """Scores (context, candidates) with a PLATO-2 checkpoint by what it is (see `kind_of`)."""
+
+    def __init__(self, model: UnifiedTransformer, tok: BpeTokenizer, limits: Limits, meta: dict):
+        self.model, self.tok, self.limits, self.kind = model, tok, limits, kind_of(meta)
+
+    def score(self, persona: list[str], context: list[str], responses: list[str]) -> torch.Tensor:
+        if self.kind == "coherence":
+            return coherence(self.model, self.tok, self.limits, persona, context, responses)
+        if self.kind == "backward":
+            return backward_loglik(self.model, self.tok, self.limits, context, responses)
+        seqs = [layout(self.tok, persona, context, r, self.limits) for r in responses]
+        return loglik(self.model, seqs, self.tok.pad)
+
+    def __call__(self, examples: list[dict], candidates: list[list[str]]) -> list[np.ndarray]:
+        return [
+            self.score(list(e.get("persona") or []), list(e["context"]), cands).numpy()
+            for e, cands in zip(examples, candidates, strict=True)
+        ]

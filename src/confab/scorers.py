@@ -1,0 +1,37 @@
+"""A scoring function from a name: `tfidf`, a retrieval checkpoint or a PLATO-2 checkpoint. Every scorer maps
+(examples, candidate lists) to one score array per example."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from confab.eval.selection import Scorer
+
+
+def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple[Scorer, str, bool]:
+    """(scorer, what it scores, whether its scores are probabilities). `corpus` gives TF-IDF its document
+    frequencies."""
+    if model == "tfidf":
+        from confab.retrieval.score import TfidfScorer
+
+        return TfidfScorer(corpus), "tf-idf cosine", False
+    path = Path(model) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{model}: no config.json; give a confab checkpoint or tfidf")
+    kind = json.loads(path.read_text()).get("kind")
+    if kind == "confab-retrieval":
+        from confab.retrieval import checkpoint
+        from confab.retrieval.score import RankerScorer
+
+        ranker, tokenizer, _ = checkpoint.load(model)
+        return RankerScorer(ranker, tokenizer), "retrieval dot product", False
+    if kind == "confab-plato":
+        from confab.generation import checkpoint
+        from confab.generation.scoring import PlatoScorer
+
+        generator, tok, meta = checkpoint.load(model, precision)
+        scorer = PlatoScorer(generator, tok, checkpoint.limits_of(meta), meta)
+        name = {"coherence": "p(l=1|c,r)", "forward": "log p(r|c)", "backward": "log p(c|r)"}[scorer.kind]
+        return scorer, name, scorer.kind == "coherence"
+    raise ValueError(f"{model}: unknown checkpoint kind {kind!r}")
