@@ -290,6 +290,15 @@ def test_command_line_curriculum_and_respond(tmp_path):
     assert [evaluator["score"], forward["score"], backward["score"]] == ["p(l=1|c,r)", "log p(r|c)", "log p(c|r)"]
     assert set(evaluator["metrics"]) == {"random", "adversarial", "both"}
     assert 0 <= evaluator["metrics"]["both"]["accuracy"] <= 1 and "accuracy" not in forward["metrics"]["both"]
+    log = tmp_path / "replies.jsonl"
+    result = runner.invoke(app, ["eval", "responses", "--model", str(tmp_path / "s2.1"), "--evaluator",
+                                 str(tmp_path / "s2.2"), "--data", ds, "--split", "valid", "--max-examples", "4",
+                                 "--out", str(log), "--quiet", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output.splitlines()[-1])
+    assert metrics["responses"] == 4 and 0 < metrics["distinct-1"] <= 1 and 1 <= metrics["latents_chosen"] <= 4
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(r["response"] == r["candidates"][0]["text"] and len(r["candidates"]) == 20 for r in rows)
     latent = runner.invoke(app, ["eval", "selection", "--model", str(tmp_path / "s2.1"), "--data", dd])
     assert latent.exit_code == 2 and "score with its stage-1 model" in " ".join(latent.output.split())
     wrong = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.1")],

@@ -352,6 +352,69 @@ def eval_selection(
     console.print(table)
 
 
+@eval_app.command("responses")
+def eval_responses(
+    model: Annotated[Path, typer.Option(help="A PLATO-2 generator or a retrieval checkpoint.")],
+    data: Annotated[Path, typer.Option(help="A dataset folder (its contexts, personas and references).")],
+    out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
+    evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 evaluation model.")] = None,
+    index: Annotated[Path | None, typer.Option(help="Retrieval: a candidate index.")] = None,
+    split: str = "test",
+    max_examples: Annotated[int, typer.Option(help="The first N examples of the split.")] = 200,
+    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    seed: int = 0,
+    quiet: bool = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+) -> None:
+    """Answer the contexts of a dataset split and log every reply; prints distinct-1/2, length, F1 against the
+    references and which latent values the evaluator chose."""
+    from confab.agents import load_agent
+    from confab.data.schema import read_split
+    from confab.eval.responses import write_responses
+    from confab.progress import progress_bars
+
+    options = {} if precision is None else {"precision": precision}
+    try:
+        examples = read_split(data, split).to_pylist()[:max_examples]
+        if not examples:
+            raise ValueError(f"{data}: no {split} examples")
+        agent = load_agent(model, index=index, evaluator=evaluator, **options)
+        with progress_bars(quiet) as bars:
+            write_responses(agent, examples, out, seed, bars("responses", len(examples)))
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    eval_generation(out, as_json)
+
+
+@eval_app.command("generation")
+def eval_generation(
+    log: Annotated[Path, typer.Argument(help="A responses log (`confab eval responses`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """distinct-1/2, average length, F1 against references (when the log has them) and latent usage."""
+    from confab.eval.generation import generation_metrics
+    from confab.eval.responses import read_log
+
+    try:
+        rows = read_log(log)
+        references = [r.get("reference") for r in rows]
+        metrics = generation_metrics(
+            [r["response"] for r in rows],
+            references if all(isinstance(g, str) for g in references) else None,
+            [r.get("z") for r in rows],
+        )
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    for key, value in metrics.items():
+        if key == "latent_usage":
+            value = " ".join(f"{z}:{share:.2f}" for z, share in value.items())
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        console.print(f"{key:>15}: {shown}", highlight=False)
+
+
 def _tfidf_corpus(data: Path, format: str, examples: list[dict]) -> list[str]:
     """Document frequencies come from the training split when there is one, else from the data ranked."""
     from confab.data.schema import read_split

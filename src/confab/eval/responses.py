@@ -1,0 +1,80 @@
+"""An agent's responses to the contexts of a dataset split, as a JSON-lines log for `confab eval generation`.
+
+One line per example: id, persona, context, reference, response, the chosen candidate's score and latent z, and
+every candidate. The log grows in LOG.partial, one flushed line at a time; a killed run continues where it
+stopped (the seed of each example's sampling is fixed by its position, so the log equals an unbroken run's) and
+the finished log is renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from confab.agents import Agent
+
+
+def write_responses(
+    agent: Agent, examples: list[dict], out: Path, seed: int = 0, on_progress: Callable[[int], None] | None = None
+) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    done = _complete_lines(partial)
+    with open(partial, "a", encoding="utf-8") as f:
+        for i in range(done, len(examples)):
+            e = examples[i]
+            if hasattr(agent, "decode"):  # sampling agents: one seed per example, so a resumed log is the same
+                agent.decode = replace(agent.decode, seed=seed * 1_000_003 + i)
+            reply = agent.respond(list(e["context"]), list(e.get("persona") or []))
+            best = reply.candidates[0] if reply.candidates else None
+            line = {
+                "id": e.get("id", i),
+                "persona": list(e.get("persona") or []),
+                "context": list(e["context"]),
+                "reference": e.get("response"),
+                "response": reply.text,
+                "score": best.score if best else None,
+                "z": best.info.get("z") if best else None,
+                "candidates": [{"text": c.text, "score": c.score, **c.info} for c in reply.candidates],
+            }
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+            f.flush()
+            if on_progress:
+                on_progress(i + 1)
+        os.fsync(f.fileno())
+    partial.replace(out)
+    return out
+
+
+def _complete_lines(path: Path) -> int:
+    """Lines of a partial log that ended with a newline; a torn last line is cut off."""
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    keep = data[: data.rfind(b"\n") + 1]
+    if len(keep) != len(data):
+        path.write_bytes(keep)
+    return keep.count(b"\n")
+
+
+def read_log(path: Path) -> list[dict]:
+    """A responses log; a line that is not a JSON object with a string `response` is an error naming it."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not JSON ({e})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("response"), str):
+                raise ValueError(f"{path}:{lineno}: needs a 'response' string")
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no responses")
+    return rows
