@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from confab.data.build import Build, BuildConfig
 from confab.data.schema import read_split
@@ -94,6 +95,17 @@ def test_context_is_bidirectional_and_response_causal(tok):
     bc = collate([a, c])
     h2 = model(bc, prefix_lm_mask(bc["prefix"], bc["length"], bc["tokens"].size(1)))
     assert not torch.allclose(h2[0, 1], h2[1, 1], atol=1e-4)
+
+
+def test_response_only_outputs_equal_the_full_pass(tok):
+    model = tiny(tok).eval()
+    batch = collate([layout(tok, [], TEXTS[:2], TEXTS[2], Limits()), layout(tok, [], TEXTS[3:4], TEXTS[4], Limits())])
+    mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
+    start = int(batch["prefix"].min())
+    assert start > 0
+    assert torch.allclose(model(batch, mask, outputs_from=start), model(batch, mask)[:, start:], atol=1e-5)
+    full = F.cross_entropy(model.logits(model(batch, mask)).flatten(0, 1), response_targets(batch).flatten())
+    assert torch.allclose(Objective(model, "1")(batch), full, atol=1e-5)  # the stage-1 loss is unchanged
 
 
 def test_targets_cover_the_response_only(tok):

@@ -52,11 +52,15 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(c.hidden, 3 * c.hidden)
         self.out = nn.Linear(c.hidden, c.hidden)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None, start: int = 0
+    ) -> torch.Tensor:
         """x: [B, T, D]; mask: [B, 1, T, S] (True = may attend; None = everything), S = T plus the cached
-        positions."""
+        positions. Outputs [B, T - start, D]: only the queries from column `start` on."""
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        if start:
+            q, mask = q[:, :, start:], None if mask is None else mask[:, :, start:]
         if cache is not None:  # keys and values written in place into buffers of cache["capacity"] positions
             n = cache.get("n", 0)
             if "k" not in cache:
@@ -68,7 +72,7 @@ class Attention(nn.Module):
             cache["n"] = n + t
             k, v = cache["k"][:, :, : n + t], cache["v"][:, :, : n + t]
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(b, t, d))
+        return self.out(y.transpose(1, 2).reshape(b, t - start, d))
 
 
 class Block(nn.Module):
@@ -81,8 +85,10 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(c.hidden, c.ffn), nn.GELU(), nn.Linear(c.ffn, c.hidden))
         self.drop = nn.Dropout(c.dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None) -> torch.Tensor:
-        x = x + self.drop(self.attention(self.norm1(x), mask, cache))
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None, start: int = 0
+    ) -> torch.Tensor:
+        x = x[:, start:] + self.drop(self.attention(self.norm1(x), mask, cache, start))
         return x + self.drop(self.mlp(self.norm2(x)))
 
 
@@ -114,10 +120,13 @@ class UnifiedTransformer(nn.Module):
         slot: torch.Tensor | None = None,
         cache: list[dict] | None = None,
         slot_at: torch.Tensor | None = None,
+        outputs_from: int = 0,
     ) -> torch.Tensor:
         """Final hidden states [B, T, D] of batch's tokens/roles/turns/positions under `mask` [B, (1,) T, S].
         `slot` [B, D], when given, replaces the token embedding of the slot (the latent z in stage 2.1), which
-        is column 0 or, for left-padded rows, column `slot_at` [B]."""
+        is column 0 or, for left-padded rows, column `slot_at` [B]. With `outputs_from`, only the states of
+        columns from there on are returned, [B, T - outputs_from, D], and the last block computes no others:
+        a loss that reads only the response need not pay for the context's last layer."""
         x = self.tokens(batch["tokens"])
         if slot is not None:
             rows = torch.arange(x.size(0))
@@ -127,10 +136,11 @@ class UnifiedTransformer(nn.Module):
         x = self.drop(x + self.roles(batch["roles"]) + self.turns(turns) + self.positions(batch["positions"]))
         mask = mask[:, None] if mask is not None and mask.dim() == 3 else mask
         for i, block in enumerate(self.blocks):
+            start = outputs_from if i == len(self.blocks) - 1 else 0
             if self.config.gradient_checkpointing and self.training and cache is None:
-                x = checkpoint(block, x, mask, use_reentrant=False)
+                x = checkpoint(block, x, mask, None, start, use_reentrant=False)
             else:
-                x = block(x, mask, None if cache is None else cache[i])
+                x = block(x, mask, None if cache is None else cache[i], start)
         return self.norm(x)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:

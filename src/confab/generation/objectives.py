@@ -41,8 +41,9 @@ class Objective(nn.Module):
         return sum(parts.values())
 
     def generation(self, batch: dict) -> dict[str, torch.Tensor]:
-        hidden = self.model(batch, _mask(batch, causal=True))
-        return {"nll": _nll(self.model, hidden, batch)}
+        start = int(batch["prefix"].min())  # the first response column of any row: the loss reads nothing before
+        hidden = self.model(batch, _mask(batch, causal=True), outputs_from=start)
+        return {"nll": _nll(self.model, hidden, batch, response_targets(batch)[:, start:])}
 
     def latent_generation(self, batch: dict) -> dict[str, torch.Tensor]:
         m = self.model
