@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -210,9 +211,15 @@ def test_curriculum_on_a_real_sample_and_checkpoints_round_trip(tmp_path):
     limits = Limits(max_context=48, max_persona=16, max_response=24)
     train = TrainConfig(epochs=1, lr=2e-3, optimizer="adam", warmup_steps=5, schedule="inverse_sqrt", log_every=2)
     common = dict(limits=limits, batch=BatchConfig(max_tokens=2048, tokens_per_step=4096), max_train=600, max_valid=50)
-    r1 = train_plato(tmp_path / "ds", PlatoRun(stage="1", size="tiny", vocab_size=500, train=train, **common),
+    logged = replace(train, tensorboard=str(tmp_path / "tb"))
+    r1 = train_plato(tmp_path / "ds", PlatoRun(stage="1", size="tiny", vocab_size=500, train=logged, **common),
                      tmp_path / "s1")  # fmt: skip
     assert r1["history"][0]["valid_ppl"] < 500  # below the vocabulary size: it learned something
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    assert {"train/loss", "train/lr", "valid/ppl"} <= set(events.Tags()["scalars"])
+    assert events.Scalars("valid/ppl")[0].value == pytest.approx(r1["history"][0]["valid_ppl"], rel=1e-5)
     with pytest.raises(ValueError, match="pass --init"):
         train_plato(tmp_path / "ds", PlatoRun(stage="2.1"), tmp_path / "bad")
     r21 = train_plato(tmp_path / "ds", PlatoRun(stage="2.1", init=str(tmp_path / "s1"), train=train, **common),

@@ -231,6 +231,7 @@ def train_retrieval(
     init: Annotated[
         Path | None, typer.Option(help="Fine-tune this checkpoint (its model options and vocabulary are kept).")
     ] = None,
+    tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard events to this folder.")] = None,
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
@@ -254,7 +255,8 @@ def train_retrieval(
                             heads=heads, dropout=dropout, persona_encoder=persona_encoder,
                             share_encoders=share_encoders, similarity=similarity),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, bf16=bf16, seed=seed,
-                          patience=patience),
+                          patience=patience, log_every=10 if tensorboard else 0,
+                          tensorboard=str(tensorboard) if tensorboard else None),
         fasttext=str(fasttext) if fasttext else None,
         init=str(init) if init else None,
     )  # fmt: skip
@@ -576,6 +578,7 @@ def train_plato(
     gradient_checkpointing: bool = False,
     backward: Annotated[bool, typer.Option(help="Stage 1: a backward model p(c|r) for MMI ranking.")] = False,
     dropout: float = 0.1,
+    tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard events to this folder.")] = None,
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
@@ -590,7 +593,8 @@ def train_plato(
         stage=stage, size=config, vocab_size=vocab_size, limits=Limits(max_context, max_persona, max_response),
         batch=BatchConfig(max_tokens=max_tokens, tokens_per_step=tokens_per_step),
         train=TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=warmup_steps, schedule="inverse_sqrt",
-                          grad_clip=1.0, bf16=bf16, seed=seed, patience=patience, log_every=10),
+                          grad_clip=1.0, bf16=bf16, seed=seed, patience=patience, log_every=10,
+                          tensorboard=str(tensorboard) if tensorboard else None),
         max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
         init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None,
     )  # fmt: skip

@@ -49,6 +49,7 @@ class TrainConfig:
     save_every: int = 200  # steps between resume points
     patience: int = 0  # stop after this many validations without improvement (0: never)
     log_every: int = 0  # steps between rows of steps.csv (step, loss, learning rate); 0: off
+    tensorboard: str | None = None  # also write those rows and each validation as TensorBoard events here
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -110,6 +111,7 @@ def fit(
         state = saved["state"]
     task = (progress or no_progress)("train (steps)", config.epochs * steps_per_epoch)
     log = work / "log.csv"
+    events = _event_writer(config.tensorboard) if rank == 0 else None
     for epoch in range(state["epoch"], config.epochs):
         model.train()
         start, losses = time.perf_counter(), []
@@ -140,6 +142,9 @@ def fit(
             if rank == 0 and config.log_every and state["step"] % config.log_every == 0:
                 row = {"step": state["step"], "epoch": epoch + 1, "loss": float(loss), "lr": schedule.get_last_lr()[0]}
                 _append_csv(work / "steps.csv", row)
+                if events:
+                    events.add_scalar("train/loss", row["loss"], row["step"])
+                    events.add_scalar("train/lr", row["lr"], row["step"])
             if rank == 0 and config.save_every and state["step"] % config.save_every == 0:
                 _save_state(state_path, model, optimizer, schedule, state, best_weights)
         record = {"epoch": epoch + 1, "step": state["step"], "loss": float(np.mean(losses)) if losses else None,
@@ -158,9 +163,16 @@ def fit(
         state["epoch"], state["batch"] = epoch + 1, 0
         if rank == 0:
             _append_csv(log, record)
+            if events:
+                for key, value in record.items():
+                    if key.startswith("valid_") and isinstance(value, int | float) and value is not None:
+                        events.add_scalar(f"valid/{key[6:]}", value, state["step"])
+                events.flush()
             _save_state(state_path, model, optimizer, schedule, state, best_weights)
         if config.patience and state["bad"] >= config.patience:
             break
+    if events:
+        events.close()
     if best_weights is not None:
         model.load_state_dict(best_weights)
     model.eval()
@@ -174,6 +186,16 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     if config.schedule == "inverse_sqrt":
         return min(s / w, (w / s) ** 0.5) if w else s**-0.5
     return min(1.0, s / w) if w else 1.0
+
+
+def _event_writer(folder: str | None):
+    if not folder:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ValueError("TensorBoard logs need the tensorboard package: pip install 'confab[tensorboard]'") from None
+    return SummaryWriter(folder)
 
 
 def _save_state(path: Path, model, optimizer, schedule, state: dict, best_weights) -> None:
