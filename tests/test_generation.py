@@ -130,7 +130,7 @@ def test_stage_one_learns_and_stage_two_trains_the_latent(tok):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < first / 4, (first, float(loss))
+    assert float(loss.detach()) < first / 4, (first, float(loss.detach()))
     latent = Objective(model, "2.1")
     latent.train()
     loss = latent(batch)
