@@ -157,7 +157,7 @@ def test_every_stage_overfits_a_batch_and_the_evaluator_separates_true_from_rand
             loss.backward()
             opt.step()
             # stage 2.2 draws new negatives and masks every step: its coherence loss is the one to overfit
-            losses.append(objective.last["rce"] if stage == "2.2" else float(loss))
+            losses.append(objective.last["rce"] if stage == "2.2" else float(loss.detach()))
         assert np.mean(losses[-20:]) < losses[0] / 3, (stage, losses[0], losses[-20:])
     model.eval()
     for i, e in enumerate(examples):  # each context: its own response against every other one
@@ -345,6 +345,15 @@ def test_command_line_curriculum_and_respond(tmp_path):
     assert metrics["responses"] == 4 and 0 < metrics["distinct-1"] <= 1 and 1 <= metrics["latents_chosen"] <= 4
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert all(r["response"] == r["candidates"][0]["text"] and len(r["candidates"]) == 20 for r in rows)
+    chats = tmp_path / "selfchat.jsonl"
+    result = runner.invoke(app, ["selfchat", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.2"),
+                                 "--partner", str(tmp_path / "s1"), "--max-dialogues", "2", "--turns", "4",
+                                 "--out", str(chats), "--quiet", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.splitlines()[-1])["responses"] == 6  # 2 dialogues x 3 generated utterances
+    dialogues = [json.loads(line) for line in chats.read_text().splitlines()]
+    assert [d["start"] for d in dialogues] == ["what is two plus two ?", "what is your name ?"]
+    assert [t["z"] is None for t in dialogues[0]["turns"]] == [True, False, True, False]  # P1: the stage-1 partner
     latent = runner.invoke(app, ["eval", "selection", "--model", str(tmp_path / "s2.1"), "--data", dd])
     assert latent.exit_code == 2 and "score with its stage-1 model" in " ".join(latent.output.split())
     wrong = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.1")],

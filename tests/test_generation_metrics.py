@@ -63,3 +63,40 @@ def test_bad_log_lines_are_named(tmp_path):
     log.write_text(json.dumps({"response": "hi"}) + "\n" + json.dumps({"text": "no"}) + "\n")
     with pytest.raises(ValueError, match=r"log.jsonl:2: needs a 'response'"):
         read_log(log)
+
+
+class Scripted:
+    """Answers with who it is, what it was told last, how long the history was and its persona."""
+
+    def __init__(self, name):
+        from confab.generation.decode import DecodeConfig
+
+        self.name, self.decode, self.seen = name, DecodeConfig(), []
+
+    def respond(self, history, persona):
+        self.seen.append((list(history), list(persona)))
+        text = f"{self.name} heard {history[-1].split()[0]} ({len(history)})"
+        return Reply(text, [Candidate(text, 1.0, {"z": len(history)})], 0.0)
+
+
+def test_selfchat_alternates_speakers_from_the_start_and_resumes(tmp_path):
+    from confab.eval.selfchat import dialogue, generated_texts, vinyals_le_questions, write_selfchats
+
+    questions = vinyals_le_questions()
+    assert len(questions) == 200 and questions[0] == "what is two plus two ?"
+    model, partner = Scripted("bot"), Scripted("friend")
+    said = dialogue(model, partner, "hello there", 5, (["i am p1 ."], ["i am p2 ."]), seed=0)
+    assert [t["speaker"] for t in said] == ["P1", "P2", "P1", "P2", "P1"]
+    assert [t["text"].split()[0] for t in said[1:]] == ["bot", "friend", "bot", "friend"]
+    assert said[1]["text"] == "bot heard hello (1)" and said[4]["z"] == 4
+    assert all(p == ["i am p2 ."] for _, p in model.seen) and all(p == ["i am p1 ."] for _, p in partner.seen)
+    with pytest.raises(ValueError, match="at least one answer"):
+        dialogue(model, model, "hi", 1, ([], []), 0)
+    whole = write_selfchats(Scripted("bot"), questions[:3], tmp_path / "a.jsonl", turns=4)
+    rows = read_log(whole)
+    assert len(rows) == 3 and all(len(r["turns"]) == 4 and r["turns"][0]["text"] == r["start"] for r in rows)
+    assert len(generated_texts(rows)) == 9  # the starts are not generated
+    (tmp_path / "b.jsonl.partial").write_text(whole.read_text().splitlines()[0] + "\n")
+    resumed = Scripted("bot")
+    write_selfchats(resumed, questions[:3], tmp_path / "b.jsonl", turns=4)
+    assert len(resumed.seen) == 6 and (tmp_path / "b.jsonl").read_text() == whole.read_text()

@@ -390,21 +390,26 @@ def eval_responses(
 
 @eval_app.command("generation")
 def eval_generation(
-    log: Annotated[Path, typer.Argument(help="A responses log (`confab eval responses`).")],
+    log: Annotated[Path, typer.Argument(help="A log of `confab eval responses` or `confab selfchat`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """distinct-1/2, average length, F1 against references (when the log has them) and latent usage."""
     from confab.eval.generation import generation_metrics
     from confab.eval.responses import read_log
+    from confab.eval.selfchat import generated_texts
 
     try:
         rows = read_log(log)
-        references = [r.get("reference") for r in rows]
-        metrics = generation_metrics(
-            [r["response"] for r in rows],
-            references if all(isinstance(g, str) for g in references) else None,
-            [r.get("z") for r in rows],
-        )
+        if all("turns" in r for r in rows):  # self-chat: every generated utterance, no references
+            generated = [t for r in rows for t in r["turns"][1:]]
+            metrics = generation_metrics(generated_texts(rows), None, [t.get("z") for t in generated])
+        else:
+            references = [r.get("reference") for r in rows]
+            metrics = generation_metrics(
+                [r["response"] for r in rows],
+                references if all(isinstance(g, str) for g in references) else None,
+                [r.get("z") for r in rows],
+            )
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     if as_json:
@@ -531,6 +536,46 @@ def respond(
     reply = agent.respond(history, list(persona or []))
     candidates = [{"text": c.text, "score": c.score, **c.info} for c in reply.candidates]
     print(json.dumps({"response": reply.text, "candidates": candidates, "seconds": round(reply.seconds, 3)}))
+
+
+@app.command()
+def selfchat(
+    model: Annotated[Path, typer.Option(help="The agent (P2): a PLATO-2 generator or a retrieval checkpoint.")],
+    out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
+    evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the model's evaluation model.")] = None,
+    index: Annotated[Path | None, typer.Option(help="Retrieval: the model's candidate index.")] = None,
+    partner: Annotated[Path | None, typer.Option(help="Another agent as P1 (default: the model itself).")] = None,
+    partner_evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the partner's evaluator.")] = None,
+    partner_index: Annotated[Path | None, typer.Option(help="Retrieval: the partner's index.")] = None,
+    seeds: Annotated[
+        Path | None, typer.Option(help="Start utterances, one a line (default: the 200 Vinyals & Le questions).")
+    ] = None,
+    turns: Annotated[int, typer.Option(help="Utterances a dialogue, the start included (PLATO-2: 10).")] = 10,
+    max_dialogues: Annotated[int | None, typer.Option(help="The first N starts only.")] = None,
+    persona: Annotated[list[str] | None, typer.Option(help="P2's persona sentence (repeatable).")] = None,
+    partner_persona: Annotated[list[str] | None, typer.Option(help="P1's persona sentence (repeatable).")] = None,
+    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    seed: int = 0,
+    quiet: bool = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+) -> None:
+    """Self-chat (PLATO-2 section 3.4.1): the model talks with itself (or a partner) from each start utterance;
+    logs every dialogue and prints distinct-1/2 and length of the generated utterances."""
+    from confab.agents import load_agent
+    from confab.eval.selfchat import read_starts, vinyals_le_questions, write_selfchats
+    from confab.progress import progress_bars
+
+    options = {} if precision is None else {"precision": precision}
+    try:
+        starts = (read_starts(seeds) if seeds else vinyals_le_questions())[:max_dialogues]
+        agent = load_agent(model, index=index, evaluator=evaluator, **options)
+        other = load_agent(partner, index=partner_index, evaluator=partner_evaluator, **options) if partner else None
+        with progress_bars(quiet) as bars:
+            write_selfchats(agent, starts, out, turns, other, (list(partner_persona or []), list(persona or [])),
+                            seed, (str(model), str(partner or model)), bars("self-chats", len(starts)))  # fmt: skip
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    eval_generation(out, as_json)
 
 
 @tokenizer_app.command("train")

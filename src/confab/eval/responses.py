@@ -20,28 +20,41 @@ from confab.agents import Agent
 def write_responses(
     agent: Agent, examples: list[dict], out: Path, seed: int = 0, on_progress: Callable[[int], None] | None = None
 ) -> Path:
+    def line(i: int) -> dict:
+        e = examples[i]
+        reseed(agent, seed, i)
+        reply = agent.respond(list(e["context"]), list(e.get("persona") or []))
+        best = reply.candidates[0] if reply.candidates else None
+        return {
+            "id": e.get("id", i),
+            "persona": list(e.get("persona") or []),
+            "context": list(e["context"]),
+            "reference": e.get("response"),
+            "response": reply.text,
+            "score": best.score if best else None,
+            "z": best.info.get("z") if best else None,
+            "candidates": [{"text": c.text, "score": c.score, **c.info} for c in reply.candidates],
+        }
+
+    return write_log(out, len(examples), line, on_progress)
+
+
+def reseed(agent: Agent, seed: int, i: int) -> None:
+    """Sampling agents draw from a seed fixed by (seed, i), so a resumed log equals an unbroken one."""
+    if hasattr(agent, "decode"):
+        agent.decode = replace(agent.decode, seed=seed * 1_000_003 + i)
+
+
+def write_log(out: Path, count: int, line: Callable[[int], dict], on_progress: Callable[[int], None] | None) -> Path:
+    """Lines line(0) .. line(count - 1) as JSON lines, flushed one at a time into OUT.partial (continued after a
+    kill), renamed onto `out` when all are there."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     done = _complete_lines(partial)
     with open(partial, "a", encoding="utf-8") as f:
-        for i in range(done, len(examples)):
-            e = examples[i]
-            if hasattr(agent, "decode"):  # sampling agents: one seed per example, so a resumed log is the same
-                agent.decode = replace(agent.decode, seed=seed * 1_000_003 + i)
-            reply = agent.respond(list(e["context"]), list(e.get("persona") or []))
-            best = reply.candidates[0] if reply.candidates else None
-            line = {
-                "id": e.get("id", i),
-                "persona": list(e.get("persona") or []),
-                "context": list(e["context"]),
-                "reference": e.get("response"),
-                "response": reply.text,
-                "score": best.score if best else None,
-                "z": best.info.get("z") if best else None,
-                "candidates": [{"text": c.text, "score": c.score, **c.info} for c in reply.candidates],
-            }
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+        for i in range(done, count):
+            f.write(json.dumps(line(i), ensure_ascii=False) + "\n")
             f.flush()
             if on_progress:
                 on_progress(i + 1)
@@ -62,7 +75,8 @@ def _complete_lines(path: Path) -> int:
 
 
 def read_log(path: Path) -> list[dict]:
-    """A responses log; a line that is not a JSON object with a string `response` is an error naming it."""
+    """A responses or self-chat log; a line that is not a JSON object with a string `response` or a list of
+    `turns` is an error naming it."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
@@ -72,9 +86,16 @@ def read_log(path: Path) -> list[dict]:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: not JSON ({e})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("response"), str):
-                raise ValueError(f"{path}:{lineno}: needs a 'response' string")
+            if not isinstance(row, dict) or not (isinstance(row.get("response"), str) or _turns(row)):
+                raise ValueError(f"{path}:{lineno}: needs a 'response' string or a list of 'turns'")
             rows.append(row)
     if not rows:
         raise ValueError(f"{path}: no responses")
     return rows
+
+
+def _turns(row: dict) -> bool:
+    turns = row.get("turns")
+    if not isinstance(turns, list) or not turns:
+        return False
+    return all(isinstance(t, dict) and isinstance(t.get("text"), str) for t in turns)
