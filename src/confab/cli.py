@@ -396,13 +396,13 @@ def eval_generation(
     """distinct-1/2, average length, F1 against references (when the log has them) and latent usage."""
     from confab.eval.generation import generation_metrics
     from confab.eval.responses import read_log
-    from confab.eval.selfchat import generated_texts
+    from confab.eval.selfchat import generated_turns
 
     try:
         rows = read_log(log)
         if all("turns" in r for r in rows):  # self-chat: every generated utterance, no references
-            generated = [t for r in rows for t in r["turns"][1:]]
-            metrics = generation_metrics(generated_texts(rows), None, [t.get("z") for t in generated])
+            generated = generated_turns(rows)
+            metrics = generation_metrics([t["text"] for t in generated], None, [t.get("z") for t in generated])
         else:
             references = [r.get("reference") for r in rows]
             metrics = generation_metrics(

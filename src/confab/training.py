@@ -165,7 +165,7 @@ def fit(
             _append_csv(log, record)
             if events:
                 for key, value in record.items():
-                    if key.startswith("valid_") and isinstance(value, int | float) and value is not None:
+                    if key.startswith("valid_") and isinstance(value, int | float):
                         events.add_scalar(f"valid/{key[6:]}", value, state["step"])
                 events.flush()
             _save_state(state_path, model, optimizer, schedule, state, best_weights)

@@ -65,6 +65,10 @@ def write_selfchats(
     return write_log(out, len(starts), line, on_progress)
 
 
-def generated_texts(rows: list[dict]) -> list[str]:
+def generated_turns(rows: list[dict]) -> list[dict]:
     """Every generated utterance of a self-chat log (the starts are given, not generated)."""
-    return [t["text"] for r in rows for t in r["turns"][1:]]
+    return [t for r in rows for t in r["turns"][1:]]
+
+
+def generated_texts(rows: list[dict]) -> list[str]:
+    return [t["text"] for t in generated_turns(rows)]

@@ -102,9 +102,9 @@ def _first_step(model, batch, visible, slots, cache) -> torch.Tensor:
     """Encode the prefixes; the logits of the token after [BOS]. The whole prefix but [BOS] is bidirectional
     and [BOS] is last, so every query may see every visible key."""
     width = batch["tokens"].size(1)
-    mask = visible[:, None, :].expand(-1, width, -1) | torch.eye(width, dtype=torch.bool)[None]
-    if visible.all():
-        mask = None  # no padding (e.g. K candidates of one context): SDPA's unmasked kernel
+    mask = None  # no padding (e.g. K candidates of one context): SDPA's unmasked kernel
+    if not visible.all():
+        mask = visible[:, None, :].expand(-1, width, -1) | torch.eye(width, dtype=torch.bool)[None]
     first = (~visible).sum(1)  # the slot is the first visible column of each row
     hidden = model(batch, mask, slot=slots, cache=cache, slot_at=first)
     return model.logits(hidden[:, -1])

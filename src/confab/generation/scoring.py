@@ -17,8 +17,6 @@ from confab.generation.batches import Limits, Sequence, collate, layout, prefix_
 from confab.generation.model import UnifiedTransformer
 from confab.text.bpe import BpeTokenizer
 
-KINDS = ("coherence", "forward", "backward")
-
 
 def kind_of(meta: dict) -> str:
     """What a checkpoint scores: coherence (2.2), backward (stage 1 --backward) or forward (stage 1)."""
