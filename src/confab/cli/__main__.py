@@ -1,0 +1,3 @@
+from confab.cli import app
+
+app()

@@ -1,0 +1,154 @@
+"""`confab train` and `confab tokenizer`: the trainers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from confab.cli.common import console, fail, train_with_progress
+
+app = typer.Typer(help="Train models.", no_args_is_help=True)
+
+
+@app.command("retrieval")
+def train_retrieval(
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="Dataset folder(s) made by `confab data build`; repeat to train on several "
+            "(validation: the first one's)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Checkpoint folder to write.")],
+    encoder: Annotated[str, typer.Option(help="bow|lstm|transformer|pretrained")] = "transformer",
+    persona: Annotated[bool, typer.Option("--persona/--no-persona", help="Use the persona memory.")] = True,
+    persona_encoder: Annotated[
+        str,
+        typer.Option(
+            help="bow (the paper's: linear on word embeddings, summed), encoder (the context encoder), or auto: "
+            "encoder for the pretrained encoder, else bow"
+        ),
+    ] = "auto",
+    share_encoders: Annotated[
+        bool, typer.Option(help="One encoder for context and response (the paper: two, sharing embeddings).")
+    ] = False,
+    similarity: Annotated[
+        str, typer.Option(help="dot (the paper's) or cosine (x20; how the pretrained encoder was trained)")
+    ] = "dot",
+    epochs: int = 10,
+    batch_size: Annotated[int, typer.Option(help="Examples per batch; the others are the negatives.")] = 512,
+    lr: float = 8e-4,
+    optimizer: Annotated[str, typer.Option(help="adamax (the paper's), adam or adamw")] = "adamax",
+    layers: Annotated[int, typer.Option(help="Transformer layers (paper: 4 on Reddit, 2 on PERSONA-CHAT).")] = 4,
+    heads: Annotated[int, typer.Option(help="Transformer heads (paper: 6 on Reddit, 2 on PERSONA-CHAT).")] = 6,
+    embedding_dim: int = 300,
+    dropout: float = 0.1,
+    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation hits@1.")] = 0,
+    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast.")] = False,
+    fasttext: Annotated[Path | None, typer.Option(help="FastText .vec file to initialise the embeddings.")] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="Fine-tune this checkpoint (its model options and vocabulary are kept).")
+    ] = None,
+    tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard events to this folder.")] = None,
+    seed: int = 0,
+    quiet: bool = False,
+) -> None:
+    """Train a persona-conditioned retrieval model (Mazaré et al.)."""
+    from confab.retrieval.model import RankerConfig
+    from confab.retrieval.train import RetrievalRun, train_retrieval
+    from confab.training import TrainConfig
+
+    if encoder not in ("bow", "lstm", "transformer", "pretrained"):
+        fail(f"--encoder must be bow, lstm, transformer or pretrained, not {encoder}")
+    if similarity not in ("dot", "cosine"):
+        fail(f"--similarity must be dot or cosine, not {similarity}")
+    if persona_encoder == "auto":
+        persona_encoder = "encoder" if encoder == "pretrained" else "bow"
+    if persona_encoder not in ("bow", "encoder"):
+        fail(f"--persona-encoder must be bow, encoder or auto, not {persona_encoder}")
+    if optimizer not in ("adamax", "adam", "adamw"):
+        fail(f"--optimizer must be adamax, adam or adamw, not {optimizer}")
+    run = RetrievalRun(
+        ranker=RankerConfig(encoder=encoder, use_persona=persona, embedding_dim=embedding_dim, layers=layers,
+                            heads=heads, dropout=dropout, persona_encoder=persona_encoder,
+                            share_encoders=share_encoders, similarity=similarity),
+        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, bf16=bf16, seed=seed,
+                          patience=patience, log_every=10 if tensorboard else 0,
+                          tensorboard=str(tensorboard) if tensorboard else None),
+        fasttext=str(fasttext) if fasttext else None,
+        init=str(init) if init else None,
+    )  # fmt: skip
+    train_with_progress(train_retrieval, list(data), run, out, quiet)
+
+
+@app.command("plato")
+def train_plato(
+    data: Annotated[list[Path], typer.Option(help="Dataset folder(s); validation: the first one's.")],
+    out: Annotated[Path, typer.Option(help="Checkpoint folder to write.")],
+    stage: Annotated[str, typer.Option(help="1 (generation), 2.1 (latent generation) or 2.2 (evaluation)")] = "1",
+    config: Annotated[str, typer.Option(help="Model size: tiny|small|93M|314M|1.6B (stage 1).")] = "small",
+    init: Annotated[
+        Path | None, typer.Option(help="Start from this checkpoint (stages 2.x: the stage-1 model).")
+    ] = None,
+    tokenizer: Annotated[Path | None, typer.Option(help="A BPE folder (default: trained on the data).")] = None,
+    vocab_size: int = 8000,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    warmup_steps: int = 100,
+    tokens_per_step: Annotated[int, typer.Option(help="Tokens per optimiser step (accumulated).")] = 8192,
+    max_tokens: Annotated[int, typer.Option(help="Padded tokens per micro-batch (bounds memory).")] = 4096,
+    max_context: int = 128,
+    max_persona: int = 64,
+    max_response: int = 128,
+    max_train: Annotated[int | None, typer.Option(help="Train on the first N examples only.")] = None,
+    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation score.")] = 0,
+    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast.")] = False,
+    gradient_checkpointing: bool = False,
+    backward: Annotated[bool, typer.Option(help="Stage 1: a backward model p(c|r) for MMI ranking.")] = False,
+    dropout: float = 0.1,
+    tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard events to this folder.")] = None,
+    seed: int = 0,
+    quiet: bool = False,
+) -> None:
+    """Train one stage of PLATO-2's curriculum."""
+    from confab.generation.batches import Limits
+    from confab.generation.data import BatchConfig
+    from confab.generation.train import PlatoRun
+    from confab.generation.train import train_plato as run_training
+    from confab.training import TrainConfig
+
+    run = PlatoRun(
+        stage=stage, size=config, vocab_size=vocab_size, limits=Limits(max_context, max_persona, max_response),
+        batch=BatchConfig(max_tokens=max_tokens, tokens_per_step=tokens_per_step),
+        train=TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=warmup_steps, schedule="inverse_sqrt",
+                          grad_clip=1.0, bf16=bf16, seed=seed, patience=patience, log_every=10,
+                          tensorboard=str(tensorboard) if tensorboard else None),
+        max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
+        init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None,
+    )  # fmt: skip
+    train_with_progress(run_training, list(data), run, out, quiet)
+
+
+tokenizer_app = typer.Typer(help="Subword vocabularies for the generative models.", no_args_is_help=True)
+
+
+@tokenizer_app.command("train")
+def tokenizertrain_with_progress(
+    data: Annotated[list[Path], typer.Option(help="Dataset folder(s); their train splits are read.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the BPE model to.")],
+    vocab_size: Annotated[int, typer.Option(help="BPE vocabulary size (PLATO-2: 8,000).")] = 8000,
+) -> None:
+    """Train a SentencePiece BPE vocabulary on the persona, context and response texts of datasets."""
+    from confab.data.schema import read_split
+    from confab.generation.train import training_texts
+    from confab.text.bpe import BpeTokenizer
+
+    try:
+        rows = [r for d in data for r in read_split(d, "train").to_pylist()]
+        tok = BpeTokenizer.train(training_texts(rows), vocab_size)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        fail(str(e))
+    tok.save(out)
+    console.print(f"{len(tok):,} tokens: {out}")
