@@ -330,30 +330,51 @@ def test_command_line_curriculum_and_respond(tmp_path):
     assert nope.exit_code == 2 and "not a backward model" in " ".join(nope.output.split())
     dd = str(Path(__file__).parent / "fixtures" / "dailydialogpp_fixture.jsonl")
     models = [x for name in ("s2.2", "s1", "back") for x in ("--model", str(tmp_path / name))]
-    result = runner.invoke(app, ["eval", "selection", *models, "--data", dd, "--json"])
+    result = runner.invoke(app, ["eval", "selection", *models, "--data", dd, "--json", "--report", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
-    evaluator, forward, backward = json.loads(result.output)["results"]
+    evaluator, forward, backward = json.loads(result.stdout)["results"]
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["results"]["results"][0]["metrics"] == evaluator["metrics"] and (tmp_path / "r" / "map.png").exists()
+    assert report["command"].startswith("confab eval selection --model ") and "--precision auto" in report["command"]
+    assert {i["path"] for i in report["inputs"]} == {dd, *models[1::2]} and report["versions"]["torch"]
+    assert "| p(l=1\\|c,r) |" in (tmp_path / "r" / "report.md").read_text()  # a | inside a cell is escaped
     assert [evaluator["score"], forward["score"], backward["score"]] == ["p(l=1|c,r)", "log p(r|c)", "log p(c|r)"]
     assert set(evaluator["metrics"]) == {"random", "adversarial", "both"}
     assert 0 <= evaluator["metrics"]["both"]["accuracy"] <= 1 and "accuracy" not in forward["metrics"]["both"]
     log = tmp_path / "replies.jsonl"
     result = runner.invoke(app, ["eval", "responses", "--model", str(tmp_path / "s2.1"), "--evaluator",
                                  str(tmp_path / "s2.2"), "--data", ds, "--split", "valid", "--max-examples", "4",
-                                 "--out", str(log), "--quiet", "--json"])  # fmt: skip
+                                 "--out", str(log), "--quiet", "--json", "--report", str(tmp_path / "r2")])  # fmt: skip
     assert result.exit_code == 0, result.output
-    metrics = json.loads(result.output.splitlines()[-1])
+    metrics = json.loads(result.stdout)
+    assert (tmp_path / "r2" / "latent_usage.png").exists()
     assert metrics["responses"] == 4 and 0 < metrics["distinct-1"] <= 1 and 1 <= metrics["latents_chosen"] <= 4
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert all(r["response"] == r["candidates"][0]["text"] and len(r["candidates"]) == 20 for r in rows)
     chats = tmp_path / "selfchat.jsonl"
     result = runner.invoke(app, ["selfchat", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.2"),
                                  "--partner", str(tmp_path / "s1"), "--max-dialogues", "2", "--turns", "4",
-                                 "--out", str(chats), "--quiet", "--json"])  # fmt: skip
+                                 "--out", str(chats), "--quiet", "--json",
+                                 "--report", str(tmp_path / "r3")])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output.splitlines()[-1])["responses"] == 6  # 2 dialogues x 3 generated utterances
+    assert json.loads(result.stdout)["responses"] == 6  # 2 dialogues x 3 generated utterances
     dialogues = [json.loads(line) for line in chats.read_text().splitlines()]
     assert [d["start"] for d in dialogues] == ["what is two plus two ?", "what is your name ?"]
     assert [t["z"] is None for t in dialogues[0]["turns"]] == [True, False, True, False]  # P1: the stage-1 partner
+    result = runner.invoke(app, ["eval", "perplexity", "--model", str(tmp_path / "s1"), "--model",
+                                 str(tmp_path / "s2.1"), "--data", ds, "--split", "valid", "--json",
+                                 "--report", str(tmp_path / "r4")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stage1, stage21 = json.loads(result.stdout)["results"]
+    assert stage1["ppl"] > 1 and stage21["ppl"] > 1 and 1 <= stage21["latents_used"] <= 20
+    result = runner.invoke(app, ["eval", "table", "plato8", *models, "--data", dd, "--json", "--report",
+                                 str(tmp_path / "t8")])  # fmt: skip
+    rows = json.loads(result.stdout)["rows"]
+    assert [r["score function"] for r in rows] == ["p(l=1|c,r)", "log p(r|c)", "log p(c|r)"]
+    assert rows[0]["MAP"] == evaluator["metrics"]["both"]["map"] and (tmp_path / "t8" / "selection.png").exists()
+    result = runner.invoke(app, ["eval", "table", "plato1", str(chats), "--json", "--report", str(tmp_path / "t1")])
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["system"] == "selfchat" and row["coherence"] is None and 0 < row["distinct-1"] <= 1
     latent = runner.invoke(app, ["eval", "selection", "--model", str(tmp_path / "s2.1"), "--data", dd])
     assert latent.exit_code == 2 and "score with its stage-1 model" in " ".join(latent.output.split())
     wrong = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.1")],

@@ -80,7 +80,8 @@ class Scripted:
 
 
 def test_selfchat_alternates_speakers_from_the_start_and_resumes(tmp_path):
-    from confab.eval.selfchat import dialogue, generated_texts, vinyals_le_questions, write_selfchats
+    from confab.eval.responses import generated_turns
+    from confab.eval.selfchat import dialogue, vinyals_le_questions, write_selfchats
 
     questions = vinyals_le_questions()
     assert len(questions) == 200 and questions[0] == "what is two plus two ?"
@@ -95,7 +96,7 @@ def test_selfchat_alternates_speakers_from_the_start_and_resumes(tmp_path):
     whole = write_selfchats(Scripted("bot"), questions[:3], tmp_path / "a.jsonl", turns=4)
     rows = read_log(whole)
     assert len(rows) == 3 and all(len(r["turns"]) == 4 and r["turns"][0]["text"] == r["start"] for r in rows)
-    assert len(generated_texts(rows)) == 9  # the starts are not generated
+    assert len(generated_turns(rows)) == 9  # the starts are not generated
     (tmp_path / "b.jsonl.partial").write_text(whole.read_text().splitlines()[0] + "\n")
     resumed = Scripted("bot")
     write_selfchats(resumed, questions[:3], tmp_path / "b.jsonl", turns=4)

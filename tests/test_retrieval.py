@@ -3,7 +3,9 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from typer.testing import CliRunner
 
+from confab.cli import app
 from confab.data.build import Build, BuildConfig
 from confab.data.schema import read_split
 from confab.resources import resource_path
@@ -145,6 +147,34 @@ def test_train_and_rank_end_to_end_beats_chance(tmp_path):
     metrics = evaluate(RankerScorer(model, tok), test, n=20, seed=0)
     assert metrics["hits@1"] > 0.10, metrics  # twice chance, from 4,000 examples and 2 epochs
     assert join_turns(["a", "b"]) == "a __sep__ b"
+    # the paper's Table 1 from the command line: the same numbers as above, beside the IR baseline
+    ck, ds = str(tmp_path / "ck"), str(tmp_path / "ds")
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval", "table", "mazare1", "--model", ck, "--data", ds, "--candidates", "20",
+                                 "--report", str(tmp_path / "t1"), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    baseline, row = json.loads(result.stdout)["rows"]
+    assert row == {
+        "model": ck,
+        "encoder": "BOW",
+        "persona": "No",
+        "hits@1": round(100 * metrics["hits@1"], 1),
+        "hits@3": round(100 * metrics["hits@3"], 1),
+        "hits@10": round(100 * metrics["hits@10"], 1),
+    }
+    assert baseline["model"] == "tfidf" and baseline["encoder"] == "IR Baseline"
+    assert "| tfidf | IR Baseline | No |" in (tmp_path / "t1" / "report.md").read_text()
+    result = runner.invoke(app, ["eval", "table", "mazare3", "--model", ck, "--data", ds, "--report",
+                                 str(tmp_path / "t3"), "--json"])  # fmt: skip
+    assert json.loads(result.stdout)["rows"][0]["N"] == 0  # trained without the persona memory
+    result = runner.invoke(app, ["eval", "table", "mazare4", "--model", ck, "--data", ds, "--data", ds,
+                                 "--report", str(tmp_path / "t4"), "--json"])  # fmt: skip
+    rows = json.loads(result.stdout)["rows"]
+    assert [r["model"] for r in rows] == ["tfidf", ck] and len(rows[1]) == 3  # a column per dataset
+    result = runner.invoke(app, ["eval", "ranking", "--model", ck, "--model", "tfidf", "--data", ds, "--candidates",
+                                 "20", "--report", str(tmp_path / "r"), "--json"])  # fmt: skip
+    ranked = json.loads(result.stdout)["results"]
+    assert ranked[0]["hits@1"] == metrics["hits@1"] and ranked[1]["model"] == "tfidf"
 
 
 def test_fasttext_vectors_initialise_known_words(tmp_path):

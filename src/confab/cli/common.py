@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 console = Console()
 PRECISION_HELP = "PLATO-2: auto (bfloat16 where the CPU has bfloat16 matrix units) | float32 | bfloat16."
+REPORT_HELP = "Folder for report.json, report.md and plots (default: a new one under reports/)."
+# options that many commands share
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+ReportDir = Annotated[Path | None, typer.Option(help=REPORT_HELP)]
+Precision = Annotated[str, typer.Option(help=PRECISION_HELP)]
 
 
 def fail(message: str) -> None:
@@ -40,3 +46,44 @@ def train_with_progress(train, data: list[Path], run, out: Path, quiet: bool) ->
     if not quiet:
         for record in result["history"]:
             console.print(record, highlight=False)
+
+
+def invocation(ctx: typer.Context) -> tuple[str, dict]:
+    """The running command as a full command line (every option, defaults included) and as a config dict, so a
+    report says exactly how to reproduce it."""
+    import shlex
+
+    words = ["confab", *ctx.command_path.split()[1:]]
+    options, arguments, config = [], [], {}
+    for param in ctx.command.params:
+        if param.name not in ctx.params:  # e.g. --install-completion: not an option of the command itself
+            continue
+        value = ctx.params[param.name]
+        config[param.name] = [str(v) for v in value] if isinstance(value, list | tuple) else _plain(value)
+        if value is None or value == [] or value == ():
+            continue
+        if param.param_type_name == "argument":
+            arguments += [str(v) for v in value] if param.multiple or param.nargs != 1 else [str(value)]
+        elif param.is_flag:
+            if value:
+                options.append(param.opts[0])
+            elif param.secondary_opts:
+                options.append(param.secondary_opts[0])
+        else:
+            for v in value if param.multiple else [value]:
+                options += [param.opts[0], str(v)]
+    return shlex.join(words + options + arguments), config
+
+
+def _plain(value):
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
+def write_report(report, folder: Path | None, quiet: bool = False) -> Path:
+    """Write an evaluation's report.json and report.md (default: a new folder under reports/)."""
+    from confab.eval.report import default_folder
+
+    folder = report.write(folder or default_folder(report.evaluation))
+    if not quiet:
+        Console(stderr=True).print(f"report: {folder / 'report.md'}", highlight=False)
+    return folder

@@ -8,14 +8,59 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import PRECISION_HELP, console, fail
+from confab.cli.common import (
+    PRECISION_HELP,
+    AsJson,
+    Precision,
+    ReportDir,
+    console,
+    fail,
+    invocation,
+    write_report,
+)
 
 app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
 
 
+def finish(
+    ctx: typer.Context,
+    evaluation: str,
+    results: dict,
+    tables: list,
+    inputs: list,
+    seed: int | None,
+    folder: Path | None,
+    as_json: bool,
+    plots=None,
+    quiet: bool = False,
+) -> None:
+    """Write the evaluation's report (with `plots(folder) -> [png names]`), then print JSON or the tables."""
+    from confab.eval.report import Report, default_folder
+
+    command, config = invocation(ctx)
+    folder = folder or default_folder(evaluation)
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn = plots(folder) if plots else []
+    report = Report(evaluation, command, config, results, seed, [str(i) for i in inputs if i], tables, drawn)
+    write_report(report, folder, quiet or as_json)
+    if as_json:
+        print(json.dumps(results))
+    elif not quiet:
+        for table in tables:
+            console.print(table.rich())
+
+
+def checkpoints(names: list) -> list[str]:
+    """The inputs of a report among model names: folders, not `tfidf`."""
+    return [str(n) for n in names if n and str(n) != "tfidf"]
+
+
 @app.command("ranking")
 def eval_ranking(
-    model: Annotated[str, typer.Option(help="A retrieval checkpoint folder, or tfidf.")],
+    ctx: typer.Context,
+    model: Annotated[
+        list[str], typer.Option(help="A retrieval or PLATO-2 checkpoint, or tfidf (repeatable: side by side).")
+    ],
     data: Annotated[Path, typer.Option(help="A dataset folder, or a file of a source format.")],
     format: Annotated[str, typer.Option(help="parquet (a dataset folder) or a source format, e.g. parlai")] = "parquet",
     split: Annotated[str, typer.Option(help="The split of a dataset folder.")] = "test",
@@ -27,85 +72,101 @@ def eval_ranking(
         ),
     ] = None,
     k: Annotated[list[int] | None, typer.Option("--k", help="hits@k for these k (repeatable).")] = None,
+    max_examples: Annotated[int | None, typer.Option(help="Rank the first N examples only.")] = None,
+    precision: Precision = "auto",
     seed: int = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    report: ReportDir = None,
+    as_json: AsJson = False,
 ) -> None:
-    """hits@k and MRR of a retrieval model (or the TF-IDF baseline) on ranking the correct response."""
-    from confab.data.examples import examples_from_file
-    from confab.data.schema import read_split
-    from confab.retrieval import checkpoint
-    from confab.retrieval.evaluate import evaluate
-    from confab.retrieval.score import RankerScorer, TfidfScorer
+    """hits@k and MRR of each model (retrieval: dot product; PLATO-2: its score; or the TF-IDF baseline) at
+    ranking the correct response first (Mazaré et al. Table 1)."""
+    from confab.eval.compare import ranking_results
+    from confab.eval.report import Table
 
+    ks = tuple(k or (1, 3, 10))
     try:
-        if format == "parquet":
-            examples = read_split(data, split).to_pylist()
-        else:
-            examples = examples_from_file(data, format, kind="paths")
-        if not examples:
-            raise ValueError(f"{data}: no examples to rank")
-        if model == "tfidf":
-            corpus = _tfidf_corpus(data, format, examples)
-            scorer = TfidfScorer(corpus)
-        else:
-            ranker, tokenizer, _ = checkpoint.load(model)
-            scorer = RankerScorer(ranker, tokenizer)
-        metrics = evaluate(scorer, examples, n=candidates, seed=seed, ks=tuple(k or (1, 3, 10)))
+        results = ranking_results(model, data, format, split, candidates, ks, seed, precision, max_examples)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
-    metrics.update(model=model, data=str(data), split=split if format == "parquet" else None, seed=seed)
-    if as_json:
-        print(json.dumps(metrics))
-    else:
-        console.print(metrics, highlight=False)
+    n = results[0]["candidates"]
+    table = Table(f"Ranking the correct response among {n} candidates: {data.name}",
+                  ["model", *[f"hits@{x}" for x in ks], "MRR", "examples"],
+                  [[r["model"], *[r[f"hits@{x}"] for x in ks], r["mrr"], r["n"]] for r in results])  # fmt: skip
+    out = {"data": str(data), "split": split if format == "parquet" else None, "seed": seed, "results": results}
+    finish(ctx, "eval ranking", out, [table], [data, *checkpoints(model)], seed, report, as_json)
 
 
 @app.command("selection")
 def eval_selection(
+    ctx: typer.Context,
     model: Annotated[list[str], typer.Option(help="A PLATO-2 or retrieval checkpoint, or tfidf (repeatable).")],
     data: Annotated[Path, typer.Option(help="DailyDialog++ JSON lines (context, positive and negative responses).")],
     negatives: Annotated[
         list[str] | None, typer.Option(help="random | adversarial | both (repeatable; default: all three).")
     ] = None,
     max_contexts: Annotated[int | None, typer.Option(help="Score the first N contexts only.")] = None,
-    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    precision: Precision = "auto",
+    report: ReportDir = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Response selection (PLATO-2 appendix E): MAP, MRR and P@1 of each model's scores at putting the positive
-    responses first; the evaluation model's accuracy at 0.5. PLATO-2 checkpoints score by what they are: p(l|c,r)
-    (stage 2.2), p(c|r) (backward stage 1), p(r|c) (stage 1)."""
-    from rich.table import Table
-
-    from confab.eval.selection import NEGATIVES, evaluate_selection, read_selection
-    from confab.scorers import load_scorer
+    """Response selection (PLATO-2 appendix E, Table 8): MAP, MRR and P@1 of each model's scores at putting the
+    positive responses first; the evaluation model's accuracy at 0.5. PLATO-2 checkpoints score by what they
+    are: p(l|c,r) (stage 2.2), p(c|r) (backward stage 1), p(r|c) (stage 1)."""
+    from confab.eval import plots
+    from confab.eval.compare import selection_results
+    from confab.eval.report import Table
+    from confab.eval.selection import NEGATIVES
 
     kinds = list(negatives or NEGATIVES)
-    results = []
     try:
-        items = read_selection(data, max_contexts)
-        corpus = [t for it in items for t in [*it["context"], *it["positive"], *it["adversarial"], *it["random"]]]
-        for name in model:
-            scorer, scores, probabilities = load_scorer(name, corpus, precision)
-            metrics = evaluate_selection(scorer, items, kinds, probabilities)
-            results.append({"model": name, "score": scores, "metrics": metrics})
+        contexts, results = selection_results(model, data, kinds, max_contexts, precision)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
-    if as_json:
-        print(json.dumps({"data": str(data), "contexts": len(items), "results": results}))
-        return
-    table = Table(title=f"Response selection on {data.name} ({len(items)} contexts)")
-    for column in ("model", "score", "negatives", "MAP", "MRR", "P@1", "accuracy"):
-        table.add_column(column, justify="left" if column in ("model", "score", "negatives") else "right")
-    for r in results:
-        for kind, m in r["metrics"].items():
-            accuracy = f"{m['accuracy']:.3f}" if "accuracy" in m else "-"
-            table.add_row(r["model"], r["score"], kind, f"{m['map']:.3f}", f"{m['mrr']:.3f}", f"{m['p@1']:.3f}",
-                          accuracy)  # fmt: skip
-    console.print(table)
+    table = Table(f"Response selection on {data.name} ({contexts} contexts)",
+                  ["model", "score", "negatives", "MAP", "MRR", "P@1", "accuracy"],
+                  [[r["model"], r["score"], kind, m["map"], m["mrr"], m["p@1"], m.get("accuracy")]
+                   for r in results for kind, m in r["metrics"].items()])  # fmt: skip
+
+    def draw(folder: Path) -> list[str]:
+        values = {f"{r['model']} ({r['score']})": {f"MAP {k}": m["map"] for k, m in r["metrics"].items()}
+                  for r in results}  # fmt: skip
+        plots.metric_bars(values, folder / "map.png", f"MAP on {data.name}")
+        return ["map.png"]
+
+    out = {"data": str(data), "contexts": contexts, "results": results}
+    finish(ctx, "eval selection", out, [table], [data, *checkpoints(model)], None, report, as_json, draw)
+
+
+@app.command("perplexity")
+def eval_perplexity(
+    ctx: typer.Context,
+    model: Annotated[list[Path], typer.Option(help="A PLATO-2 generator, stage 1 or 2.1 (repeatable).")],
+    data: Annotated[Path, typer.Option(help="A dataset folder.")],
+    split: str = "test",
+    max_examples: Annotated[int | None, typer.Option(help="The first N examples of the split.")] = None,
+    precision: Precision = "float32",
+    report: ReportDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Token-level perplexity of the reference responses (stage 2.1: with the latent its recognition network
+    infers from the reference, as in training), and the spread of those latents."""
+    from confab.eval.compare import perplexity_results
+    from confab.eval.report import Table
+
+    try:
+        results = perplexity_results(model, data, split, max_examples, precision)
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    columns = ["model", "stage", "perplexity", "tokens", "latents used"]
+    rows = [[r["model"], r["stage"], r["ppl"], r["tokens"], r.get("latents_used")] for r in results]
+    table = Table(f"Perplexity on {data.name} {split}", columns, rows)
+    out = {"data": str(data), "split": split, "results": results}
+    finish(ctx, "eval perplexity", out, [table], [data, *model], None, report, as_json)
 
 
 @app.command("responses")
 def eval_responses(
+    ctx: typer.Context,
     model: Annotated[Path, typer.Option(help="A PLATO-2 generator or a retrieval checkpoint.")],
     data: Annotated[Path, typer.Option(help="A dataset folder (its contexts, personas and references).")],
     out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
@@ -115,6 +176,7 @@ def eval_responses(
     max_examples: Annotated[int, typer.Option(help="The first N examples of the split.")] = 200,
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
     seed: int = 0,
+    report: ReportDir = None,
     quiet: bool = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
 ) -> None:
@@ -135,55 +197,53 @@ def eval_responses(
             write_responses(agent, examples, out, seed, bars("responses", len(examples)))
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
-    eval_generation(out, as_json)
+    _log_report(ctx, "eval responses", out, [data, model, evaluator, index], seed, report, as_json, quiet)
 
 
 @app.command("generation")
 def eval_generation(
-    log: Annotated[Path, typer.Argument(help="A log of `confab eval responses` or `confab selfchat`.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    ctx: typer.Context,
+    log: Annotated[Path, typer.Argument(help="A log of `confab eval responses`, `eval static` or `selfchat`.")],
+    report: ReportDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """distinct-1/2, average length, F1 against references (when the log has them) and latent usage."""
-    from confab.eval.generation import generation_metrics
-    from confab.eval.responses import read_log
-    from confab.eval.selfchat import generated_turns
+    _log_report(ctx, "eval generation", log, [], None, report, as_json)
+
+
+def _log_report(
+    ctx: typer.Context,
+    evaluation: str,
+    log: Path,
+    inputs: list,
+    seed: int | None,
+    folder: Path | None,
+    as_json: bool,
+    quiet: bool = False,
+) -> None:
+    """The metrics of a log of generated replies, printed and reported with a latent-usage plot."""
+    from confab.eval import plots
+    from confab.eval.report import Table
+    from confab.eval.responses import log_metrics, read_log
 
     try:
-        rows = read_log(log)
-        if all("turns" in r for r in rows):  # self-chat: every generated utterance, no references
-            generated = generated_turns(rows)
-            metrics = generation_metrics([t["text"] for t in generated], None, [t.get("z") for t in generated])
-        else:
-            references = [r.get("reference") for r in rows]
-            metrics = generation_metrics(
-                [r["response"] for r in rows],
-                references if all(isinstance(g, str) for g in references) else None,
-                [r.get("z") for r in rows],
-            )
+        metrics = log_metrics(read_log(log))
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
-    if as_json:
-        print(json.dumps(metrics))
-        return
-    for key, value in metrics.items():
-        if key == "latent_usage":
-            value = " ".join(f"{z}:{share:.2f}" for z, share in value.items())
-        shown = f"{value:.4f}" if isinstance(value, float) else value
-        console.print(f"{key:>15}: {shown}", highlight=False)
+    shown = {k: v for k, v in metrics.items() if k != "latent_usage"}
+    table = Table(f"Generated text: {log.name}", ["metric", "value"], [[k, v] for k, v in shown.items()])
 
+    def draw(folder: Path) -> list[str]:
+        if "latent_usage" not in metrics:
+            return []
+        plots.latent_usage(metrics["latent_usage"], folder / "latent_usage.png", f"latent usage: {log.name}")
+        return ["latent_usage.png"]
 
-def _tfidf_corpus(data: Path, format: str, examples: list[dict]) -> list[str]:
-    """Document frequencies come from the training split when there is one, else from the data ranked."""
-    from confab.data.schema import read_split
-
-    if format == "parquet":
-        train = read_split(data, "train", columns=["response"])["response"].to_pylist()
-        if train:
-            return train
-    return [e["response"] for e in examples] + [c for e in examples for c in e.get("candidates") or []]
+    finish(ctx, evaluation, metrics, [table], [*checkpoints(inputs), log], seed, folder, as_json, draw, quiet)
 
 
 def selfchat(
+    ctx: typer.Context,
     model: Annotated[Path, typer.Option(help="The agent (P2): a PLATO-2 generator or a retrieval checkpoint.")],
     out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
     evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the model's evaluation model.")] = None,
@@ -200,6 +260,7 @@ def selfchat(
     partner_persona: Annotated[list[str] | None, typer.Option(help="P1's persona sentence (repeatable).")] = None,
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
     seed: int = 0,
+    report: ReportDir = None,
     quiet: bool = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
 ) -> None:
@@ -219,4 +280,155 @@ def selfchat(
                             seed, (str(model), str(partner or model)), bars("self-chats", len(starts)))  # fmt: skip
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
-    eval_generation(out, as_json)
+    _log_report(
+        ctx,
+        "selfchat",
+        out,
+        [seeds, model, evaluator, index, partner, partner_evaluator, partner_index],
+        seed,
+        report,
+        as_json,
+        quiet,
+    )
+
+
+table_app = typer.Typer(
+    help="The papers' result tables for the models given (printed, and reported as markdown and JSON).",
+    no_args_is_help=True,
+)
+app.add_typer(table_app, name="table")
+MODELS_HELP = "A retrieval checkpoint (repeatable); the IR (TF-IDF) baseline is always added."
+
+
+def _paper_table(ctx: typer.Context, name: str, make, inputs: list, seed: int | None, folder: Path | None,
+                 as_json: bool, chart: str | None = None, skip: tuple = ()) -> None:  # fmt: skip
+    """Compute a paper table, then print and report it, with its number columns (less `skip`) as grouped bars
+    in CHART.png."""
+    from confab.eval import plots
+
+    try:
+        table, results = make()
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        fail(str(e))
+
+    def draw(folder: Path) -> list[str]:
+        if not chart:
+            return []
+        shown = [c for c in table.columns[1:] if c not in skip]
+        values = {str(r[table.columns[0]]): {c: r[c] for c in shown if isinstance(r[c], float)}
+                  for r in table.records()}  # fmt: skip
+        plots.metric_bars(values, folder / f"{chart}.png", table.title)
+        return [f"{chart}.png"]
+
+    out = {"table": name, "columns": table.columns, "rows": table.records(), "results": results}
+    finish(ctx, f"eval table {name}", out, [table], inputs, seed, folder, as_json, draw)
+
+
+@table_app.command("mazare1")
+def table_mazare1(
+    ctx: typer.Context,
+    model: Annotated[list[str], typer.Option(help=MODELS_HELP)],
+    data: Annotated[Path, typer.Option(help="A dataset folder; its test split is ranked (paper: REDDIT).")],
+    candidates: Annotated[int, typer.Option(help="Candidates per example (paper: 100).")] = 100,
+    max_examples: Annotated[int | None, typer.Option(help="The first N test examples only.")] = None,
+    precision: Precision = "auto",
+    seed: int = 0,
+    report: ReportDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Mazaré et al. Table 1: hits@1/3/10 of each encoder with and without persona, and the IR baseline."""
+    from confab.eval.paper_tables import mazare_table1
+
+    _paper_table(ctx, "mazare1", lambda: mazare_table1(model, data, candidates, seed, precision, max_examples),
+                 [data, *checkpoints(model)], seed, report, as_json, "hits")  # fmt: skip
+
+
+@table_app.command("mazare3")
+def table_mazare3(
+    ctx: typer.Context,
+    model: Annotated[list[str], typer.Option(help="A retrieval checkpoint per persona selection (repeatable).")],
+    data: Annotated[Path, typer.Option(help="A dataset folder; its test split is ranked (paper: REDDIT).")],
+    candidates: Annotated[int, typer.Option(help="Candidates per example (paper: 100).")] = 100,
+    max_examples: Annotated[int | None, typer.Option(help="The first N test examples only.")] = None,
+    precision: Precision = "auto",
+    seed: int = 0,
+    report: ReportDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Mazaré et al. Table 3: hits@1 by how the training personas were selected (read from each model's training
+    dataset: N sentences at most, rules / rules + classifier / random from user / random from dataset)."""
+    from confab.eval.paper_tables import mazare_table3
+
+    _paper_table(ctx, "mazare3", lambda: mazare_table3(model, data, candidates, seed, precision, max_examples),
+                 [data, *checkpoints(model)], seed, report, as_json, "hits_at_1")  # fmt: skip
+
+
+@table_app.command("mazare4")
+def table_mazare4(
+    ctx: typer.Context,
+    model: Annotated[list[str], typer.Option(help=MODELS_HELP)],
+    data: Annotated[list[Path], typer.Option(help="Dataset folders, one column each (paper: PERSONA-CHAT, REDDIT).")],
+    max_examples: Annotated[int | None, typer.Option(help="The first N test examples of each only.")] = None,
+    precision: Precision = "auto",
+    seed: int = 0,
+    report: ReportDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Mazaré et al. Table 4: transfer, hits@1 of each model on each dataset's test split (among the data's own
+    candidates, PERSONA-CHAT's 20, else 100)."""
+    from confab.eval.paper_tables import mazare_table4
+
+    _paper_table(ctx, "mazare4", lambda: mazare_table4(model, data, seed, precision, max_examples),
+                 [*data, *checkpoints(model)], seed, report, as_json, "transfer")  # fmt: skip
+
+
+@table_app.command("plato1")
+def table_plato1(
+    ctx: typer.Context,
+    log: Annotated[list[Path], typer.Argument(help="Self-chat logs, one per system (named by the file name).")],
+    human: Annotated[Path | None, typer.Option(help="Scores from `confab human import` (results.json).")] = None,
+    report: ReportDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """PLATO-2 Table 1: human coherence, informativeness, engagingness and humanness (when `--human` is given)
+    beside distinct-1/2 and the average length of the self-chat logs."""
+    from confab.eval.paper_tables import plato_table1
+
+    _paper_table(
+        ctx,
+        "plato1",
+        lambda: plato_table1(log, human),
+        [*log, human],
+        None,
+        report,
+        as_json,
+        "selfchat",
+        ("average length",),
+    )
+
+
+@table_app.command("plato8")
+def table_plato8(
+    ctx: typer.Context,
+    model: Annotated[
+        list[str],
+        typer.Option(
+            help="Scoring functions: PLATO-2 checkpoints (2.2, stage 1, backward), "
+            "retrieval checkpoints or tfidf (repeatable)."
+        ),
+    ],  # fmt: skip
+    data: Annotated[Path, typer.Option(help="DailyDialog++ JSON lines.")],
+    negatives: Annotated[str, typer.Option(help="random | adversarial | both.")] = "both",
+    max_contexts: Annotated[int | None, typer.Option(help="Score the first N contexts only.")] = None,
+    precision: Precision = "auto",
+    report: ReportDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """PLATO-2 Table 8: MAP, MRR and P@1 of each scoring function in response selection."""
+    from confab.eval.paper_tables import plato_table8
+    from confab.eval.selection import NEGATIVES
+
+    if negatives not in NEGATIVES:
+        fail(f"--negatives must be one of {', '.join(NEGATIVES)}, not {negatives}")
+    _paper_table(ctx, "plato8", lambda: plato_table8(model, data, negatives, max_contexts, precision),
+                 [data, *checkpoints(model)], None, report, as_json, "selection")  # fmt: skip

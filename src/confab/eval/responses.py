@@ -99,3 +99,24 @@ def _turns(row: dict) -> bool:
     if not isinstance(turns, list) or not turns:
         return False
     return all(isinstance(t, dict) and isinstance(t.get("text"), str) for t in turns)
+
+
+def generated_turns(rows: list[dict]) -> list[dict]:
+    """Every generated utterance of a self-chat log (the starts are given, not generated)."""
+    return [t for r in rows for t in r["turns"][1:]]
+
+
+def log_metrics(rows: list[dict]) -> dict:
+    """distinct-1/2, length and latent usage of a log's generated texts; F1 too when every row has a reference.
+    A self-chat log (rows with `turns`) counts every generated utterance."""
+    from confab.eval.generation import generation_metrics
+
+    if rows and all("turns" in r for r in rows):
+        generated = generated_turns(rows)
+        return generation_metrics([t["text"] for t in generated], None, [t.get("z") for t in generated])
+    references = [r.get("reference") for r in rows]
+    return generation_metrics(
+        [r["response"] for r in rows],
+        references if all(isinstance(g, str) for g in references) else None,
+        [r.get("z") for r in rows],
+    )

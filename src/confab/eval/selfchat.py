@@ -63,12 +63,3 @@ def write_selfchats(
                 "persona_p2": personas[1], "turns": said}  # fmt: skip
 
     return write_log(out, len(starts), line, on_progress)
-
-
-def generated_turns(rows: list[dict]) -> list[dict]:
-    """Every generated utterance of a self-chat log (the starts are given, not generated)."""
-    return [t for r in rows for t in r["turns"][1:]]
-
-
-def generated_texts(rows: list[dict]) -> list[str]:
-    return [t["text"] for t in generated_turns(rows)]

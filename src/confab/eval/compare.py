@@ -1,0 +1,99 @@
+"""Several models measured on the same data, one result each: what the side-by-side tables and the paper's
+tables are made of."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def ranking_examples(data: Path, format: str = "parquet", split: str = "test", limit: int | None = None) -> list:
+    from confab.data.examples import examples_from_file
+    from confab.data.schema import read_split
+
+    if format == "parquet":
+        examples = read_split(data, split).to_pylist()
+    else:
+        examples = examples_from_file(data, format, kind="paths")
+    examples = examples[:limit]
+    if not examples:
+        raise ValueError(f"{data}: no examples to rank")
+    return examples
+
+
+def tfidf_corpus(data: Path, format: str, examples: list[dict]) -> list[str]:
+    """Document frequencies come from the training split when there is one, else from the data ranked."""
+    from confab.data.schema import read_split
+
+    if format == "parquet":
+        train = read_split(data, "train", columns=["response"])["response"].to_pylist()
+        if train:
+            return train
+    return [e["response"] for e in examples] + [c for e in examples for c in e.get("candidates") or []]
+
+
+def ranking_results(
+    models: Sequence[str],
+    data: Path,
+    format: str = "parquet",
+    split: str = "test",
+    candidates: int | None = None,
+    ks: Sequence[int] = (1, 3, 10),
+    seed: int = 0,
+    precision: str = "auto",
+    limit: int | None = None,
+) -> list[dict]:
+    """hits@k and MRR of each model on the same candidate sets (the same seed draws the same negatives)."""
+    from confab.retrieval.evaluate import evaluate
+    from confab.scorers import load_scorer
+
+    examples = ranking_examples(data, format, split, limit)
+    corpus = tfidf_corpus(data, format, examples) if "tfidf" in models else []
+    results = []
+    for name in models:
+        scorer, score, _ = load_scorer(name, corpus, precision)
+        metrics = evaluate(scorer, examples, n=candidates, seed=seed, ks=tuple(ks))
+        results.append({"model": str(name), "score": score, **metrics})
+    return results
+
+
+def selection_results(
+    models: Sequence[str], data: Path, kinds: Sequence[str], limit: int | None = None, precision: str = "auto"
+) -> tuple[int, list[dict]]:
+    """(contexts, each model's MAP/MRR/P@1 per kind of negatives) on DailyDialog++-style data."""
+    from confab.eval.selection import evaluate_selection, read_selection
+    from confab.scorers import load_scorer
+
+    items = read_selection(data, limit)
+    corpus = [t for it in items for t in [*it["context"], *it["positive"], *it["adversarial"], *it["random"]]]
+    results = []
+    for name in models:
+        scorer, score, probabilities = load_scorer(name, corpus, precision)
+        results.append({"model": str(name), "score": score,
+                        "metrics": evaluate_selection(scorer, items, list(kinds), probabilities)})  # fmt: skip
+    return len(items), results
+
+
+def perplexity_results(
+    models: Sequence[Path], data: Path, split: str = "test", limit: int | None = None, precision: str = "float32"
+) -> list[dict]:
+    """Each PLATO-2 generator's perplexity of the split's reference responses."""
+    from confab.data.schema import read_split
+    from confab.generation import checkpoint
+    from confab.generation.data import BatchConfig, encode
+    from confab.generation.objectives import Objective
+    from confab.generation.train import evaluate_stage
+
+    examples = read_split(data, split).to_pylist()[:limit]
+    if not examples:
+        raise ValueError(f"{data}: no {split} examples")
+    results = []
+    for path in models:
+        model, tok, meta = checkpoint.load(path, precision)
+        stage = meta.get("stage")
+        if stage not in ("1", "2.1") or meta.get("run", {}).get("backward"):
+            raise ValueError(f"{path}: perplexity of responses needs a forward generator (stage 1 or 2.1)")
+        seqs = encode(examples, tok, checkpoint.limits_of(meta))
+        metrics = evaluate_stage(Objective(model, stage), seqs, stage, tok, BatchConfig(), seed=0)
+        results.append({"model": str(path), "stage": stage, **metrics})
+    return results
