@@ -372,6 +372,16 @@ def test_command_line_curriculum_and_respond(tmp_path):
     rows = json.loads(result.stdout)["rows"]
     assert [r["score function"] for r in rows] == ["p(l=1|c,r)", "log p(r|c)", "log p(c|r)"]
     assert rows[0]["MAP"] == evaluator["metrics"]["both"]["map"] and (tmp_path / "t8" / "selection.png").exists()
+    static = ["eval", "static", str(Path(__file__).parent / "fixtures" / "knover_fixture.tsv"), "--agent",
+              f"plato={tmp_path / 's2.1'},evaluator={tmp_path / 's2.2'}", "--agent", str(tmp_path / "s1"),
+              "--max-contexts", "2", "--out", str(tmp_path / "static.jsonl"), "--quiet", "--json"]  # fmt: skip
+    result = runner.invoke(app, [*static, "--report", str(tmp_path / "r5")])
+    assert result.exit_code == 0, result.output
+    assert list(json.loads(result.stdout)["metrics"]) == ["plato", "s1"]
+    assert "| context | reference | plato | s1 |" in (tmp_path / "r5" / "report.md").read_text()
+    result = runner.invoke(app, [*static[:4], f"plato={tmp_path / 's2.1'},evaluator={tmp_path / 's2.2'}", "--agent",
+                                 f"plato={tmp_path / 's1'}", *static[7:]])  # fmt: skip
+    assert result.exit_code == 2 and "names plato, plato repeat" in " ".join(result.output.split())
     result = runner.invoke(app, ["eval", "table", "plato1", str(chats), "--json", "--report", str(tmp_path / "t1")])
     (row,) = json.loads(result.stdout)["rows"]
     assert row["system"] == "selfchat" and row["coherence"] is None and 0 < row["distinct-1"] <= 1

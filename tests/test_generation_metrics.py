@@ -5,6 +5,7 @@ import pytest
 from confab.agents import Candidate, Reply
 from confab.eval.generation import distinct, generation_metrics, unigram_f1
 from confab.eval.responses import read_log, write_responses
+from tests.scripted import Scripted
 
 
 def test_distinct_is_corpus_level_by_hand():
@@ -63,20 +64,6 @@ def test_bad_log_lines_are_named(tmp_path):
     log.write_text(json.dumps({"response": "hi"}) + "\n" + json.dumps({"text": "no"}) + "\n")
     with pytest.raises(ValueError, match=r"log.jsonl:2: needs a 'response'"):
         read_log(log)
-
-
-class Scripted:
-    """Answers with who it is, what it was told last, how long the history was and its persona."""
-
-    def __init__(self, name):
-        from confab.generation.decode import DecodeConfig
-
-        self.name, self.decode, self.seen = name, DecodeConfig(), []
-
-    def respond(self, history, persona):
-        self.seen.append((list(history), list(persona)))
-        text = f"{self.name} heard {history[-1].split()[0]} ({len(history)})"
-        return Reply(text, [Candidate(text, 1.0, {"z": len(history)})], 0.0)
 
 
 def test_selfchat_alternates_speakers_from_the_start_and_resumes(tmp_path):

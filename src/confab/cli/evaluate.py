@@ -225,9 +225,16 @@ def _log_report(
     from confab.eval import plots
     from confab.eval.report import Table
     from confab.eval.responses import log_metrics, read_log
+    from confab.eval.static import metrics_table, static_metrics
 
     try:
-        metrics = log_metrics(read_log(log))
+        rows = read_log(log)
+        if "replies" in rows[0]:  # a static evaluation: every agent's replies
+            metrics = static_metrics(rows)
+            finish(ctx, evaluation, metrics, [metrics_table(f"Generated text: {log.name}", metrics)],
+                   [*checkpoints(inputs), log], seed, folder, as_json, quiet=quiet)  # fmt: skip
+            return
+        metrics = log_metrics(rows)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
     shown = {k: v for k, v in metrics.items() if k != "latent_usage"}
@@ -432,3 +439,49 @@ def table_plato8(
         fail(f"--negatives must be one of {', '.join(NEGATIVES)}, not {negatives}")
     _paper_table(ctx, "plato8", lambda: plato_table8(model, data, negatives, max_contexts, precision),
                  [data, *checkpoints(model)], None, report, as_json, "selection")  # fmt: skip
+
+
+@app.command("static")
+def eval_static(
+    ctx: typer.Context,
+    contexts: Annotated[
+        Path,
+        typer.Argument(
+            help="Contexts: JSON lines {context, persona, reference}, Knover TSV, "
+            "ParlAI, or any format `data build` reads."
+        ),
+    ],  # fmt: skip
+    agent: Annotated[list[str], typer.Option(help="[NAME=]MODEL[,evaluator=PATH][,index=PATH] (repeatable).")],
+    out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
+    format: Annotated[str, typer.Option(help="The contexts' format (default: inferred).")] = "auto",
+    max_contexts: Annotated[int | None, typer.Option(help="The first N contexts only.")] = None,
+    seed: int = 0,
+    report: ReportDir = None,
+    quiet: bool = False,
+    as_json: AsJson = False,
+) -> None:
+    """Static evaluation (PLATO-2 section 3.4.3): every agent answers the same contexts; a side-by-side table of
+    replies and each agent's distinct-1/2, length and F1 against the references. `confab human export` turns the
+    log into a form for annotators."""
+    from confab.eval.responses import read_log
+    from confab.eval.static import AgentSpec, metrics_table, read_contexts, side_by_side, static_metrics, write_static
+    from confab.progress import progress_bars
+
+    try:
+        specs = [AgentSpec.parse(a) for a in agent]
+        names = [s.name for s in specs]
+        if len(set(names)) < len(names):
+            raise ValueError(f"agent names {', '.join(names)} repeat: name them, e.g. --agent small=PATH")
+        items = read_contexts(contexts, format, max_contexts)
+        agents = {s.name: s.load() for s in specs}
+        with progress_bars(quiet) as bars:
+            write_static(agents, items, out, seed, bars("contexts", len(items)))
+        rows = read_log(out)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        fail(str(e))
+    metrics = static_metrics(rows)
+    table = metrics_table(f"Static evaluation: {contexts.name} ({len(rows)} contexts)", metrics)
+    inputs = [contexts, *[p for s in specs for p in s.paths()], out]
+    result = {"contexts": str(contexts), "log": str(out), "agents": {s.name: s.model for s in specs},
+              "metrics": metrics}  # fmt: skip
+    finish(ctx, "eval static", result, [table, side_by_side(rows)], inputs, seed, report, as_json, quiet=quiet)

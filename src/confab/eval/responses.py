@@ -75,8 +75,8 @@ def _complete_lines(path: Path) -> int:
 
 
 def read_log(path: Path) -> list[dict]:
-    """A responses or self-chat log; a line that is not a JSON object with a string `response` or a list of
-    `turns` is an error naming it."""
+    """A responses, static-evaluation or self-chat log; a line that is not a JSON object with a string `response`,
+    `replies` by agent or a list of `turns` is an error naming it."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
@@ -86,12 +86,18 @@ def read_log(path: Path) -> list[dict]:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: not JSON ({e})") from None
-            if not isinstance(row, dict) or not (isinstance(row.get("response"), str) or _turns(row)):
-                raise ValueError(f"{path}:{lineno}: needs a 'response' string or a list of 'turns'")
+            if not isinstance(row, dict) or not (isinstance(row.get("response"), str) or _turns(row) or _replies(row)):
+                raise ValueError(f"{path}:{lineno}: needs a 'response' string, 'replies' by agent or a list of 'turns'")
             rows.append(row)
     if not rows:
         raise ValueError(f"{path}: no responses")
     return rows
+
+
+def _replies(row: dict) -> bool:
+    replies = row.get("replies")
+    return isinstance(replies, dict) and all(isinstance(r, dict) and isinstance(r.get("response"), str)
+                                             for r in replies.values())  # fmt: skip
 
 
 def _turns(row: dict) -> bool:
