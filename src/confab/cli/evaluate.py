@@ -393,7 +393,7 @@ def table_mazare4(
 def table_plato1(
     ctx: typer.Context,
     log: Annotated[list[Path], typer.Argument(help="Self-chat logs, one per system (named by the file name).")],
-    human: Annotated[Path | None, typer.Option(help="Scores from `confab human import` (results.json).")] = None,
+    human: Annotated[Path | None, typer.Option(help="The report.json of `confab human import`.")] = None,
     report: ReportDir = None,
     as_json: AsJson = False,
 ) -> None:

@@ -110,10 +110,14 @@ def mazare_table4(models: Sequence[str], datasets: Sequence[Path], seed: int = 0
 
 
 def plato_table1(logs: Sequence[Path], human: Path | None = None) -> tuple[Table, list[dict]]:
-    """One row per self-chat log (the system is the log's file name, as in `confab human export`)."""
+    """One row per self-chat log (the system is the log's file name, as in `confab human export`); human scores
+    from the report.json of `confab human import`."""
     from confab.eval.responses import log_metrics, read_log
 
-    scores = json.loads(Path(human).read_text())["systems"] if human else {}
+    scores = {}
+    if human:  # the report.json of `confab human import`
+        found = json.loads(Path(human).read_text())
+        scores = found.get("results", found).get("systems", {})
     results, rows = [], []
     for log in logs:
         system = Path(log).stem
