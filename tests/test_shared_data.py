@@ -85,3 +85,26 @@ def test_reddit_pair_files_rebuild_threads(tmp_path):
     # 13,471 pairs; chains of pairs share comments, so there are fewer threads than pairs
     assert report["threads"]["messages"] > 13471 > report["threads"]["threads"]
     assert report["cleaning"]["dropped"]["offensive"] > 0 and report["examples"]["total"] > 5000
+
+
+def test_the_shipped_selfchat_starts_are_the_200_vinyals_le_questions():
+    from confab.eval.selfchat import read_starts, vinyals_le_questions
+
+    shared = read_starts(shared_file("selfchat/vinyals_le_200_questions.txt"))
+    assert vinyals_le_questions() == shared and len(shared) == 200
+
+
+def test_static_evaluation_of_real_knover_contexts_exports_a_form_of_50(tmp_path):
+    import json
+
+    from confab.eval.human import export_form
+    from confab.eval.static import read_contexts, write_static
+    from tests.scripted import Scripted
+
+    contexts = read_contexts(shared_file("knover_plato2/example_valid.tsv"))
+    assert len(contexts) == 100 and all(c["persona"] and c["context"] and c["reference"] for c in contexts)
+    log = write_static({"a": Scripted("a"), "b": Scripted("b")}, contexts, tmp_path / "static.jsonl")
+    form, key = export_form([log], tmp_path / "form.html", pairwise=True)
+    items = json.loads(key.read_text())["items"]
+    assert len(items) == 50 and len({it["prompt"] for it in items}) > 40  # 50 drawn at random, as in the paper
+    assert contexts[0]["persona"][0] in form.read_text()  # the persona is shown to the annotators
