@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -79,11 +80,35 @@ def _plain(value):
     return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
-def write_report(report, folder: Path | None, quiet: bool = False) -> Path:
-    """Write an evaluation's report.json and report.md (default: a new folder under reports/)."""
-    from confab.eval.report import default_folder
+def finish(
+    ctx: typer.Context,
+    evaluation: str,
+    results: dict,
+    tables: list,
+    inputs: list,
+    seed: int | None,
+    folder: Path | None,
+    as_json: bool,
+    plots=None,
+    quiet: bool = False,
+) -> None:
+    """Write the evaluation's report (with `plots(folder) -> [png names]`), then print JSON or the tables."""
+    from confab.eval.report import Report, default_folder
 
-    folder = report.write(folder or default_folder(report.evaluation))
-    if not quiet:
-        Console(stderr=True).print(f"report: {folder / 'report.md'}", highlight=False)
-    return folder
+    command, config = invocation(ctx)
+    folder = folder or default_folder(evaluation)
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn = plots(folder) if plots else []
+    report = Report(evaluation, command, config, results, seed, [str(i) for i in inputs if i], tables, drawn)
+    report.write(folder)
+    if as_json:
+        print(json.dumps(results))
+    elif not quiet:
+        for table in tables:
+            console.print(table.rich())
+        console.print(f"report: {folder / 'report.md'}", highlight=False)
+
+
+def checkpoints(names: list) -> list[str]:
+    """The inputs of a report among model names: folders, not `tfidf`."""
+    return [str(n) for n in names if n and str(n) != "tfidf"]

@@ -2,57 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from confab.cli.common import (
-    PRECISION_HELP,
-    AsJson,
-    Precision,
-    ReportDir,
-    console,
-    fail,
-    invocation,
-    write_report,
-)
+from confab.cli.common import PRECISION_HELP, AsJson, Precision, ReportDir, checkpoints, fail, finish
 
 app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
-
-
-def finish(
-    ctx: typer.Context,
-    evaluation: str,
-    results: dict,
-    tables: list,
-    inputs: list,
-    seed: int | None,
-    folder: Path | None,
-    as_json: bool,
-    plots=None,
-    quiet: bool = False,
-) -> None:
-    """Write the evaluation's report (with `plots(folder) -> [png names]`), then print JSON or the tables."""
-    from confab.eval.report import Report, default_folder
-
-    command, config = invocation(ctx)
-    folder = folder or default_folder(evaluation)
-    folder.mkdir(parents=True, exist_ok=True)
-    drawn = plots(folder) if plots else []
-    report = Report(evaluation, command, config, results, seed, [str(i) for i in inputs if i], tables, drawn)
-    write_report(report, folder, quiet or as_json)
-    if as_json:
-        print(json.dumps(results))
-    elif not quiet:
-        for table in tables:
-            console.print(table.rich())
-
-
-def checkpoints(names: list) -> list[str]:
-    """The inputs of a report among model names: folders, not `tfidf`."""
-    return [str(n) for n in names if n and str(n) != "tfidf"]
 
 
 @app.command("ranking")

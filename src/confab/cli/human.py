@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import AsJson, ReportDir, console, fail
-from confab.cli.evaluate import finish
+from confab.cli.common import AsJson, ReportDir, console, fail, finish
 
 app = typer.Typer(help="Human evaluation: export a form for annotators, import their answers.", no_args_is_help=True)
 

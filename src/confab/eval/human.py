@@ -259,8 +259,10 @@ def summarise(key: dict, checked: list[dict]) -> dict:
             continue
         scored[items[item_id]["slots"][slot]["system"]][metric].append(majority(vs))
     metrics = [*key["metrics"]["utterance"], *key["metrics"]["dialogue"]]
-    systems = {s: {m: (sum(v) / len(v) if (v := scored[s][m]) else None) for m in metrics} | {"units": sum(
-               len(v) for v in scored[s].values())} for s in key["systems"]}  # fmt: skip
+    systems = {}
+    for system in key["systems"]:
+        means = {m: sum(v) / len(v) if (v := scored[system][m]) else None for m in metrics}
+        systems[system] = {**means, "units": sum(len(v) for v in scored[system].values())}
     kappa = {}
     for metric in [*metrics, *(["preference"] if key["pairwise"] else [])]:
         categories = list(PREFERENCES) if metric == "preference" else list(SCORES)
