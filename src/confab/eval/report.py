@@ -122,7 +122,7 @@ class Report:
 
 def render(record: dict, tables: list[Table]) -> str:
     lines = [f"# {record['evaluation']}", "", "```", record["command"], "```", ""]
-    lines += [f"{record['created']} · seed {record['seed']}", ""]
+    lines += [record["created"] + ("" if record["seed"] is None else f" · seed {record['seed']}"), ""]
     for table in tables:
         lines += [table.markdown(), ""]
     for plot in record["plots"]:
