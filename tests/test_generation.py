@@ -276,6 +276,14 @@ def test_curriculum_on_a_real_sample_and_checkpoints_round_trip(tmp_path):
     scores = [scoring.coherence(a.evaluator, a.tok, a.limits, [], ["hello there"], texts) for a in (fp32, bf16)]
     assert torch.allclose(*scores, atol=0.02)
     assert len(bf16.respond(["hello there"], ["i like movies ."]).candidates) == 20
+    # several sessions in one batch (the server's batching) reply as each would alone
+    fp32.decode = DecodeConfig(strategy="greedy", max_length=12)
+    requests = [(["hello there"], ["i like movies ."]), (["what do you do for fun ?", "i read a lot ."], [])]
+    batched = fp32.respond_batch(requests)
+    for together, (history, persona) in zip(batched, requests, strict=True):
+        alone = fp32.respond(history, persona)
+        assert [c.text for c in together.candidates] == [c.text for c in alone.candidates]
+        assert [c.score for c in together.candidates] == pytest.approx([c.score for c in alone.candidates], abs=1e-4)
     with pytest.raises(ValueError, match="precision 'half'"):
         PlatoAgent(tmp_path / "s21", precision="half")
     with pytest.raises(ValueError, match="not a PLATO-2 one"):

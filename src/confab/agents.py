@@ -28,6 +28,14 @@ class Agent(Protocol):
         ...
 
 
+def respond_all(agent: Agent, requests: list[tuple[list[str], list[str]]]) -> list[Reply]:
+    """Replies to several (history, persona) requests: in one batch where the agent can (`respond_batch`: PLATO-2
+    and retrieval agents), else one after another."""
+    if hasattr(agent, "respond_batch"):
+        return agent.respond_batch(requests)
+    return [agent.respond(history, persona) for history, persona in requests]
+
+
 def load_agent(
     model: str | Path,
     index: str | Path | None = None,

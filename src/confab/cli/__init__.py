@@ -19,6 +19,7 @@ app.add_typer(train.tokenizer_app, name="tokenizer")
 app.add_typer(human.app, name="human")
 app.command()(talk.chat)
 app.command()(talk.respond)
+app.command()(talk.serve)
 app.command()(evaluate.selfchat)
 
 

@@ -59,3 +59,38 @@ def respond(
     reply = agent.respond(history, list(persona or []))
     candidates = [{"text": c.text, "score": c.score, **c.info} for c in reply.candidates]
     print(json.dumps({"response": reply.text, "candidates": candidates, "seconds": round(reply.seconds, 3)}))
+
+
+def serve(
+    model: Annotated[Path, typer.Option(help="A retrieval checkpoint, or a PLATO-2 generator.")],
+    index: Annotated[Path | None, typer.Option(help="Retrieval: a candidate index.")] = None,
+    evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 evaluation model.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: int = 8000,
+    max_batch: Annotated[int, typer.Option(help="Requests of different sessions in one model call (1: off).")] = 16,
+    max_wait_ms: Annotated[float, typer.Option(help="How long a request waits for others to batch with.")] = 10.0,
+    max_sessions: Annotated[int, typer.Option(help="Sessions kept; the least recently used makes way.")] = 1000,
+    session_ttl: Annotated[float, typer.Option(help="Seconds a session lives without a message.")] = 3600.0,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="CONFAB_API_KEY", help="Require this key (X-API-Key or Bearer).")
+    ] = None,
+    safety: Annotated[bool, typer.Option(help="Never send a candidate with an offensive word.")] = False,
+    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+) -> None:
+    """Serve an agent over HTTP: a JSON chat API with sessions, /metrics, and a web page at /."""
+    import uvicorn
+
+    from confab.agents import load_agent
+    from confab.serve.app import ServeConfig, create_app
+
+    if max_batch < 1 or max_sessions < 1 or session_ttl <= 0 or max_wait_ms < 0:
+        fail("--max-batch and --max-sessions must be at least 1, --session-ttl above 0, --max-wait-ms at least 0")
+    options = {} if precision is None else {"precision": precision}
+    try:
+        agent = load_agent(model, index=index, evaluator=evaluator, **options)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        fail(str(e))
+    config = ServeConfig(model=str(model), max_batch=max_batch, max_wait_ms=max_wait_ms, max_sessions=max_sessions,
+                         session_ttl=session_ttl, api_key=api_key, safety=safety)  # fmt: skip
+    console.print(f"confab serves {model} on http://{host}:{port}/ (API: /v1/chat, schema: /openapi.json)")
+    uvicorn.run(create_app(agent, config), host=host, port=port, log_level="warning")

@@ -65,7 +65,7 @@ class Cleaner:
     def __init__(self, config: CleanConfig, frequent: set[int] | frozenset[int] = frozenset()):
         self.config = config
         self.active = [r for r in RULES if r not in config.skip]
-        self.offensive = set(_load(config.offensive_words, "offensive_words.txt", lower=True))
+        self.offensive = offensive_words(config.offensive_words)
         self.quarantined = set(_load(config.quarantined_subreddits, "quarantined_subreddits.txt", lower=True))
         self.bots = set(_load(config.bots, "bots.txt", lower=True))
         self.frequent = frequent
@@ -105,7 +105,7 @@ class Cleaner:
                 hit = bool(self._special.search(text))
             elif rule == "offensive":
                 tokens = tokens if tokens is not None else tokenize(text)
-                hit = not self.offensive.isdisjoint(map(str.lower, tokens))
+                hit = is_offensive(tokens, self.offensive)
             elif rule == "repeated":
                 hit = text_hash(text) in self.frequent
             else:  # parent_overlap
@@ -146,6 +146,15 @@ def text_hash(text: str) -> int:
     """A 64-bit hash of the text up to case and spacing, used to count repeated messages."""
     normal = " ".join(text.lower().split())
     return int.from_bytes(hashlib.blake2b(normal.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def offensive_words(path: str | None = None) -> frozenset[str]:
+    """The offensive-word list (lower-cased): a file, one word a line; None: the list that ships with confab."""
+    return frozenset(_load(path, "offensive_words.txt", lower=True))
+
+
+def is_offensive(tokens: list[str], words: frozenset[str]) -> bool:
+    return not words.isdisjoint(map(str.lower, tokens))
 
 
 def _load(path: str | None, default: str, lower: bool) -> list[str]:

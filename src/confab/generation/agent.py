@@ -64,17 +64,35 @@ class PlatoAgent:
         self.decode = decode or DecodeConfig(strategy="sampling", top_k=10, top_p=1.0)
 
     def respond(self, history: list[str], persona: list[str]) -> Reply:
+        return self.respond_batch([(history, persona)])[0]
+
+    def respond_batch(self, requests: list[tuple[list[str], list[str]]]) -> list[Reply]:
+        """Replies to several (history, persona) requests, all their candidates decoded as one batch."""
         start = time.perf_counter()
-        prefix = layout(self.tok, persona, history, None, self.limits)
-        slots = self.model.latent_embedding(torch.eye(self.model.config.latent_k)[: self.k]) if self.latent else None
+        prefixes = [layout(self.tok, persona, history, None, self.limits) for history, persona in requests]
+        slots = None
+        if self.latent:
+            slots = self.model.latent_embedding(torch.eye(self.model.config.latent_k)[: self.k]).repeat(
+                len(requests), 1
+            )
         with torch.no_grad():
-            outputs = generate(self.model, [prefix] * self.k, self.tok.eos, self.decode, slots)
-            texts = [self.tok.decode(o.ids) for o in outputs]
-            coherence = None
-            if self.ranking == "evaluator":
-                coherence = scoring.coherence(self.evaluator, self.tok, self.limits, persona, history, texts)
-            elif self.ranking == "backward":
-                coherence = scoring.backward_loglik(self.backward, self.tok, self.limits, history, texts)
+            outputs = generate(
+                self.model, [p for p in prefixes for _ in range(self.k)], self.tok.eos, self.decode, slots
+            )
+            replies = []
+            for r, (history, persona) in enumerate(requests):
+                mine = outputs[r * self.k : (r + 1) * self.k]
+                replies.append(self._rank(history, persona, mine))
+        seconds = time.perf_counter() - start
+        return [Reply(r.text, r.candidates, seconds) for r in replies]
+
+    def _rank(self, history: list[str], persona: list[str], outputs: list[Output]) -> Reply:
+        texts = [self.tok.decode(o.ids) for o in outputs]
+        coherence = None
+        if self.ranking == "evaluator":
+            coherence = scoring.coherence(self.evaluator, self.tok, self.limits, persona, history, texts)
+        elif self.ranking == "backward":
+            coherence = scoring.backward_loglik(self.backward, self.tok, self.limits, history, texts)
         candidates = []
         for i, (o, text) in enumerate(zip(outputs, texts, strict=True)):
             loglik = o.logprob / (len(o.ids) + int(o.finished)) if o.ids or o.finished else -float("inf")
@@ -84,7 +102,7 @@ class PlatoAgent:
             # a candidate that never ends or repeats itself loses to every proper one
             candidates.append(Candidate(text, score - (1e3 if bad else 0.0), info))
         candidates.sort(key=lambda c: -c.score)
-        return Reply(candidates[0].text, candidates, time.perf_counter() - start)
+        return Reply(candidates[0].text, candidates, 0.0)
 
 
 def repeats(output: Output, n: int = 3) -> bool:

@@ -19,9 +19,16 @@ class RetrievalAgent:
         self.top_k = top_k
 
     def respond(self, history: list[str], persona: list[str]) -> Reply:
+        return self.respond_batch([(history, persona)])[0]
+
+    def respond_batch(self, requests: list[tuple[list[str], list[str]]]) -> list[Reply]:
+        """Replies to several (history, persona) requests: one encoder pass and one index search for all."""
         start = time.perf_counter()
-        example = {"context": history[-8:] or [""], "persona": persona}
-        joint = self.scorer.encode_contexts([example]).float().numpy()
-        found = self.index.search(joint, self.top_k)[0]
-        candidates = [Candidate(text, score) for text, score in found]
-        return Reply(candidates[0].text if candidates else "", candidates, time.perf_counter() - start)
+        examples = [{"context": history[-8:] or [""], "persona": persona} for history, persona in requests]
+        joint = self.scorer.encode_contexts(examples).float().numpy()
+        replies = []
+        for found in self.index.search(joint, self.top_k):
+            candidates = [Candidate(text, score) for text, score in found]
+            replies.append(Reply(candidates[0].text if candidates else "", candidates, 0.0))
+        seconds = time.perf_counter() - start
+        return [Reply(r.text, r.candidates, seconds) for r in replies]
