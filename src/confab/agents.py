@@ -23,6 +23,8 @@ class Reply:
 
 
 class Agent(Protocol):
+    scored_by: str  # what a candidate's score means, e.g. "coherence p(l=1|c,r) of the evaluation model"
+
     def respond(self, history: list[str], persona: list[str]) -> Reply:
         """The next turn after `history` (oldest first), spoken by someone described by `persona`."""
         ...

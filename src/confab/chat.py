@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def command(line: str, state: ChatState, console: Console) -> None:
         last = next((r for r in reversed(state.replies) if r), None)
         for c in last.candidates if last else []:
             z = c.info.get("z")
-            console.print(f"  {c.score:9.3f}" + (f"  z={z:<2}" if z is not None else "") + f"  {c.text}", highlight=False)
+            console.print(
+                f"  {c.score:9.3f}" + (f"  z={z:<2}" if z is not None else "") + f"  {c.text}", highlight=False
+            )
     elif word == "/history":
         for text, reply in zip(state.history, state.replies, strict=True):
             console.print(f"  [{'green' if reply else 'cyan'}]{'bot' if reply else 'you'}>[/] {text}", highlight=False)
@@ -126,7 +129,5 @@ def persona_command(rest: str, persona: list[str]) -> None:
 
 def _line_editing() -> None:
     """Arrow keys and the history of typed lines, where the terminal has them."""
-    try:
+    with contextlib.suppress(ImportError):  # e.g. Windows without pyreadline
         import readline  # noqa: F401 - importing it is what turns line editing on for input()
-    except ImportError:  # e.g. Windows without pyreadline
-        pass

@@ -19,6 +19,11 @@ from confab.generation.batches import layout
 from confab.generation.decode import DecodeConfig, Output, generate
 
 RANKINGS = ("evaluator", "loglik", "backward")
+SCORED_BY = {  # what a candidate's score is, for people reading a ranking
+    "evaluator": "coherence p(l=1|c,r) of the evaluation model",
+    "loglik": "the generator's length-averaged log p(r|c)",
+    "backward": "log p(c|r) of the backward model",
+}
 
 
 class PlatoAgent:
@@ -62,6 +67,7 @@ class PlatoAgent:
             raise ValueError(f"ranking {self.ranking!r}: choose loglik, evaluator (with an evaluation model) or "
                              "backward (with a backward model)")  # fmt: skip
         self.decode = decode or DecodeConfig(strategy="sampling", top_k=10, top_p=1.0)
+        self.scored_by = SCORED_BY[self.ranking]
 
     def respond(self, history: list[str], persona: list[str]) -> Reply:
         return self.respond_batch([(history, persona)])[0]

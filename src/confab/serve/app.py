@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -89,6 +90,7 @@ class ChatResponse(BaseModel):
     session_id: str
     response: str
     candidates: list[CandidateOut]  # best first, as the agent ranked them
+    scored_by: str  # what the scores are
     persona: list[str]
     turn: int  # how many turns the session's history holds
     seconds: float  # the model's time for the batch this reply was part of
@@ -126,28 +128,28 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             return await self._refuse(scope, receive, send)
-        seen = 0
+        seen, too_large = 0, False
 
         async def counted():
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
+                too_large = True
+                return {"type": "http.disconnect"}  # the app stops reading; its answer is replaced below
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
+        async def unless_too_large(message):
+            if not too_large:
+                await send(message)
+
+        await self.app(scope, counted, unless_too_large)
+        if too_large:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope, receive, send):
         response = JSONResponse({"detail": f"request body over {self.limit:,} bytes"}, status_code=413)
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def create_app(agent: Agent, config: ServeConfig | None = None) -> FastAPI:
@@ -156,6 +158,7 @@ def create_app(agent: Agent, config: ServeConfig | None = None) -> FastAPI:
     metrics = Metrics(store)
     batcher = Batcher(agent, config.max_batch, config.max_wait_ms / 1000, metrics.batch.observe)
     banned = offensive_words() if config.safety else frozenset()
+    scored_by = getattr(agent, "scored_by", "the agent's score")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -200,13 +203,20 @@ def create_app(agent: Agent, config: ServeConfig | None = None) -> FastAPI:
 
     guarded = [Depends(authorised)]
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        # where and what, without echoing the input back (it may be huge, or NaN, which JSON cannot carry)
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(resource_path("serve/index.html").read_text(encoding="utf-8"))
 
     @app.get("/v1/health")
     async def health() -> dict:
-        return {"status": "ok", "model": config.model, "agent": type(agent).__name__, "max_batch": config.max_batch,
+        return {"status": "ok", "model": config.model, "agent": type(agent).__name__, "scored_by": scored_by,
+                "max_batch": config.max_batch,
                 "sessions": len(store), "api_key": config.api_key is not None, "safety": config.safety}  # fmt: skip
 
     @app.post("/v1/chat", dependencies=guarded)
@@ -222,8 +232,15 @@ def create_app(agent: Agent, config: ServeConfig | None = None) -> FastAPI:
                 raise HTTPException(500, f"the model failed: {type(e).__name__}") from e
             candidates, response = _screen(reply, banned)
             store.add_turns(session, body.message, response)
-        return ChatResponse(session_id=session.id, response=response, candidates=candidates, persona=session.persona,
-                            turn=len(session.history), seconds=round(reply.seconds, 4))  # fmt: skip
+        return ChatResponse(
+            session_id=session.id,
+            response=response,
+            candidates=candidates,
+            scored_by=scored_by,
+            persona=session.persona,
+            turn=len(session.history),
+            seconds=round(reply.seconds, 4),
+        )
 
     @app.get("/v1/sessions/{session_id}", dependencies=guarded)
     async def get_session(session_id: SessionId) -> SessionOut:
