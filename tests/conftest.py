@@ -20,3 +20,23 @@ def shared_file(relative: str) -> Path:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def small_retrieval(tmp_path) -> tuple[Path, Path]:
+    """An untrained bag-of-words ranker and an index of the PERSONA-CHAT fixture's 3 bot turns: (model, index)."""
+    from typer.testing import CliRunner
+
+    from confab.cli import app
+    from confab.retrieval import checkpoint
+    from confab.retrieval.model import PersonaRanker, RankerConfig
+    from confab.retrieval.tokens import WordTokenizer
+
+    tok = WordTokenizer.build(["hello there", "i like ski", "what do you do"], 100)
+    checkpoint.save(tmp_path / "ck", PersonaRanker(RankerConfig(encoder="bow", vocab_size=len(tok))), tok, {})
+    data = str(FIXTURES / "personachat_fixture.txt")
+    built = CliRunner().invoke(app, ["index", "build", "--model", str(tmp_path / "ck"), "--data", data, "--out",
+                                     str(tmp_path / "idx")])  # fmt: skip
+    assert built.exit_code == 0, built.output
+    assert "indexed 3 responses" in built.output  # the 3 bot turns that answer something
+    return tmp_path / "ck", tmp_path / "idx"

@@ -8,9 +8,6 @@ from typer.testing import CliRunner
 from confab.agents import Candidate, Reply
 from confab.chat import run_chat
 from confab.cli import app
-from confab.retrieval import checkpoint
-from confab.retrieval.model import PersonaRanker, RankerConfig
-from confab.retrieval.tokens import WordTokenizer
 
 
 class Echo:
@@ -58,32 +55,19 @@ def test_chat_commands_change_persona_and_history(tmp_path):
     assert saved["turns"][1]["candidates"][1] == {"text": "other", "score": 0.5}
 
 
-def test_index_build_and_chat_from_the_command_line(fixtures, tmp_path):
-    runner = CliRunner()
-    tok = WordTokenizer.build(["hello there", "i like ski", "what do you do"], 100)
-    checkpoint.save(tmp_path / "ck", PersonaRanker(RankerConfig(encoder="bow", vocab_size=len(tok))), tok, {})
-    data = str(fixtures / "personachat_fixture.txt")
-    result = runner.invoke(app, ["index", "build", "--model", str(tmp_path / "ck"), "--data", data, "--out",
-                                 str(tmp_path / "idx")])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert "indexed 3 responses" in result.output  # the 3 bot turns that answer something
-    result = runner.invoke(app, ["chat", "--model", str(tmp_path / "ck"), "--index", str(tmp_path / "idx"),
-                                 "--persona", "i like to ski."], input="hi there\n/candidates\n/quit\n")  # fmt: skip
+def test_index_build_and_chat_from_the_command_line(small_retrieval):
+    model, index = small_retrieval
+    result = CliRunner().invoke(app, ["chat", "--model", str(model), "--index", str(index), "--persona",
+                                      "i like to ski."], input="hi there\n/candidates\n/quit\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "bot>" in result.output and result.output.count("  ") > 3
 
 
-def test_the_terminal_chat_through_a_pseudo_terminal(fixtures, tmp_path):
+def test_the_terminal_chat_through_a_pseudo_terminal(small_retrieval, tmp_path):
     """A real terminal session: prompt, replies, persona commands, line history (arrow up) and /save."""
     pexpect = pytest.importorskip("pexpect", reason="pexpect is not installed (pip: pexpect)")
-    tok = WordTokenizer.build(["hello there", "i like ski", "what do you do"], 100)
-    checkpoint.save(tmp_path / "ck", PersonaRanker(RankerConfig(encoder="bow", vocab_size=len(tok))), tok, {})
-    data = str(fixtures / "personachat_fixture.txt")
-    built = CliRunner().invoke(app, ["index", "build", "--model", str(tmp_path / "ck"), "--data", data, "--out",
-                                     str(tmp_path / "idx")])  # fmt: skip
-    assert built.exit_code == 0, built.output
-    args = ["-m", "confab.cli", "chat", "--model", str(tmp_path / "ck"), "--index", str(tmp_path / "idx"),
-            "--persona", "i like to ski."]  # fmt: skip
+    model, index = small_retrieval
+    args = ["-m", "confab.cli", "chat", "--model", str(model), "--index", str(index), "--persona", "i like to ski."]
     env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1"}
     child = pexpect.spawn(sys.executable, args, encoding="utf-8", timeout=60, dimensions=(40, 120), env=env)
     child.expect("you> ")

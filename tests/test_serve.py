@@ -227,24 +227,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def retrieval_server(fixtures, tmp_path):
+def retrieval_server(small_retrieval):
     """`confab serve` in its own process on loopback, with a small retrieval model and index."""
-    from typer.testing import CliRunner
-
-    from confab.cli import app
-    from confab.retrieval import checkpoint
-    from confab.retrieval.model import PersonaRanker, RankerConfig
-    from confab.retrieval.tokens import WordTokenizer
-
-    tok = WordTokenizer.build(["hello there", "i like ski", "what do you do"], 100)
-    checkpoint.save(tmp_path / "ck", PersonaRanker(RankerConfig(encoder="bow", vocab_size=len(tok))), tok, {})
-    data = str(fixtures / "personachat_fixture.txt")
-    built = CliRunner().invoke(app, ["index", "build", "--model", str(tmp_path / "ck"), "--data", data, "--out",
-                                     str(tmp_path / "idx")])  # fmt: skip
-    assert built.exit_code == 0, built.output
+    model, index = small_retrieval
     port = free_port()
-    args = [sys.executable, "-m", "confab.cli", "serve", "--model", str(tmp_path / "ck"), "--index",
-            str(tmp_path / "idx"), "--port", str(port)]  # fmt: skip
+    args = [sys.executable, "-m", "confab.cli", "serve", "--model", str(model), "--index", str(index), "--port",
+            str(port)]  # fmt: skip
     env = {**os.environ, "NO_COLOR": "1"}
     server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     import httpx
