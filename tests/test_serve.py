@@ -308,3 +308,24 @@ def test_the_readme_python_example_runs(small_retrieval, capsys):
     exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 5 and printed[-1].endswith("the dot product of the context and response encodings")
+
+
+def test_the_event_loop_stays_free_while_the_model_works():
+    import httpx
+
+    async def run():
+        app = create_app(Batched(delay=1.0), ServeConfig())
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://confab") as http:
+                chat = asyncio.create_task(http.post("/v1/chat", json={"message": "hi"}))
+                await asyncio.sleep(0.1)  # the model is busy now
+                start = time.perf_counter()
+                health = await http.get("/v1/health")
+                waited = time.perf_counter() - start
+                assert not chat.done()
+                reply = await chat
+        return health.status_code, waited, reply.status_code
+
+    status, waited, chat_status = asyncio.run(run())
+    assert status == 200 and chat_status == 200 and waited < 0.5  # answered while the model call still ran
