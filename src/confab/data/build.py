@@ -19,12 +19,11 @@ are pure functions over records and do no I/O.
 
 from __future__ import annotations
 
-import heapq
 import json
 import math
 import shutil
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,21 +33,31 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from confab import __version__
 from confab.config import load_config, save_config, to_dict
 from confab.data import persona as personas
-from confab.data.clean import RULES, CleanConfig, Cleaner, text_hash
-from confab.data.records import Message, Problems
+from confab.data.clean import CleanConfig, Cleaner, text_hash
+from confab.data.records import Problems
 from confab.data.report import render_report
 from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA, SPLITS
 from confab.data.shuffle import ShuffleWriter, all_batches, partition_rows, partition_table, read_table, write_table
 from confab.data.sources import CLEANED_BY_DEFAULT, FORMATS, READERS, WITH_PERSONAS, detect_format
 from confab.data.sources.lines import EXPANSION
 from confab.data.split import held_out, sizes, split_key
-from confab.data.threads import build_thread, make_example, walk
+from confab.data.stages import (
+    CANDIDATE_SCHEMA,
+    POOL_SCHEMA,
+    Plan,
+    make_report,
+    merge_pools,
+    message_row,
+    part,
+    persona_partition,
+    split_partition,
+    thread_partition,
+)
 from confab.io import atomic_path, atomic_write_json, atomic_write_text
 from confab.progress import no_progress
-from confab.text import Dictionary, TokenCounter, tokenize, truncate_tokens
+from confab.text import Dictionary, TokenCounter
 
 MAX_PARTITIONS = 4096
 CLASSIFIER_NEGATIVES = 5_000
@@ -107,8 +116,8 @@ class Build:
         self.inputs = [Path(p) for p in self.config.inputs]
         self.sources = _source_names(self.inputs)
         self.parts = _partitions(self.inputs, self.config.partition_mb)
-        self.setup = self.config.persona
-        self.extracts = self.setup not in ("none", "source")
+        self.plan = Plan(self.config, self.parts)
+        self.setup, self.extracts = self.plan.setup, self.plan.extracts
         self.timings: dict[str, float] = {}
 
     # -- driver ---------------------------------------------------------------------------------------------
@@ -181,7 +190,7 @@ class Build:
                     for m in messages:
                         counts[m.kind] += 1
                         h = text_hash(m.text)
-                        out.add(_part(m.thread_id, self.parts), _message_row(m))
+                        out.add(part(m.thread_id, self.parts), message_row(m))
                         hashes.add(h % self.parts, {"h": h})
                 atomic_write_json(tmp / "stats.json", {"kinds": counts, "problems": problems.to_dict()})
                 tmp.rename(final)
@@ -224,59 +233,20 @@ class Build:
             task(p + 1)
 
     def _thread_partition(self, p: int, cleaner: Cleaner | None, tmp: Path) -> None:
-        cfg = self.config
-        by_thread: dict[str, list[Message]] = defaultdict(list)
-        for row in partition_rows(self._ingested("messages.arrow"), p):
-            by_thread[row["thread_id"]].append(_row_message(row))
-        drops: Counter = Counter()
-        stats: Counter = Counter()
-        pool: list[tuple[int, str, str]] = []
         with (
             ShuffleWriter(tmp / "examples.arrow", EXAMPLE_SCHEMA) as examples,
-            ShuffleWriter(tmp / "candidates.arrow", _CANDIDATE_SCHEMA) as cands,
+            ShuffleWriter(tmp / "candidates.arrow", CANDIDATE_SCHEMA) as cands,
         ):
-            for messages in by_thread.values():
-                thread = build_thread(messages)
-                truncated: dict[str, str] = {}
-                stats.update(thread.stats)
-                stats["threads"] += 1
-                stats["messages"] += len(thread.messages)
-                for message, ancestors in walk(thread, cleaner, drops):
-                    stats["kept_messages"] += 1
-                    example = make_example(
-                        message, ancestors, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns, truncated
-                    )
-                    if example is not None:
-                        examples.add(_part(example["response_author"], self.parts), example)
-                    if not self.extracts or message.kind == "submission" or message.author is None:
-                        continue
-                    text = truncated.get(message.id) or truncate_tokens(message.text, cfg.truncate_tokens)
-                    setup = "random-from-user" if self.setup == "random-from-dataset" else self.setup
-                    for sentence in personas.candidates(text, setup):
-                        key = personas.rank_key(cfg.seed, message.author, sentence)
-                        cands.add(
-                            _part(message.author, self.parts),
-                            {"author": message.author, "message_id": message.id, "sentence": sentence, "key": key},
-                        )
-                    if self.setup in ("rules+classifier", "random-from-dataset"):
-                        pool.extend(
-                            (personas.rank_key(cfg.seed, "pool", message.id, s), message.id, s)
-                            for s in personas.candidates(text, "random-from-user")
-                        )
-                        if len(pool) > 4 * cfg.pool_size:
-                            pool = heapq.nsmallest(cfg.pool_size, pool)
-        pool = heapq.nsmallest(cfg.pool_size, pool)
-        write_table(
-            tmp / "pool.arrow",
-            pa.table(
-                {
-                    "key": pa.array([k for k, _, _ in pool], pa.uint64()),
-                    "message_id": [m for _, m, _ in pool],
-                    "sentence": [s for _, _, s in pool],
-                }
-            ),
-        )
-        atomic_write_json(tmp / "stats.json", {"drops": drops, "stats": stats})
+            rows = partition_rows(self._ingested("messages.arrow"), p)
+            result = thread_partition(rows, cleaner, self.plan, examples.add, cands.add)
+        pool = result.pool
+        columns = {
+            "key": [k for k, _, _ in pool],
+            "message_id": [m for _, m, _ in pool],
+            "sentence": [x for *_, x in pool],
+        }
+        write_table(tmp / "pool.arrow", pa.table(columns, schema=POOL_SCHEMA))
+        atomic_write_json(tmp / "stats.json", {"drops": result.drops, "stats": result.stats})
 
     # -- 4. split -------------------------------------------------------------------------------------------
 
@@ -323,46 +293,13 @@ class Build:
             task(q + 1)
 
     def _persona_partition(self, q, held, classifier, pool, tagger, target: Path) -> None:
-        cfg = self.config
-        keep = cfg.max_persona + personas.SLACK
-        by_author: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
-        for row in partition_rows(self._thread_files("candidates.arrow"), q):
-            if row["message_id"] in held:
-                continue  # validation and test responses never feed a persona
-            seen = by_author[row["author"]]
-            if row["sentence"] not in seen or row["key"] < seen[row["sentence"]][0]:
-                seen[row["sentence"]] = (row["key"], row["message_id"])
-        chosen: dict[str, list[tuple[str, str]]] = {}
-        ranked = {a: sorted((k, m, s) for s, (k, m) in sents.items()) for a, sents in by_author.items()}
-        if self.setup == "random-from-user":
-            chosen = {a: [(s, m) for _, m, s in r[:keep]] for a, r in ranked.items()}
-        elif self.setup == "random-from-dataset":
-            for author in ranked:
-                if pool:
-                    picks = {personas.rank_key(cfg.seed, author, str(j)) % len(pool) for j in range(keep)}
-                    chosen[author] = [(pool[i][2], pool[i][1]) for i in sorted(picks)]
-        else:
-            chosen = personas.choose_by_tags(ranked, tagger, classifier, keep)
-        authors = sorted(a for a, c in chosen.items() if c)
-        write_table(
-            target,
-            pa.table(
-                {
-                    "author": authors,
-                    "sentences": [[s for s, _ in chosen[a]] for a in authors],
-                    "message_ids": [[m for _, m in chosen[a]] for a in authors],
-                }
-            ),
-        )
+        rows = partition_rows(self._thread_files("candidates.arrow"), q)
+        write_table(target, persona_partition(rows, held, classifier, pool, tagger, self.plan))
 
     def _pool(self, held: dict[str, str]) -> list[tuple[int, str, str]]:
-        rows = (
-            (r["key"], r["message_id"], r["sentence"])
-            for batch in all_batches(self._thread_files("pool.arrow"))
-            for r in batch.to_pylist()
-            if r["message_id"] not in held
-        )
-        return heapq.nsmallest(self.config.pool_size, rows)
+        pools = ([(r["key"], r["message_id"], r["sentence"]) for r in batch.to_pylist()]
+                 for batch in all_batches(self._thread_files("pool.arrow")))  # fmt: skip
+        return merge_pools(pools, held, self.config.pool_size)
 
     def _classifier(self, held: dict[str, str]) -> personas.PersonaClassifier:
         target = self.work / "classifier.json"
@@ -389,42 +326,15 @@ class Build:
             task(q + 1)
 
     def _write_partition(self, q: int, held: dict[str, str], marker: Path) -> None:
-        cfg = self.config
-        table = partition_table(self._thread_files("examples.arrow"), q, EXAMPLE_SCHEMA)
-        rows = sorted(table.to_pylist(), key=lambda r: r["id"])
-        by_author: dict[str, list[tuple[str, str]]] = {}
-        if self.extracts:
-            for r in read_table(self.work / "personas" / f"q{q:05d}.arrow").to_pylist():
-                by_author[r["author"]] = list(zip(r["sentences"], r["message_ids"], strict=True))
-        out: dict[str, list[dict]] = {s: [] for s in SPLITS}
-        counter = TokenCounter()
-        stats: Counter = Counter()
-        for row in rows:
-            split = held.get(row["id"], "train")
-            if self.setup == "none":
-                row["persona"] = []
-            elif self.extracts:
-                sentences = by_author.get(row["response_author"], [])
-                row["persona"] = personas.persona_for_example(sentences, row["id"], row["response"], cfg.max_persona)
-            out[split].append(row)
-            stats[f"{split}_examples"] += 1
-            if row["persona"]:
-                stats[f"{split}_with_persona"] += 1
-                stats[f"{split}_persona_sentences"] += len(row["persona"])
-            if split == "train":
-                counter.update(tokenize(row["response"]))
-        for split, split_rows in out.items():
-            if split_rows:
-                path = self.out / split / f"part-{q:05d}.parquet"
-                with atomic_path(path) as tmp:
-                    pq.write_table(pa.Table.from_pylist(split_rows, schema=EXAMPLE_SCHEMA), tmp, compression="zstd")
-        stats["users_with_persona"] = sum(1 for v in by_author.values() if v)
-        atomic_write_json(marker, {"stats": stats, "tokens": counter.counts})
+        examples = partition_table(self._thread_files("examples.arrow"), q, EXAMPLE_SCHEMA).to_pylist()
+        people = read_table(self.work / "personas" / f"q{q:05d}.arrow").to_pylist() if self.extracts else []
+        rows, stats, tokens = split_partition(examples, people, held, self.plan)
+        write_parts(self.out, q, rows)
+        atomic_write_json(marker, {"stats": stats, "tokens": tokens})
 
     # -- 7. finish ------------------------------------------------------------------------------------------
 
     def finish(self) -> dict:
-        cfg = self.config
         problems = Problems()
         kinds: Counter = Counter()
         for i in range(len(self.inputs)):
@@ -443,62 +353,13 @@ class Build:
             marker = json.loads((self.work / "written" / f"q{q:05d}.json").read_text())
             written.update(marker["stats"])
             counter.update(Counter(marker["tokens"]))
-        dictionary = Dictionary.build(counter.counts, cfg.dictionary_size)
-        dictionary.save(self.out / "dict.tsv")
         split = json.loads((self.work / "split.json").read_text())
-        train = written["train_examples"]
-        report = {
-            "confab_version": __version__,
-            "command": "confab data build",
-            "inputs": [{"path": str(p), "bytes": p.stat().st_size} for p in self.inputs],
-            "format": cfg.format,
-            "partitions": self.parts,
-            "read": {"records": dict(kinds), "malformed": problems.to_dict()},
-            "threads": dict(threads),
-            "cleaning": {
-                "enabled": cfg.clean.enabled,
-                "rules_on": [r for r in RULES if r not in cfg.clean.skip] if cfg.clean.enabled else [],
-                "dropped": dict(sorted(drops.items())),
-                "dropped_total": sum(drops.values()),
-            },
-            "examples": {
-                "kind": cfg.examples,
-                "total": split["n"],
-                **{s: written[f"{s}_examples"] for s in SPLITS},
-            },
-            "split": {
-                "mode": cfg.split,
-                "unit": cfg.split_unit,
-                "seed": cfg.seed,
-                "valid_size": split["valid"],
-                "test_size": split["test"],
-            },
-            "persona": {
-                "setup": self.setup,
-                "max_sentences": cfg.max_persona,
-                "users_with_persona": written["users_with_persona"],
-                "train_examples_with_persona": written["train_with_persona"],
-                "train_share_with_persona": round(written["train_with_persona"] / train, 4) if train else 0.0,
-                "mean_persona_sentences": round(written["train_persona_sentences"] / written["train_with_persona"], 2)
-                if written["train_with_persona"]
-                else 0.0,
-                **self._classifier_report(),
-            },
-            "dictionary": {"size": len(dictionary), "pruned_tokens": counter.pruned},
-            "seconds": self.timings,
-        }
-        atomic_write_json(self.out / "report.json", report)
-        atomic_write_text(self.out / "report.md", render_report(report))
+        path = self.work / "classifier.json"
+        classifier = json.loads(path.read_text()) if path.exists() else None
+        report = finish_build(self.out, self.plan, self.inputs, kinds, problems, threads, drops, split, written,
+                              counter, classifier, self.timings)  # fmt: skip
         shutil.rmtree(self.work, ignore_errors=True)
         return report
-
-    def _classifier_report(self) -> dict:
-        path = self.work / "classifier.json"
-        if not path.exists():
-            return {}
-        classifier = json.loads(path.read_text())
-        atomic_write_json(self.out / "persona_classifier.json", classifier)
-        return {"classifier": {"threshold": classifier["threshold"], **(classifier["metrics"] or {})}}
 
     # -- helpers --------------------------------------------------------------------------------------------
 
@@ -512,36 +373,30 @@ class Build:
 # -- files --------------------------------------------------------------------------------------------------
 
 _HASH_SCHEMA = pa.schema([("h", pa.uint64())])
-_CANDIDATE_SCHEMA = pa.schema(
-    [("author", pa.string()), ("message_id", pa.string()), ("sentence", pa.string()), ("key", pa.uint64())]
-)
 
 
-def _message_row(m: Message) -> dict:
-    return {
-        "id": m.id,
-        "parent_id": m.parent_id,
-        "thread_id": m.thread_id,
-        "author": m.author,
-        "text": m.text,
-        "subreddit": m.subreddit,
-        "created_utc": m.created_utc,
-        "kind": m.kind,
-        "respond": m.respond,
-        "persona": m.persona,
-        "candidates": m.candidates,
-        "candidate_labels": m.candidate_labels,
-        "source": m.source,
-        "line": m.line,
-    }
+def write_parts(out: Path, q: int, rows: dict[str, list[dict]]) -> None:
+    """User partition q's rows as OUT/<split>/part-<q>.parquet, each file whole or not at all."""
+    for split, split_rows in rows.items():
+        if split_rows:
+            path = out / split / f"part-{q:05d}.parquet"
+            with atomic_path(path) as tmp:
+                pq.write_table(pa.Table.from_pylist(split_rows, schema=EXAMPLE_SCHEMA), tmp, compression="zstd")
 
 
-def _row_message(row: dict) -> Message:
-    return Message(**row)
-
-
-def _part(key: str | None, parts: int) -> int:
-    return personas.rank_key(0, "partition", key or "") % parts
+def finish_build(out: Path, plan: Plan, inputs: list[Path], kinds: Counter, problems: Problems, threads: Counter,
+                 drops: Counter, split: dict, written: Counter, counter: TokenCounter, classifier: dict | None,
+                 seconds: dict) -> dict:  # fmt: skip
+    """The dictionary, the classifier and the report, whichever engine built the rows."""
+    dictionary = Dictionary.build(counter.counts, plan.config.dictionary_size)
+    dictionary.save(out / "dict.tsv")
+    if classifier:
+        atomic_write_json(out / "persona_classifier.json", classifier)
+    report = make_report(plan, inputs, kinds, problems, threads, drops, split, written, dictionary, counter.pruned,
+                         classifier, seconds)  # fmt: skip
+    atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.md", render_report(report))
+    return report
 
 
 def _partitions(inputs: list[Path], partition_mb: float) -> int:
