@@ -1,8 +1,8 @@
 """confab: persona-grounded open-domain dialogue, from Reddit dumps to chatbots.
 
-    from confab import load_agent
-    agent = load_agent("models/gen", evaluator="models/eval")
-    reply = agent.respond(["hi , how are you ?"], persona=["i love to ski."])
+from confab import load_agent
+agent = load_agent("models/gen", evaluator="models/eval")
+reply = agent.respond(["hi , how are you ?"], persona=["i love to ski."])
 """
 
 from confab.agents import Agent, Candidate, Reply, load_agent

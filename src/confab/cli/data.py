@@ -60,6 +60,10 @@ def data_build(
         float | None, typer.Option(help="Uncompressed input per partition; bounds memory (default: 128)")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="A saved config.json to start from; flags override it.")] = None,
+    engine: Annotated[
+        str, typer.Option(help="local (streaming, resumable) or spark (pip install 'confab[spark]')")
+    ] = "local",
+    master: Annotated[str, typer.Option(help="Spark: local[N] or spark://HOST:PORT.")] = "local[2]",
     quiet: bool = False,
 ) -> None:
     """Build a persona dialogue dataset (Parquet) from raw files."""
@@ -95,18 +99,25 @@ def data_build(
             raise ValueError(f"--split must be random or time, not {cfg.split}")
         if cfg.split_unit not in ("example", "thread"):
             raise ValueError(f"--split-unit must be example or thread, not {cfg.split_unit}")
+        if engine not in ("local", "spark"):
+            raise ValueError(f"--engine must be local or spark, not {engine}")
     except (ValueError, OSError) as e:
         fail(str(e))
-    run_build(cfg, out, quiet)
+    run_build(cfg, out, quiet, engine, master)
 
 
-def run_build(cfg, out: Path, quiet: bool) -> None:
+def run_build(cfg, out: Path, quiet: bool, engine: str = "local", master: str = "local[2]") -> None:
     from confab.data.build import Build
     from confab.progress import progress_bars
 
     try:
         with progress_bars(quiet) as bars:
-            Build(cfg, out, bars).run()
+            if engine == "spark":
+                from confab.data.spark import SparkBuild
+
+                SparkBuild(cfg, out, master, bars).run()
+            else:
+                Build(cfg, out, bars).run()
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
         fail(str(e))
     if not quiet:

@@ -386,14 +386,14 @@ def write_parts(out: Path, q: int, rows: dict[str, list[dict]]) -> None:
 
 def finish_build(out: Path, plan: Plan, inputs: list[Path], kinds: Counter, problems: Problems, threads: Counter,
                  drops: Counter, split: dict, written: Counter, counter: TokenCounter, classifier: dict | None,
-                 seconds: dict) -> dict:  # fmt: skip
+                 seconds: dict, engine: str = "local") -> dict:  # fmt: skip
     """The dictionary, the classifier and the report, whichever engine built the rows."""
     dictionary = Dictionary.build(counter.counts, plan.config.dictionary_size)
     dictionary.save(out / "dict.tsv")
     if classifier:
         atomic_write_json(out / "persona_classifier.json", classifier)
     report = make_report(plan, inputs, kinds, problems, threads, drops, split, written, dictionary, counter.pruned,
-                         classifier, seconds)  # fmt: skip
+                         classifier, seconds, engine)  # fmt: skip
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", render_report(report))
     return report

@@ -52,14 +52,23 @@ def held_out(keys: Callable[[], Iterable[tuple[tuple, str]]], valid: int, test: 
         for _ in keys():  # still read every key, so that bad keys are reported whatever the sizes
             pass
         return {}
-    chosen = heapq.nsmallest(valid + test, keys())
-    test_cut = chosen[min(test, len(chosen)) - 1][0][:2] if test else None
-    valid_cut = chosen[-1][0][:2] if valid else None
-    out = {}
-    for key, example_id in keys():
-        unit = key[:2]
-        if test_cut is not None and unit <= test_cut:
-            out[example_id] = "test"
-        elif valid_cut is not None and unit <= valid_cut:
-            out[example_id] = "valid"
-    return out
+    cuts = boundaries(heapq.nsmallest(valid + test, keys()), valid, test)
+    return {example_id: side for key, example_id in keys() if (side := held_side(key, cuts))}
+
+
+def boundaries(chosen: list[tuple[tuple, str]], valid: int, test: int) -> tuple:
+    """(test boundary, validation boundary) units from the k smallest (key, id) pairs, sorted."""
+    test_cut = chosen[min(test, len(chosen)) - 1][0][:2] if test and chosen else None
+    valid_cut = chosen[-1][0][:2] if valid and chosen else None
+    return test_cut, valid_cut
+
+
+def held_side(key: tuple, cuts: tuple) -> str | None:
+    """'test', 'valid' or None (training) for an example's split key."""
+    test_cut, valid_cut = cuts
+    unit = key[:2]
+    if test_cut is not None and unit <= test_cut:
+        return "test"
+    if valid_cut is not None and unit <= valid_cut:
+        return "valid"
+    return None

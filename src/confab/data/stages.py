@@ -194,7 +194,7 @@ def split_partition(example_rows: Iterable[dict], persona_rows: Iterable[dict], 
 
 def make_report(plan: Plan, inputs: list, kinds: Counter, problems: Problems, threads: Counter, drops: Counter,
                 split: dict, written: Counter, dictionary, pruned: int, classifier: dict | None,
-                seconds: dict) -> dict:  # fmt: skip
+                seconds: dict, engine: str = "local") -> dict:  # fmt: skip
     cfg = plan.config
     train = written["train_examples"]
     with_persona = written["train_with_persona"]
@@ -236,5 +236,6 @@ def make_report(plan: Plan, inputs: list, kinds: Counter, problems: Problems, th
             ),  # fmt: skip
         },
         "dictionary": {"size": len(dictionary), "pruned_tokens": pruned},
+        "engine": engine,
         "seconds": seconds,
     }

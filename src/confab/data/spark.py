@@ -1,0 +1,212 @@
+"""The dataset build on Apache Spark: the stages of the local engine (stages.py), run in Spark tasks.
+
+    confab data build RC_2015-*.zst --engine spark --master local[8] --out data/2015    (or spark://host:7077)
+
+- ingest     one task per input file; pushshift .zst files are read in Python inside the task (they need a 2 GiB
+             zstd window, which Spark's own codec cannot be told about)
+- repeats    text hashes counted with reduceByKey; the few repeated too often are broadcast
+- threads    messages grouped by thread partition (the local engine's partitions), each rebuilt, cleaned and
+             turned into examples and persona candidate sentences, in the order the files were read
+- split      the k smallest split keys (takeOrdered), then one pass for the held-out ids, broadcast
+- personas   candidate sentences grouped by user partition; a persona per user
+- write      examples cogrouped with personas by user partition, written by the tasks as
+             OUT/<split>/part-<q>.parquet (OUT must be a filesystem every executor sees)
+
+Same inputs and config give the same files as the local engine. Spark retries a failed task itself; a build
+whose driver is killed starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from operator import add
+from pathlib import Path
+
+from confab.data.build import Build, finish_build, write_parts
+from confab.data.clean import Cleaner, text_hash
+from confab.data.records import Problems
+from confab.data.sources import READERS
+from confab.data.split import boundaries, held_side, sizes, split_key
+from confab.data.stages import merge_pools, message_row, part, persona_partition, split_partition, thread_partition
+from confab.text import TokenCounter
+
+STEPS = ("ingest", "repeats", "threads", "split", "personas", "write")
+
+
+def spark_session(master: str):
+    """A Spark session for `master`; its Python workers run this interpreter."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as e:
+        raise RuntimeError("--engine spark needs PySpark: pip install 'confab[spark]'") from e
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise RuntimeError("--engine spark needs Java (17 or newer): install a JRE or set JAVA_HOME")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master).appName("confab data build").config("spark.ui.enabled", "false")
+    spark = builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+class SparkBuild(Build):
+    """A Build whose stages run as Spark jobs; the folder checks, config and report are the local engine's."""
+
+    def __init__(self, config, out, master: str = "local[2]", progress=None):
+        super().__init__(config, out, progress)
+        self.master = master
+
+    def run(self) -> dict:
+        if self._already_built():
+            return json.loads((self.out / "report.json").read_text())
+        self._claim_folder()
+        from pyspark import StorageLevel
+
+        spark = spark_session(self.master)
+        sc = spark.sparkContext
+        plan, cfg, parts = self.plan, self.config, self.parts
+        task = self.progress(f"spark stages ({self.master})", len(STEPS))
+        clock = time.perf_counter()
+
+        def done(step: int) -> None:
+            nonlocal clock
+            self.timings[STEPS[step]] = round(time.perf_counter() - clock, 3)
+            clock = time.perf_counter()
+            task(step + 1)
+
+        # 1. ingest: ((file, sequence), message row) in reading order, and each file's counts
+        files = [(i, str(path), source, cfg.format) for i, (path, source) in enumerate(zip(self.inputs, self.sources,
+                                                                                            strict=True))]  # fmt: skip
+        raw = sc.parallelize(files, len(files)).flatMap(_read_file).persist(StorageLevel.MEMORY_AND_DISK)
+        read_stats = raw.filter(lambda r: r[0] == "stats").map(lambda r: r[1]).collect()
+        messages = raw.filter(lambda r: r[0] == "message").map(lambda r: r[1])
+        done(0)
+
+        # 2. messages repeated too often (PLATO-2 cleaning)
+        frequent: set[int] = set()
+        if cfg.clean.enabled and "repeated" not in cfg.clean.skip:
+            most = cfg.clean.max_repeats
+            frequent = set(messages.map(lambda m: (text_hash(m[1]["text"]), 1)).reduceByKey(add)
+                           .filter(lambda kv: kv[1] > most).keys().collect())  # fmt: skip
+        frequent_b = sc.broadcast(frequent)
+        done(1)
+
+        # 3. threads, one local partition per group, rows in the order the local engine reads them
+        threaded = (messages.map(lambda m: (part(m[1]["thread_id"], parts), m)).groupByKey(parts)
+                    .flatMap(lambda kv: _threads(kv[1], frequent_b.value, plan))
+                    .persist(StorageLevel.MEMORY_AND_DISK))  # fmt: skip
+        thread_stats = threaded.filter(lambda r: r[0] == "stats").map(lambda r: r[2]).collect()
+        pools = threaded.filter(lambda r: r[0] == "pool").map(lambda r: r[2]).collect()
+        examples = threaded.filter(lambda r: r[0] == "example").map(lambda r: (r[1], r[2]))
+        done(2)
+
+        # 4. split
+        mode, seed, unit = cfg.split, cfg.seed, cfg.split_unit
+        keys = examples.map(lambda qe: (_split_key(qe[1], mode, seed, unit), qe[1]["id"]))
+        keys = keys.persist(StorageLevel.MEMORY_AND_DISK)
+        n = keys.count()
+        valid, test = sizes(n, cfg.valid_size, cfg.test_size)
+        held: dict[str, str] = {}
+        if valid + test:
+            cuts = boundaries(keys.takeOrdered(valid + test), valid, test)
+            held = dict(keys.map(lambda ki: (ki[1], held_side(ki[0], cuts))).filter(lambda kv: kv[1]).collect())
+        held_b = sc.broadcast(held)
+        done(3)
+
+        # 5. personas
+        personas_by_q = sc.parallelize([])
+        classifier_dict = None
+        if self.extracts:
+            merged = merge_pools(pools, held, cfg.pool_size)
+            classifier = self._train_classifier(merged) if self.setup == "rules+classifier" else None
+            classifier_dict = classifier.to_dict() if classifier else None
+            pool = merged if self.setup == "random-from-dataset" else None
+            candidates = threaded.filter(lambda r: r[0] == "candidate").map(lambda r: (r[1], r[2]))
+            personas_by_q = candidates.groupByKey(parts).map(
+                lambda kv: (kv[0], _personas(kv[1], held_b.value, classifier, pool, plan))
+            )
+        done(4)
+
+        # 6. write: each task writes its user partition's Parquet files
+        out = str(self.out)
+        for split in ("train", "valid", "test"):
+            (self.out / split).mkdir(parents=True, exist_ok=True)
+        # a full join: a user partition may hold personas and no example, and its users still count
+        written_parts = (examples.groupByKey(parts).fullOuterJoin(personas_by_q)
+                         .map(lambda kv: _write(kv[0], kv[1][0] or [], kv[1][1] or [], held_b.value, plan, out))
+                         .collect())  # fmt: skip
+        done(5)
+        spark.stop()
+
+        kinds: Counter = Counter()
+        problems = Problems()
+        for stats in read_stats:
+            kinds.update(stats["kinds"])
+            problems.merge(Problems.from_dict(stats["problems"]))
+        drops, threads = Counter(), Counter()
+        for stats in thread_stats:
+            drops.update(stats["drops"])
+            threads.update(stats["stats"])
+        written, counter = Counter(), TokenCounter()
+        for stats, tokens in written_parts:
+            written.update(stats)
+            counter.update(Counter(tokens))
+        report = finish_build(self.out, plan, self.inputs, kinds, problems, threads, drops,
+                              {"n": n, "valid": valid, "test": test}, written, counter, classifier_dict,
+                              self.timings, f"spark {self.master}")  # fmt: skip
+        shutil.rmtree(self.work, ignore_errors=True)
+        return report
+
+    def _train_classifier(self, pool):
+        from confab.data import persona as personas
+        from confab.data.build import CLASSIFIER_NEGATIVES
+
+        cfg = self.config
+        negatives = [s for _, _, s in pool[:CLASSIFIER_NEGATIVES]]
+        positives = personas.positive_sentences(cfg.persona_sentences)
+        return personas.PersonaClassifier.train(positives, negatives, cfg.classifier_threshold, cfg.seed)
+
+
+# -- task functions (module level, so Spark can ship them to the executors) ----------------------------------
+
+
+def _read_file(file: tuple[int, str, str, str]):
+    i, path, source, fmt = file
+    problems, kinds = Problems(), Counter()
+    for sequence, message in enumerate(READERS[fmt].read(Path(path), source, problems)):
+        kinds[message.kind] += 1
+        yield "message", ((i, sequence), message_row(message))
+    yield "stats", {"kinds": kinds, "problems": problems.to_dict()}
+
+
+def _split_key(example: dict, mode: str, seed: int, unit: str) -> tuple:
+    return split_key(mode, seed, example["id"], example["created_utc"], example["thread_id"], unit)
+
+
+def _threads(ordered_messages, frequent: set[int], plan):
+    cleaner = Cleaner(plan.config.clean, frequent) if plan.config.clean.enabled else None
+    rows = [row for _, row in sorted(ordered_messages, key=lambda m: m[0])]  # the local engine's reading order
+    out = []
+    result = thread_partition(rows, cleaner, plan, lambda q, e: out.append(("example", q, e)),
+                              lambda q, c: out.append(("candidate", q, c)))  # fmt: skip
+    out.append(("pool", 0, result.pool))
+    out.append(("stats", 0, {"drops": result.drops, "stats": result.stats}))
+    return out
+
+
+def _personas(candidate_rows, held, classifier, pool, plan) -> list[dict]:
+    from confab.data import persona as personas
+
+    tagger = personas.PosFilter() if plan.setup in ("rules", "rules+classifier") else None
+    return persona_partition(candidate_rows, held, classifier, pool, tagger, plan).to_pylist()
+
+
+def _write(q: int, example_rows, persona_rows, held, plan, out: str):
+    rows, stats, tokens = split_partition(list(example_rows), persona_rows, held, plan)
+    write_parts(Path(out), q, rows)
+    return stats, tokens

@@ -1,0 +1,65 @@
+"""The Spark engine builds the same dataset as the local one (Spark local[2]; skipped without Java or PySpark)."""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from confab.cli import app
+from confab.data.build import Build, BuildConfig
+from confab.data.schema import SPLITS, read_split
+
+from .conftest import shared_file
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (17 or newer), which is not installed"),
+    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="PySpark is not installed (confab[spark])"),
+]
+
+
+def same_dataset(local: Path, spark: Path) -> dict:
+    """Assert the two folders hold the same examples, files, dictionary and report; returns the report."""
+    for split in SPLITS:
+        assert sorted(p.name for p in (local / split).iterdir()) == sorted(p.name for p in (spark / split).iterdir())
+        assert read_split(local, split).to_pylist() == read_split(spark, split).to_pylist()
+    assert (local / "dict.tsv").read_text() == (spark / "dict.tsv").read_text()
+    a, b = (json.loads((d / "report.json").read_text()) for d in (local, spark))
+    assert b["engine"] == "spark local[2]" and a["engine"] == "local"
+    assert {k: v for k, v in a.items() if k not in ("seconds", "engine")} == {
+        k: v for k, v in b.items() if k not in ("seconds", "engine")
+    }
+    return a
+
+
+def test_spark_and_local_builds_of_a_real_month_are_identical(tmp_path):
+    from confab.data.spark import SparkBuild
+
+    month = shared_file("reddit/RC_2006-01.zst")
+    # several partitions, so the grouping by thread and by user is exercised
+    config = BuildConfig(inputs=[str(month)], persona="rules", valid_size=40, test_size=100, partition_mb=0.5)
+    Build(config, tmp_path / "local").run()
+    SparkBuild(config, tmp_path / "spark", "local[2]").run()
+    report = same_dataset(tmp_path / "local", tmp_path / "spark")
+    assert report["partitions"] > 1 and report["examples"]["total"] > 400 and report["persona"]["users_with_persona"]
+
+
+def test_the_command_line_spark_build_with_the_persona_classifier(fixtures, tmp_path):
+    inputs = [str(fixtures / "RS_2020-01_fixture.jsonl"), str(fixtures / "RC_2020-01_fixture.jsonl")]
+    common = ["--persona", "rules+classifier", "--valid-size", "1", "--test-size", "1", "--partition-mb", "0.001",
+              "--quiet"]  # fmt: skip
+    runner = CliRunner()
+    for engine, out in (("local", "local"), ("spark", "spark")):
+        result = runner.invoke(
+            app, ["data", "build", *inputs, *common, "--engine", engine, "--out", str(tmp_path / out)]
+        )
+        assert result.exit_code == 0, result.output
+    report = same_dataset(tmp_path / "local", tmp_path / "spark")
+    assert "classifier" in report["persona"]
+    assert (tmp_path / "spark" / "persona_classifier.json").read_text() == (
+        tmp_path / "local" / "persona_classifier.json"
+    ).read_text()
+    wrong = runner.invoke(app, ["data", "build", *inputs, "--engine", "flink", "--out", str(tmp_path / "x")])
+    assert wrong.exit_code == 2 and "--engine must be local or spark" in " ".join(wrong.output.split())
