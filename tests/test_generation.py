@@ -485,3 +485,28 @@ def test_gradient_checkpointing_gives_the_same_gradients(tok):
         Objective(model, "1")(batch).backward()
         grads.append(model.blocks[0].mlp[0].weight.grad)
     assert torch.allclose(grads[0], grads[1], atol=1e-6) and grads[0].abs().sum() > 0
+
+
+def test_dry_run_plans_memory_and_takes_a_step():
+    from confab.generation.dryrun import memory_plan, parameter_count
+    from confab.generation.model import SIZES
+
+    parameters = parameter_count(PlatoConfig(vocab_size=8000, **SIZES["1.6B"]))  # on the meta device
+    assert 1.5e9 < parameters < 1.8e9 and memory_plan(parameters) == {"weights": 4 * parameters,
+                                                                      "gradients": 4 * parameters,
+                                                                      "adam": 8 * parameters}  # fmt: skip
+    assert 90e6 < parameter_count(PlatoConfig(vocab_size=8000, **SIZES["93M"])) < 110e6
+    assert 300e6 < parameter_count(PlatoConfig(vocab_size=8000, **SIZES["314M"])) < 330e6
+    result = runner_json(["train", "dry-run", "--config", "tiny", "--world-size", "2", "--max-tokens", "512"])
+    assert result["step"].startswith("forward, backward and an Adam step") and result["finite_loss"]
+    assert result["micro_batches_per_process_per_step"] == 524_288 // (2 * 512)
+
+
+def runner_json(args: list[str]) -> dict:
+    from typer.testing import CliRunner
+
+    from confab.cli import app
+
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -152,3 +153,29 @@ def tokenizertrain_with_progress(
         fail(str(e))
     tok.save(out)
     console.print(f"{len(tok):,} tokens: {out}")
+
+
+@app.command("dry-run")
+def train_dry_run(
+    config: Annotated[str, typer.Option(help="Model size: 93M|314M|1.6B (or small, tiny).")] = "1.6B",
+    stage: Annotated[str, typer.Option(help="1 or 2.1: its tokens per step come from the paper's recipe.")] = "1",
+    world_size: Annotated[int, typer.Option(help="Processes (GPUs) the recipe is planned for (paper: 64).")] = 64,
+    max_tokens: Annotated[int, typer.Option(help="Padded tokens per micro-batch.")] = 4096,
+    gradient_checkpointing: Annotated[bool, typer.Option(help="Recompute activations in backward.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Build a paper-size PLATO-2, run one step on made-up data, and report parameters, memory per process and
+    tokens per step: the recipe checked on a CPU before it goes to a cluster."""
+    from confab.generation.dryrun import dry_run
+
+    if world_size < 1:
+        fail("--world-size must be at least 1")
+    try:
+        report = dry_run(config, stage, world_size, max_tokens, gradient_checkpointing)
+    except ValueError as e:
+        fail(str(e))
+    if as_json:
+        print(json.dumps(report))
+        return
+    for key, value in report.items():
+        console.print(f"{key:>36}: {value}", highlight=False)

@@ -200,10 +200,20 @@ def _threads(ordered_messages, frequent: set[int], plan):
 
 
 def _personas(candidate_rows, held, classifier, pool, plan) -> list[dict]:
-    from confab.data import persona as personas
-
-    tagger = personas.PosFilter() if plan.setup in ("rules", "rules+classifier") else None
+    tagger = _tagger() if plan.setup in ("rules", "rules+classifier") else None
     return persona_partition(candidate_rows, held, classifier, pool, tagger, plan).to_pylist()
+
+
+_TAGGERS: list = []
+
+
+def _tagger():
+    """One spaCy pipeline per Python worker (Spark reuses its workers), not one per task."""
+    if not _TAGGERS:
+        from confab.data import persona as personas
+
+        _TAGGERS.append(personas.PosFilter())
+    return _TAGGERS[0]
 
 
 def _write(q: int, example_rows, persona_rows, held, plan, out: str):
