@@ -246,3 +246,37 @@ def test_large_pools_of_unit_vectors_get_hnsw_and_dot_product_pools_stay_exact(t
     build_index(texts, lambda t: unit[[int(x.split()[1]) for x in t]], tmp_path / "idx", 1000, unit_vectors=True)
     index = CandidateIndex(tmp_path / "idx")
     assert index.meta["kind"] == "hnsw" and index.search(unit[7:8], 1)[0][0][0] == "response 7"
+
+
+def test_ddp_on_two_gloo_processes_matches_one_process(tmp_path):
+    """torchrun with 2 CPU processes: each encodes half of every batch, the responses of both halves are the
+    negatives of each, so the trained weights agree with one process on whole batches."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    sample = resource_path("samples/topical_chat_valid_freq.json.gz")
+    Build(BuildConfig(inputs=[str(sample)], persona="rules", valid_size=20, test_size=20, split_unit="thread"),
+          tmp_path / "ds").run()  # fmt: skip
+    script = str(Path(__file__).parent / "ddp_retrieval.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, script, str(tmp_path / "ds"), str(tmp_path / "one")], check=True, env=env)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29534",
+              script, str(tmp_path / "ds"), str(tmp_path / "two")]  # fmt: skip
+    subprocess.run(launch, check=True, env=env, timeout=600)
+    one, two = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
+    assert sum(torch.allclose(one[k], two[k], atol=2e-4) for k in one) > 0.8 * len(one)
+    # Parameters whose true gradient is zero (a bias added to every response or key shifts all scores alike) get
+    # float noise, which Adam scales up to whole steps; so compare what the models compute: each context's scores
+    # of its 20 candidates, less their mean
+    test = read_split(tmp_path / "ds", "test").to_pylist()
+    candidates, _ = candidate_sets(test, 20, 0)
+    scores = []
+    for folder in ("one", "two"):
+        model, tok, _ = checkpoint.load(tmp_path / folder)
+        scores.append(torch.stack([torch.as_tensor(s) for s in RankerScorer(model, tok)(test, candidates)]))
+    centred = [s - s.mean(dim=1, keepdim=True) for s in scores]
+    assert torch.allclose(*centred, atol=1e-3 * float(centred[0].abs().max()))

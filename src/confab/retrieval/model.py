@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -126,11 +127,21 @@ class PersonaRanker(nn.Module):
         return F.normalize(x, dim=-1) if self.config.similarity == "cosine" else x
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The in-batch softmax loss: every other response of the batch is a negative."""
+        """The in-batch softmax loss: every other response of the batch is a negative. Under torchrun each rank
+        holds a shard of the batch and the responses of all shards are gathered (gradients flow back to their
+        ranks), so the negatives and the loss are the single-process ones."""
         joint = self.encode_context(batch["context"], batch["context_mask"], batch.get("persona"),
                                     batch.get("persona_mask"))  # fmt: skip
         responses = self.encode_response(batch["response"], batch["response_mask"])
+        first = 0
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            from torch.distributed.nn.functional import all_gather
+
+            shards = all_gather(responses)
+            first = sum(len(s) for s in shards[: dist.get_rank()])
+            responses = torch.cat(shards)
         scores = joint @ responses.T
         if self.config.similarity == "cosine":
             scores = scores * self.config.scale
-        return F.cross_entropy(scores.float(), torch.arange(scores.size(0), device=scores.device))
+        targets = torch.arange(first, first + joint.size(0), device=scores.device)
+        return F.cross_entropy(scores.float(), targets)

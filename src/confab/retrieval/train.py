@@ -19,7 +19,7 @@ from confab.retrieval.evaluate import evaluate
 from confab.retrieval.model import PersonaRanker, RankerConfig
 from confab.retrieval.score import RankerScorer
 from confab.retrieval.tokens import PretrainedTokenizer, WordTokenizer
-from confab.training import TrainConfig, fit, seed_everything
+from confab.training import TrainConfig, distributed, fit, seed_everything
 
 
 @dataclass
@@ -59,15 +59,22 @@ def train_retrieval(
     if run.fasttext:
         _load_fasttext(model, tokenizer, Path(run.fasttext))
 
-    batch_size = min(run.train.batch_size, len(train))
+    _, world = distributed()
+    batch_size = min(run.train.batch_size, len(train)) // world * world  # equal shards, one per rank
+    if batch_size < 2:
+        raise ValueError(f"a batch of {run.train.batch_size} cannot be shared by {world} processes")
     steps = len(train) // batch_size
 
-    def batches(epoch: int) -> Iterator[dict]:
+    def batches(epoch: int) -> Iterator[dict | list[dict]]:
         order = np.random.default_rng(run.train.seed + epoch).permutation(len(train))
         for s in range(steps):
-            yield training_batch(
-                [train[j] for j in order[s * batch_size : (s + 1) * batch_size]], tokenizer, run.ranker
-            )
+            chosen = [train[j] for j in order[s * batch_size : (s + 1) * batch_size]]
+            if world == 1:
+                yield training_batch(chosen, tokenizer, run.ranker)
+            else:  # rank r takes shard r (fit hands out micro-batches by rank); the model gathers the negatives
+                size = batch_size // world
+                yield [{**training_batch(chosen[r * size : (r + 1) * size], tokenizer, run.ranker), "weight": 1 / world}
+                       for r in range(world)]  # fmt: skip
 
     validate = None
     if valid:
@@ -79,6 +86,8 @@ def train_retrieval(
 
     work = out / ".train"
     result = fit(model, batches, steps, run.train, work, validate, "hits@1", progress)
+    if distributed()[0] != 0:
+        return result  # rank 0 writes the checkpoint
     checkpoint.save(out, model, tokenizer, {"run": to_dict(run), "data": [str(d) for d in datasets], "result": result})
     shutil.rmtree(work, ignore_errors=True)
     return result

@@ -1,0 +1,16 @@
+"""Run by tests/test_retrieval.py under torchrun (2 processes, gloo) and as one process: a retrieval model."""
+
+import sys
+
+import torch
+
+from confab.retrieval.model import RankerConfig
+from confab.retrieval.train import RetrievalRun, train_retrieval
+from confab.training import TrainConfig
+
+torch.set_num_threads(1)
+data, out = sys.argv[1:3]
+run = RetrievalRun(ranker=RankerConfig(encoder="transformer", layers=1, heads=2, dropout=0.0, use_persona=True),
+                   train=TrainConfig(epochs=1, batch_size=32, lr=1e-3, optimizer="adam"), max_train=320,
+                   max_valid=20)  # fmt: skip
+train_retrieval(data, run, out)
