@@ -280,3 +280,29 @@ def test_ddp_on_two_gloo_processes_matches_one_process(tmp_path):
         scores.append(torch.stack([torch.as_tensor(s) for s in RankerScorer(model, tok)(test, candidates)]))
     centred = [s - s.mean(dim=1, keepdim=True) for s in scores]
     assert torch.allclose(*centred, atol=1e-3 * float(centred[0].abs().max()))
+
+
+def test_streamed_training_shares_the_split_among_processes(tmp_path):
+    """--stream: each process reads its own share of the train split from disk in every epoch."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sample = resource_path("samples/topical_chat_valid_freq.json.gz")
+    # most of the sample held out, ~500 examples left to train on; no personas: the persona memory sits out
+    Build(BuildConfig(inputs=[str(sample)], persona="none", valid_size=20, test_size=10_600, split_unit="thread",
+                      partition_mb=0.2), tmp_path / "ds").run()  # fmt: skip
+    total = read_split(tmp_path / "ds", "train").num_rows
+    script = str(Path(__file__).parent / "ddp_retrieval.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, script, str(tmp_path / "ds"), str(tmp_path / "one"), "stream"], check=True,
+                   env=env, timeout=600)  # fmt: skip
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29535",
+              script, str(tmp_path / "ds"), str(tmp_path / "two"), "stream"]  # fmt: skip
+    subprocess.run(launch, check=True, env=env, timeout=600)
+    one, two = (json.loads((tmp_path / d / "config.json").read_text())["result"] for d in ("one", "two"))
+    assert one["steps"] == 2 * (total // 32) and two["steps"] == 2 * (total // 2 // 16)  # 2 epochs
+    assert (
+        one["history"][1]["loss"] < one["history"][0]["loss"] and two["history"][1]["loss"] < two["history"][0]["loss"]
+    )

@@ -8,7 +8,8 @@ The resume state is written with torch.save and read back with weights_only=True
 
 Under `torchrun` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel (gloo on CPU, NCCL on GPUs):
 every rank builds the same steps, takes every world-th micro-batch of each, and the gradients are summed across
-ranks once per step, so a step equals the single-process step over the same micro-batches. Rank 0 writes files.
+ranks once per step, so a step equals the single-process step over the same micro-batches. A trainer that streams
+its data gives each rank its own share instead (RankBatch). Rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class TrainConfig:
     tensorboard: str | None = None  # also write those rows and each validation as TensorBoard events here
 
 
+class RankBatch(dict):
+    """A micro-batch that is already this rank's share of a step (data streamed per rank), with its "weight":
+    fit gives it to the model as it is instead of dealing a list of micro-batches out to the ranks."""
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adamax":
@@ -93,7 +99,8 @@ def fit(
     work.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed + rank)
     optimizer = make_optimizer(model, config)
-    net = DistributedDataParallel(model) if world > 1 else model
+    # some parameters sit out some steps (a persona memory when no example of the shard has a persona)
+    net = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
     state_path = work / "train_state.pt"
     state = {"epoch": 0, "batch": 0, "step": 0, "best": -math.inf, "bad": 0, "history": []}
@@ -120,7 +127,8 @@ def fit(
                 continue  # resuming: these batches were trained on before the interruption
             optimizer.zero_grad(set_to_none=True)
             micro = batch if isinstance(batch, list) else [batch]
-            mine = micro[rank::world] or [{**micro[0], "weight": 0.0}]  # every rank joins each step's reduction
+            # streamed data is already this rank's share; a list is dealt out, and every rank joins each reduction
+            mine = micro if isinstance(batch, RankBatch) else micro[rank::world] or [{**micro[0], "weight": 0.0}]
             loss = torch.zeros(())
             for j, m in enumerate(mine):
                 # DDP averages over ranks; scaling by the world size makes that the sum of the weighted parts

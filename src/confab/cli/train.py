@@ -53,6 +53,9 @@ def train_retrieval(
         Path | None, typer.Option(help="Fine-tune this checkpoint (its model options and vocabulary are kept).")
     ] = None,
     tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard events to this folder.")] = None,
+    stream: Annotated[
+        bool, typer.Option(help="Stream the train splits from disk, shared among torchrun's processes.")
+    ] = False,
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
@@ -80,6 +83,7 @@ def train_retrieval(
                           tensorboard=str(tensorboard) if tensorboard else None),
         fasttext=str(fasttext) if fasttext else None,
         init=str(init) if init else None,
+        stream=stream,
     )  # fmt: skip
     train_with_progress(train_retrieval, list(data), run, out, quiet)
 

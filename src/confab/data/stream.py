@@ -56,12 +56,14 @@ def plan(parts: list[Piece], epoch: int, seed: int, rank: int, world: int) -> li
     return slices
 
 
-def stream(dataset: str | Path, split: str, rank: int = 0, world: int = 1, epoch: int = 0, seed: int = 0,
+def stream(datasets: str | Path | list, split: str, rank: int = 0, world: int = 1, epoch: int = 0, seed: int = 0,
            buffer: int = 10_000, columns: list[str] | None = None) -> Iterator[dict]:  # fmt: skip
-    """Rank's examples of this epoch, shuffled through a buffer of `buffer` rows (seeded by seed, epoch, rank)."""
+    """Rank's examples of this epoch from one or more datasets, shuffled through a buffer of `buffer` rows
+    (seeded by seed, epoch and rank)."""
     rng = np.random.default_rng([seed, epoch, rank, 1])
     held: list[dict] = []
-    for piece, lo, hi in plan(pieces(dataset, split), epoch, seed, rank, world):
+    parts = [p for d in (datasets if isinstance(datasets, list) else [datasets]) for p in pieces(d, split)]
+    for piece, lo, hi in plan(parts, epoch, seed, rank, world):
         table = pq.ParquetFile(piece.path).read_row_group(piece.row_group, columns=columns).slice(lo, hi - lo)
         for row in table.to_pylist():
             if len(held) < buffer:

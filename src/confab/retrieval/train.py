@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from confab.config import to_dict
 from confab.data.schema import read_split
+from confab.data.stream import pieces, stream
 from confab.retrieval import checkpoint
 from confab.retrieval.batches import training_batch
 from confab.retrieval.encoders import pretrained_folder
@@ -19,7 +21,7 @@ from confab.retrieval.evaluate import evaluate
 from confab.retrieval.model import PersonaRanker, RankerConfig
 from confab.retrieval.score import RankerScorer
 from confab.retrieval.tokens import PretrainedTokenizer, WordTokenizer
-from confab.training import TrainConfig, distributed, fit, seed_everything
+from confab.training import RankBatch, TrainConfig, distributed, fit, seed_everything
 
 
 @dataclass
@@ -32,6 +34,7 @@ class RetrievalRun:
     valid_candidates: int | None = None  # None: the split's own candidates, else 20 drawn from it
     fasttext: str | None = None  # a FastText .vec file to initialise the word embeddings from
     init: str | None = None  # a checkpoint to fine-tune (its model config and vocabulary are kept)
+    stream: bool = False  # read the train splits as a stream, shared among the ranks (splits larger than memory)
 
 
 def train_retrieval(
@@ -41,10 +44,17 @@ def train_retrieval(
     datasets = [Path(d) for d in (data if isinstance(data, list) else [data])]
     data, out = datasets[0], Path(out)
     seed_everything(run.train.seed)
-    train = [row for d in datasets for row in read_split(d, "train").to_pylist()][: run.max_train]
+    rank, world = distributed()
+    if run.stream:
+        if run.max_train is not None:
+            raise ValueError("--max-train reads the first examples into memory; it does not go with --stream")
+        train, total = None, sum(p.rows for d in datasets for p in pieces(d, "train"))
+    else:
+        train = [row for d in datasets for row in read_split(d, "train").to_pylist()][: run.max_train]
+        total = len(train)
     valid = read_split(data, "valid").to_pylist()[: run.max_valid]
-    if len(train) < 2:
-        raise ValueError(f"{data}: {len(train)} training examples; in-batch training needs at least 2")
+    if total < 2:
+        raise ValueError(f"{data}: {total} training examples; in-batch training needs at least 2")
     if run.init:
         model, tokenizer, _ = checkpoint.load(run.init)
         run.ranker = model.config
@@ -52,20 +62,29 @@ def train_retrieval(
         if run.ranker.encoder == "pretrained":
             tokenizer = PretrainedTokenizer(pretrained_folder())
         else:
-            texts = (t for e in train for t in [*e["context"], e["response"], *e["persona"]])
+            rows = train if train is not None else stream(datasets, "train", columns=["context", "response", "persona"])
+            texts = (t for e in rows for t in [*e["context"], e["response"], *e["persona"]])
             tokenizer = WordTokenizer.build(texts, run.vocab_size)
         run.ranker.vocab_size = len(tokenizer)
         model = checkpoint.new_model(run.ranker)
     if run.fasttext:
         _load_fasttext(model, tokenizer, Path(run.fasttext))
 
-    _, world = distributed()
-    batch_size = min(run.train.batch_size, len(train)) // world * world  # equal shards, one per rank
+    batch_size = min(run.train.batch_size, total) // world * world  # equal shards, one per rank
     if batch_size < 2:
         raise ValueError(f"a batch of {run.train.batch_size} cannot be shared by {world} processes")
-    steps = len(train) // batch_size
+    # streamed, each rank has its own share of the examples (the smallest is total // world)
+    steps = total // world // (batch_size // world) if run.stream else total // batch_size
+
+    def streamed(epoch: int) -> Iterator[RankBatch]:
+        rows, size = stream(datasets, "train", rank, world, epoch, run.train.seed), batch_size // world
+        for _ in range(steps):
+            yield RankBatch(training_batch(list(islice(rows, size)), tokenizer, run.ranker), weight=1 / world)
 
     def batches(epoch: int) -> Iterator[dict | list[dict]]:
+        if run.stream:
+            yield from streamed(epoch)
+            return
         order = np.random.default_rng(run.train.seed + epoch).permutation(len(train))
         for s in range(steps):
             chosen = [train[j] for j in order[s * batch_size : (s + 1) * batch_size]]
