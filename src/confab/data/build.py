@@ -54,13 +54,13 @@ from confab.data.stages import (
     persona_partition,
     split_partition,
     thread_partition,
+    train_classifier,
 )
 from confab.io import atomic_path, atomic_write_json, atomic_write_text
 from confab.progress import no_progress
 from confab.text import Dictionary, TokenCounter
 
 MAX_PARTITIONS = 4096
-CLASSIFIER_NEGATIVES = 5_000
 
 
 @dataclass
@@ -305,10 +305,7 @@ class Build:
         target = self.work / "classifier.json"
         if target.exists():
             return personas.PersonaClassifier.from_dict(json.loads(target.read_text()))
-        cfg = self.config
-        positives = personas.positive_sentences(cfg.persona_sentences)
-        negatives = [s for _, _, s in self._pool(held)[:CLASSIFIER_NEGATIVES]]
-        classifier = personas.PersonaClassifier.train(positives, negatives, cfg.classifier_threshold, cfg.seed)
+        classifier = train_classifier(self.config, self._pool(held))
         atomic_write_json(target, classifier.to_dict())
         return classifier
 

@@ -32,7 +32,15 @@ from confab.data.clean import Cleaner, text_hash
 from confab.data.records import Problems
 from confab.data.sources import READERS
 from confab.data.split import boundaries, held_side, sizes, split_key
-from confab.data.stages import merge_pools, message_row, part, persona_partition, split_partition, thread_partition
+from confab.data.stages import (
+    merge_pools,
+    message_row,
+    part,
+    persona_partition,
+    split_partition,
+    thread_partition,
+    train_classifier,
+)
 from confab.text import TokenCounter
 
 STEPS = ("ingest", "repeats", "threads", "split", "personas", "write")
@@ -65,9 +73,15 @@ class SparkBuild(Build):
         if self._already_built():
             return json.loads((self.out / "report.json").read_text())
         self._claim_folder()
+        spark = spark_session(self.master)
+        try:
+            return self._run(spark)
+        finally:
+            spark.stop()
+
+    def _run(self, spark) -> dict:
         from pyspark import StorageLevel
 
-        spark = spark_session(self.master)
         sc = spark.sparkContext
         plan, cfg, parts = self.plan, self.config, self.parts
         task = self.progress(f"spark stages ({self.master})", len(STEPS))
@@ -80,8 +94,8 @@ class SparkBuild(Build):
             task(step + 1)
 
         # 1. ingest: ((file, sequence), message row) in reading order, and each file's counts
-        files = [(i, str(path), source, cfg.format) for i, (path, source) in enumerate(zip(self.inputs, self.sources,
-                                                                                            strict=True))]  # fmt: skip
+        named = zip(self.inputs, self.sources, strict=True)
+        files = [(i, str(path), source, cfg.format) for i, (path, source) in enumerate(named)]
         raw = sc.parallelize(files, len(files)).flatMap(_read_file).persist(StorageLevel.MEMORY_AND_DISK)
         read_stats = raw.filter(lambda r: r[0] == "stats").map(lambda r: r[1]).collect()
         messages = raw.filter(lambda r: r[0] == "message").map(lambda r: r[1])
@@ -123,7 +137,7 @@ class SparkBuild(Build):
         classifier_dict = None
         if self.extracts:
             merged = merge_pools(pools, held, cfg.pool_size)
-            classifier = self._train_classifier(merged) if self.setup == "rules+classifier" else None
+            classifier = train_classifier(cfg, merged) if self.setup == "rules+classifier" else None
             classifier_dict = classifier.to_dict() if classifier else None
             pool = merged if self.setup == "random-from-dataset" else None
             candidates = threaded.filter(lambda r: r[0] == "candidate").map(lambda r: (r[1], r[2]))
@@ -141,7 +155,6 @@ class SparkBuild(Build):
                          .map(lambda kv: _write(kv[0], kv[1][0] or [], kv[1][1] or [], held_b.value, plan, out))
                          .collect())  # fmt: skip
         done(5)
-        spark.stop()
 
         kinds: Counter = Counter()
         problems = Problems()
@@ -161,15 +174,6 @@ class SparkBuild(Build):
                               self.timings, f"spark {self.master}")  # fmt: skip
         shutil.rmtree(self.work, ignore_errors=True)
         return report
-
-    def _train_classifier(self, pool):
-        from confab.data import persona as personas
-        from confab.data.build import CLASSIFIER_NEGATIVES
-
-        cfg = self.config
-        negatives = [s for _, _, s in pool[:CLASSIFIER_NEGATIVES]]
-        positives = personas.positive_sentences(cfg.persona_sentences)
-        return personas.PersonaClassifier.train(positives, negatives, cfg.classifier_threshold, cfg.seed)
 
 
 # -- task functions (module level, so Spark can ship them to the executors) ----------------------------------

@@ -29,6 +29,7 @@ from confab.text import TokenCounter, tokenize, truncate_tokens
 CANDIDATE_SCHEMA = pa.schema(
     [("author", pa.string()), ("message_id", pa.string()), ("sentence", pa.string()), ("key", pa.uint64())]
 )
+CLASSIFIER_NEGATIVES = 5_000
 POOL_SCHEMA = pa.schema([("key", pa.uint64()), ("message_id", pa.string()), ("sentence", pa.string())])
 
 
@@ -130,6 +131,13 @@ def thread_partition(
 def merge_pools(pools: Iterable[Iterable[tuple[int, str, str]]], held: dict[str, str], size: int) -> list:
     """The `size` smallest pool entries of all partitions whose message is not held out."""
     return heapq.nsmallest(size, (entry for pool in pools for entry in pool if entry[1] not in held))
+
+
+def train_classifier(config, pool: list[tuple[int, str, str]]) -> personas.PersonaClassifier:
+    """The persona classifier of rules+classifier: the persona sentences against the first of the pool."""
+    positives = personas.positive_sentences(config.persona_sentences)
+    negatives = [s for _, _, s in pool[:CLASSIFIER_NEGATIVES]]
+    return personas.PersonaClassifier.train(positives, negatives, config.classifier_threshold, config.seed)
 
 
 def persona_partition(candidate_rows: Iterable[dict], held: dict[str, str], classifier, pool, tagger,
