@@ -40,7 +40,7 @@ def test_the_order_is_reproducible_and_changes_with_the_epoch(tmp_path):
 
 
 def test_a_rank_reads_only_its_row_groups():
-    parts = [p for p in pieces_of([10, 10, 10, 10])]
+    parts = pieces_of([10, 10, 10, 10])
     slices = plan(parts, epoch=0, seed=0, rank=0, world=4)
     assert sum(hi - lo for _, lo, hi in slices) == 10 and len(slices) <= 2
     assert share(10, 0, 3) == (0, 3) and share(10, 2, 3) == (6, 10)

@@ -262,6 +262,10 @@ table_app = typer.Typer(
 )
 app.add_typer(table_app, name="table")
 MODELS_HELP = "A retrieval checkpoint (repeatable); the IR (TF-IDF) baseline is always added."
+# options of Mazaré et al.'s Tables 1 and 3
+TestedData = Annotated[Path, typer.Option(help="A dataset folder; its test split is ranked (paper: REDDIT).")]
+PaperCandidates = Annotated[int, typer.Option(help="Candidates per example (paper: 100).")]
+FirstTestExamples = Annotated[int | None, typer.Option(help="The first N test examples only.")]
 
 
 def _paper_table(ctx: typer.Context, name: str, make, inputs: list, seed: int | None, folder: Path | None,
@@ -292,9 +296,9 @@ def _paper_table(ctx: typer.Context, name: str, make, inputs: list, seed: int | 
 def table_mazare1(
     ctx: typer.Context,
     model: Annotated[list[str], typer.Option(help=MODELS_HELP)],
-    data: Annotated[Path, typer.Option(help="A dataset folder; its test split is ranked (paper: REDDIT).")],
-    candidates: Annotated[int, typer.Option(help="Candidates per example (paper: 100).")] = 100,
-    max_examples: Annotated[int | None, typer.Option(help="The first N test examples only.")] = None,
+    data: TestedData,
+    candidates: PaperCandidates = 100,
+    max_examples: FirstTestExamples = None,
     precision: Precision = "auto",
     seed: int = 0,
     report: ReportDir = None,
@@ -311,9 +315,9 @@ def table_mazare1(
 def table_mazare3(
     ctx: typer.Context,
     model: Annotated[list[str], typer.Option(help="A retrieval checkpoint per persona selection (repeatable).")],
-    data: Annotated[Path, typer.Option(help="A dataset folder; its test split is ranked (paper: REDDIT).")],
-    candidates: Annotated[int, typer.Option(help="Candidates per example (paper: 100).")] = 100,
-    max_examples: Annotated[int | None, typer.Option(help="The first N test examples only.")] = None,
+    data: TestedData,
+    candidates: PaperCandidates = 100,
+    max_examples: FirstTestExamples = None,
     precision: Precision = "auto",
     seed: int = 0,
     report: ReportDir = None,

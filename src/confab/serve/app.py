@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from confab import __version__
 from confab.agents import Agent, Reply
 from confab.data.clean import is_offensive, offensive_words
 from confab.resources import resource_path
@@ -167,7 +168,7 @@ def create_app(agent: Agent, config: ServeConfig | None = None) -> FastAPI:
         await batcher.stop()
 
     about = "Persona-grounded chat. Sessions keep the persona and the history server-side."
-    app = FastAPI(title="confab", version=_version(), description=about, lifespan=lifespan, docs_url=None,
+    app = FastAPI(title="confab", version=__version__, description=about, lifespan=lifespan, docs_url=None,
                   redoc_url=None)  # fmt: skip
     app.state.store, app.state.metrics, app.state.config = store, metrics, config
     if config.max_body_bytes:
@@ -277,9 +278,3 @@ def _screen(reply: Reply, banned: frozenset[str]) -> tuple[list[CandidateOut], s
     if not banned:
         return out, reply.text
     return out, next((c.text for c in out if not c.filtered), SAFE_REPLY)
-
-
-def _version() -> str:
-    from confab import __version__
-
-    return __version__
