@@ -449,32 +449,92 @@ def test_training_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
 
 
-def test_ddp_on_two_gloo_processes_matches_one_process(tmp_path):
-    """torchrun with 2 CPU processes: each takes half of every step's micro-batches; the summed gradients give
-    the single-process step, so the trained weights agree within float tolerance."""
+@pytest.fixture(scope="module")
+def topical(tmp_path_factory):
+    """A dataset built from the Topical-Chat sample that ships with confab, and a BPE vocabulary of it."""
+    root = tmp_path_factory.mktemp("topical")
+    sample = resource_path("samples/topical_chat_valid_freq.json.gz")
+    Build(BuildConfig(inputs=[str(sample)], persona="none", examples="paths", valid_size=20, test_size=20,
+                      split_unit="thread"), root / "ds").run()  # fmt: skip
+    BpeTokenizer.train(training_texts(read_split(root / "ds", "train").to_pylist()), 300).save(root / "bpe")
+    return root
+
+
+def ddp_plato(args: list[str], world: int, port: int) -> None:
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
+    script = str(Path(__file__).parent / "ddp_plato.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launch = ["-m", "torch.distributed.run", "--nproc_per_node", str(world), "--master_port", str(port)]
+    subprocess.run([sys.executable, *(launch if world > 1 else []), script, *args], check=True, env=env, timeout=600)
+
+
+def test_ddp_on_two_gloo_processes_matches_one_process(topical, tmp_path):
+    """torchrun with 2 CPU processes: each takes half of every step's micro-batches; the summed gradients give
+    the single-process step, so the trained weights agree within float tolerance."""
     from safetensors.torch import load_file
 
-    sample = resource_path("samples/topical_chat_valid_freq.json.gz")
-    Build(BuildConfig(inputs=[str(sample)], persona="none", examples="paths", valid_size=20, test_size=20,
-                      split_unit="thread"), tmp_path / "ds").run()  # fmt: skip
-    BpeTokenizer.train(training_texts(read_split(tmp_path / "ds", "train").to_pylist()), 300).save(tmp_path / "bpe")
-    script = str(Path(__file__).parent / "ddp_plato.py")
-    args = [str(tmp_path / "ds"), "", str(tmp_path / "bpe")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = [sys.executable, script, args[0], str(tmp_path / "one"), args[2]]
-    subprocess.run(single, check=True, env=env)
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-              script, args[0], str(tmp_path / "two"), args[2]]  # fmt: skip
-    subprocess.run(launch, check=True, env=env, timeout=600)
+    for world, out in ((1, "one"), (2, "two")):
+        ddp_plato([str(topical / "ds"), str(tmp_path / out), str(topical / "bpe")], world, 29533)
     one, two = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
     assert all(torch.allclose(one[k], two[k], atol=2e-4) for k in one)
     fresh = UnifiedTransformer(checkpoint.load(tmp_path / "one")[0].config)  # training moved the weights
     assert not torch.allclose(one["blocks.0.mlp.0.weight"], fresh.blocks[0].mlp[0].weight, atol=1e-3)
+
+
+@pytest.mark.parametrize("stage", ["1", "2.2"])
+def test_streamed_steps_hold_every_example_once_across_ranks(topical, stage):
+    """Each rank plans its stream chunk by chunk; together the ranks' micro-batches hold each example once."""
+    from confab.data.stream import stream
+    from confab.generation.data import streamed_steps
+
+    tok, limits = BpeTokenizer.load(topical / "bpe"), Limits(32, 8, 16)
+    rows = read_split(topical / "ds", "train").to_pylist()
+    expected = sorted(tuple(s.tokens[1:]) for s in encode(rows, tok, limits))  # without the slot token
+    seen, config = [], BatchConfig(max_tokens=256, tokens_per_step=512)
+    for rank in range(2):
+        share = stream(topical / "ds", "train", rank, 2, epoch=1, seed=4, buffer=50)
+        for step in streamed_steps(share, tok, limits, config, stage, seed=4, epoch=1, rank=rank, chunk=97):
+            assert sum(m["weight"] for m in step) == pytest.approx(1.0)
+            for m in step:
+                n = len(m["length"]) // (2 if stage == "2.2" else 1)  # 2.2: the true responses come first
+                tokens = (
+                    m["tokens"] if stage == "1" else torch.where(m["mlm_targets"] >= 0, m["mlm_targets"], m["tokens"])
+                )
+                seen += [tuple(tokens[i, 1 : m["length"][i]].tolist()) for i in range(n)]
+    assert sorted(seen) == expected
+
+
+def _equal_steps_rank(rank: int, init: str, counts: list[int], out: str) -> None:
+    import torch.distributed as dist
+
+    from confab.generation.train import equal_steps
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    steps = iter([[{"length": torch.ones(1), "weight": 0.5}, {"length": torch.ones(1), "weight": 0.5}]] * counts[rank])
+    got = [[m["weight"] for m in step] for step in equal_steps(steps, 2)]
+    Path(out, f"{rank}.json").write_text(json.dumps(got))
+    dist.destroy_process_group()
+
+
+def test_equal_steps_lets_a_rank_that_ran_out_join_with_weight_zero(tmp_path):
+    """Ranks stream shares of different token counts: all run as many steps as the longest, the one that ran
+    out with a weight-0 step, and a step is the mean over the ranks that still had data."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_equal_steps_rank, args=(f"file://{tmp_path}/rendezvous", [3, 1], str(tmp_path)), nprocs=2)
+    zero, one = (json.loads((tmp_path / f"{r}.json").read_text()) for r in (0, 1))
+    assert zero == [[0.25, 0.25], [0.5, 0.5], [0.5, 0.5]] and one == [[0.25, 0.25], [0.0], [0.0]]
+
+
+def test_streamed_training_under_torchrun(topical, tmp_path):
+    """--stream with 2 processes: each reads its own share from disk; both finish (equal steps) and learn."""
+    ddp_plato([str(topical / "ds"), str(tmp_path / "two"), str(topical / "bpe"), "stream"], 2, 29537)
+    result = json.loads((tmp_path / "two" / "config.json").read_text())["result"]
+    first, last = result["history"][0], result["history"][-1]
+    assert result["steps"] > 0 and last["valid_ppl"] < first["valid_ppl"] < 300
 
 
 def test_gradient_checkpointing_gives_the_same_gradients(tok):

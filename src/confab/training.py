@@ -53,9 +53,9 @@ class TrainConfig:
     tensorboard: str | None = None  # also write those rows and each validation as TensorBoard events here
 
 
-class RankBatch(dict):
-    """A micro-batch that is already this rank's share of a step (data streamed per rank), with its "weight":
-    fit gives it to the model as it is instead of dealing a list of micro-batches out to the ranks."""
+class RankBatch(list):
+    """The micro-batches of a step that are already this rank's share (data streamed per rank), each with its
+    "weight": fit gives them to the model as they are instead of dealing them out to the ranks."""
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

@@ -17,6 +17,7 @@ REPORT_HELP = "Folder for report.json, report.md and plots (default: a new one u
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 ReportDir = Annotated[Path | None, typer.Option(help=REPORT_HELP)]
 Precision = Annotated[str, typer.Option(help=PRECISION_HELP)]
+Stream = Annotated[bool, typer.Option(help="Stream the train splits from disk, shared among torchrun's processes.")]
 
 
 def fail(message: str) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import console, fail, train_with_progress
+from confab.cli.common import Stream, console, fail, train_with_progress
 
 app = typer.Typer(help="Train models.", no_args_is_help=True)
 
@@ -53,9 +53,7 @@ def train_retrieval(
         Path | None, typer.Option(help="Fine-tune this checkpoint (its model options and vocabulary are kept).")
     ] = None,
     tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard events to this folder.")] = None,
-    stream: Annotated[
-        bool, typer.Option(help="Stream the train splits from disk, shared among torchrun's processes.")
-    ] = False,
+    stream: Stream = False,
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
@@ -114,6 +112,7 @@ def train_plato(
     backward: Annotated[bool, typer.Option(help="Stage 1: a backward model p(c|r) for MMI ranking.")] = False,
     dropout: float = 0.1,
     tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard events to this folder.")] = None,
+    stream: Stream = False,
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
@@ -131,7 +130,7 @@ def train_plato(
                           grad_clip=1.0, bf16=bf16, seed=seed, patience=patience, log_every=10,
                           tensorboard=str(tensorboard) if tensorboard else None),
         max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
-        init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None,
+        init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None, stream=stream,
     )  # fmt: skip
     train_with_progress(run_training, list(data), run, out, quiet)
 

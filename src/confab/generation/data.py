@@ -7,7 +7,9 @@ the same after a restart and a killed run resumes exactly where it stopped.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import torch
@@ -28,9 +30,9 @@ def encode(examples: list[dict], tok: BpeTokenizer, limits: Limits) -> list[Sequ
     return [layout(tok, list(e.get("persona") or []), list(e["context"]), e["response"], limits) for e in examples]
 
 
-def plan(lengths: list[int], config: BatchConfig, seed: int, epoch: int) -> list[list[list[int]]]:
-    """Steps, each a list of micro-batches of example indices."""
-    rng = np.random.default_rng([seed, epoch])
+def plan(lengths: list[int], config: BatchConfig, seed: int, epoch: int, *key: int) -> list[list[list[int]]]:
+    """Steps, each a list of micro-batches of example indices (`key`: which chunk of a stream, if streamed)."""
+    rng = np.random.default_rng([seed, epoch, *key])
     order = rng.permutation(len(lengths))
     # sort by length within windows of shuffled examples, so micro-batches hold similar lengths (little padding)
     window = 64 * max(1, config.max_tokens // max(1, int(np.mean(lengths))))
@@ -96,15 +98,31 @@ def mask_tokens(batch: dict, tok: BpeTokenizer, rng: np.random.Generator) -> tup
 
 
 def step_batches(
-    seqs: list[Sequence], steps: list[list[list[int]]], stage: str, tok: BpeTokenizer, seed: int, epoch: int, step: int
+    seqs: list[Sequence], step: list[list[int]], stage: str, tok: BpeTokenizer, rng: np.random.Generator
 ) -> list[dict]:
     """The micro-batches of one step, each weighted by its share of the step's loss terms."""
-    rng = np.random.default_rng([seed, epoch, step])
-    micro = [stage_batch(seqs, m, stage, tok, rng) for m in steps[step]]
+    micro = [stage_batch(seqs, m, stage, tok, rng) for m in step]
     sizes = [_terms(b, stage) for b in micro]
     for b, n in zip(micro, sizes, strict=True):
         b["weight"] = n / sum(sizes)
     return micro
+
+
+def streamed_steps(rows: Iterable[dict], tok: BpeTokenizer, limits: Limits, config: BatchConfig, stage: str,
+                   seed: int, epoch: int, rank: int, chunk: int = 20_000) -> Iterator[list[dict]]:  # fmt: skip
+    """A rank's steps of one epoch from its stream of examples, `config` being its share of a step's tokens:
+    the stream is read `chunk` examples at a time and each chunk is planned as a split in memory would be
+    (stage 2.2 draws its random responses from the chunk). A last chunk of one example joins the one before."""
+    rows = iter(rows)
+    examples, c = list(islice(rows, chunk)), 0
+    while examples:
+        following = list(islice(rows, chunk))
+        if len(following) < 2:
+            examples, following = examples + following, []
+        seqs = encode(examples, tok, limits)
+        for s, step in enumerate(plan([len(q.tokens) for q in seqs], config, seed, epoch, rank, c)):
+            yield step_batches(seqs, step, stage, tok, np.random.default_rng([seed, epoch, rank, c, s]))
+        examples, c = following, c + 1
 
 
 def _terms(batch: dict, stage: str) -> int:

@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from confab.config import to_dict
 from confab.data.schema import read_split
+from confab.data.stream import pieces, stream
 from confab.eval.plots import training_curves
 from confab.generation import checkpoint
 from confab.generation.batches import Limits
-from confab.generation.data import BatchConfig, encode, plan, stage_batch, step_batches
+from confab.generation.data import BatchConfig, encode, plan, stage_batch, step_batches, streamed_steps
 from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import STAGES, Objective
 from confab.text.bpe import BpeTokenizer
-from confab.training import TrainConfig, distributed, fit, seed_everything
+from confab.training import RankBatch, TrainConfig, distributed, fit, seed_everything
 
 # The paper's recipe per stage (Table 6, 1.6B): tokens per step, learning rate, warm-up steps.
 PAPER_RECIPE = {
@@ -62,6 +65,7 @@ class PlatoRun:
     backward: bool = False  # stage 1 only: learn p(c|r), the last context turn given the response (MMI ranking)
     init: str | None = None  # the checkpoint to start from (stages 2.1 and 2.2: the stage-1 model)
     tokenizer: str | None = None  # a folder from `confab tokenizer train`
+    stream: bool = False  # read the train splits as a stream, shared among the ranks (splits larger than memory)
 
 
 def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progress: Callable | None = None) -> dict:
@@ -72,14 +76,24 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     if run.stage != "1" and not run.init:
         raise ValueError(f"stage {run.stage} is warm-started from a stage-1 checkpoint: pass --init")
     seed_everything(run.train.seed)
-    train = [r for d in datasets for r in read_split(d, "train").to_pylist()][: run.max_train]
+    rank, world = distributed()
+    if run.stream:
+        if run.max_train is not None:
+            raise ValueError("--max-train reads the first examples into memory; it does not go with --stream")
+        if not (run.tokenizer or run.init):
+            raise ValueError("--stream needs a vocabulary made beforehand (every rank must have the same one): "
+                             "`confab tokenizer train`, then --tokenizer DIR")  # fmt: skip
+        train, total = None, sum(p.rows for d in datasets for p in pieces(d, "train"))
+    else:
+        train = [r for d in datasets for r in read_split(d, "train").to_pylist()][: run.max_train]
+        total = len(train)
     valid = read_split(datasets[0], "valid").to_pylist()[: run.max_valid]
     if run.backward:
         if run.stage != "1":
             raise ValueError("a backward model is a stage-1 model: --backward goes with --stage 1")
-        train, valid = backward_examples(train), backward_examples(valid)
-    if len(train) < 2:
-        raise ValueError(f"{datasets[0]}: {len(train)} training examples; at least 2 are needed")
+        train, valid = backward_examples(train) if train is not None else None, backward_examples(valid)
+    if total < 2 * world:
+        raise ValueError(f"{datasets[0]}: {total} training examples; at least {2 * world} are needed")
     if run.init:
         model, tok, meta = checkpoint.load(run.init)
         run.limits = checkpoint.limits_of(meta)
@@ -96,16 +110,32 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     if needed > model.config.max_positions:
         raise ValueError(f"limits need {needed} positions; the model has {model.config.max_positions}")
     objective = Objective(model, run.stage)
-    seqs = encode(train, tok, run.limits)
-    lengths = [len(s.tokens) for s in seqs]
     # stage 2.2 doubles each micro-batch (a random response per context), so it plans half as many tokens
     batching = run.batch if run.stage != "2.2" else replace(run.batch, max_tokens=run.batch.max_tokens // 2)
-    steps_per_epoch = len(plan(lengths, batching, run.train.seed, 0))
+    if run.stream:
+        # each rank fills its own share of a step's tokens from its own share of the examples
+        mine = replace(batching, tokens_per_step=max(1, batching.tokens_per_step // world))
 
-    def batches(epoch: int):
-        steps = plan(lengths, batching, run.train.seed, epoch)
-        for s in range(len(steps)):
-            yield step_batches(seqs, steps, run.stage, tok, run.train.seed, epoch, s)
+        def rank_steps(epoch: int) -> Iterator[list[dict]]:
+            rows = stream(
+                datasets, "train", rank, world, epoch, run.train.seed, columns=["persona", "context", "response"]
+            )
+            rows = backward_examples(rows) if run.backward else rows
+            return streamed_steps(rows, tok, run.limits, mine, run.stage, run.train.seed, epoch, rank)
+
+        def batches(epoch: int):
+            return equal_steps(rank_steps(epoch), world)
+
+        steps_per_epoch = estimated_steps(rank_steps(0), total // world)
+    else:
+        seqs = encode(train, tok, run.limits)
+        lengths = [len(s.tokens) for s in seqs]
+        steps_per_epoch = len(plan(lengths, batching, run.train.seed, 0))
+
+        def batches(epoch: int):
+            steps = plan(lengths, batching, run.train.seed, epoch)
+            for s, step in enumerate(steps):
+                yield step_batches(seqs, step, run.stage, tok, np.random.default_rng([run.train.seed, epoch, s]))
 
     validate, metric, higher = None, "ppl", False
     if valid:
@@ -130,10 +160,40 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     return result
 
 
-def backward_examples(examples: list[dict]) -> list[dict]:
+def equal_steps(steps: Iterator[list[dict]], world: int) -> Iterator[RankBatch]:
+    """A rank's streamed steps, as many as the rank with the most: ranks' shares of tokens differ, and every
+    rank must join each step's gradient reduction. The ranks count who still has a step; one that has run out
+    joins with a step of weight 0, and each step is the mean over the ranks that had data."""
+    last = None
+    while True:
+        step = next(steps, None)
+        active = torch.tensor(int(step is not None))
+        if world > 1:
+            dist.all_reduce(active)
+        if not active:
+            return
+        if step is None:
+            step = [{**last[-1], "weight": 0.0}]
+        last = step
+        yield RankBatch({**m, "weight": m["weight"] / int(active)} for m in step)
+
+
+def estimated_steps(steps: Iterator[list[dict]], examples: int, sample: int = 50) -> int:
+    """Steps of a streamed epoch, for the progress bar: from the examples per step of the first few steps."""
+    # a stage-2.2 micro-batch holds each example twice (with its own response and a random one)
+    seen = [sum(len(m["length"]) // (2 if "label" in m else 1) for m in step) for step in islice(steps, sample)]
+    per_step = sum(seen) / max(len(seen), 1)
+    return max(1, round(examples / per_step)) if per_step else 1
+
+
+def backward_examples(examples: Iterable[dict]) -> Iterable[dict]:
     """The examples of a backward model p(c|r): the response becomes the context and the turn it answers the
-    target (PLATO-2 appendix E; DialoGPT's maximum mutual information ranking). No persona: it scores context."""
-    return [{"persona": [], "context": [e["response"]], "response": e["context"][-1]} for e in examples if e["context"]]
+    target (PLATO-2 appendix E; DialoGPT's maximum mutual information ranking). No persona: it scores context.
+    Lazy for a stream, a list for a list."""
+    turned = (
+        {"persona": [], "context": [e["response"]], "response": e["context"][-1]} for e in examples if e["context"]
+    )
+    return list(turned) if isinstance(examples, list) else turned
 
 
 def training_texts(examples: list[dict]):

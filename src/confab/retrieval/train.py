@@ -79,7 +79,7 @@ def train_retrieval(
     def streamed(epoch: int) -> Iterator[RankBatch]:
         rows, size = stream(datasets, "train", rank, world, epoch, run.train.seed), batch_size // world
         for _ in range(steps):
-            yield RankBatch(training_batch(list(islice(rows, size)), tokenizer, run.ranker), weight=1 / world)
+            yield RankBatch([{**training_batch(list(islice(rows, size)), tokenizer, run.ranker), "weight": 1 / world}])
 
     def batches(epoch: int) -> Iterator[dict | list[dict]]:
         if run.stream:
