@@ -1,4 +1,5 @@
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -473,13 +474,16 @@ def ddp_plato(args: list[str], world: int, port: int) -> None:
 
 def test_ddp_on_two_gloo_processes_matches_one_process(topical, tmp_path):
     """torchrun with 2 CPU processes: each takes half of every step's micro-batches; the summed gradients give
-    the single-process step, so the trained weights agree within float tolerance."""
+    the single-process step, so the trained weights agree within float tolerance; the same with the Adam state
+    sharded between the two (ZeRO-1), whose resume points gather it on rank 0."""
     from safetensors.torch import load_file
 
-    for world, out in ((1, "one"), (2, "two")):
-        ddp_plato([str(topical / "ds"), str(tmp_path / out), str(topical / "bpe")], world, 29533)
-    one, two = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
-    assert all(torch.allclose(one[k], two[k], atol=2e-4) for k in one)
+    for world, out, extra in ((1, "one", []), (2, "two", []), (2, "zero", ["zero"])):
+        ddp_plato([str(topical / "ds"), str(tmp_path / out), str(topical / "bpe"), *extra], world, 29533)
+    one = load_file(tmp_path / "one" / "model.safetensors")
+    for other in ("two", "zero"):
+        weights = load_file(tmp_path / other / "model.safetensors")
+        assert all(torch.allclose(one[k], weights[k], atol=2e-4) for k in one), other
     fresh = UnifiedTransformer(checkpoint.load(tmp_path / "one")[0].config)  # training moved the weights
     assert not torch.allclose(one["blocks.0.mlp.0.weight"], fresh.blocks[0].mlp[0].weight, atol=1e-3)
 
@@ -555,6 +559,7 @@ def test_dry_run_plans_memory_and_takes_a_step():
     assert 1.5e9 < parameters < 1.8e9 and memory_plan(parameters) == {"weights": 4 * parameters,
                                                                       "gradients": 4 * parameters,
                                                                       "adam": 8 * parameters}  # fmt: skip
+    assert memory_plan(parameters, world=64, zero=True)["adam"] == math.ceil(8 * parameters / 64)
     assert 90e6 < parameter_count(PlatoConfig(vocab_size=8000, **SIZES["93M"])) < 110e6
     assert 300e6 < parameter_count(PlatoConfig(vocab_size=8000, **SIZES["314M"])) < 330e6
     result = runner_json(["train", "dry-run", "--config", "tiny", "--world-size", "2", "--max-tokens", "512"])

@@ -51,6 +51,7 @@ class TrainConfig:
     patience: int = 0  # stop after this many validations without improvement (0: never)
     log_every: int = 0  # steps between rows of steps.csv (step, loss, learning rate); 0: off
     tensorboard: str | None = None  # also write those rows and each validation as TensorBoard events here
+    zero: bool = False  # under torchrun: shard the optimizer state across the ranks (ZeRO stage 1)
 
 
 class RankBatch(list):
@@ -58,14 +59,19 @@ class RankBatch(list):
     "weight": fit gives them to the model as they are instead of dealing them out to the ranks."""
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig, world: int = 1) -> torch.optim.Optimizer:
+    """With `zero` and several ranks, each rank keeps the optimizer state of 1/world of the parameters, updates
+    them and broadcasts them (the same steps as unsharded; Adam's state is half a model's training memory)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "adamax":
-        return torch.optim.Adamax(params, lr=config.lr, weight_decay=config.weight_decay)
     # the fused kernels update all parameters in one pass (CPU and GPU alike)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    kind, options = {"adamax": (torch.optim.Adamax, {}), "adam": (torch.optim.Adam, {"fused": True}),
+                     "adamw": (torch.optim.AdamW, {"fused": True})}[config.optimizer]  # fmt: skip
+    options.update(lr=config.lr, weight_decay=config.weight_decay)
+    if config.zero and world > 1:
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+
+        return ZeroRedundancyOptimizer(params, optimizer_class=kind, **options)
+    return kind(params, **options)
 
 
 def seed_everything(seed: int) -> None:
@@ -98,7 +104,7 @@ def fit(
     rank, world = distributed()
     work.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed + rank)
-    optimizer = make_optimizer(model, config)
+    optimizer = make_optimizer(model, config, world)
     # some parameters sit out some steps (a persona memory when no example of the shard has a persona)
     net = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
@@ -153,8 +159,8 @@ def fit(
                 if events:
                     events.add_scalar("train/loss", row["loss"], row["step"])
                     events.add_scalar("train/lr", row["lr"], row["step"])
-            if rank == 0 and config.save_every and state["step"] % config.save_every == 0:
-                _save_state(state_path, model, optimizer, schedule, state, best_weights)
+            if config.save_every and state["step"] % config.save_every == 0:
+                _save_state(state_path, model, optimizer, schedule, state, best_weights, rank)
         record = {"epoch": epoch + 1, "step": state["step"], "loss": float(np.mean(losses)) if losses else None,
                   "seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
         if validate is not None:
@@ -176,7 +182,7 @@ def fit(
                     if key.startswith("valid_") and isinstance(value, int | float):
                         events.add_scalar(f"valid/{key[6:]}", value, state["step"])
                 events.flush()
-            _save_state(state_path, model, optimizer, schedule, state, best_weights)
+        _save_state(state_path, model, optimizer, schedule, state, best_weights, rank)
         if config.patience and state["bad"] >= config.patience:
             break
     if events:
@@ -206,7 +212,12 @@ def _event_writer(folder: str | None):
     return SummaryWriter(folder)
 
 
-def _save_state(path: Path, model, optimizer, schedule, state: dict, best_weights) -> None:
+def _save_state(path: Path, model, optimizer, schedule, state: dict, best_weights, rank: int) -> None:
+    """Every rank calls this; rank 0 writes. A sharded optimizer first gathers its state on rank 0."""
+    if hasattr(optimizer, "consolidate_state_dict"):
+        optimizer.consolidate_state_dict(to=0)
+    if rank != 0:
+        return
     with atomic_path(path) as tmp:
         torch.save(
             {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),

@@ -113,6 +113,7 @@ def train_plato(
     dropout: float = 0.1,
     tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard events to this folder.")] = None,
     stream: Stream = False,
+    zero: Annotated[bool, typer.Option(help="Under torchrun: shard Adam's state across the processes.")] = False,
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
@@ -127,7 +128,7 @@ def train_plato(
         stage=stage, size=config, vocab_size=vocab_size, limits=Limits(max_context, max_persona, max_response),
         batch=BatchConfig(max_tokens=max_tokens, tokens_per_step=tokens_per_step),
         train=TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=warmup_steps, schedule="inverse_sqrt",
-                          grad_clip=1.0, bf16=bf16, seed=seed, patience=patience, log_every=10,
+                          grad_clip=1.0, bf16=bf16, seed=seed, patience=patience, log_every=10, zero=zero,
                           tensorboard=str(tensorboard) if tensorboard else None),
         max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
         init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None, stream=stream,
@@ -165,6 +166,7 @@ def train_dry_run(
     world_size: Annotated[int, typer.Option(help="Processes (GPUs) the recipe is planned for (paper: 64).")] = 64,
     max_tokens: Annotated[int, typer.Option(help="Padded tokens per micro-batch.")] = 4096,
     gradient_checkpointing: Annotated[bool, typer.Option(help="Recompute activations in backward.")] = True,
+    zero: Annotated[bool, typer.Option(help="Plan with Adam's state sharded across the processes.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Build a paper-size PLATO-2, run one step on made-up data, and report parameters, memory per process and
@@ -174,7 +176,7 @@ def train_dry_run(
     if world_size < 1:
         fail("--world-size must be at least 1")
     try:
-        report = dry_run(config, stage, world_size, max_tokens, gradient_checkpointing)
+        report = dry_run(config, stage, world_size, max_tokens, gradient_checkpointing, zero=zero)
     except ValueError as e:
         fail(str(e))
     if as_json:

@@ -4,7 +4,8 @@ report the parameter count, the memory each process needs and the tokens of a st
     confab train dry-run --config 1.6B --world-size 64
 
 Memory per process for training with Adam in float32 under DDP (how `fit` distributes): weights 4 bytes a
-parameter, gradients 4, Adam's two moments 8, all on every process. Activations come on top: measured here for
+parameter, gradients 4, Adam's two moments 8, all on every process; with `zero`, Adam's moments are sharded and
+each process keeps 1/world of them. Activations come on top: measured here for
 one micro-batch of `max_tokens`, with activation checkpointing unless it is turned off. When the step with Adam
 would not fit in this machine's memory, the step runs forward and backward only, in bfloat16, and the report says
 so.
@@ -36,9 +37,12 @@ def parameter_count(config: PlatoConfig) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def memory_plan(parameters: int) -> dict:
-    """Bytes per process for weights, gradients and Adam state under DDP."""
-    return {k: parameters * b for k, b in BYTES_PER_PARAMETER.items()}
+def memory_plan(parameters: int, world: int = 1, zero: bool = False) -> dict:
+    """Bytes per process for weights, gradients and Adam state under DDP (Adam's sharded with `zero`)."""
+    plan = {k: parameters * b for k, b in BYTES_PER_PARAMETER.items()}
+    if zero:
+        plan["adam"] = math.ceil(plan["adam"] / world)
+    return plan
 
 
 def made_up_batch(config: PlatoConfig, tokens: int, length: int = 128) -> dict:
@@ -53,23 +57,23 @@ def made_up_batch(config: PlatoConfig, tokens: int, length: int = 128) -> dict:
 
 
 def dry_run(size: str, stage: str = "1", world: int = 64, max_tokens: int = 4096, checkpointing: bool = True,
-            vocab_size: int = 8000) -> dict:  # fmt: skip
+            vocab_size: int = 8000, zero: bool = False) -> dict:  # fmt: skip
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; sizes: {', '.join(SIZES)}")
     if stage not in ("1", "2.1"):
         raise ValueError("the dry run checks the generation stages, 1 and 2.1 (2.2 has the same model)")
     config = PlatoConfig(vocab_size=vocab_size, gradient_checkpointing=checkpointing, **SIZES[size])
     parameters = parameter_count(config)
-    plan = memory_plan(parameters)
+    plan = memory_plan(parameters, world, zero)
     tokens_per_step = PAPER_RECIPE[stage]["tokens_per_step"]
     report = {
-        "size": size, "stage": stage, "parameters": parameters, "world_size": world, "strategy": "ddp",
-        "activation_checkpointing": checkpointing,
+        "size": size, "stage": stage, "parameters": parameters, "world_size": world,
+        "strategy": "ddp + zero-1" if zero else "ddp", "activation_checkpointing": checkpointing,
         "tokens_per_step": tokens_per_step, "max_tokens_per_micro_batch": max_tokens,
         "micro_batches_per_process_per_step": math.ceil(tokens_per_step / (world * max_tokens)),
         "memory_per_process_gb": {k: round(v / GB, 2) for k, v in plan.items()},
     }  # fmt: skip
-    needed = sum(plan.values())
+    needed = sum(memory_plan(parameters).values())  # this one process holds all of Adam's state
     available = psutil.virtual_memory().available
     full_step = needed * 1.3 < available
     batch = made_up_batch(config, max_tokens)
