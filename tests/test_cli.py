@@ -83,15 +83,6 @@ def test_bad_requests_fail_with_a_clear_message(fixtures, tmp_path):
         assert message in " ".join(result.output.split()), (message, result.output)
 
 
-def test_demo_builds_from_the_bundled_sample(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "dataset" / "report.json").read_text())
-    assert report["threads"]["threads"] == 539 and report["examples"]["total"] > 10000
-    assert report["persona"]["train_share_with_persona"] > 0.9
-    assert "persona" in result.output and "response" in result.output
-
-
 def test_a_saved_config_is_the_base_and_flags_override_it(fixtures, tmp_path):
     first = tmp_path / "first"
     args = ["data", "build", str(fixtures / "RC_2020-01_fixture.jsonl"), "--quiet"]

@@ -45,7 +45,11 @@ def load_agent(
     **options,
 ) -> Agent:
     """The agent of a checkpoint: a retrieval model (with its candidate `index`) or a PLATO-2 generator (with an
-    optional stage-2.2 `evaluator` to rank its candidates)."""
+    optional stage-2.2 `evaluator` to rank its candidates). `bundled:plato2` and `bundled:retrieval` are the
+    models that ship with confab, with their evaluator or index."""
+    from confab.models import resolve
+
+    model, index, evaluator = resolve(model, index, evaluator)
     path = Path(model) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{model}: no config.json; is it a confab checkpoint?")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from confab.cli import data, evaluate, human, index, talk, train
-from confab.cli.common import console
+from confab.cli.common import console, fail
 
 app = typer.Typer(help="confab: persona-grounded open-domain dialogue.", no_args_is_help=True)
 app.add_typer(data.app, name="data")
@@ -24,22 +24,26 @@ app.command()(evaluate.selfchat)
 
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option(help="Where the demo writes.")] = Path("build/demo")) -> None:
-    """Build a persona dialogue dataset from the bundled real sample and show it."""
-    from confab.data.build import BuildConfig
-    from confab.data.clean import CleanConfig
-    from confab.resources import resource_path
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the demo writes (a second run skips what is there).")] = Path(
+        "build/demo"
+    ),
+    budget: Annotated[
+        str, typer.Option(help="quick (minutes), full (the shipped models' recipe, ~1 h) or smoke.")
+    ] = "quick",
+    chat: Annotated[bool, typer.Option(help="End in a chat (a scripted one without a terminal).")] = True,
+) -> None:
+    """The whole mission on the bundled real data: build datasets, train a retrieval agent and PLATO-2's three
+    stages, evaluate them, write a report with a plot, and chat."""
+    from confab.demo import Demo, chat_at_the_end
+    from confab.progress import progress_bars
 
-    sample = resource_path("samples/topical_chat_valid_freq.json.gz")
-    console.print(f"[bold]confab demo[/]: a persona dialogue dataset from {sample.name} (Topical-Chat, CDLA-Sharing)")
-    config = BuildConfig(
-        inputs=[str(sample)],
-        format="topicalchat",
-        examples="paths",
-        persona="rules",
-        max_persona=20,
-        clean=CleanConfig(enabled=True),
-    )
-    data.run_build(config, out / "dataset", quiet=False)
-    console.print("[bold]A few training examples[/] (personas come from each speaker's other turns):")
-    data.data_show(out / "dataset", split="train", n=3, as_json=False)
+    console.print(f"[bold]confab demo[/] ({budget}): everything goes to {out}", highlight=False)
+    try:
+        with progress_bars() as bars:
+            demo_run = Demo(out, budget, console, bars)
+            demo_run.run()
+        if chat:
+            chat_at_the_end(demo_run)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        fail(str(e))

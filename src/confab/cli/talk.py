@@ -10,9 +10,11 @@ import typer
 
 from confab.cli.common import PRECISION_HELP, console, fail
 
+MODEL_HELP = "A retrieval checkpoint, a PLATO-2 generator, or bundled:plato2 | bundled:retrieval (shipped)."
+
 
 def chat(
-    model: Annotated[Path, typer.Option(help="A retrieval checkpoint, or a PLATO-2 generator (stage 2.1 or 1).")],
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "bundled:plato2",
     index: Annotated[Path | None, typer.Option(help="Retrieval: an index made by `confab index build`.")] = None,
     evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 model that ranks candidates.")] = None,
     persona: Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")] = None,
@@ -31,7 +33,7 @@ def chat(
 
 
 def respond(
-    model: Annotated[Path, typer.Option(help="A retrieval checkpoint, or a PLATO-2 generator.")],
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "bundled:plato2",
     index: Annotated[Path | None, typer.Option(help="Retrieval: a candidate index.")] = None,
     evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 evaluation model.")] = None,
     persona: Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")] = None,
@@ -62,7 +64,7 @@ def respond(
 
 
 def serve(
-    model: Annotated[Path, typer.Option(help="A retrieval checkpoint, or a PLATO-2 generator.")],
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "bundled:plato2",
     index: Annotated[Path | None, typer.Option(help="Retrieval: a candidate index.")] = None,
     evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 evaluation model.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",

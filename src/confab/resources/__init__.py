@@ -1,4 +1,4 @@
-"""Files that ship with confab: word lists for cleaning, persona positives and real demo samples."""
+"""Files that ship with confab: word lists for cleaning, persona positives, real demo samples, small models."""
 
 from importlib.resources import files
 from pathlib import Path

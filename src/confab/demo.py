@@ -1,0 +1,318 @@
+"""The embedded default: the whole mission on the real samples that ship with confab, in minutes.
+
+Builds two persona dialogue datasets (PERSONA-CHAT examples of the PLATO-2 reference code, with their personas;
+Topical-Chat, with personas extracted from each speaker's turns), trains a retrieval agent and PLATO-2's three
+stages, evaluates them (hits@k, perplexity, distinct-1/2 and F1 of answers to test contexts, self-chats from the
+200 questions, response selection on DailyDialog++), writes a report with a plot, and ends in a chat.
+
+Every step writes its outputs atomically and is skipped when they are there, so a second run only shows the
+results and a killed run starts again at the step it was in (the trainers and logs resume mid-way).
+
+Two budgets run the same steps: `quick` (the demo: minutes on 2 cores) and `full` (the recipe of the models that
+ship with confab, about an hour). `full` also packs the models for shipping (`ship`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from confab.io import atomic_write_json
+
+PERSONA = ["i love hiking in the mountains .", "i have two dogs .", "i work as a nurse at night ."]
+SCRIPT = ["hi ! what do you like to do on weekends ?", "do you have any pets ?", "what do you do for a living ?",
+          "nice talking to you , bye !"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Budget:
+    retrieval_examples: int | None  # training examples of the retrieval agent (None: all)
+    retrieval_epochs: int
+    plato_examples: int | None  # training examples of the PLATO-2 stages (None: all)
+    stage1_epochs: int
+    stage21_epochs: int
+    stage22_epochs: int
+    answered: int  # test contexts each agent answers (distinct-1/2, F1)
+    selfchats: int  # of the 200 start questions
+    selfchat_turns: int
+    selection: int | None  # DailyDialog++ contexts (None: all 1,028)
+
+
+BUDGETS = {
+    # seconds: what the tests run
+    "smoke": Budget(retrieval_examples=500, retrieval_epochs=1, plato_examples=200, stage1_epochs=1,
+                    stage21_epochs=1, stage22_epochs=1, answered=4, selfchats=2, selfchat_turns=3, selection=8),
+    "quick": Budget(retrieval_examples=None, retrieval_epochs=3, plato_examples=2000, stage1_epochs=2,
+                    stage21_epochs=1, stage22_epochs=1, answered=40, selfchats=4, selfchat_turns=6, selection=100),
+    "full": Budget(retrieval_examples=None, retrieval_epochs=12, plato_examples=None, stage1_epochs=6,
+                   stage21_epochs=2, stage22_epochs=2, answered=100, selfchats=20, selfchat_turns=10, selection=None),
+}  # fmt: skip
+# Options of the full recipe that the quick one shares: the shipped models' cards quote them.
+# bag-of-words encoders: a 2-layer transformer took six minutes an epoch of these 11,000 examples on 2 cores
+RANKER = dict(encoder="bow", embedding_dim=128, similarity="cosine", share_encoders=True, use_persona=True)
+RANKER_TRAINING = dict(batch_size=128, lr=1e-3, optimizer="adam", patience=3)
+LIMITS = dict(max_context=128, max_persona=64, max_response=40)
+VOCAB = 4000
+
+
+@dataclass
+class Demo:
+    out: Path
+    budget: str = "quick"
+    console: Console | None = None
+    progress: Callable | None = None
+
+    def __post_init__(self):
+        if self.budget not in BUDGETS:
+            raise ValueError(f"budget {self.budget!r}: choose {' or '.join(BUDGETS)}")
+        self.b = BUDGETS[self.budget]
+        self.console = self.console or Console()
+        self.out = Path(self.out)
+        self.data = [self.out / "data" / "persona", self.out / "data" / "topical"]
+        self.models = self.out / "models"
+
+    # each step: (what it does, the file that says it is done, the function)
+    def steps(self) -> list[tuple[str, Path, Callable[[], None]]]:
+        m, e = self.models, self.out / "eval"
+        steps = [
+            ("build two persona dialogue datasets", self.data[1] / "report.json", self.build),
+            ("BPE vocabulary for PLATO-2", self.out / "bpe" / "bpe.model", self.tokenizer),
+            ("train the retrieval agent", m / "retrieval" / "config.json", self.retrieval),
+            ("index its candidate responses", m / "retrieval-index" / "index.json", self.index),
+            ("PLATO-2 stage 1: one-to-one generation", m / "plato-1" / "config.json", self.stage1),
+            ("PLATO-2 stage 2.1: latent generation (K=20)", m / "plato-2.1" / "config.json",
+             self.stage21),
+            ("PLATO-2 stage 2.2: the evaluation model", m / "plato-2.2" / "config.json", self.stage22),
+            ("hits@k and perplexity on the test split", e / "ranking.json", self.ranking),
+            ("answer test contexts, self-chats", e / "answers.json", self.answers),
+            ("response selection on DailyDialog++", e / "selection.json", self.selection),
+            ("report and plot", self.out / "report" / "report.md", self.report),
+        ]  # fmt: skip
+        if self.budget == "full":
+            steps.append(("pack the models for shipping", self.out / "shipped" / "README.md", self.ship))
+        return steps
+
+    def run(self) -> Path:
+        steps = self.steps()
+        timings = self.out / "timings.json"  # seconds each step took when it ran (benchmarks/demo_time.py)
+        seconds = json.loads(timings.read_text()) if timings.exists() else {}
+        for i, (what, done, step) in enumerate(steps, 1):
+            if done.exists():
+                self.console.print(f"[dim][{i}/{len(steps)}] {what}: done already ({done.parent})[/]")
+                continue
+            self.console.print(f"[bold][{i}/{len(steps)}] {what}[/]")
+            start = time.perf_counter()
+            step()
+            seconds[what] = round(time.perf_counter() - start, 1)
+            atomic_write_json(timings, seconds)
+        self.show()
+        return self.out / "report"
+
+    # --- data and training ---
+    def build(self) -> None:
+        from confab.data.build import Build, BuildConfig
+        from confab.data.clean import CleanConfig
+        from confab.resources import resource_path
+
+        samples = resource_path("samples")
+        knover = [str(samples / f"knover_example_{s}.tsv.gz") for s in ("train", "valid")]
+        topical = [str(samples / "topical_chat_valid_freq.json.gz")]
+        Build(BuildConfig(inputs=knover, format="knover", valid_size=100, test_size=100), self.data[0]).run()
+        Build(BuildConfig(inputs=topical, format="topicalchat", examples="paths", persona="rules", max_persona=20,
+                          clean=CleanConfig(enabled=True)), self.data[1]).run()  # fmt: skip
+        for d in self.data:
+            report = json.loads((d / "report.json").read_text())
+            self.console.print(f"  {d.name}: {_splits(report)}", highlight=False)
+
+    def tokenizer(self) -> None:
+        from confab.data.schema import read_split
+        from confab.generation.train import training_texts
+        from confab.text.bpe import BpeTokenizer
+
+        rows = [r for d in self.data for r in read_split(d, "train").to_pylist()]
+        BpeTokenizer.train(training_texts(rows), VOCAB).save(self.out / "bpe")
+
+    def retrieval(self) -> None:
+        from confab.retrieval.model import RankerConfig
+        from confab.retrieval.train import RetrievalRun, train_retrieval
+        from confab.training import TrainConfig
+
+        run = RetrievalRun(ranker=RankerConfig(**RANKER), max_train=self.b.retrieval_examples,
+                           train=TrainConfig(epochs=self.b.retrieval_epochs, **RANKER_TRAINING))  # fmt: skip
+        self._show_epochs(train_retrieval(self.data, run, self.models / "retrieval", self.progress))
+
+    def index(self) -> None:
+        from confab.data.schema import SPLITS, iter_examples
+        from confab.retrieval import checkpoint
+        from confab.retrieval.index import build_index, collect_responses
+        from confab.retrieval.score import RankerScorer
+
+        ranker, tokenizer, _ = checkpoint.load(self.models / "retrieval")
+        scorer = RankerScorer(ranker, tokenizer)
+        # the training responses only: the test split's answers must be found by generalising, not recalled
+        responses = collect_responses(row["response"] for d in self.data for row in iter_examples(d, SPLITS[0]))
+        build_index(responses, lambda texts: scorer.encode_responses(texts).float().numpy(),
+                    self.models / "retrieval-index", progress=self.progress,
+                    meta={"model": "retrieval", "data": [d.name for d in self.data], "split": SPLITS[0]},
+                    unit_vectors=ranker.config.similarity == "cosine")  # fmt: skip
+
+    def _plato(self, stage: str, epochs: int, lr: float, tokens_per_step: int, init: str | None) -> None:
+        from confab.generation.batches import Limits
+        from confab.generation.data import BatchConfig
+        from confab.generation.train import PlatoRun, train_plato
+        from confab.training import TrainConfig
+
+        train = TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=50 if stage == "1" else 20,
+                            schedule="inverse_sqrt", grad_clip=1.0, bf16=True, patience=2, log_every=10)  # fmt: skip
+        run = PlatoRun(stage=stage, size="small", limits=Limits(**LIMITS), train=train,
+                       batch=BatchConfig(max_tokens=4096, tokens_per_step=tokens_per_step),
+                       max_train=self.b.plato_examples, init=str(self.models / init) if init else None,
+                       tokenizer=None if init else str(self.out / "bpe"))  # fmt: skip
+        self._show_epochs(train_plato(self.data, run, self.models / f"plato-{stage}", self.progress))
+
+    def stage1(self) -> None:
+        self._plato("1", self.b.stage1_epochs, 5e-4, 4096, None)
+
+    def stage21(self) -> None:
+        self._plato("2.1", self.b.stage21_epochs, 5e-4, 4096, "plato-1")
+
+    def stage22(self) -> None:
+        self._plato("2.2", self.b.stage22_epochs, 1e-4, 4096, "plato-1")
+
+    def _show_epochs(self, result: dict) -> None:
+        for record in result["history"]:
+            shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()
+                     if not isinstance(v, list)}  # fmt: skip
+            self.console.print(f"  {shown}", highlight=False)
+
+    # --- evaluation ---
+    def ranking(self) -> None:
+        from confab.eval.compare import perplexity_results, ranking_results
+
+        m = self.models
+        ranked = ranking_results([str(m / "retrieval"), str(m / "plato-2.2"), "tfidf"], self.data[0], candidates=20)
+        perplexity = perplexity_results([m / "plato-1", m / "plato-2.1"], self.data[0])
+        atomic_write_json(self.out / "eval" / "ranking.json", {"ranking": ranked, "perplexity": perplexity})
+
+    def answers(self) -> None:
+        from confab.agents import load_agent
+        from confab.data.schema import read_split
+        from confab.eval.responses import log_metrics, read_log, write_responses
+        from confab.eval.selfchat import vinyals_le_questions, write_selfchats
+
+        e, m = self.out / "eval", self.models
+        plato = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2")
+        retrieval = load_agent(m / "retrieval", index=m / "retrieval-index")
+        examples = read_split(self.data[0], "test").to_pylist()[: self.b.answered]
+        results = {}
+        for name, agent in (("PLATO-2", plato), ("retrieval", retrieval)):
+            log = write_responses(agent, examples, e / f"answers-{name}.jsonl", on_progress=self._task(name, examples))
+            results[name] = log_metrics(read_log(log))
+        starts = vinyals_le_questions()[: self.b.selfchats]
+        log = write_selfchats(plato, starts, e / "selfchat-PLATO-2.jsonl", self.b.selfchat_turns,
+                              personas=(PERSONA, PERSONA), on_progress=self._task("self-chats", starts))  # fmt: skip
+        results["PLATO-2 self-chat"] = log_metrics(read_log(log))
+        atomic_write_json(e / "answers.json", results)
+
+    def selection(self) -> None:
+        from confab.eval.compare import selection_results
+        from confab.resources import resource_path
+
+        m = self.models
+        data = resource_path("samples/dailydialog_plusplus_dev.json.gz")
+        count, results = selection_results([str(m / "plato-2.2"), str(m / "retrieval"), "tfidf"], data,
+                                           ["random", "adversarial"], self.b.selection)  # fmt: skip
+        atomic_write_json(self.out / "eval" / "selection.json", {"contexts": count, "results": results})
+
+    def _task(self, name: str, items: list) -> Callable | None:
+        return self.progress(name, len(items)) if self.progress else None
+
+    # --- report ---
+    def tables(self) -> list:
+        from confab.eval.report import Table
+
+        e = self.out / "eval"
+        ranking = json.loads((e / "ranking.json").read_text())
+        answers = json.loads((e / "answers.json").read_text())
+        selection = json.loads((e / "selection.json").read_text())
+        names = {"retrieval": "retrieval (bag of words)", "plato-2.2": "PLATO-2 evaluator", "tfidf": "TF-IDF",
+                 "plato-1": "PLATO-2 stage 1", "plato-2.1": "PLATO-2 stage 2.1"}  # fmt: skip
+        test = f"{self.data[0].name} test split"
+        ranked = Table(f"Ranking the true response among 20 candidates ({test})", ["model", "hits@1", "hits@3", "MRR"])
+        ranked.rows = [[names[Path(r["model"]).name], r["hits@1"], r["hits@3"], r["mrr"]] for r in ranking["ranking"]]
+        ppl = Table(f"Perplexity of the reference responses ({test})", ["model", "perplexity"], digits=1)
+        ppl.rows = [[names[Path(r["model"]).name], r["ppl"]] for r in ranking["perplexity"]]
+        gen = Table("Answers to test contexts and self-chats", ["agent", "distinct-1", "distinct-2", "words", "F1"])
+        gen.rows = [
+            [name, r["distinct-1"], r["distinct-2"], r["avg_length"], r.get("f1")] for name, r in answers.items()
+        ]
+        sel = Table(f"Response selection, DailyDialog++ dev ({selection['contexts']} contexts): MAP",
+                    ["model", "random negatives", "adversarial negatives"])  # fmt: skip
+        sel.rows = [[names[Path(r["model"]).name], r["metrics"]["random"]["map"], r["metrics"]["adversarial"]["map"]]
+                    for r in selection["results"]]  # fmt: skip
+        return [ranked, ppl, gen, sel]
+
+    def report(self) -> None:
+        from confab.eval import plots
+        from confab.eval.report import Report
+
+        tables = self.tables()
+        folder = self.out / "report"
+        values = {row[0]: {"hits@1": row[1], "MRR": row[3]} for row in tables[0].rows}
+        for row in tables[3].rows:
+            values.setdefault(row[0], {}).update({"MAP random": row[1], "MAP adversarial": row[2]})
+        plots.metric_bars(values, folder / "demo.png", "confab demo: ranking (persona test) and selection (DD++)")
+        results = {t.title: t.records() for t in tables}
+        Report("demo", f"confab demo --budget {self.budget}", asdict(self.b), results,
+               inputs=[str(d) for d in self.data], tables=tables, plots=["demo.png"]).write(folder)  # fmt: skip
+
+    def show(self) -> None:
+        for table in self.tables():
+            self.console.print(table.rich())
+        folder = self.out / "report"
+        self.console.print(f"report: {folder / 'report.md'}, plot: {folder / 'demo.png'}; training curves: "
+                           f"{self.models}/*/training.png", highlight=False)  # fmt: skip
+
+    # --- shipping (full budget) ---
+    def ship(self) -> None:
+        from confab.models import pack
+
+        measured = "\n\n".join(t.markdown().replace("### ", "#### ") for t in self.tables())
+        pack(self.models, self.out / "shipped", measured, f"confab demo --budget {self.budget}")
+
+
+def chat_at_the_end(demo: Demo) -> None:
+    """PLATO-2 (generator + evaluator) in the terminal; without a terminal, a scripted sample chat. The models that
+    ship with confab when they are installed (trained longer), else the demo's."""
+    from confab.agents import load_agent
+    from confab.chat import run_chat
+    from confab.models import BUNDLED, bundled_folder
+
+    console = demo.console
+    if (bundled_folder() / BUNDLED["plato2"][0] / "config.json").exists():
+        agent, which = load_agent("bundled:plato2"), "the PLATO-2 that ships with confab (`--budget full`)"
+    else:
+        m = demo.models
+        agent, which = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2"), "the demo's PLATO-2"
+    console.print(f"[bold]Chat[/] with {which}; persona: {' '.join(PERSONA)}", highlight=False)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        run_chat(agent, PERSONA, console)
+        return
+    console.print("[dim](no terminal: a scripted sample chat)[/]")
+    history: list[str] = []
+    for line in SCRIPT:
+        history.append(line)
+        reply = agent.respond(history, PERSONA)
+        history.append(reply.text)
+        console.print(f"[bold cyan]you>[/] {line}\n[bold green]bot>[/] {reply.text}", highlight=False)
+
+
+def _splits(report: dict) -> str:
+    counts = report["examples"]
+    return f"{counts['kind']} examples: train {counts['train']:,}, valid {counts['valid']:,}, test {counts['test']:,}"

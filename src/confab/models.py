@@ -1,0 +1,105 @@
+"""The small trained models that ship with confab, and how they are packed.
+
+`bundled:plato2` is the PLATO-2 generator (stage 2.1) with its evaluation model (stage 2.2) ranking the
+candidates; `bundled:retrieval` is the retrieval agent with its candidate index. Both were trained on the real
+samples that ship with confab by `confab demo --budget full`, whose last step (`pack`) writes this folder:
+weights stored in bfloat16 (half the size; inference runs in bfloat16 on CPUs with bfloat16 units anyway and
+loads them into float32 elsewhere) and a model card per model written from its config and measured results.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from confab.io import atomic_path, atomic_write_text
+from confab.resources import resource_path
+
+# name: (model folder, its companion: the evaluator or the index)
+BUNDLED = {"plato2": ("plato2", "plato2-evaluator"), "retrieval": ("retrieval", "retrieval-index")}
+# folder in the demo's output -> folder shipped
+PACKED = {"plato-2.1": "plato2", "plato-2.2": "plato2-evaluator", "retrieval": "retrieval",
+          "retrieval-index": "retrieval-index"}  # fmt: skip
+SKIPPED = {".train", "chunks", "train_steps.csv"}  # resume state and index chunks: not needed to run
+
+
+def bundled_folder() -> Path:
+    return resource_path("models")
+
+
+def resolve(model, index=None, evaluator=None) -> tuple[Path, Path | None, Path | None]:
+    """(model, index, evaluator) with `bundled:NAME` replaced by the shipped folders."""
+    name = str(model)
+    if not name.startswith("bundled:"):
+        return Path(model), index, evaluator
+    key = name.removeprefix("bundled:")
+    if key not in BUNDLED:
+        raise ValueError(f"{name}: no such bundled model; bundled: {', '.join('bundled:' + k for k in BUNDLED)}")
+    main, companion = (bundled_folder() / f for f in BUNDLED[key])
+    if not (main / "config.json").exists():
+        raise FileNotFoundError(f"{name}: {main} is missing from this installation of confab")
+    if key == "plato2":
+        return main, index, evaluator if evaluator is not None else companion
+    return main, index if index is not None else companion, evaluator
+
+
+def pack(models: Path, out: Path, measured: str, command: str) -> Path:
+    """Copy the demo's models into `out` in bfloat16, each with a model card quoting `measured` (the demo's
+    result tables, markdown); `out/README.md` is written last."""
+    out.mkdir(parents=True, exist_ok=True)
+    for source, name in PACKED.items():
+        target = out / name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(models / source, target, ignore=shutil.ignore_patterns(*SKIPPED))
+        for weights in target.glob("*.safetensors"):
+            tensors = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in load_file(weights).items()}
+            with atomic_path(weights) as tmp:
+                save_file(tensors, str(tmp))
+        if (target / "config.json").exists():
+            atomic_write_text(target / "README.md", model_card(name, target, measured, command))
+    sizes = {name: sum(f.stat().st_size for f in (out / name).rglob("*") if f.is_file()) for name in PACKED.values()}
+    lines = ["# Models that ship with confab", "", f"Made by `{command}`; see each folder's README.md.", ""]
+    lines += [f"- `{name}`: {size / 1e6:.1f} MB" for name, size in sizes.items()]
+    atomic_write_text(out / "README.md", "\n".join(lines) + "\n")
+    return out
+
+
+def model_card(name: str, folder: Path, measured: str, command: str) -> str:
+    config = json.loads((folder / "config.json").read_text())
+    run, result = config.get("run", {}), config.get("result", {})
+    history = result.get("history", [])
+    what = {
+        "plato2": "PLATO-2 generator (stage 2.1: a discrete latent variable, K=20, gives 20 diverse candidates)",
+        "plato2-evaluator": "PLATO-2 evaluation model (stage 2.2: p(coherent | context, response), ranks candidates)",
+        "retrieval": "persona-conditioned retrieval model (Mazaré et al. 2018): context + persona memory vs response",
+    }[name]
+    use = {
+        "plato2": '`confab chat` (the default model), `confab serve`, `load_agent("bundled:plato2")`',
+        "plato2-evaluator": "ranks the generator's candidates in `bundled:plato2`",
+        "retrieval": "`confab chat --model bundled:retrieval`; it answers with the distinct responses of the "
+        "training splits, indexed in `retrieval-index`",
+    }[name]
+    lines = [f"# {name}", "", what + ".", "", f"Use: {use}.", "", "## Data", "",
+             "The real samples that ship in `confab/resources/samples`: 1,000 + 100 PERSONA-CHAT examples of the "
+             "PLATO-2 reference code (Knover, Apache-2.0), with their personas, and the Topical-Chat `valid_freq` "
+             "conversations (CDLA-Sharing-1.0), with personas extracted from each speaker's other turns; split "
+             "90/5/5 with seed 0 (PERSONA-CHAT: 100 validation, 100 test examples).", "",
+             "## Config", "", "```json", json.dumps({"model": config.get("model") or config.get("ranker"),
+                                                     "run": run}, indent=1), "```", ""]  # fmt: skip
+    if history:
+        lines += ["## Training", "", f"{result.get('steps')} steps; per epoch:", "", "```"]
+        lines += [json.dumps({k: v for k, v in h.items() if not isinstance(v, list | dict)}) for h in history]
+        lines += ["```", ""]
+    lines += ["## Measured", "", "By the same command, on the PERSONA-CHAT test split (100 examples) and "
+              "DailyDialog++ dev (its other models measured alongside):", "", measured, "",
+              "## Reproduce", "", "```bash", command + " --out build/full    # then build/full/shipped", "```", "",
+              "## Limits", "",
+              "A few million parameters trained for about an hour on two CPU cores with 11,000 examples: it shows "
+              "confab working end to end, it is not a good conversationalist. It may repeat itself, contradict its "
+              "persona or produce inappropriate text learnt from its data (`confab serve --safety` filters "
+              "offensive words).", ""]  # fmt: skip
+    return "\n".join(lines)
