@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/demo_time.py [--budget quick] [--out DIR]
 
-The target is the whole first run under 15 minutes on 2 cores (the install comes on top); the second run is the
-peer: it loads and shows the results without training, so first/second is what the steps cost.
+The first run must stay under 15 minutes on 2 cores (the install comes on top); the second run is the peer: it
+loads and shows the results without training, so first/second is what the steps cost. Figures: benchmarks/README.md.
 """
 
 from __future__ import annotations
