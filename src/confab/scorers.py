@@ -1,4 +1,4 @@
-"""A scoring function from a name: `tfidf`, a retrieval checkpoint or a PLATO-2 checkpoint. Every scorer maps
+"""A scoring function from a name: `tfidf`, a retrieval or PLATO-2 checkpoint, or a bundled model. Every scorer maps
 (examples, candidate lists) to one score array per example."""
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
         from confab.retrieval.score import TfidfScorer
 
         return TfidfScorer(corpus), "tf-idf cosine", False
+    if model.startswith("bundled:"):
+        from confab.models import resolve
+
+        main, _, evaluator = resolve(model)
+        model = str(evaluator or main)  # PLATO-2 ranks responses with its evaluation model, as in the paper
     path = Path(model) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{model}: no config.json; give a confab checkpoint or tfidf")
