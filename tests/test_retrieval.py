@@ -133,6 +133,34 @@ def test_pretrained_encoder_loads_offline_and_round_trips(tmp_path, monkeypatch)
     assert (again == scores).all()
 
 
+def test_tuning_the_top_layers_stores_them_alone(tmp_path, monkeypatch):
+    """--tuned-layers 1: one step of training moves the top layer only; the checkpoint holds that layer (a
+    fraction of the encoder), loads on the installed encoder, and refuses another one."""
+    from confab.retrieval.encoders import pretrained_folder
+    from confab.retrieval.tokens import PretrainedTokenizer
+
+    tok = PretrainedTokenizer(pretrained_folder())
+    model = checkpoint.new_model(RankerConfig(encoder="pretrained", persona_encoder="encoder", similarity="cosine",
+                                              tuned_layers=1, vocab_size=len(tok)))  # fmt: skip
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loss = model(training_batch(EXAMPLES, tok, model.config))
+    loss.backward()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0).step()
+    moved = {k.split(".")[4] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert moved == {"5"}, moved  # layer.5 of context_encoder.bert.encoder (the top of six)
+    checkpoint.save(tmp_path / "ck", model.eval(), tok, {})
+    stored = (tmp_path / "ck" / "model.safetensors").stat().st_size
+    assert stored < 0.1 * (pretrained_folder() / "model.safetensors").stat().st_size
+    loaded, _, _ = checkpoint.load(tmp_path / "ck")
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
+    meta = json.loads((tmp_path / "ck" / "config.json").read_text())
+    (tmp_path / "ck" / "config.json").write_text(json.dumps({**meta, "base": {"sha256": "another"}}))
+    with pytest.raises(ValueError, match="another all-MiniLM-L6-v2"):
+        checkpoint.load(tmp_path / "ck")
+    with pytest.raises(ValueError, match="tuned_layers: 7"):
+        checkpoint.new_model(RankerConfig(encoder="pretrained", tuned_layers=7, vocab_size=len(tok)))
+
+
 def test_train_and_rank_end_to_end_beats_chance(tmp_path):
     """A small real corpus that ships with confab: Topical-Chat, pairs, 20 candidates (chance: 5% hits@1)."""
     sample = resource_path("samples/topical_chat_valid_freq.json.gz")

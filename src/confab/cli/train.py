@@ -46,6 +46,10 @@ def train_retrieval(
     heads: Annotated[int, typer.Option(help="Transformer heads (paper: 6 on Reddit, 2 on PERSONA-CHAT).")] = 6,
     embedding_dim: int = 300,
     dropout: float = 0.1,
+    tuned_layers: Annotated[
+        int | None,
+        typer.Option(help="Pretrained encoder: fine-tune its top N layers only; the checkpoint stores just those."),
+    ] = None,
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation hits@1.")] = 0,
     bf16: Annotated[bool, typer.Option(help="bfloat16 autocast.")] = False,
     fasttext: Annotated[Path | None, typer.Option(help="FastText .vec file to initialise the embeddings.")] = None,
@@ -70,12 +74,14 @@ def train_retrieval(
         persona_encoder = "encoder" if encoder == "pretrained" else "bow"
     if persona_encoder not in ("bow", "encoder"):
         fail(f"--persona-encoder must be bow, encoder or auto, not {persona_encoder}")
+    if tuned_layers is not None and encoder != "pretrained":
+        fail("--tuned-layers is for --encoder pretrained")
     if optimizer not in ("adamax", "adam", "adamw"):
         fail(f"--optimizer must be adamax, adam or adamw, not {optimizer}")
     run = RetrievalRun(
         ranker=RankerConfig(encoder=encoder, use_persona=persona, embedding_dim=embedding_dim, layers=layers,
                             heads=heads, dropout=dropout, persona_encoder=persona_encoder,
-                            share_encoders=share_encoders, similarity=similarity),
+                            share_encoders=share_encoders, similarity=similarity, tuned_layers=tuned_layers),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, bf16=bf16, seed=seed,
                           patience=patience, log_every=10 if tensorboard else 0,
                           tensorboard=str(tensorboard) if tensorboard else None),

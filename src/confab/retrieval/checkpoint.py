@@ -1,14 +1,19 @@
-"""Retrieval checkpoints: config.json + model.safetensors + tokenizer files. Loading runs no code from the files."""
+"""Retrieval checkpoints: config.json + model.safetensors + tokenizer files. Loading runs no code from the files.
+
+A pretrained encoder tuned in its top layers only (`tuned_layers`) stores those layers alone; the rest is read
+from the installed all-MiniLM-L6-v2, whose checksum the config records so that a different one is refused."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from safetensors.torch import load_model, save_model
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from confab import __version__
 from confab.config import from_dict, to_dict
+from confab.eval.report import checksum
 from confab.io import atomic_path, atomic_write_json
 from confab.retrieval.encoders import load_bert, pretrained_folder
 from confab.retrieval.model import PersonaRanker, RankerConfig
@@ -31,7 +36,11 @@ def save(folder: Path, model: PersonaRanker, tokenizer, extra: dict) -> None:
         bert_dir.mkdir(exist_ok=True)
         model.context_encoder.bert.config.to_json_file(str(bert_dir / "config.json"))
     with atomic_path(folder / "model.safetensors") as tmp:
-        save_model(model, str(tmp))
+        if _partial(model.config):
+            save_file({n: p.detach().contiguous() for n, p in _tuned(model)}, str(tmp))
+            extra = {**extra, "base": _base()}
+        else:
+            save_model(model, str(tmp))
     atomic_write_json(
         folder / "config.json",
         {"kind": KIND, "confab_version": __version__, "ranker": to_dict(model.config), **extra},
@@ -47,12 +56,36 @@ def load(folder: str | Path) -> tuple[PersonaRanker, WordTokenizer | PretrainedT
     if meta.get("kind") != KIND:
         raise ValueError(f"{meta_path}: not a retrieval checkpoint (kind {meta.get('kind')!r})")
     config = from_dict(RankerConfig, meta["ranker"], f"{meta_path}:ranker")
-    if config.encoder == "pretrained":
+    weights = folder / "model.safetensors"
+    if _partial(config):
+        if meta.get("base") != _base():
+            raise ValueError(f"{meta_path}: tuned on another all-MiniLM-L6-v2 than the installed one (base)")
+        tokenizer = PretrainedTokenizer.load(folder)
+        model = PersonaRanker(config, load_bert(pretrained_folder(), weights=True))
+        tensors, tuned = load_file(weights), {n for n, _ in _tuned(model)}
+        if set(tensors) != tuned:
+            raise ValueError(f"{weights}: its tensors are not the {config.tuned_layers} tuned layers of the config")
+        model.load_state_dict(tensors, strict=False)
+    elif config.encoder == "pretrained":
         tokenizer = PretrainedTokenizer.load(folder)
         model = PersonaRanker(config, load_bert(folder / "bert", weights=False))
+        load_model(model, str(weights))
     else:
         tokenizer = WordTokenizer.load(folder)
         model = PersonaRanker(config)
-    load_model(model, str(folder / "model.safetensors"))
+        load_model(model, str(weights))
     model.eval()
     return model, tokenizer, meta
+
+
+def _partial(config: RankerConfig) -> bool:
+    return config.encoder == "pretrained" and config.tuned_layers is not None
+
+
+def _tuned(model: PersonaRanker) -> list[tuple[str, torch.nn.Parameter]]:
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def _base() -> dict:
+    """The installed pretrained encoder a partial checkpoint builds on."""
+    return {"name": "all-MiniLM-L6-v2", "sha256": checksum(pretrained_folder() / "model.safetensors")["sha256"]}

@@ -81,10 +81,17 @@ class TransformerEncoder(nn.Module):
 class PretrainedEncoder(nn.Module):
     """A pretrained BERT-style sentence encoder (all-MiniLM-L6-v2), mean-pooled as it was trained."""
 
-    def __init__(self, bert: nn.Module):
+    def __init__(self, bert: nn.Module, tuned_layers: int | None = None):
         super().__init__()
         self.bert = bert
         self.dim = bert.config.hidden_size
+        if tuned_layers is not None:
+            layers = bert.encoder.layer
+            if not 0 <= tuned_layers <= len(layers):
+                raise ValueError(f"tuned_layers: {tuned_layers}; the pretrained encoder has {len(layers)} layers")
+            bert.requires_grad_(False)
+            for layer in layers[len(layers) - tuned_layers :]:
+                layer.requires_grad_(True)
 
     @property
     def embeddings(self) -> nn.Embedding:
@@ -102,8 +109,10 @@ def load_bert(folder: Path, weights: bool) -> nn.Module:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoConfig, AutoModel
+    from transformers.utils import logging
 
     if weights:
+        logging.disable_progress_bar()  # a bar per load would clutter chats and servers
         return AutoModel.from_pretrained(str(folder))
     return AutoModel.from_config(AutoConfig.from_pretrained(str(folder)))
 

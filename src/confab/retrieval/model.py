@@ -47,6 +47,10 @@ class RankerConfig:
     # all-MiniLM-L6-v2 was trained in (cosine x 20)
     similarity: Literal["dot", "cosine"] = "dot"
     scale: float = 20.0
+    # pretrained encoder: fine-tune only its top N layers (None: all of it). The rest, word embeddings included,
+    # stays the installed all-MiniLM-L6-v2, which guards thousands of examples against overfitting and lets the
+    # checkpoint store the tuned layers alone (a seventh of the size for N=2).
+    tuned_layers: int | None = None
 
 
 class PersonaMemory(nn.Module):
@@ -71,7 +75,7 @@ class PersonaRanker(nn.Module):
             if bert is None:
                 raise ValueError("the pretrained encoder needs its BERT module")
             # One encoder for context and response (a siamese bi-encoder): two copies would double the size.
-            self.context_encoder = PretrainedEncoder(bert)
+            self.context_encoder = PretrainedEncoder(bert, c.tuned_layers)
             self.response_encoder = self.context_encoder
             embeddings = self.context_encoder.embeddings
         else:
