@@ -75,7 +75,9 @@ def model_card(name: str, folder: Path, measured: str, command: str) -> str:
     what = {
         "plato2": "PLATO-2 generator (stage 2.1: a discrete latent variable, K=20, gives 20 diverse candidates)",
         "plato2-evaluator": "PLATO-2 evaluation model (stage 2.2: p(coherent | context, response), ranks candidates)",
-        "retrieval": "persona-conditioned retrieval model (Mazaré et al. 2018): context + persona memory vs response",
+        "retrieval": "persona-conditioned retrieval model (Mazaré et al. 2018): context + persona memory vs response; "
+        "the encoder is all-MiniLM-L6-v2 (installed with confab, Apache-2.0) with its top two layers tuned, the "
+        "only weights stored here",
     }[name]
     use = {
         "plato2": '`confab chat` (the default model), `confab serve`, `load_agent("bundled:plato2")`',
@@ -87,7 +89,9 @@ def model_card(name: str, folder: Path, measured: str, command: str) -> str:
              "The real samples that ship in `confab/resources/samples`: 1,000 + 100 PERSONA-CHAT examples of the "
              "PLATO-2 reference code (Knover, Apache-2.0), with their personas, and the Topical-Chat `valid_freq` "
              "conversations (CDLA-Sharing-1.0), with personas extracted from each speaker's other turns; split "
-             "90/5/5 with seed 0 (PERSONA-CHAT: 100 validation, 100 test examples).", "",
+             "90/5/5 with seed 0 (PERSONA-CHAT: 100 validation, 100 test examples)." + (
+                 " The retrieval model trains on the PERSONA-CHAT examples; its index holds the training responses "
+                 "of both." if name == "retrieval" else ""), "",
              "## Config", "", "```json", json.dumps({"model": config.get("model") or config.get("ranker"),
                                                      "run": run}, indent=1), "```", ""]  # fmt: skip
     if history:
@@ -98,8 +102,8 @@ def model_card(name: str, folder: Path, measured: str, command: str) -> str:
               "DailyDialog++ dev (its other models measured alongside):", "", measured, "",
               "## Reproduce", "", "```bash", command + " --out build/full    # then build/full/shipped", "```", "",
               "## Limits", "",
-              "A few million parameters trained for about an hour on two CPU cores with 11,000 examples: it shows "
-              "confab working end to end, it is not a good conversationalist. It may repeat itself, contradict its "
+              "Small models trained for about an hour on two CPU cores with a few thousand examples: they show "
+              "confab working end to end, not good conversationalists. They may repeat themselves, contradict their "
               "persona or produce inappropriate text learnt from its data (`confab serve --safety` filters "
               "offensive words).", ""]  # fmt: skip
     return "\n".join(lines)
