@@ -64,6 +64,8 @@ def test_packing_stores_bfloat16_weights_and_a_model_card(smoke, tmp_path):
     assert {str(t.dtype) for t in weights.values() if t.is_floating_point()} == {"torch.bfloat16"}
     card = (packed / "plato2" / "README.md").read_text()
     assert "confab demo --budget smoke --out build/full" in card and '"stage": "2.1"' in card and "hits@1: 0.2" in card
+    config = (packed / "plato2" / "config.json").read_text()
+    assert str(out) not in config and '"build/full/data/persona"' in config  # no path of the packing machine
     assert not (packed / "retrieval-index" / "chunks").exists() and not (packed / "plato2" / ".train").exists()
     agent = load_agent(packed / "plato2", evaluator=packed / "plato2-evaluator", precision="float32")
     assert agent.respond(["hi , how are you ?"], ["i have a dog ."]).text

@@ -60,6 +60,11 @@ def pack(models: Path, out: Path, measured: str, command: str) -> Path:
             with atomic_path(weights) as tmp:
                 save_file(tensors, str(tmp))
         if (target / "config.json").exists():
+            # the demo folder's paths as the card's command names it: nothing of the packing machine ships
+            config = (target / "config.json").read_text()
+            for folder in {str(models.parent.resolve()), str(models.parent)}:
+                config = config.replace(f'"{folder}/', '"build/full/')
+            atomic_write_text(target / "config.json", config)
             atomic_write_text(target / "README.md", model_card(name, target, measured, command))
     sizes = {name: sum(f.stat().st_size for f in (out / name).rglob("*") if f.is_file()) for name in PACKED.values()}
     lines = ["# Models that ship with confab", "", f"Made by `{command}`; see each folder's README.md.", ""]
