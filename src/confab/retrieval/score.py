@@ -28,11 +28,17 @@ class RankerScorer:
 
     @torch.no_grad()
     def encode_responses(self, texts: list[str]) -> torch.Tensor:
+        # batches of similar lengths pad little: an index's responses run from 2 words to 60
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = []
         for i in range(0, len(texts), self.batch_size * 4):
-            batch = response_batch(texts[i : i + self.batch_size * 4], self.tokenizer, self.model.config)
+            chunk = [texts[j] for j in order[i : i + self.batch_size * 4]]
+            batch = response_batch(chunk, self.tokenizer, self.model.config)
             out.append(self.model.encode_response(batch["response"], batch["response_mask"]))
-        return torch.cat(out) if out else torch.zeros(0, 1)
+        if not out:
+            return torch.zeros(0, 1)
+        encoded = torch.cat(out)
+        return encoded[torch.argsort(torch.tensor(order))]  # back to the order of `texts`
 
     def __call__(self, examples: list[dict], candidates: list[list[str]]) -> list[np.ndarray]:
         unique = sorted({c for cands in candidates for c in cands})
