@@ -133,7 +133,7 @@ def test_pretrained_encoder_loads_offline_and_round_trips(tmp_path, monkeypatch)
     assert (again == scores).all()
 
 
-def test_tuning_the_top_layers_stores_them_alone(tmp_path, monkeypatch):
+def test_tuning_the_top_layers_stores_them_alone(tmp_path):
     """--tuned-layers 1: one step of training moves the top layer only; the checkpoint holds that layer (a
     fraction of the encoder), loads on the installed encoder, and refuses another one."""
     from confab.retrieval.encoders import pretrained_folder

@@ -16,11 +16,10 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
         from confab.retrieval.score import TfidfScorer
 
         return TfidfScorer(corpus), "tf-idf cosine", False
-    if model.startswith("bundled:"):
-        from confab.models import resolve
+    from confab.models import resolve
 
-        main, _, evaluator = resolve(model)
-        model = str(evaluator or main)  # PLATO-2 ranks responses with its evaluation model, as in the paper
+    main, _, evaluator = resolve(model)
+    model = str(evaluator or main)  # bundled:plato2 ranks with its evaluation model, as PLATO-2 does
     path = Path(model) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{model}: no config.json; give a confab checkpoint or tfidf")

@@ -114,7 +114,4 @@ def checkpoints(names: list) -> list[str]:
     """The inputs of a report among model names: folders (a bundled model's shipped ones), not `tfidf`."""
     from confab.models import resolve
 
-    folders = []
-    for name in (str(n) for n in names if n and str(n) != "tfidf"):
-        folders += [str(p) for p in resolve(name) if p] if name.startswith("bundled:") else [name]
-    return folders
+    return [str(p) for n in names if n and str(n) != "tfidf" for p in resolve(n) if p]
