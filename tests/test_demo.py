@@ -1,7 +1,6 @@
 """The embedded default (`confab demo`) and the models that ship with confab."""
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -95,16 +94,3 @@ def test_the_shipped_models_answer_right_after_install(name):
 def test_the_shipped_models_are_small():
     total = sum(f.stat().st_size for f in bundled_folder().rglob("*") if f.is_file())
     assert total < 60e6, f"{total / 1e6:.1f} MB of shipped models"
-
-
-def test_the_shipped_models_are_evaluated_by_name(tmp_path):
-    """`eval ranking --model bundled:NAME` scores with the shipped folders (PLATO-2 with its evaluation model) and
-    the report checksums those folders."""
-    fixture = Path(__file__).parent / "fixtures" / "personachat_fixture.txt"
-    args = ["eval", "ranking", "--data", str(fixture), "--format", "parlai", "--report", str(tmp_path), "--json"]
-    result = runner.invoke(app, [*args, "--model", "bundled:retrieval", "--model", "bundled:plato2"])
-    assert result.exit_code == 0, result.output
-    scores = {r["model"]: r["score"] for r in json.loads(result.output)["results"]}
-    assert scores == {"bundled:retrieval": "retrieval dot product", "bundled:plato2": "p(l=1|c,r)"}
-    inputs = {Path(i["path"]).name for i in json.loads((tmp_path / "report.json").read_text())["inputs"]}
-    assert inputs >= {"retrieval", "plato2", "plato2-evaluator"}

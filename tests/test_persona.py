@@ -35,7 +35,8 @@ def test_part_of_speech_rules(tagger):
     assert tagger(["I , my , I , my", "my my my oh my"]) == [False, False]  # no verb
 
 
-def test_classifier_prefers_persona_like_sentences():
+@pytest.mark.trains
+def test_classifier_prefers_persona_like_sentences(seed):
     positives = positive_sentences(None)
     assert len(positives) == 602
     negatives = [
@@ -52,7 +53,7 @@ def test_classifier_prefers_persona_like_sentences():
         "no , the bridge was closed for repairs .",
         "the first season is free to stream .",
     ] * 20
-    clf = persona.PersonaClassifier.train(positives, negatives, threshold=0.5)
+    clf = persona.PersonaClassifier.train(positives, negatives, threshold=0.5, seed=seed)
     assert clf.metrics["heldout_accuracy"] > 0.8
     assert clf.score("i have two dogs and i love hiking .") > clf.score("the bridge was closed for the game .")
     restored = persona.PersonaClassifier.from_dict(clf.to_dict())

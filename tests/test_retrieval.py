@@ -161,13 +161,15 @@ def test_tuning_the_top_layers_stores_them_alone(tmp_path):
         checkpoint.new_model(RankerConfig(encoder="pretrained", tuned_layers=7, vocab_size=len(tok)))
 
 
-def test_train_and_rank_end_to_end_beats_chance(tmp_path):
+@pytest.mark.trains
+def test_train_and_rank_end_to_end_beats_chance(tmp_path, seed):
     """A small real corpus that ships with confab: Topical-Chat, pairs, 20 candidates (chance: 5% hits@1)."""
     sample = resource_path("samples/topical_chat_valid_freq.json.gz")
     Build(BuildConfig(inputs=[str(sample)], persona="none", valid_size=200, test_size=300,
                       split_unit="thread"), tmp_path / "ds").run()  # fmt: skip
     run = RetrievalRun(ranker=RankerConfig(encoder="bow", use_persona=False),
-                       train=TrainConfig(epochs=2, batch_size=128, seed=0), max_train=4000, max_valid=200)  # fmt: skip
+                       train=TrainConfig(epochs=2, batch_size=128, seed=seed), max_train=4000,
+                       max_valid=200)  # fmt: skip
     result = train_retrieval(tmp_path / "ds", run, tmp_path / "ck")
     assert len(result["history"]) == 2 and result["history"][-1]["loss"] < result["history"][0]["loss"]
     model, tok, _ = checkpoint.load(tmp_path / "ck")

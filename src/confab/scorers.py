@@ -16,10 +16,7 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
         from confab.retrieval.score import TfidfScorer
 
         return TfidfScorer(corpus), "tf-idf cosine", False
-    from confab.models import resolve
-
-    main, _, evaluator = resolve(model)
-    model = str(evaluator or main)  # bundled:plato2 ranks with its evaluation model, as PLATO-2 does
+    model = str(scorer_folder(model))
     path = Path(model) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{model}: no config.json; give a confab checkpoint or tfidf")
@@ -39,3 +36,14 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
         name = {"coherence": "p(l=1|c,r)", "forward": "log p(r|c)", "backward": "log p(c|r)"}[scorer.kind]
         return scorer, name, scorer.kind == "coherence"
     raise ValueError(f"{model}: unknown checkpoint kind {kind!r}")
+
+
+def scorer_folder(model: str) -> Path | None:
+    """The checkpoint a scorer of this name reads (None for tfidf): bundled:plato2 ranks with its evaluation model,
+    as PLATO-2 does."""
+    from confab.models import resolve
+
+    if model == "tfidf":
+        return None
+    main, _, evaluator = resolve(model)
+    return evaluator or main

@@ -110,8 +110,35 @@ def finish(
         console.print(f"report: {folder / 'report.md'}", highlight=False)
 
 
-def checkpoints(names: list) -> list[str]:
-    """The inputs of a report among model names: folders (a bundled model's shipped ones), not `tfidf`."""
-    from confab.models import resolve
+def prepare(
+    evaluation: str,
+    folder: Path | None,
+    data: list = (),
+    agents: list = (),
+    scorers: list = (),
+    checkpoints: list = (),
+    reads=None,
+) -> tuple[Path, list[str]]:
+    """What a command's report needs, checked before its work so that a run never fails at its end: the report
+    folder (one that can be made) and the inputs it checksums: `data` files, and the folders that the models read,
+    `bundled:NAME` resolved to the shipped ones: `agents` as (model, index, evaluator), `scorers` as ranking
+    evaluations read them, `checkpoints` (one folder each), and whatever `reads()` returns."""
+    import os
 
-    return [str(p) for n in names if n and str(n) != "tfidf" for p in resolve(n) if p]
+    from confab.eval.report import default_folder
+    from confab.models import folders_read, resolve
+    from confab.scorers import scorer_folder
+
+    folder = Path(folder or default_folder(evaluation))
+    try:
+        paths = [*(Path(d) for d in data if d is not None), *(p for a in agents for p in folders_read(*a))]
+        paths += [p for p in [*map(scorer_folder, scorers), *(resolve(c)[0] for c in checkpoints)] if p is not None]
+        paths += reads() if reads else []
+        if missing := [str(p) for p in paths if not p.exists()]:
+            raise FileNotFoundError(f"{', '.join(missing)}: not found")
+        existing = next(p for p in [folder, *folder.absolute().parents] if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            raise PermissionError(f"report folder {folder}: {existing} is not a folder this process may write to")
+    except (ValueError, FileNotFoundError, PermissionError) as e:
+        fail(str(e))
+    return folder, list(dict.fromkeys(str(p) for p in paths))

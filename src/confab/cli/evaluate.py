@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import PRECISION_HELP, AsJson, Precision, ReportDir, checkpoints, fail, finish
+from confab.cli.common import PRECISION_HELP, AsJson, Precision, ReportDir, fail, finish, prepare
+
+MODEL_HELP = "a checkpoint folder or bundled:plato2 | bundled:retrieval"
 
 app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
 
@@ -41,6 +43,7 @@ def eval_ranking(
     from confab.eval.report import Table
 
     ks = tuple(k or (1, 3, 10))
+    folder, inputs = prepare("eval ranking", report, [data], scorers=model)
     try:
         results = ranking_results(model, data, format, split, candidates, ks, seed, precision, max_examples)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
@@ -50,7 +53,7 @@ def eval_ranking(
                   ["model", *[f"hits@{x}" for x in ks], "MRR", "examples"],
                   [[r["model"], *[r[f"hits@{x}"] for x in ks], r["mrr"], r["n"]] for r in results])  # fmt: skip
     out = {"data": str(data), "split": split if format == "parquet" else None, "seed": seed, "results": results}
-    finish(ctx, "eval ranking", out, [table], [data, *checkpoints(model)], seed, report, as_json)
+    finish(ctx, "eval ranking", out, [table], inputs, seed, folder, as_json)
 
 
 @app.command("selection")
@@ -75,6 +78,7 @@ def eval_selection(
     from confab.eval.selection import NEGATIVES
 
     kinds = list(negatives or NEGATIVES)
+    folder, inputs = prepare("eval selection", report, [data], scorers=model)
     try:
         contexts, results = selection_results(model, data, kinds, max_contexts, precision)
     except (ValueError, FileNotFoundError) as e:
@@ -91,13 +95,13 @@ def eval_selection(
         return ["map.png"]
 
     out = {"data": str(data), "contexts": contexts, "results": results}
-    finish(ctx, "eval selection", out, [table], [data, *checkpoints(model)], None, report, as_json, draw)
+    finish(ctx, "eval selection", out, [table], inputs, None, folder, as_json, draw)
 
 
 @app.command("perplexity")
 def eval_perplexity(
     ctx: typer.Context,
-    model: Annotated[list[Path], typer.Option(help="A PLATO-2 generator, stage 1 or 2.1 (repeatable).")],
+    model: Annotated[list[str], typer.Option(help=f"A PLATO-2 generator, stage 1 or 2.1: {MODEL_HELP} (repeatable).")],
     data: Annotated[Path, typer.Option(help="A dataset folder.")],
     split: str = "test",
     max_examples: Annotated[int | None, typer.Option(help="The first N examples of the split.")] = None,
@@ -110,6 +114,7 @@ def eval_perplexity(
     from confab.eval.compare import perplexity_results
     from confab.eval.report import Table
 
+    folder, inputs = prepare("eval perplexity", report, [data], checkpoints=model)
     try:
         results = perplexity_results(model, data, split, max_examples, precision)
     except (ValueError, FileNotFoundError) as e:
@@ -118,17 +123,17 @@ def eval_perplexity(
     rows = [[r["model"], r["stage"], r["ppl"], r["tokens"], r.get("latents_used")] for r in results]
     table = Table(f"Perplexity on {data.name} {split}", columns, rows)
     out = {"data": str(data), "split": split, "results": results}
-    finish(ctx, "eval perplexity", out, [table], [data, *model], None, report, as_json)
+    finish(ctx, "eval perplexity", out, [table], inputs, None, folder, as_json)
 
 
 @app.command("responses")
 def eval_responses(
     ctx: typer.Context,
-    model: Annotated[Path, typer.Option(help="A PLATO-2 generator or a retrieval checkpoint.")],
+    model: Annotated[str, typer.Option(help=f"A PLATO-2 generator or a retrieval model: {MODEL_HELP}.")],
     data: Annotated[Path, typer.Option(help="A dataset folder (its contexts, personas and references).")],
     out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
-    evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 evaluation model.")] = None,
-    index: Annotated[Path | None, typer.Option(help="Retrieval: a candidate index.")] = None,
+    evaluator: Annotated[str | None, typer.Option(help="PLATO-2: the stage-2.2 evaluation model.")] = None,
+    index: Annotated[str | None, typer.Option(help="Retrieval: a candidate index.")] = None,
     split: str = "test",
     max_examples: Annotated[int, typer.Option(help="The first N examples of the split.")] = 200,
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
@@ -145,6 +150,7 @@ def eval_responses(
     from confab.progress import progress_bars
 
     options = {} if precision is None else {"precision": precision}
+    folder, inputs = prepare("eval responses", report, [data], agents=[(model, index, evaluator)])
     try:
         examples = read_split(data, split).to_pylist()[:max_examples]
         if not examples:
@@ -154,7 +160,7 @@ def eval_responses(
             write_responses(agent, examples, out, seed, bars("responses", len(examples)))
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
-    _log_report(ctx, "eval responses", out, [data, model, evaluator, index], seed, report, as_json, quiet)
+    _log_report(ctx, "eval responses", out, inputs, seed, folder, as_json, quiet)
 
 
 @app.command("generation")
@@ -165,7 +171,8 @@ def eval_generation(
     as_json: AsJson = False,
 ) -> None:
     """distinct-1/2, average length, F1 against references (when the log has them) and latent usage."""
-    _log_report(ctx, "eval generation", log, [], None, report, as_json)
+    folder, inputs = prepare("eval generation", report, [log])
+    _log_report(ctx, "eval generation", log, inputs, None, folder, as_json)
 
 
 def _log_report(
@@ -178,7 +185,8 @@ def _log_report(
     as_json: bool,
     quiet: bool = False,
 ) -> None:
-    """The metrics of a log of generated replies, printed and reported with a latent-usage plot."""
+    """The metrics of a log of generated replies, printed and reported with a latent-usage plot; `inputs` and
+    `folder` as `prepare` gave them (the log is checksummed as it ends)."""
     from confab.eval import plots
     from confab.eval.report import Table
     from confab.eval.responses import log_metrics, read_log
@@ -189,7 +197,7 @@ def _log_report(
         if "replies" in rows[0]:  # a static evaluation: every agent's replies
             metrics = static_metrics(rows)
             finish(ctx, evaluation, metrics, [metrics_table(f"Generated text: {log.name}", metrics)],
-                   [*checkpoints(inputs), log], seed, folder, as_json, quiet=quiet)  # fmt: skip
+                   [*inputs, str(log)], seed, folder, as_json, quiet=quiet)  # fmt: skip
             return
         metrics = log_metrics(rows)
     except (ValueError, FileNotFoundError) as e:
@@ -203,18 +211,18 @@ def _log_report(
         plots.latent_usage(metrics["latent_usage"], folder / "latent_usage.png", f"latent usage: {log.name}")
         return ["latent_usage.png"]
 
-    finish(ctx, evaluation, metrics, [table], [*checkpoints(inputs), log], seed, folder, as_json, draw, quiet)
+    finish(ctx, evaluation, metrics, [table], [*inputs, str(log)], seed, folder, as_json, draw, quiet)
 
 
 def selfchat(
     ctx: typer.Context,
-    model: Annotated[Path, typer.Option(help="The agent (P2): a PLATO-2 generator or a retrieval checkpoint.")],
+    model: Annotated[str, typer.Option(help=f"The agent (P2), a PLATO-2 generator or retrieval model: {MODEL_HELP}.")],
     out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
-    evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the model's evaluation model.")] = None,
-    index: Annotated[Path | None, typer.Option(help="Retrieval: the model's candidate index.")] = None,
-    partner: Annotated[Path | None, typer.Option(help="Another agent as P1 (default: the model itself).")] = None,
-    partner_evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the partner's evaluator.")] = None,
-    partner_index: Annotated[Path | None, typer.Option(help="Retrieval: the partner's index.")] = None,
+    evaluator: Annotated[str | None, typer.Option(help="PLATO-2: the model's evaluation model.")] = None,
+    index: Annotated[str | None, typer.Option(help="Retrieval: the model's candidate index.")] = None,
+    partner: Annotated[str | None, typer.Option(help="Another agent as P1 (default: the model itself).")] = None,
+    partner_evaluator: Annotated[str | None, typer.Option(help="PLATO-2: the partner's evaluator.")] = None,
+    partner_index: Annotated[str | None, typer.Option(help="Retrieval: the partner's index.")] = None,
     seeds: Annotated[
         Path | None, typer.Option(help="Start utterances, one a line (default: the 200 Vinyals & Le questions).")
     ] = None,
@@ -235,6 +243,8 @@ def selfchat(
     from confab.progress import progress_bars
 
     options = {} if precision is None else {"precision": precision}
+    agents = [(model, index, evaluator)] + ([(partner, partner_index, partner_evaluator)] if partner else [])
+    folder, inputs = prepare("selfchat", report, [seeds], agents=agents)
     try:
         starts = (read_starts(seeds) if seeds else vinyals_le_questions())[:max_dialogues]
         agent = load_agent(model, index=index, evaluator=evaluator, **options)
@@ -244,16 +254,7 @@ def selfchat(
                             seed, (str(model), str(partner or model)), bars("self-chats", len(starts)))  # fmt: skip
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
-    _log_report(
-        ctx,
-        "selfchat",
-        out,
-        [seeds, model, evaluator, index, partner, partner_evaluator, partner_index],
-        seed,
-        report,
-        as_json,
-        quiet,
-    )
+    _log_report(ctx, "selfchat", out, inputs, seed, folder, as_json, quiet)
 
 
 table_app = typer.Typer(
@@ -268,12 +269,13 @@ PaperCandidates = Annotated[int, typer.Option(help="Candidates per example (pape
 FirstTestExamples = Annotated[int | None, typer.Option(help="The first N test examples only.")]
 
 
-def _paper_table(ctx: typer.Context, name: str, make, inputs: list, seed: int | None, folder: Path | None,
-                 as_json: bool, chart: str | None = None, skip: tuple = ()) -> None:  # fmt: skip
-    """Compute a paper table, then print and report it, with its number columns (less `skip`) as grouped bars
-    in CHART.png."""
+def _paper_table(ctx: typer.Context, name: str, make, inputs: dict, seed: int | None,
+                 folder: Path | None, as_json: bool, chart: str | None = None, skip: tuple = ()) -> None:  # fmt: skip
+    """Compute a paper table from its inputs (`prepare`'s lists), then print and report it, with its number columns
+    (less `skip`) as grouped bars in CHART.png."""
     from confab.eval import plots
 
+    folder, inputs = prepare(f"eval table {name}", folder, **inputs)
     try:
         table, results = make()
     except (ValueError, FileNotFoundError, RuntimeError) as e:
@@ -308,7 +310,7 @@ def table_mazare1(
     from confab.eval.paper_tables import mazare_table1
 
     _paper_table(ctx, "mazare1", lambda: mazare_table1(model, data, candidates, seed, precision, max_examples),
-                 [data, *checkpoints(model)], seed, report, as_json, "hits")  # fmt: skip
+                 dict(data=[data], scorers=model), seed, report, as_json, "hits")  # fmt: skip
 
 
 @table_app.command("mazare3")
@@ -328,7 +330,7 @@ def table_mazare3(
     from confab.eval.paper_tables import mazare_table3
 
     _paper_table(ctx, "mazare3", lambda: mazare_table3(model, data, candidates, seed, precision, max_examples),
-                 [data, *checkpoints(model)], seed, report, as_json, "hits_at_1")  # fmt: skip
+                 dict(data=[data], scorers=model), seed, report, as_json, "hits_at_1")  # fmt: skip
 
 
 @table_app.command("mazare4")
@@ -347,7 +349,7 @@ def table_mazare4(
     from confab.eval.paper_tables import mazare_table4
 
     _paper_table(ctx, "mazare4", lambda: mazare_table4(model, data, seed, precision, max_examples),
-                 [*data, *checkpoints(model)], seed, report, as_json, "transfer")  # fmt: skip
+                 dict(data=data, scorers=model), seed, report, as_json, "transfer")  # fmt: skip
 
 
 @table_app.command("plato1")
@@ -366,7 +368,7 @@ def table_plato1(
         ctx,
         "plato1",
         lambda: plato_table1(log, human),
-        [*log, human],
+        dict(data=[*log, human]),
         None,
         report,
         as_json,
@@ -399,7 +401,7 @@ def table_plato8(
     if negatives not in NEGATIVES:
         fail(f"--negatives must be one of {', '.join(NEGATIVES)}, not {negatives}")
     _paper_table(ctx, "plato8", lambda: plato_table8(model, data, negatives, max_contexts, precision),
-                 [data, *checkpoints(model)], None, report, as_json, "selection")  # fmt: skip
+                 dict(data=[data], scorers=model), None, report, as_json, "selection")  # fmt: skip
 
 
 @app.command("static")
@@ -412,7 +414,9 @@ def eval_static(
             "ParlAI, or any format `data build` reads."
         ),
     ],  # fmt: skip
-    agent: Annotated[list[str], typer.Option(help="[NAME=]MODEL[,evaluator=PATH][,index=PATH] (repeatable).")],
+    agent: Annotated[
+        list[str], typer.Option(help=f"[NAME=]MODEL[,evaluator=PATH][,index=PATH]; MODEL: {MODEL_HELP} (repeatable).")
+    ],
     out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
     format: Annotated[str, typer.Option(help="The contexts' format (default: inferred).")] = "auto",
     max_contexts: Annotated[int | None, typer.Option(help="The first N contexts only.")] = None,
@@ -433,6 +437,10 @@ def eval_static(
         names = [s.name for s in specs]
         if len(set(names)) < len(names):
             raise ValueError(f"agent names {', '.join(names)} repeat: name them, e.g. --agent small=PATH")
+    except ValueError as e:
+        fail(str(e))
+    folder, inputs = prepare("eval static", report, [contexts], reads=lambda: [p for s in specs for p in s.reads()])
+    try:
         items = read_contexts(contexts, format, max_contexts)
         agents = {s.name: s.load() for s in specs}
         with progress_bars(quiet) as bars:
@@ -442,7 +450,8 @@ def eval_static(
         fail(str(e))
     metrics = static_metrics(rows)
     table = metrics_table(f"Static evaluation: {contexts.name} ({len(rows)} contexts)", metrics)
-    inputs = [contexts, *[p for s in specs for p in s.paths()], out]
     result = {"contexts": str(contexts), "log": str(out), "agents": {s.name: s.model for s in specs},
               "metrics": metrics}  # fmt: skip
-    finish(ctx, "eval static", result, [table, side_by_side(rows)], inputs, seed, report, as_json, quiet=quiet)
+    finish(
+        ctx, "eval static", result, [table, side_by_side(rows)], [*inputs, str(out)], seed, folder, as_json, quiet=quiet
+    )

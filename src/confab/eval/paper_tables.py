@@ -27,7 +27,9 @@ ENCODERS = {"bow": "BOW", "lstm": "LSTM", "transformer": "Transformer", "pretrai
 def _checkpoint_config(model: str) -> dict:
     if model == "tfidf":
         return {}
-    path = Path(model) / "config.json"
+    from confab.models import resolve
+
+    path = resolve(model)[0] / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{model}: no config.json; is it a confab checkpoint?")
     return json.loads(path.read_text())

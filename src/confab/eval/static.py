@@ -58,9 +58,12 @@ class AgentSpec:
         return load_agent(self.model, index=options.pop("index", None), evaluator=options.pop("evaluator", None),
                           **options)  # fmt: skip
 
-    def paths(self) -> list[str]:
-        """The checkpoints and indexes this agent reads (for a report's checksums)."""
-        return [self.model, *(self.options[k] for k in ("evaluator", "index", "backward") if k in self.options)]
+    def reads(self) -> list[Path]:
+        """The folders this agent reads, `bundled:` names resolved (for a report's checksums)."""
+        from confab.models import folders_read
+
+        backward = folders_read(self.options["backward"]) if "backward" in self.options else []
+        return [*folders_read(self.model, self.options.get("index"), self.options.get("evaluator")), *backward]
 
 
 def read_contexts(path: Path, fmt: str = "auto", limit: int | None = None) -> list[dict]:

@@ -13,6 +13,7 @@ from confab.config import from_dict, to_dict
 from confab.generation.batches import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer
 from confab.io import atomic_path, atomic_write_json
+from confab.models import resolve
 from confab.text.bpe import BpeTokenizer
 
 KIND = "confab-plato"
@@ -45,8 +46,9 @@ def inference_dtype(precision: str) -> torch.dtype:
 
 
 def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransformer, BpeTokenizer, dict]:
-    """The model in eval mode, its tokenizer and its config.json; `precision` as in `inference_dtype`."""
-    folder = Path(folder)
+    """The model in eval mode, its tokenizer and its config.json; `precision` as in `inference_dtype`.
+    `bundled:plato2` is the shipped generator."""
+    folder = resolve(folder)[0]
     path = folder / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{folder}: no config.json; is it a checkpoint of `confab train plato`?")

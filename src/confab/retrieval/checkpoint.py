@@ -16,6 +16,7 @@ from confab import __version__
 from confab.config import from_dict, to_dict
 from confab.eval.report import checksum
 from confab.io import atomic_path, atomic_write_json
+from confab.models import resolve
 from confab.retrieval.encoders import load_bert, pretrained_folder
 from confab.retrieval.model import PersonaRanker, RankerConfig
 from confab.retrieval.tokens import PretrainedTokenizer, WordTokenizer
@@ -49,7 +50,7 @@ def save(folder: Path, model: PersonaRanker, tokenizer, extra: dict) -> None:
 
 
 def load(folder: str | Path) -> tuple[PersonaRanker, WordTokenizer | PretrainedTokenizer, dict]:
-    folder = Path(folder)
+    folder = resolve(folder)[0]  # bundled:retrieval is the shipped model
     meta_path = folder / "config.json"
     if not meta_path.exists():
         raise FileNotFoundError(f"{folder}: no config.json; is it a checkpoint of `confab train retrieval`?")
