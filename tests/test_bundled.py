@@ -30,7 +30,7 @@ def dataset(tmp_path_factory) -> str:
 
 def shipped_inputs(report: Path) -> set[str]:
     """The shipped folders among a report's checksummed inputs."""
-    from confab.models import bundled_folder
+    from confab.bundled import bundled_folder
 
     inputs = json.loads((report / "report.json").read_text())["inputs"]
     return {Path(i["path"]).name for i in inputs if Path(i["path"]).parent == bundled_folder()}

@@ -5,8 +5,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from confab.bundled import BUNDLED, bundled_folder
 from confab.cli import app
-from confab.models import BUNDLED, bundled_folder
 
 runner = CliRunner()
 

@@ -47,7 +47,7 @@ def load_agent(
     """The agent of a checkpoint: a retrieval model (with its candidate `index`) or a PLATO-2 generator (with an
     optional stage-2.2 `evaluator` to rank its candidates). `bundled:plato2` and `bundled:retrieval` are the
     models that ship with confab, with their evaluator or index."""
-    from confab.models import resolve
+    from confab.bundled import resolve
 
     model, index, evaluator = resolve(model, index, evaluator)
     path = Path(model) / "config.json"

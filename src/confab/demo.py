@@ -297,8 +297,8 @@ def chat_at_the_end(demo: Demo) -> None:
     """PLATO-2 (generator + evaluator) in the terminal; without a terminal, a scripted sample chat. The models that
     ship with confab when they are installed (trained longer), else the demo's."""
     from confab.agents import load_agent
+    from confab.bundled import BUNDLED, bundled_folder
     from confab.chat import run_chat
-    from confab.models import BUNDLED, bundled_folder
 
     console = demo.console
     if (bundled_folder() / BUNDLED["plato2"][0] / "config.json").exists():

@@ -16,65 +16,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from confab.generation.checkpoint import keep_changed
 from confab.io import atomic_path, atomic_write_text
-from confab.resources import resource_path
 
-# name: (model folder, its companion: the evaluator or the index)
-BUNDLED = {"plato2": ("plato2", "plato2-evaluator"), "retrieval": ("retrieval", "retrieval-index")}
 # folder in the demo's output -> folder shipped
 PACKED = {"plato-2.1": "plato2", "plato-2.2": "plato2-evaluator", "retrieval": "retrieval",
           "retrieval-index": "retrieval-index"}  # fmt: skip
 SKIPPED = {".train", "chunks", "train_steps.csv"}  # resume state and index chunks: not needed to run
-
-
-def bundled_folder() -> Path:
-    return resource_path("models")
-
-
-def resolve(model, index=None, evaluator=None) -> tuple[Path, Path | None, Path | None]:
-    """(model, index, evaluator) as folders. `bundled:NAME` as the model is the shipped folder, with its companion
-    (the evaluator of bundled:plato2, the index of bundled:retrieval) unless one is given; as the index or the
-    evaluator, it names that companion of the shipped model (`evaluator=bundled:plato2`)."""
-    index, evaluator = _companion(index, "index"), _companion(evaluator, "evaluator")
-    name = str(model)
-    if not name.startswith("bundled:"):
-        return Path(model), index, evaluator
-    main, companion = _shipped(name)
-    if name == "bundled:plato2":
-        return main, index, evaluator if evaluator is not None else companion
-    return main, index if index is not None else companion, evaluator
-
-
-def _shipped(name: str) -> tuple[Path, Path]:
-    key = name.removeprefix("bundled:")
-    if key not in BUNDLED:
-        raise ValueError(f"{name}: no such bundled model; bundled: {', '.join('bundled:' + k for k in BUNDLED)}")
-    folders = tuple(bundled_folder() / f for f in BUNDLED[key])
-    for folder in folders:
-        if not folder.is_dir() or not any(folder.iterdir()):
-            raise FileNotFoundError(f"{name}: {folder} is missing from this installation of confab")
-    return folders
-
-
-def _companion(value, role: str) -> Path | None:
-    if value is None:
-        return None
-    if not str(value).startswith("bundled:"):
-        return Path(value)
-    owner = {"evaluator": "bundled:plato2", "index": "bundled:retrieval"}[role]
-    if str(value) != owner:
-        _shipped(str(value))  # an unknown name says which exist
-        raise ValueError(f"{role} {value}: a shipped {role} comes with {owner} only")
-    return _shipped(owner)[1]
-
-
-def folders_read(model=None, index=None, evaluator=None) -> list[Path]:
-    """The folders that an agent of these parts reads (`tfidf` and None read none), `bundled:` names resolved."""
-    if model is None or str(model) == "tfidf":
-        parts = (_companion(index, "index"), _companion(evaluator, "evaluator"))
-    else:
-        parts = resolve(model, index, evaluator)
-    return [p for p in parts if p is not None]
 
 
 def pack(models: Path, out: Path, measured: str, command: str) -> Path:
@@ -89,6 +37,8 @@ def pack(models: Path, out: Path, measured: str, command: str) -> Path:
             tensors = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in load_file(weights).items()}
             with atomic_path(weights) as tmp:
                 save_file(tensors, str(tmp))
+        if source.startswith("plato"):  # started from the installed encoder: only what training changed ships
+            keep_changed(target)
         if (target / "config.json").exists():
             # the demo folder's paths as the card's command names it: nothing of the packing machine ships
             config = (target / "config.json").read_text()

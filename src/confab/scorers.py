@@ -41,7 +41,7 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
 def scorer_folder(model: str) -> Path | None:
     """The checkpoint a scorer of this name reads (None for tfidf): bundled:plato2 ranks with its evaluation model,
     as PLATO-2 does."""
-    from confab.models import resolve
+    from confab.bundled import resolve
 
     if model == "tfidf":
         return None

@@ -125,8 +125,8 @@ def prepare(
     evaluations read them, `checkpoints` (one folder each), and whatever `reads()` returns."""
     import os
 
+    from confab.bundled import folders_read, resolve
     from confab.eval.report import default_folder
-    from confab.models import folders_read, resolve
     from confab.scorers import scorer_folder
 
     folder = Path(folder or default_folder(evaluation))

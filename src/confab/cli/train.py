@@ -101,6 +101,16 @@ def train_plato(
     init: Annotated[
         Path | None, typer.Option(help="Start from this checkpoint (stages 2.x: the stage-1 model).")
     ] = None,
+    init_encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="Stage 1: start from a BERT-style encoder folder (Hugging Face layout) or bundled:minilm; "
+            "its WordPiece vocabulary replaces the BPE one."
+        ),
+    ] = None,
+    freeze_embeddings: Annotated[
+        bool, typer.Option(help="Keep the token and position embeddings (and the tied LM output) as they start.")
+    ] = False,
     tokenizer: Annotated[Path | None, typer.Option(help="A BPE folder (default: trained on the data).")] = None,
     vocab_size: int = 8000,
     epochs: int = 10,
@@ -138,6 +148,7 @@ def train_plato(
                           tensorboard=str(tensorboard) if tensorboard else None),
         max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
         init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None, stream=stream,
+        init_encoder=init_encoder, freeze_embeddings=freeze_embeddings,
     )  # fmt: skip
     train_with_progress(run_training, list(data), run, out, quiet)
 

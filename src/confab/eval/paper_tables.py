@@ -27,7 +27,7 @@ ENCODERS = {"bow": "BOW", "lstm": "LSTM", "transformer": "Transformer", "pretrai
 def _checkpoint_config(model: str) -> dict:
     if model == "tfidf":
         return {}
-    from confab.models import resolve
+    from confab.bundled import resolve
 
     path = resolve(model)[0] / "config.json"
     if not path.exists():

@@ -60,7 +60,7 @@ class AgentSpec:
 
     def reads(self) -> list[Path]:
         """The folders this agent reads, `bundled:` names resolved (for a report's checksums)."""
-        from confab.models import folders_read
+        from confab.bundled import folders_read
 
         backward = folders_read(self.options["backward"]) if "backward" in self.options else []
         return [*folders_read(self.model, self.options.get("index"), self.options.get("evaluator")), *backward]

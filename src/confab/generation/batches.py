@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF
-from confab.text.bpe import BpeTokenizer
+from confab.text.subwords import Tokenizer
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Sequence:
 
 
 def layout(
-    tok: BpeTokenizer,
+    tok: Tokenizer,
     persona: list[str],
     context: list[str],
     response: str | None,

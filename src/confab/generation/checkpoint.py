@@ -6,20 +6,22 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from confab import __version__
+from confab.bundled import resolve
 from confab.config import from_dict, to_dict
 from confab.generation.batches import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer
 from confab.io import atomic_path, atomic_write_json
-from confab.models import resolve
-from confab.text.bpe import BpeTokenizer
+from confab.text import subwords
+from confab.text.subwords import Tokenizer
 
 KIND = "confab-plato"
+CHANGED = "changed-from-base"  # config "weights": the file holds only what differs from the base encoder's
 
 
-def save(folder: Path, model: UnifiedTransformer, tok: BpeTokenizer, stage: str, limits: Limits, extra: dict) -> None:
+def save(folder: Path, model: UnifiedTransformer, tok: Tokenizer, stage: str, limits: Limits, extra: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tok.save(folder)
     with atomic_path(folder / "model.safetensors") as tmp:
@@ -45,7 +47,7 @@ def inference_dtype(precision: str) -> torch.dtype:
     return getattr(torch, precision)
 
 
-def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransformer, BpeTokenizer, dict]:
+def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransformer, Tokenizer, dict]:
     """The model in eval mode, its tokenizer and its config.json; `precision` as in `inference_dtype`.
     `bundled:plato2` is the shipped generator."""
     folder = resolve(folder)[0]
@@ -56,9 +58,46 @@ def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransfo
     if meta.get("kind") != KIND:
         raise ValueError(f"{folder}: a {meta.get('kind')!r} checkpoint, not a PLATO-2 one")
     model = UnifiedTransformer(from_dict(PlatoConfig, meta["model"]))
-    load_model(model, str(folder / "model.safetensors"))
+    weights = folder / "model.safetensors"
+    if meta.get("weights") == CHANGED:
+        tensors = load_file(str(weights))
+        base = base_weights(meta, model.config, path)
+        missing = [k for k in model.state_dict() if k not in tensors and k not in base]
+        if missing:
+            raise ValueError(f"{weights}: lacks {', '.join(missing[:5])}, which its base does not hold")
+        model.load_state_dict({**{k: base[k] for k in model.state_dict() if k not in tensors}, **tensors})
+    else:
+        load_model(model, str(weights))
     model.eval().to(inference_dtype(precision))
-    return model, BpeTokenizer.load(folder), meta
+    return model, subwords.load(folder), meta
+
+
+def base_weights(meta: dict, config: PlatoConfig, where: Path) -> dict[str, torch.Tensor]:
+    """The weights of the encoder a checkpoint was started from (`base` in its config), checked to be the same."""
+    from confab.generation.pretrained import encoder_folder, state_dict_of, weights_sha256
+
+    base = meta.get("base") or {}
+    folder = encoder_folder(base.get("encoder", "?"))
+    if weights_sha256(folder) != base.get("sha256"):
+        raise ValueError(f"{where}: stores only what differs from {base.get('encoder')}, and that encoder's weights "
+                         "here are not the ones it was trained from (sha256)")  # fmt: skip
+    return state_dict_of(folder, config)
+
+
+def keep_changed(folder: Path) -> list[str]:
+    """Drop from a checkpoint the tensors equal (in its dtype) to those of the encoder it started from: a model
+    tuned with frozen embeddings then stores only what training changed. Returns the names dropped."""
+    path = folder / "config.json"
+    meta = json.loads(path.read_text())
+    if not meta.get("base") or meta.get("weights") == CHANGED:
+        return []
+    base = base_weights(meta, from_dict(PlatoConfig, meta["model"]), path)
+    tensors = load_file(str(folder / "model.safetensors"))
+    dropped = [k for k, v in tensors.items() if k in base and torch.equal(v, base[k].to(v.dtype))]
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_file({k: v for k, v in tensors.items() if k not in dropped}, str(tmp))
+    atomic_write_json(path, {**meta, "weights": CHANGED})
+    return dropped
 
 
 def limits_of(meta: dict) -> Limits:

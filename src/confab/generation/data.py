@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from confab.generation.batches import Limits, Sequence, collate, layout
-from confab.text.bpe import BpeTokenizer
+from confab.text.subwords import Tokenizer
 
 MLM_RATE = 0.15
 
@@ -26,7 +26,7 @@ class BatchConfig:
     tokens_per_step: int = 8192  # tokens of one optimiser step (accumulated over micro-batches)
 
 
-def encode(examples: list[dict], tok: BpeTokenizer, limits: Limits) -> list[Sequence]:
+def encode(examples: list[dict], tok: Tokenizer, limits: Limits) -> list[Sequence]:
     return [layout(tok, list(e.get("persona") or []), list(e["context"]), e["response"], limits) for e in examples]
 
 
@@ -60,7 +60,7 @@ def plan(lengths: list[int], config: BatchConfig, seed: int, epoch: int, *key: i
 
 
 def stage_batch(
-    seqs: list[Sequence], indices: list[int], stage: str, tok: BpeTokenizer, rng: np.random.Generator
+    seqs: list[Sequence], indices: list[int], stage: str, tok: Tokenizer, rng: np.random.Generator
 ) -> dict[str, torch.Tensor]:
     """One micro-batch. Stage 2.2 pairs each context with its response (label 1) and with the response of a
     random other example (label 0), and masks 15% of the tokens for the masked LM."""
@@ -82,7 +82,7 @@ def stage_batch(
     return batch
 
 
-def mask_tokens(batch: dict, tok: BpeTokenizer, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(batch: dict, tok: Tokenizer, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's recipe: 15% of the real tokens (not the slot, not padding) are predicted; of those 80% become
     [MASK], 10% a random token, 10% stay."""
     tokens = batch["tokens"].clone()
@@ -98,7 +98,7 @@ def mask_tokens(batch: dict, tok: BpeTokenizer, rng: np.random.Generator) -> tup
 
 
 def step_batches(
-    seqs: list[Sequence], step: list[list[int]], stage: str, tok: BpeTokenizer, rng: np.random.Generator
+    seqs: list[Sequence], step: list[list[int]], stage: str, tok: Tokenizer, rng: np.random.Generator
 ) -> list[dict]:
     """The micro-batches of one step, each weighted by its share of the step's loss terms."""
     micro = [stage_batch(seqs, m, stage, tok, rng) for m in step]
@@ -108,7 +108,7 @@ def step_batches(
     return micro
 
 
-def streamed_steps(rows: Iterable[dict], tok: BpeTokenizer, limits: Limits, config: BatchConfig, stage: str,
+def streamed_steps(rows: Iterable[dict], tok: Tokenizer, limits: Limits, config: BatchConfig, stage: str,
                    seed: int, epoch: int, rank: int, chunk: int = 20_000) -> Iterator[list[dict]]:  # fmt: skip
     """A rank's steps of one epoch from its stream of examples, `config` being its share of a step's tokens:
     the stream is read `chunk` examples at a time and each chunk is planned as a split in memory would be

@@ -1,5 +1,10 @@
-"""PLATO-2's unified transformer (section 2): one pre-norm network that reads the context bidirectionally and
-writes the response left to right (a prefix-LM mask), with the heads of all three training stages.
+"""PLATO-2's unified transformer (section 2): one network that reads the context bidirectionally and writes the
+response left to right (a prefix-LM mask), with the heads of all three training stages.
+
+Where the weights come from decides a few details, all fields of one config: PLATO-2 trained from scratch is
+pre-norm with a final LayerNorm; a BERT-family encoder it starts from (`generation.pretrained`) is post-norm with
+a LayerNorm on the embeddings and an LM head that transforms the state (dense, GELU, LayerNorm) before the tied
+output embedding.
 
 Every input starts with one slot position: [M] for latent act recognition, the latent embedding of z when
 generating in stage 2.1, [CLS] for the evaluation model (and [M], unused, in stage 1, so that stage 2 starts
@@ -33,6 +38,14 @@ class PlatoConfig:
     dropout: float = 0.1
     gumbel_tau: float = 0.67  # the reference code's Gumbel-softmax temperature
     gradient_checkpointing: bool = False  # recompute each block in backward: less memory, ~30% more time
+    norm: str = "pre"  # pre: x + f(LN(x)) and a final LayerNorm (PLATO-2); post: LN(x + f(x)) (BERT)
+    norm_eps: float = 1e-5
+    embedding_norm: bool = False  # a LayerNorm on the summed embeddings (BERT)
+    lm_transform: bool = False  # the LM head's dense + GELU + LayerNorm before the tied embedding (BERT, Knover)
+
+    def __post_init__(self):
+        if self.norm not in ("pre", "post"):
+            raise ValueError(f"norm: {self.norm!r}; pre or post")
 
 
 # The paper's three sizes (appendix: 93M, 314M, 1.6B with an 8K vocabulary) and CPU-sized ones.
@@ -76,20 +89,25 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm: x + attention(norm(x)), then x + feed-forward(norm(x))."""
+    """Pre-norm: x + attention(norm1(x)), then x + feed-forward(norm2(x)). Post-norm: norm1(x + attention(x)),
+    then norm2(x + feed-forward(x))."""
 
     def __init__(self, c: PlatoConfig):
         super().__init__()
-        self.norm1, self.attention = nn.LayerNorm(c.hidden), Attention(c)
-        self.norm2 = nn.LayerNorm(c.hidden)
+        self.pre = c.norm == "pre"
+        self.norm1, self.attention = nn.LayerNorm(c.hidden, eps=c.norm_eps), Attention(c)
+        self.norm2 = nn.LayerNorm(c.hidden, eps=c.norm_eps)
         self.mlp = nn.Sequential(nn.Linear(c.hidden, c.ffn), nn.GELU(), nn.Linear(c.ffn, c.hidden))
         self.drop = nn.Dropout(c.dropout)
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None, start: int = 0
     ) -> torch.Tensor:
-        x = x[:, start:] + self.drop(self.attention(self.norm1(x), mask, cache, start))
-        return x + self.drop(self.mlp(self.norm2(x)))
+        if self.pre:
+            x = x[:, start:] + self.drop(self.attention(self.norm1(x), mask, cache, start))
+            return x + self.drop(self.mlp(self.norm2(x)))
+        x = self.norm1(x[:, start:] + self.drop(self.attention(x, mask, cache, start)))
+        return self.norm2(x + self.drop(self.mlp(x)))
 
 
 class UnifiedTransformer(nn.Module):
@@ -100,10 +118,17 @@ class UnifiedTransformer(nn.Module):
         self.roles = nn.Embedding(c.roles, c.hidden)
         self.turns = nn.Embedding(c.max_turns, c.hidden)
         self.positions = nn.Embedding(c.max_positions, c.hidden)
+        self.embedding_norm = nn.LayerNorm(c.hidden, eps=c.norm_eps) if c.embedding_norm else nn.Identity()
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.layers))
-        self.norm = nn.LayerNorm(c.hidden)
-        self.lm_bias = nn.Parameter(torch.zeros(c.vocab_size))  # the LM head is the token embedding, transposed
+        self.norm = nn.LayerNorm(c.hidden, eps=c.norm_eps) if c.norm == "pre" else nn.Identity()
+        # the LM head is the token embedding, transposed, after an optional transform of the state
+        self.lm_transform = (
+            nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.LayerNorm(c.hidden, eps=c.norm_eps))
+            if c.lm_transform
+            else nn.Identity()
+        )
+        self.lm_bias = nn.Parameter(torch.zeros(c.vocab_size))
         # stage 2.1: z's embeddings, latent act recognition p(z|c,r) (eq. 3), bag-of-words f = W2 h_z + b2 (eq. 5)
         self.latents = nn.Embedding(c.latent_k, c.hidden)
         self.recognize = nn.Linear(c.hidden, c.latent_k)
@@ -133,7 +158,8 @@ class UnifiedTransformer(nn.Module):
             x = x.clone()
             x[rows, 0 if slot_at is None else slot_at] = slot.to(x.dtype)
         turns = batch["turns"].clamp(max=self.config.max_turns - 1)
-        x = self.drop(x + self.roles(batch["roles"]) + self.turns(turns) + self.positions(batch["positions"]))
+        x = x + self.roles(batch["roles"]) + self.turns(turns) + self.positions(batch["positions"])
+        x = self.drop(self.embedding_norm(x))
         mask = mask[:, None] if mask is not None and mask.dim() == 3 else mask
         for i, block in enumerate(self.blocks):
             start = outputs_from if i == len(self.blocks) - 1 else 0
@@ -144,7 +170,7 @@ class UnifiedTransformer(nn.Module):
         return self.norm(x)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return F.linear(hidden, self.tokens.weight, self.lm_bias)
+        return F.linear(self.lm_transform(hidden), self.tokens.weight, self.lm_bias)
 
     def latent_embedding(self, weights: torch.Tensor) -> torch.Tensor:
         """The slot embedding for a (soft or one-hot) distribution over the K latent values: weights @ E_z."""

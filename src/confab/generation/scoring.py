@@ -15,7 +15,7 @@ import torch
 
 from confab.generation.batches import Limits, Sequence, collate, layout, prefix_lm_mask, response_targets
 from confab.generation.model import UnifiedTransformer
-from confab.text.bpe import BpeTokenizer
+from confab.text.subwords import Tokenizer
 
 
 def kind_of(meta: dict) -> str:
@@ -29,7 +29,7 @@ def kind_of(meta: dict) -> str:
 
 @torch.no_grad()
 def coherence(
-    model: UnifiedTransformer, tok: BpeTokenizer, limits: Limits, persona: list[str], context: list[str],
+    model: UnifiedTransformer, tok: Tokenizer, limits: Limits, persona: list[str], context: list[str],
     responses: list[str],
 ) -> torch.Tensor:  # fmt: skip
     """p(l=1|c,r) of each response after the persona and context."""
@@ -52,7 +52,7 @@ def loglik(model: UnifiedTransformer, seqs: list[Sequence], pad: int) -> torch.T
 
 
 def backward_loglik(
-    model: UnifiedTransformer, tok: BpeTokenizer, limits: Limits, context: list[str], responses: list[str]
+    model: UnifiedTransformer, tok: Tokenizer, limits: Limits, context: list[str], responses: list[str]
 ) -> torch.Tensor:
     """log p(c_last|r) of a backward model, for each response."""
     turn = context[-1] if context else ""
@@ -62,7 +62,7 @@ def backward_loglik(
 class PlatoScorer:
     """Scores (context, candidates) with a PLATO-2 checkpoint by what it is (see `kind_of`)."""
 
-    def __init__(self, model: UnifiedTransformer, tok: BpeTokenizer, limits: Limits, meta: dict):
+    def __init__(self, model: UnifiedTransformer, tok: Tokenizer, limits: Limits, meta: dict):
         self.model, self.tok, self.limits, self.kind = model, tok, limits, kind_of(meta)
 
     def score(self, persona: list[str], context: list[str], responses: list[str]) -> torch.Tensor:

@@ -27,7 +27,9 @@ from confab.generation.batches import Limits
 from confab.generation.data import BatchConfig, encode, plan, stage_batch, step_batches, streamed_steps
 from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import STAGES, Objective
+from confab.text import subwords
 from confab.text.bpe import BpeTokenizer
+from confab.text.subwords import Tokenizer
 from confab.training import RankBatch, TrainConfig, distributed, fit, seed_everything
 
 # The paper's recipe per stage (Table 6, 1.6B): tokens per step, learning rate, warm-up steps.
@@ -64,6 +66,8 @@ class PlatoRun:
     gradient_checkpointing: bool = False
     backward: bool = False  # stage 1 only: learn p(c|r), the last context turn given the response (MMI ranking)
     init: str | None = None  # the checkpoint to start from (stages 2.1 and 2.2: the stage-1 model)
+    init_encoder: str | None = None  # stage 1: a BERT-style encoder folder or bundled:minilm to start from
+    freeze_embeddings: bool = False  # keep the token and position embeddings (and so the tied LM output) fixed
     tokenizer: str | None = None  # a folder from `confab tokenizer train`
     stream: bool = False  # read the train splits as a stream, shared among the ranks (splits larger than memory)
 
@@ -94,14 +98,23 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
         train, valid = backward_examples(train) if train is not None else None, backward_examples(valid)
     if total < 2 * world:
         raise ValueError(f"{datasets[0]}: {total} training examples; at least {2 * world} are needed")
+    base = None
+    if run.init and run.init_encoder:
+        raise ValueError("--init (a confab checkpoint) and --init-encoder (a pretrained encoder): one of them")
     if run.init:
         model, tok, meta = checkpoint.load(run.init)
-        run.limits = checkpoint.limits_of(meta)
+        run.limits, base = checkpoint.limits_of(meta), meta.get("base")
+    elif run.init_encoder:
+        from confab.generation.pretrained import from_encoder
+
+        if run.stage != "1":
+            raise ValueError("--init-encoder starts stage 1; stages 2.1 and 2.2 start from that stage 1 (--init)")
+        model, tok, base = from_encoder(run.init_encoder, run.dropout)
     else:
         if run.size not in SIZES:
             raise ValueError(f"unknown size {run.size!r}; sizes: {', '.join(SIZES)}")
         if run.tokenizer:
-            tok = BpeTokenizer.load(run.tokenizer)
+            tok = subwords.load(run.tokenizer)
         else:
             tok = BpeTokenizer.train(training_texts(train), run.vocab_size)
         model = UnifiedTransformer(PlatoConfig(vocab_size=len(tok), dropout=run.dropout, **SIZES[run.size]))
@@ -110,6 +123,9 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     if needed > model.config.max_positions:
         raise ValueError(f"limits need {needed} positions; the model has {model.config.max_positions}")
     objective = Objective(model, run.stage)
+    if run.freeze_embeddings:
+        model.tokens.requires_grad_(False)
+        model.positions.requires_grad_(False)
     # stage 2.2 doubles each micro-batch (a random response per context), so it plans half as many tokens
     batching = run.batch if run.stage != "2.2" else replace(run.batch, max_tokens=run.batch.max_tokens // 2)
     if run.stream:
@@ -150,8 +166,8 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     result = fit(objective, batches, steps_per_epoch, run.train, work, validate, metric, progress, higher)
     if distributed()[0] != 0:
         return result  # rank 0 writes the checkpoint
-    checkpoint.save(out, model, tok, run.stage, run.limits,
-                    {"run": to_dict(run), "data": [str(d) for d in datasets], "result": result})  # fmt: skip
+    extra = {"run": to_dict(run), "data": [str(d) for d in datasets], "result": result}
+    checkpoint.save(out, model, tok, run.stage, run.limits, extra | ({"base": base} if base else {}))
     for name in ("log.csv", "steps.csv"):
         if (work / name).exists():
             shutil.copyfile(work / name, out / f"train_{name}")
@@ -204,7 +220,7 @@ def training_texts(examples: list[dict]):
 
 
 @torch.no_grad()
-def evaluate_stage(objective: Objective, seqs: list, stage: str, tok: BpeTokenizer, batching: BatchConfig,
+def evaluate_stage(objective: Objective, seqs: list, stage: str, tok: Tokenizer, batching: BatchConfig,
                    seed: int) -> dict:  # fmt: skip
     """Stages 1/2.1: token-level perplexity of the responses; 2.2: coherence accuracy and MLM loss."""
     was_training = objective.training

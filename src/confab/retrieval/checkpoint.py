@@ -13,10 +13,10 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from confab import __version__
+from confab.bundled import resolve
 from confab.config import from_dict, to_dict
 from confab.eval.report import checksum
 from confab.io import atomic_path, atomic_write_json
-from confab.models import resolve
 from confab.retrieval.encoders import load_bert, pretrained_folder
 from confab.retrieval.model import PersonaRanker, RankerConfig
 from confab.retrieval.tokens import PretrainedTokenizer, WordTokenizer

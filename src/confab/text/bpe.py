@@ -20,6 +20,8 @@ SPECIALS = ("[M]", "[CLS]", "[MASK]")
 
 
 class BpeTokenizer:
+    kind = "sentencepiece-bpe"
+
     def __init__(self, processor: spm.SentencePieceProcessor):
         self.sp = processor
         self.pad, self.unk, self.bos, self.eos = 0, 1, 2, 3
@@ -64,7 +66,7 @@ class BpeTokenizer:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / MODEL_FILE) as tmp:
             tmp.write_bytes(self.sp.serialized_model_proto())
-        atomic_write_json(folder / "tokenizer.json", {"kind": "sentencepiece-bpe", "vocab_size": len(self)})
+        atomic_write_json(folder / "tokenizer.json", {"kind": self.kind, "vocab_size": len(self)})
 
     def __len__(self) -> int:
         return self.sp.get_piece_size()

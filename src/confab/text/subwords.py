@@ -1,0 +1,43 @@
+"""The one interface of the generative models' subword vocabularies: the model code sees ids and these special
+ids, never what is behind them (SentencePiece BPE trained by confab, the WordPiece of a pretrained encoder).
+
+A folder holds confab's `tokenizer.json` ({"kind": ...}) beside the vocabulary's own files; `load` reads the kind
+and builds the matching tokenizer from data files only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+
+class Tokenizer(Protocol):
+    kind: str
+    pad: int
+    unk: int
+    bos: int  # begins the response
+    eos: int  # ends each persona sentence, turn and the response
+    latent: int  # [M]: the latent / recognition slot
+    cls: int  # the evaluation model's slot
+    mask: int  # masked LM
+    special_ids: frozenset[int]
+
+    def __len__(self) -> int: ...
+    def encode(self, text: str) -> list[int]: ...
+    def decode(self, ids: Iterable[int]) -> str: ...
+    def save(self, folder: str | Path) -> None: ...
+
+
+def load(folder: str | Path) -> Tokenizer:
+    from confab.text.bpe import BpeTokenizer
+    from confab.text.wordpiece import WordPieceTokenizer
+
+    folder = Path(folder)
+    meta = folder / "tokenizer.json"
+    kind = json.loads(meta.read_text()).get("kind") if meta.exists() else "sentencepiece-bpe"
+    kinds = {BpeTokenizer.kind: BpeTokenizer, WordPieceTokenizer.kind: WordPieceTokenizer}
+    if kind not in kinds:
+        raise ValueError(f"{meta}: unknown tokenizer kind {kind!r}; kinds: {', '.join(kinds)}")
+    return kinds[kind].load(folder)

@@ -1,0 +1,148 @@
+"""The unified transformer started from a pretrained BERT-family encoder (the installed all-MiniLM-L6-v2)."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from confab.generation import checkpoint
+from confab.generation.batches import Limits, collate, layout, prefix_lm_mask
+from confab.generation.model import ROLE_SELF
+from confab.generation.pretrained import encoder_folder, from_encoder
+from confab.text import subwords
+from confab.text.wordpiece import WordPieceTokenizer
+
+CONTEXT = ["hi , how are you doing today ?", "great , i just got back from walking my two dogs ."]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return from_encoder("bundled:minilm", dropout=0.0)
+
+
+def batch_of(tok, responses):
+    return collate([layout(tok, ["i love to ski ."], CONTEXT, r, Limits()) for r in responses], tok.pad)
+
+
+def test_the_encoder_computes_what_bert_computes(minilm):
+    from transformers import AutoModel
+
+    model, tok, base = minilm
+    bert = AutoModel.from_pretrained(str(encoder_folder("bundled:minilm"))).eval()
+    batch = batch_of(tok, ["that sounds like fun !"])
+    mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1), causal=False)
+    with torch.no_grad():
+        ours = model.eval()(batch, mask)
+        theirs = bert(input_ids=batch["tokens"], token_type_ids=(batch["roles"] == ROLE_SELF).long(),
+                      position_ids=batch["positions"]).last_hidden_state  # fmt: skip
+    assert torch.allclose(ours, theirs, atol=1e-5), (ours - theirs).abs().max()
+    config = model.config
+    assert (config.norm, config.embedding_norm, config.lm_transform, config.layers) == ("post", True, True, 6)
+    assert base["encoder"] == "bundled:minilm" and len(base["sha256"]) == 64
+
+
+def test_no_response_token_sees_a_later_one(minilm):
+    model, tok, _ = minilm
+    batch = batch_of(tok, ["i love dogs too , what breed ?", "i love dogs too , they are great"])
+    start = int(batch["prefix"][0])
+    same = next(i for i in range(start, batch["tokens"].size(1)) if batch["tokens"][0, i] != batch["tokens"][1, i])
+    with torch.no_grad():
+        hidden = model.eval()(batch, prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1)))
+    assert torch.allclose(hidden[0, :same], hidden[1, :same], atol=1e-5)
+    assert not torch.allclose(hidden[0, same], hidden[1, same], atol=1e-3)
+
+
+def test_wordpiece_round_trip_and_specials(minilm, tmp_path):
+    _, tok, _ = minilm
+    ids = tok.encode("i have two dogs , do you ?")
+    assert tok.decode(ids) == "i have two dogs, do you?" and tok.pad not in ids
+    assert (tok.bos, tok.eos, tok.cls, tok.mask) == (101, 102, 101, 103) and tok.latent not in ids
+    tok.save(tmp_path)
+    again = subwords.load(tmp_path)
+    assert isinstance(again, WordPieceTokenizer) and again.encode("i have two dogs") == tok.encode("i have two dogs")
+
+
+def test_a_checkpoint_from_the_encoder_round_trips(minilm, tmp_path):
+    model, tok, base = minilm
+    checkpoint.save(tmp_path / "ck", model, tok, "1", Limits(), {"base": base})
+    loaded, tok2, meta = checkpoint.load(tmp_path / "ck")
+    assert meta["model"]["norm"] == "post" and meta["base"] == base and len(tok2) == len(tok)
+    batch = batch_of(tok, ["that sounds like fun !"])
+    mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
+    with torch.no_grad():
+        assert torch.equal(loaded(batch, mask), model.eval()(batch, mask))
+        assert torch.equal(loaded.logits(loaded(batch, mask)[0, -1]), model.logits(model(batch, mask)[0, -1]))
+
+
+def small_bert_folder(tmp_path, mutate=None):
+    """A two-layer BERT-style folder as other exports write it: `bert.` names, an MLM head, vocab.txt only."""
+    source = encoder_folder("bundled:minilm")
+    tensors = {f"bert.{k}": v for k, v in load_file(str(source / "model.safetensors")).items()
+               if not any(f"layer.{i}." in k for i in range(2, 6))}  # fmt: skip
+    hidden = tensors["bert.embeddings.word_embeddings.weight"].shape[1]
+    tensors |= {"cls.predictions.transform.dense.weight": torch.eye(hidden) * 2,
+                "cls.predictions.transform.dense.bias": torch.zeros(hidden),
+                "cls.predictions.transform.LayerNorm.weight": torch.ones(hidden),
+                "cls.predictions.transform.LayerNorm.bias": torch.zeros(hidden),
+                "cls.predictions.bias": torch.full((tensors["bert.embeddings.word_embeddings.weight"].shape[0],), 0.5),
+                "cls.seq_relationship.weight": torch.zeros(2, hidden)}  # fmt: skip
+    if mutate:
+        mutate(tensors)
+    folder = tmp_path / "bert2"
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / "model.safetensors"))
+    config = json.loads((source / "config.json").read_text()) | {"num_hidden_layers": 2}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "vocab.txt").write_text((source / "vocab.txt").read_text())
+    return folder
+
+
+def test_any_bert_style_folder_loads_with_its_mlm_head(tmp_path):
+    model, tok, base = from_encoder(small_bert_folder(tmp_path))
+    assert model.config.layers == 2 and base["encoder"] == str(tmp_path / "bert2")
+    assert torch.equal(model.lm_transform[0].weight, torch.eye(model.config.hidden) * 2)
+    assert (model.lm_bias == 0.5).all()
+    assert tok.encode("two dogs , three cats") == WordPieceTokenizer.from_encoder(
+        encoder_folder("bundled:minilm")
+    ).encode("two dogs , three cats")
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda t: t.pop("bert.encoder.layer.1.output.dense.weight"), "lack bert.encoder.layer.1.output.dense.weight"),
+        (lambda t: t.update({"bert.encoder.layer.1.extra.weight": torch.zeros(3)}), "encoder.layer.1.extra.weight"),
+        (lambda t: t.update({"bert.pooler.dense.bias": torch.zeros(7)}), "pooler.0.bias (7,) (expected (384,))"),
+    ],
+)
+def test_a_missing_unexpected_or_misshaped_tensor_is_named(tmp_path, mutate, message):
+    with pytest.raises(ValueError, match=r"bert2: ") as error:
+        from_encoder(small_bert_folder(tmp_path, mutate))
+    assert message.replace("bert.", "") in str(error.value).replace("bert.", "")
+
+
+def test_only_what_training_changed_is_stored_and_loads_back(tmp_path):
+    from safetensors import safe_open
+
+    model, tok, base = from_encoder(small_bert_folder(tmp_path))
+    with torch.no_grad():
+        model.blocks[1].mlp[2].weight.add_(0.01)  # "training" changed one tensor (and the new heads are new)
+    checkpoint.save(tmp_path / "ck", model, tok, "1", Limits(), {"base": base})
+    dropped = checkpoint.keep_changed(tmp_path / "ck")
+    assert "tokens.weight" in dropped and "blocks.1.mlp.2.weight" not in dropped and "blocks.0.mlp.2.weight" in dropped
+    with safe_open(str(tmp_path / "ck" / "model.safetensors"), "pt") as f:
+        stored = set(f.keys())
+    assert {"blocks.1.mlp.2.weight", "latents.weight"} <= stored and "tokens.weight" not in stored
+    loaded, _, meta = checkpoint.load(tmp_path / "ck")
+    assert meta["weights"] == "changed-from-base"
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
+    # another encoder's weights under the same name are refused
+    weights = load_file(str(tmp_path / "bert2" / "model.safetensors"))
+    weights["bert.pooler.dense.bias"] += 1
+    save_file(weights, str(tmp_path / "bert2" / "model.safetensors"))
+    from confab.generation.pretrained import weights_sha256
+
+    weights_sha256.cache_clear()
+    with pytest.raises(ValueError, match="not the ones it was trained from"):
+        checkpoint.load(tmp_path / "ck")
