@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,9 @@ from tests.scripted import Scripted
 def test_agent_specs_name_a_model_and_its_helpers():
     spec = AgentSpec.parse("small=models/g21,evaluator=models/e22")
     assert (spec.name, spec.model, spec.options) == ("small", "models/g21", {"evaluator": "models/e22"})
-    assert spec.paths() == ["models/g21", "models/e22"]
+    assert spec.reads() == [Path("models/g21"), Path("models/e22")]
+    shipped = AgentSpec.parse("ret=bundled:retrieval,backward=models/back").reads()
+    assert [p.name for p in shipped] == ["retrieval", "retrieval-index", "back"]
     assert AgentSpec.parse("models/retrieval,index=idx").name == "retrieval"
     with pytest.raises(ValueError, match="'temperature=2' is not one of evaluator="):
         AgentSpec.parse("m,temperature=2")
