@@ -146,3 +146,22 @@ def test_only_what_training_changed_is_stored_and_loads_back(tmp_path):
     weights_sha256.cache_clear()
     with pytest.raises(ValueError, match="not the ones it was trained from"):
         checkpoint.load(tmp_path / "ck")
+
+
+def test_latent_usage_on_a_constructed_case():
+    from confab.generation.train import latent_diagnostics
+
+    k = 4
+    # 6 examples: z=0 recognised three times, z=1 twice, z=3 once, z=2 never; the first row is sure, the rest even
+    posterior = torch.full((6, k), 0.1)
+    for row, z in enumerate([0, 0, 0, 1, 1, 3]):
+        posterior[row, z] = 0.7
+    posterior[0] = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    d = latent_diagnostics(posterior)
+    assert d["latent_usage"] == [0.5, pytest.approx(1 / 3, abs=1e-4), 0.0, pytest.approx(1 / 6, abs=1e-4)]
+    assert d["latents_used"] == 3 and not d["latent_collapse"]
+    usage = torch.tensor([0.5, 1 / 3, 1 / 6])
+    assert d["usage_entropy"] == pytest.approx(float(-(usage * usage.log()).sum()), abs=1e-5)
+    spread = -(0.7 * torch.log(torch.tensor(0.7)) + 3 * 0.1 * torch.log(torch.tensor(0.1)))
+    assert d["posterior_entropy"] == pytest.approx(float(5 * spread / 6), abs=1e-5)  # the sure row has entropy 0
+    assert latent_diagnostics(torch.eye(k)[[2] * 5 + [1]])["latent_collapse"]  # one value for most examples

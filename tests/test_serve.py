@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -226,13 +227,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def retrieval_server(small_retrieval):
-    """`confab serve` in its own process on loopback, with a small retrieval model and index."""
-    model, index = small_retrieval
+@contextmanager
+def served(*options: str):
+    """`confab serve OPTIONS` in its own process on loopback; yields its address once it answers."""
     port = free_port()
-    args = [sys.executable, "-m", "confab.cli", "serve", "--model", str(model), "--index", str(index), "--port",
-            str(port)]  # fmt: skip
+    args = [sys.executable, "-m", "confab.cli", "serve", *options, "--port", str(port)]
     env = {**os.environ, "NO_COLOR": "1"}
     server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     import httpx
@@ -247,9 +246,29 @@ def retrieval_server(small_retrieval):
     else:
         server.kill()
         pytest.fail("the server did not start: " + server.stdout.read().decode())
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def retrieval_server(small_retrieval):
+    """A small retrieval model and index."""
+    model, index = small_retrieval
+    with served("--model", str(model), "--index", str(index)) as url:
+        yield url
+
+
+def test_the_shipped_models_serve_by_name():
+    import httpx
+
+    shipped = (["--evaluator", "bundled:plato2"], ["--model", "bundled:retrieval", "--index", "bundled:retrieval"])
+    for options in shipped:
+        with served(*options) as url:
+            reply = httpx.post(url + "/v1/chat", json={"message": "do you have pets ?"}, timeout=60)
+            assert reply.status_code == 200 and len(reply.json()["candidates"]) >= 10, (options, reply.text)
 
 
 def test_the_server_answers_over_http_with_its_schema(retrieval_server):

@@ -192,10 +192,10 @@ class Demo:
         self._plato("2.2", self.b.stage22_epochs, 1e-4, 4096, "plato-1")
 
     def _show_epochs(self, result: dict) -> None:
+        from confab.training import describe
+
         for record in result["history"]:
-            shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()
-                     if not isinstance(v, list)}  # fmt: skip
-            self.console.print(f"  {shown}", highlight=False)
+            self.console.print(f"  {describe(record)}", highlight=False)
 
     # --- evaluation ---
     def ranking(self) -> None:

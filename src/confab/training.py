@@ -194,6 +194,28 @@ def fit(
     return {"history": state["history"], "best": best, "steps": state["step"]}
 
 
+def describe(record: dict) -> str:
+    """One epoch of a training history as a readable line: epoch, step, loss, time, then the validation figures
+    (lists such as the latent usage are left to the logs and plots)."""
+    parts = [f"epoch {record['epoch']}", f"step {record['step']:,}"]
+    if record.get("loss") is not None:
+        parts.append(f"loss {record['loss']:.3f}")
+    parts.append(f"{record.get('seconds', 0):.0f} s")
+    shown = [f"{k[6:].replace('_', ' ')} {_figure(v)}" for k, v in record.items()
+             if k.startswith("valid_") and not isinstance(v, list | dict)]  # fmt: skip
+    return " · ".join(parts) + (" · valid: " + ", ".join(shown) if shown else "")
+
+
+def _figure(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:,.1f}"
+    return str(value)
+
+
 def lr_factor(step: int, config: TrainConfig) -> float:
     """Linear warm-up over `warmup_steps`, then constant or decaying as 1/sqrt(step)."""
     s, w = step + 1, config.warmup_steps

@@ -46,8 +46,10 @@ def train_with_progress(train, data: list[Path], run, out: Path, quiet: bool) ->
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
     if not quiet:
+        from confab.training import describe
+
         for record in result["history"]:
-            console.print(record, highlight=False)
+            console.print(describe(record), highlight=False)
 
 
 def invocation(ctx: typer.Context) -> tuple[str, dict]:
