@@ -36,6 +36,7 @@ def test_accumulated_micro_batches_step_like_one_batch(tmp_path):
 def test_an_epoch_reads_as_a_line():
     from confab.training import describe
 
-    line = describe({"epoch": 2, "step": 1609, "loss": 3.41234, "seconds": 95.2, "valid_ppl": 145.12,
-                     "valid_latents_used": 12, "valid_latent_usage": [0.5, 0.5], "valid_latent_collapse": False})  # fmt: skip
+    record = {"epoch": 2, "step": 1609, "loss": 3.41234, "seconds": 95.2, "valid_ppl": 145.12,
+              "valid_latents_used": 12, "valid_latent_usage": [0.5, 0.5], "valid_latent_collapse": False}  # fmt: skip
+    line = describe(record)
     assert line == "epoch 2 · step 1,609 · loss 3.412 · 95 s · valid: ppl 145.1, latents used 12, latent collapse no"
