@@ -40,3 +40,25 @@ def test_an_epoch_reads_as_a_line():
               "valid_latents_used": 12, "valid_latent_usage": [0.5, 0.5], "valid_latent_collapse": False}  # fmt: skip
     line = describe(record)
     assert line == "epoch 2 · step 1,609 · loss 3.412 · 95 s · valid: ppl 145.1, latents used 12, latent collapse no"
+
+
+def test_keeping_the_best_includes_the_start(tmp_path):
+    x = torch.randn(16, 3, generator=torch.Generator().manual_seed(2))
+    y = x.sum(1)
+    config = TrainConfig(epochs=3, lr=0.05, optimizer="adam", save_every=0)
+    model = Regression()
+    start = model.linear.weight.detach().clone()
+
+    def away_from_start() -> dict:  # a validation that every step makes worse
+        return {"gap": float((model.linear.weight - start).norm())}
+
+    worse = fit(model, lambda e: [{"x": x, "y": y}], 1, config, tmp_path / "a", away_from_start, "gap", None, False)
+    assert worse["kept_start"] and worse["start"] == {"valid_gap": 0.0} and worse["best"] == 0.0
+    assert torch.equal(model.linear.weight, start) and len(worse["history"]) == 3
+    better = Regression()
+
+    def fit_error() -> dict:
+        return {"mse": float(better({"x": x, "y": y}))}
+
+    result = fit(better, lambda e: [{"x": x, "y": y}], 1, config, tmp_path / "b", fit_error, "mse", None, False)
+    assert not result["kept_start"] and result["best"] < result["start"]["valid_mse"]

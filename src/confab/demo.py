@@ -192,10 +192,10 @@ class Demo:
         self._plato("2.2", self.b.stage22_epochs, 1e-4, 4096, "plato-1")
 
     def _show_epochs(self, result: dict) -> None:
-        from confab.training import describe
+        from confab.training import describe_result
 
-        for record in result["history"]:
-            self.console.print(f"  {describe(record)}", highlight=False)
+        for line in describe_result(result):
+            self.console.print(f"  {line}", highlight=False)
 
     # --- evaluation ---
     def ranking(self) -> None:

@@ -52,6 +52,7 @@ class TrainConfig:
     log_every: int = 0  # steps between rows of steps.csv (step, loss, learning rate); 0: off
     tensorboard: str | None = None  # also write those rows and each validation as TensorBoard events here
     zero: bool = False  # under torchrun: shard the optimizer state across the ranks (ZeRO stage 1)
+    validate_start: bool = True  # the starting weights compete for the best: a run that never beats them keeps them
 
 
 class RankBatch(list):
@@ -100,7 +101,8 @@ def fit(
     higher_is_better: bool = True,
 ) -> dict:
     """Train `model` in place; returns the history. With `validate`, the weights of the best validation
-    `metric` are restored at the end."""
+    `metric` are restored at the end, the starting weights among them (`config.validate_start`): the result's
+    `start` is their validation and `kept_start` says whether no epoch beat them."""
     rank, world = distributed()
     work.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed + rank)
@@ -122,6 +124,12 @@ def fit(
             seed_everything(config.seed + rank + 1000 * saved["state"]["step"])
         best_weights = saved.get("best_weights")
         state = saved["state"]
+    if validate is not None and config.validate_start and "start" not in state:
+        model.eval()
+        with torch.no_grad():
+            state["start"] = {f"valid_{k}": v for k, v in validate().items()}
+        state["best"] = state["start"][f"valid_{metric}"] * (1 if higher_is_better else -1)
+        best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     task = (progress or no_progress)("train (steps)", config.epochs * steps_per_epoch)
     log = work / "log.csv"
     events = _event_writer(config.tensorboard) if rank == 0 else None
@@ -191,19 +199,40 @@ def fit(
         model.load_state_dict(best_weights)
     model.eval()
     best = state["best"] * (1 if higher_is_better else -1) if validate else None
-    return {"history": state["history"], "best": best, "steps": state["step"]}
+    result = {"history": state["history"], "best": best, "steps": state["step"]}
+    if "start" in state:
+        kept = not any(
+            r[f"valid_{metric}"] * (1 if higher_is_better else -1) > state["best"] - 1e-12 for r in state["history"]
+        )
+        result |= {"start": state["start"], "kept_start": kept}
+    return result
+
+
+def describe_result(result: dict) -> list[str]:
+    """A training result as readable lines: the starting point's validation, each epoch, and what was kept."""
+    lines = [describe({"epoch": "start", **result["start"]})] if "start" in result else []
+    lines += [describe(record) for record in result["history"]]
+    if result.get("kept_start"):
+        lines.append("no epoch beat the starting weights on validation: the checkpoint keeps them")
+    return lines
 
 
 def describe(record: dict) -> str:
     """One epoch of a training history as a readable line: epoch, step, loss, time, then the validation figures
     (lists such as the latent usage are left to the logs and plots)."""
+    if record["epoch"] == "start":
+        return "start · valid: " + ", ".join(_validation(record))
     parts = [f"epoch {record['epoch']}", f"step {record['step']:,}"]
     if record.get("loss") is not None:
         parts.append(f"loss {record['loss']:.3f}")
     parts.append(f"{record.get('seconds', 0):.0f} s")
-    shown = [f"{k[6:].replace('_', ' ')} {_figure(v)}" for k, v in record.items()
-             if k.startswith("valid_") and not isinstance(v, list | dict)]  # fmt: skip
+    shown = _validation(record)
     return " · ".join(parts) + (" · valid: " + ", ".join(shown) if shown else "")
+
+
+def _validation(record: dict) -> list[str]:
+    return [f"{k[6:].replace('_', ' ')} {_figure(v)}" for k, v in record.items()
+            if k.startswith("valid_") and not isinstance(v, list | dict)]  # fmt: skip
 
 
 def _figure(value) -> str:

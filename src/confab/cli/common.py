@@ -46,10 +46,10 @@ def train_with_progress(train, data: list[Path], run, out: Path, quiet: bool) ->
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
     if not quiet:
-        from confab.training import describe
+        from confab.training import describe_result
 
-        for record in result["history"]:
-            console.print(describe(record), highlight=False)
+        for line in describe_result(result):
+            console.print(line, highlight=False)
 
 
 def invocation(ctx: typer.Context) -> tuple[str, dict]:
