@@ -165,3 +165,38 @@ def test_latent_usage_on_a_constructed_case():
     spread = -(0.7 * torch.log(torch.tensor(0.7)) + 3 * 0.1 * torch.log(torch.tensor(0.1)))
     assert d["posterior_entropy"] == pytest.approx(float(5 * spread / 6), abs=1e-5)  # the sure row has entropy 0
     assert latent_diagnostics(torch.eye(k)[[2] * 5 + [1]])["latent_collapse"]  # one value for most examples
+
+
+def test_the_curriculum_from_an_encoder_on_the_command_line(tmp_path):
+    """Stage 1 from a BERT-style folder, stages 2.1 and 2.2 from that stage 1, then a ranked reply."""
+    from typer.testing import CliRunner
+
+    from confab.cli import app
+    from confab.data.build import Build, BuildConfig
+    from confab.resources import resource_path
+
+    sample = resource_path("samples/knover_example_valid.tsv.gz")
+    Build(BuildConfig(inputs=[str(sample)], format="knover", valid_size=10, test_size=10), tmp_path / "ds").run()
+    runner, encoder = CliRunner(), small_bert_folder(tmp_path)
+    small = ["--data", str(tmp_path / "ds"), "--epochs", "1", "--max-train", "40", "--max-context", "48",
+             "--max-persona", "16", "--max-response", "16", "--freeze-embeddings", "--quiet"]  # fmt: skip
+    for stage, start in (("1", ["--init-encoder", str(encoder)]), ("2.1", ["--init", str(tmp_path / "s1")]),
+                         ("2.2", ["--init", str(tmp_path / "s1")])):  # fmt: skip
+        result = runner.invoke(app, ["train", "plato", "--stage", stage, *start, "--out", str(tmp_path / f"s{stage}"),
+                                     *small])  # fmt: skip
+        assert result.exit_code == 0, result.output
+    bad = runner.invoke(app, ["train", "plato", "--stage", "2.1", "--init-encoder", str(encoder), "--out",
+                              str(tmp_path / "x"), *small])  # fmt: skip
+    assert bad.exit_code == 2 and "stages 2.1 and 2.2 start from that stage 1" in " ".join(bad.output.split())
+    config = json.loads((tmp_path / "s2.1" / "config.json").read_text())
+    assert config["model"]["norm"] == "post" and config["base"]["encoder"] == str(encoder)
+    for stage in ("1", "2.1", "2.2"):  # frozen: the embeddings are the encoder's
+        model, _, _ = checkpoint.load(tmp_path / f"s{stage}")
+        assert torch.equal(model.tokens.weight, from_encoder(encoder)[0].tokens.weight)
+    result = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.2")],
+                           input="do you have any pets ?\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    candidates = json.loads(result.output)["candidates"]
+    assert len(candidates) == 20 and sorted(c["z"] for c in candidates) == list(range(20))
+    # p(l=1|c,r) of the evaluator, less 1000 for a candidate that never ended or repeats itself
+    assert all(0 <= c["score"] + (0 if c["finished"] and not c["repeats"] else 1e3) <= 1 for c in candidates)

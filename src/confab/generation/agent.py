@@ -50,7 +50,7 @@ class PlatoAgent:
             self.evaluator, etok, emeta = checkpoint.load(evaluator, precision)
             if emeta["stage"] != "2.2":
                 raise ValueError(f"{evaluator}: a stage-{emeta['stage']} checkpoint; the evaluator is stage 2.2")
-            if etok.sp.serialized_model_proto() != self.tok.sp.serialized_model_proto():
+            if etok.digest() != self.tok.digest():
                 raise ValueError(
                     f"{evaluator}: its vocabulary differs from the generator's (train both from one stage 1)"
                 )
@@ -59,7 +59,7 @@ class PlatoAgent:
             self.backward, btok, bmeta = checkpoint.load(backward, precision)
             if not bmeta.get("run", {}).get("backward"):
                 raise ValueError(f"{backward}: not a backward model (train one with --stage 1 --backward)")
-            if btok.sp.serialized_model_proto() != self.tok.sp.serialized_model_proto():
+            if btok.digest() != self.tok.digest():
                 raise ValueError(f"{backward}: its vocabulary differs from the generator's")
         self.ranking = ranking or ("evaluator" if self.evaluator is not None else "loglik")
         needs = {"evaluator": self.evaluator, "backward": self.backward, "loglik": self.model}

@@ -77,6 +77,8 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     out = Path(out)
     if run.stage not in STAGES:
         raise ValueError(f"unknown stage {run.stage!r}; stages: {', '.join(STAGES)}")
+    if run.stage != "1" and run.init_encoder:
+        raise ValueError("--init-encoder starts stage 1; stages 2.1 and 2.2 start from that stage 1 (--init)")
     if run.stage != "1" and not run.init:
         raise ValueError(f"stage {run.stage} is warm-started from a stage-1 checkpoint: pass --init")
     seed_everything(run.train.seed)
@@ -107,8 +109,6 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     elif run.init_encoder:
         from confab.generation.pretrained import from_encoder
 
-        if run.stage != "1":
-            raise ValueError("--init-encoder starts stage 1; stages 2.1 and 2.2 start from that stage 1 (--init)")
         model, tok, base = from_encoder(run.init_encoder, run.dropout)
     else:
         if run.size not in SIZES:

@@ -7,6 +7,7 @@ which loads without running code.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterable
 from pathlib import Path
@@ -70,6 +71,9 @@ class BpeTokenizer:
 
     def __len__(self) -> int:
         return self.sp.get_piece_size()
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.sp.serialized_model_proto()).hexdigest()
 
     def encode(self, text: str) -> list[int]:
         return self.sp.encode(text)

@@ -8,6 +8,7 @@ JSON) or builds it from `vocab.txt`: data files only, no code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -66,6 +67,9 @@ class WordPieceTokenizer:
 
     def __len__(self) -> int:
         return self.tk.get_vocab_size()
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.tk.to_str().encode()).hexdigest()
 
     def encode(self, text: str) -> list[int]:
         return self.tk.encode(text, add_special_tokens=False).ids
