@@ -47,7 +47,7 @@ test-ranges:
 	.venv-ranges/bin/python -m pip install --quiet -e '.[dev]'
 	@echo "versions that differ from $(LOCK) (<: locked, >: installed from the ranges):"
 	@grep -E '^[A-Za-z0-9]' $(LOCK) | tr A-Z_ a-z- | sort > .venv-ranges/locked.txt
-	@.venv-ranges/bin/python -m pip freeze --exclude-editable | tr A-Z_ a-z- | sort > .venv-ranges/installed.txt
+	@.venv-ranges/bin/python -m pip freeze --all --exclude-editable | grep -v "^pip==" | tr A-Z_ a-z- | sort > .venv-ranges/installed.txt
 	@diff .venv-ranges/locked.txt .venv-ranges/installed.txt | grep '^[<>]' || echo "  none"
 	.venv-ranges/bin/ruff check .
 	.venv-ranges/bin/$(PYTEST)

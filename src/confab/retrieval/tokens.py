@@ -5,7 +5,6 @@ Both keep the *end* of a context (the latest turns matter most) and the start of
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -74,28 +73,30 @@ def _words(text: str) -> list[str]:
 
 
 class PretrainedTokenizer:
-    """The WordPiece tokenizer that ships with the pretrained sentence encoder (loaded from files, offline)."""
+    """The pretrained sentence encoder's WordPiece vocabulary (`text.wordpiece`, the one the generative models use
+    too), framed as BERT frames a sentence: [CLS] tokens [SEP], turns of a context joined by [SEP]."""
 
     kind = "pretrained"
 
     def __init__(self, folder: Path):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoTokenizer
+        from confab.text.wordpiece import WordPieceTokenizer
 
-        self.hf = AutoTokenizer.from_pretrained(str(folder))
-        self.pad_id = self.hf.pad_token_id
+        self.wordpiece = WordPieceTokenizer.from_encoder(folder)
+        self.pad_id = self.wordpiece.pad
 
     def __len__(self) -> int:
-        return len(self.hf)
+        return len(self.wordpiece)
 
     def encode(self, texts: list[str], max_len: int, keep_end: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        texts = [t.replace(TURN_SEP, self.hf.sep_token) for t in texts]
-        self.hf.truncation_side = "left" if keep_end else "right"
-        out = self.hf(texts, max_length=max_len, truncation=True, padding=True, return_tensors="pt")
-        return out["input_ids"], out["attention_mask"].bool()
+        wp, inner = self.wordpiece, max(0, max_len - 2)
+        rows = []
+        for ids in wp.encode_batch([t.replace(TURN_SEP, "[SEP]") for t in texts]):
+            ids = (ids[len(ids) - inner :] if keep_end else ids[:inner]) if len(ids) > inner else ids
+            rows.append([wp.cls, *ids, wp.eos])
+        return _pad(rows, self.pad_id)
 
     def save(self, folder: Path) -> None:
-        self.hf.save_pretrained(str(folder / "tokenizer"))
+        self.wordpiece.save_encoder_files(folder / "tokenizer")
 
     @classmethod
     def load(cls, folder: Path) -> PretrainedTokenizer:

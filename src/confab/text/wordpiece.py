@@ -58,6 +58,12 @@ class WordPieceTokenizer:
             raise FileNotFoundError(f"{folder}: no {FILE}")
         return cls(Tokenizer.from_file(str(path)))
 
+    def save_encoder_files(self, folder: Path) -> None:
+        """The vocabulary as an encoder folder holds it (tokenizer.json), which `from_encoder` reads back."""
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / "tokenizer.json") as tmp:
+            self.tk.save(str(tmp))
+
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -73,6 +79,9 @@ class WordPieceTokenizer:
 
     def encode(self, text: str) -> list[int]:
         return self.tk.encode(text, add_special_tokens=False).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.tk.encode_batch(texts, add_special_tokens=False)]
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.tk.decode([i for i in ids if i not in self.special_ids])
