@@ -15,6 +15,16 @@ SHARED = Path(os.environ.get("CONFAB_SHARED_DATA", Path(__file__).resolve().pare
 SEED = int(os.environ.get("CONFAB_TEST_SEED", "0"))
 
 
+def free_port() -> int:
+    """A loopback port no one listens on now (for servers and torchrun's rendezvous: fixed ports collide with
+    another run on the same machine)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def shared_file(relative: str) -> Path:
     path = SHARED / relative
     if not path.exists():

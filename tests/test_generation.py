@@ -20,6 +20,7 @@ from confab.generation.train import PlatoRun, train_plato, training_texts
 from confab.resources import resource_path
 from confab.text.bpe import BpeTokenizer
 from confab.training import TrainConfig
+from tests.conftest import free_port
 
 TEXTS = [
     "hi , how are you today ?", "i am good , i just got back from the park with my dog .",
@@ -488,7 +489,7 @@ def test_ddp_on_two_gloo_processes_matches_one_process(topical, tmp_path):
     from safetensors.torch import load_file
 
     for world, out, extra in ((1, "one", []), (2, "two", []), (2, "zero", ["zero"])):
-        ddp_plato([str(topical / "ds"), str(tmp_path / out), str(topical / "bpe"), *extra], world, 29533)
+        ddp_plato([str(topical / "ds"), str(tmp_path / out), str(topical / "bpe"), *extra], world, free_port())
     one = load_file(tmp_path / "one" / "model.safetensors")
     for other in ("two", "zero"):
         weights = load_file(tmp_path / other / "model.safetensors")
@@ -544,7 +545,7 @@ def test_equal_steps_lets_a_rank_that_ran_out_join_with_weight_zero(tmp_path):
 
 def test_streamed_training_under_torchrun(topical, tmp_path):
     """--stream with 2 processes: each reads its own share from disk; both finish (equal steps) and learn."""
-    ddp_plato([str(topical / "ds"), str(tmp_path / "two"), str(topical / "bpe"), "stream"], 2, 29537)
+    ddp_plato([str(topical / "ds"), str(tmp_path / "two"), str(topical / "bpe"), "stream"], 2, free_port())
     result = json.loads((tmp_path / "two" / "config.json").read_text())["result"]
     first, last = result["history"][0], result["history"][-1]
     assert result["steps"] > 0 and last["valid_ppl"] < first["valid_ppl"] < 300

@@ -17,6 +17,7 @@ from confab.retrieval.score import RankerScorer, TfidfScorer
 from confab.retrieval.tokens import WordTokenizer, join_turns
 from confab.retrieval.train import RetrievalRun, train_retrieval
 from confab.training import TrainConfig
+from tests.conftest import free_port
 
 EXAMPLES = [
     {"context": ["hi , do you like dogs ?"], "response": "yes i have two dogs .", "persona": ["i have two dogs ."],
@@ -294,7 +295,7 @@ def test_ddp_on_two_gloo_processes_matches_one_process(tmp_path):
     script = str(Path(__file__).parent / "ddp_retrieval.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, script, str(tmp_path / "ds"), str(tmp_path / "one")], check=True, env=env)
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29534",
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
               script, str(tmp_path / "ds"), str(tmp_path / "two")]  # fmt: skip
     subprocess.run(launch, check=True, env=env, timeout=600)
     one, two = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
@@ -328,7 +329,7 @@ def test_streamed_training_shares_the_split_among_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, script, str(tmp_path / "ds"), str(tmp_path / "one"), "stream"], check=True,
                    env=env, timeout=600)  # fmt: skip
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29535",
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
               script, str(tmp_path / "ds"), str(tmp_path / "two"), "stream"]  # fmt: skip
     subprocess.run(launch, check=True, env=env, timeout=600)
     one, two = (json.loads((tmp_path / d / "config.json").read_text())["result"] for d in ("one", "two"))

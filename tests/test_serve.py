@@ -3,7 +3,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from confab.agents import Candidate, Reply
 from confab.serve.app import MAX_MESSAGE_CHARS, MAX_PERSONA_SENTENCES, SAFE_REPLY, ServeConfig, create_app
 from confab.serve.batcher import Batcher
 from confab.serve.sessions import SessionStore
+from tests.conftest import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -219,12 +219,6 @@ def test_fuzzed_requests_never_get_a_5xx(body, raw):
         assert c.put("/v1/sessions/abc/persona", json=body).status_code < 500
         for literal in (b'{"message": NaN}', b'{"message": "hi", "persona": [Infinity]}', b'{"message": "\\ud800"}'):
             assert c.post("/v1/chat", content=literal, headers={"content-type": "application/json"}).status_code < 500
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
