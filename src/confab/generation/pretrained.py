@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from confab.eval.report import checksum
 from confab.generation.model import ROLE_SELF, PlatoConfig, UnifiedTransformer
 from confab.text.wordpiece import WordPieceTokenizer
 
@@ -122,9 +123,6 @@ def from_encoder(name: str | Path, dropout: float | None = None) -> tuple[Unifie
 
 @functools.cache
 def weights_sha256(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for f in sorted(Path(folder).glob("*.safetensors")):
-        with open(f, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
+    """sha256 of the encoder's weights file (as the retrieval checkpoints record it); of their digests when several."""
+    digests = [checksum(f)["sha256"] for f in sorted(Path(folder).glob("*.safetensors"))]
+    return digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()

@@ -81,6 +81,8 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
         raise ValueError("--init-encoder starts stage 1; stages 2.1 and 2.2 start from that stage 1 (--init)")
     if run.stage != "1" and not run.init:
         raise ValueError(f"stage {run.stage} is warm-started from a stage-1 checkpoint: pass --init")
+    if run.init and run.init_encoder:
+        raise ValueError("--init (a confab checkpoint) and --init-encoder (a pretrained encoder): one of them")
     seed_everything(run.train.seed)
     rank, world = distributed()
     if run.stream:
@@ -101,8 +103,6 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     if total < 2 * world:
         raise ValueError(f"{datasets[0]}: {total} training examples; at least {2 * world} are needed")
     base = None
-    if run.init and run.init_encoder:
-        raise ValueError("--init (a confab checkpoint) and --init-encoder (a pretrained encoder): one of them")
     if run.init:
         model, tok, meta = checkpoint.load(run.init)
         run.limits, base = checkpoint.limits_of(meta), meta.get("base")
