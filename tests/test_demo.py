@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from confab.bundled import BUNDLED, bundled_folder
 from confab.cli import app
+from confab.demo import Demo
 
 runner = CliRunner()
 
@@ -47,7 +48,7 @@ def test_a_second_run_skips_every_step(smoke):
     before = {p: p.stat().st_mtime_ns for p in (out / "models").rglob("*.safetensors")}
     result = runner.invoke(app, ["demo", "--out", str(out), "--budget", "smoke", "--no-chat"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("done already") == 11 and "Ranking the true response" in result.output
+    assert result.output.count("done already") == 10 and "Ranking the true response" in result.output
     assert before and all(p.stat().st_mtime_ns == t for p, t in before.items())  # nothing trained again
 
 
@@ -58,11 +59,14 @@ def test_packing_stores_bfloat16_weights_and_a_model_card(smoke, tmp_path):
     from confab.models import pack
 
     out, _ = smoke
-    packed = pack(out / "models", tmp_path / "shipped", "#### hits@1: 0.2", "confab demo --budget smoke")
+    samples = Demo(out, "smoke").samples(3)
+    packed = pack(out / "models", tmp_path / "shipped", "#### hits@1: 0.2", "confab demo --budget smoke", samples)
     weights = load_file(packed / "plato2" / "model.safetensors")
     assert {str(t.dtype) for t in weights.values() if t.is_floating_point()} == {"torch.bfloat16"}
     card = (packed / "plato2" / "README.md").read_text()
     assert "confab demo --budget smoke --out build/full" in card and '"stage": "2.1"' in card and "hits@1: 0.2" in card
+    assert len(samples) == 3 and all(f"- **{q}** {r}" in card for q, r in samples)
+    assert "started from all-MiniLM-L6-v2" in card and "epoch 1 · step" in card  # readable training lines
     config = (packed / "plato2" / "config.json").read_text()
     assert str(out) not in config and '"build/full/data/persona"' in config  # no path of the packing machine
     assert not (packed / "retrieval-index" / "chunks").exists() and not (packed / "plato2" / ".train").exists()

@@ -174,6 +174,33 @@ def test_every_stage_overfits_a_batch_and_the_evaluator_ranks_true_above_random(
     assert (margin > 0.5).all(), (seed, margin, p)
 
 
+def test_information_of_examples_and_latents():
+    from confab.generation.objectives import information
+
+    k, sure = 4, 30.0
+    every_value_once = torch.eye(k) * sure  # each example sure of its own value: log K
+    assert float(information(every_value_once)) == pytest.approx(math.log(k), abs=1e-4)
+    assert float(information(torch.zeros(8, k))) == pytest.approx(0.0, abs=1e-6)  # unsure: z says nothing
+    assert float(information(torch.eye(k)[[1] * 8] * sure)) == pytest.approx(0.0, abs=1e-4)  # collapsed
+    two_values = torch.eye(k)[[0, 0, 1, 1]] * sure
+    assert float(information(two_values)) == pytest.approx(math.log(2), abs=1e-4)
+
+
+def test_the_stage_2_1_objective_with_the_information_term_and_faster_heads(tok):
+    from confab.training import make_optimizer
+
+    model = tiny(tok, 0)
+    objective = Objective(model, "2.1", latent_diversity=0.5, heads_lr=10.0).train()
+    seqs = encode([{"persona": [], "context": [TEXTS[i]], "response": TEXTS[i + 1]} for i in range(4)], tok, Limits())
+    objective(collate(seqs)).backward()
+    assert set(objective.last) == {"nll", "bow", "diversity"} and 0 <= objective.last["diversity"] <= math.log(20)
+    assert model.recognize.weight.grad.abs().sum() > 0
+    optimizer = make_optimizer(objective, TrainConfig(lr=1e-3, optimizer="adam"))
+    lrs = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert lrs[id(model.recognize.weight)] == lrs[id(model.latents.weight)] == pytest.approx(1e-2)
+    assert lrs[id(model.blocks[0].mlp[0].weight)] == pytest.approx(1e-3) and id(model.pooler[0].weight) not in lrs
+
+
 def test_evaluation_batches_pair_random_responses_and_mask(tok):
     examples = [{"persona": [], "context": [TEXTS[i]], "response": TEXTS[i + 1]} for i in range(7)]
     seqs = encode(examples, tok, Limits())
@@ -386,6 +413,10 @@ def test_command_line_curriculum_and_respond(tmp_path):
     assert result.exit_code == 0, result.output
     stage1, stage21 = json.loads(result.stdout)["results"]
     assert stage1["ppl"] > 1 and stage21["ppl"] > 1 and 1 <= stage21["latents_used"] <= 20
+    # per word: the same total log-likelihood over the references' words (a word is one or more tokens: less likely)
+    words = sum(len(r["response"].split()) for r in read_split(Path(ds), "valid").to_pylist())
+    assert stage1["words"] == words and stage1["word_ppl"] > stage1["ppl"]
+    assert math.log(stage1["word_ppl"]) * words == pytest.approx(stage1["nll"] * stage1["tokens"], rel=1e-6)
     result = runner.invoke(app, ["eval", "table", "plato8", *models, "--data", dd, "--json", "--report",
                                  str(tmp_path / "t8")])  # fmt: skip
     rows = json.loads(result.stdout)["rows"]

@@ -35,7 +35,8 @@ class Budget:
     retrieval_examples: int | None  # training examples of the retrieval agent (None: all)
     retrieval_epochs: int
     indexed: int | None  # training responses in the retrieval agent's index (None: all)
-    plato_examples: int | None  # training examples of the PLATO-2 stages (None: all)
+    plato_examples: int | None  # training examples of PLATO-2 stage 1 (None: all)
+    tuned_examples: int | None  # training examples of stages 2.1 and 2.2 (the first ones: PERSONA-CHAT's first)
     stage1_epochs: int
     stage21_epochs: int
     stage22_epochs: int
@@ -47,12 +48,15 @@ class Budget:
 
 BUDGETS = {
     # seconds: what the tests run
-    "smoke": Budget(retrieval_examples=300, retrieval_epochs=1, indexed=500, plato_examples=200, stage1_epochs=1,
-                    stage21_epochs=1, stage22_epochs=1, answered=4, selfchats=2, selfchat_turns=3, selection=8),
-    "quick": Budget(retrieval_examples=None, retrieval_epochs=3, indexed=None, plato_examples=2000, stage1_epochs=2,
-                    stage21_epochs=1, stage22_epochs=1, answered=40, selfchats=4, selfchat_turns=6, selection=100),
-    "full": Budget(retrieval_examples=None, retrieval_epochs=8, indexed=None, plato_examples=None, stage1_epochs=6,
-                   stage21_epochs=2, stage22_epochs=2, answered=100, selfchats=20, selfchat_turns=10, selection=None),
+    "smoke": Budget(retrieval_examples=300, retrieval_epochs=1, indexed=500, plato_examples=200, tuned_examples=200,
+                    stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=4, selfchats=2, selfchat_turns=3,
+                    selection=8),
+    "quick": Budget(retrieval_examples=None, retrieval_epochs=3, indexed=None, plato_examples=1500,
+                    tuned_examples=1000, stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=40,
+                    selfchats=4, selfchat_turns=6, selection=100),
+    "full": Budget(retrieval_examples=None, retrieval_epochs=8, indexed=None, plato_examples=None,
+                   tuned_examples=3000, stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=100,
+                   selfchats=20, selfchat_turns=10, selection=None),
 }  # fmt: skip
 # Options of the full recipe that the quick one shares: the shipped models' cards quote them.
 # The retrieval agent is the pretrained sentence encoder installed with confab (all-MiniLM-L6-v2) with the persona
@@ -61,7 +65,14 @@ BUDGETS = {
 RANKER = dict(encoder="pretrained", persona_encoder="encoder", similarity="cosine", tuned_layers=2)
 RANKER_TRAINING = dict(batch_size=64, lr=1e-4, optimizer="adamw", bf16=True, patience=2)
 LIMITS = dict(max_context=128, max_persona=64, max_response=40)
-VOCAB = 4000
+# PLATO-2 starts from the same pretrained encoder, as UniLM and PLATO (v1) start from BERT: from random weights a
+# few thousand examples gave half-words and an evaluator at chance. Its word and position embeddings stay as they
+# are (the LM output is tied to them), so the shipped checkpoints store only what training changed. The evaluator
+# learns coherence alone: beside the masked LM it stayed at chance (benchmarks/README.md); the latent-usage term
+# keeps stage 2.1 from collapsing onto a few latents (ibid.).
+ENCODER = "bundled:minilm"
+PLATO_LR = {"1": 2e-4, "2.1": 1e-4, "2.2": 5e-5}
+MLM_WEIGHT, LATENT_DIVERSITY = 0.0, 0.1
 
 
 @dataclass
@@ -85,7 +96,6 @@ class Demo:
         m, e = self.models, self.out / "eval"
         steps = [
             ("build two persona dialogue datasets", self.data[1] / "report.json", self.build),
-            ("BPE vocabulary for PLATO-2", self.out / "bpe" / "bpe.model", self.tokenizer),
             ("train the retrieval agent", m / "retrieval" / "config.json", self.retrieval),
             ("index its candidate responses", m / "retrieval-index" / "index.json", self.index),
             ("PLATO-2 stage 1: one-to-one generation", m / "plato-1" / "config.json", self.stage1),
@@ -133,14 +143,6 @@ class Demo:
             report = json.loads((d / "report.json").read_text())
             self.console.print(f"  {d.name}: {_splits(report)}", highlight=False)
 
-    def tokenizer(self) -> None:
-        from confab.data.schema import read_split
-        from confab.generation.train import training_texts
-        from confab.text.bpe import BpeTokenizer
-
-        rows = [r for d in self.data for r in read_split(d, "train").to_pylist()]
-        BpeTokenizer.train(training_texts(rows), VOCAB).save(self.out / "bpe")
-
     def retrieval(self) -> None:
         from confab.retrieval.model import RankerConfig
         from confab.retrieval.train import RetrievalRun, train_retrieval
@@ -168,28 +170,28 @@ class Demo:
                     meta={"model": "retrieval", "data": [d.name for d in self.data], "split": SPLITS[0]},
                     unit_vectors=ranker.config.similarity == "cosine")  # fmt: skip
 
-    def _plato(self, stage: str, epochs: int, lr: float, tokens_per_step: int, init: str | None) -> None:
+    def _plato(self, stage: str, epochs: int, examples: int | None, init: str | None) -> None:
         from confab.generation.batches import Limits
         from confab.generation.data import BatchConfig
         from confab.generation.train import PlatoRun, train_plato
         from confab.training import TrainConfig
 
-        train = TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=50 if stage == "1" else 20,
+        train = TrainConfig(epochs=epochs, lr=PLATO_LR[stage], optimizer="adam", warmup_steps=20,
                             schedule="inverse_sqrt", grad_clip=1.0, bf16=True, patience=2, log_every=10)  # fmt: skip
-        run = PlatoRun(stage=stage, size="small", limits=Limits(**LIMITS), train=train,
-                       batch=BatchConfig(max_tokens=4096, tokens_per_step=tokens_per_step),
-                       max_train=self.b.plato_examples, init=str(self.models / init) if init else None,
-                       tokenizer=None if init else str(self.out / "bpe"))  # fmt: skip
+        run = PlatoRun(stage=stage, limits=Limits(**LIMITS), train=train, freeze_embeddings=True,
+                       batch=BatchConfig(max_tokens=4096, tokens_per_step=4096), max_train=examples,
+                       init=str(self.models / init) if init else None, init_encoder=None if init else ENCODER,
+                       mlm_weight=MLM_WEIGHT, latent_diversity=LATENT_DIVERSITY)  # fmt: skip
         self._show_epochs(train_plato(self.data, run, self.models / f"plato-{stage}", self.progress))
 
     def stage1(self) -> None:
-        self._plato("1", self.b.stage1_epochs, 5e-4, 4096, None)
+        self._plato("1", self.b.stage1_epochs, self.b.plato_examples, None)
 
     def stage21(self) -> None:
-        self._plato("2.1", self.b.stage21_epochs, 5e-4, 4096, "plato-1")
+        self._plato("2.1", self.b.stage21_epochs, self.b.tuned_examples, "plato-1")
 
     def stage22(self) -> None:
-        self._plato("2.2", self.b.stage22_epochs, 1e-4, 4096, "plato-1")
+        self._plato("2.2", self.b.stage22_epochs, self.b.tuned_examples, "plato-1")
 
     def _show_epochs(self, result: dict) -> None:
         from confab.training import describe_result
@@ -252,8 +254,8 @@ class Demo:
         test = f"{self.data[0].name} test split"
         ranked = Table(f"Ranking the true response among 20 candidates ({test})", ["model", "hits@1", "hits@3", "MRR"])
         ranked.rows = [[names[Path(r["model"]).name], r["hits@1"], r["hits@3"], r["mrr"]] for r in ranking["ranking"]]
-        ppl = Table(f"Perplexity of the reference responses ({test})", ["model", "perplexity"], digits=1)
-        ppl.rows = [[names[Path(r["model"]).name], r["ppl"]] for r in ranking["perplexity"]]
+        ppl = Table(f"Perplexity of the reference responses ({test})", ["model", "per token", "per word"], digits=1)
+        ppl.rows = [[names[Path(r["model"]).name], r["ppl"], r["word_ppl"]] for r in ranking["perplexity"]]
         gen = Table("Answers to test contexts and self-chats", ["agent", "distinct-1", "distinct-2", "words", "F1"])
         gen.rows = [
             [name, r["distinct-1"], r["distinct-2"], r["avg_length"], r.get("f1")] for name, r in answers.items()
@@ -290,7 +292,26 @@ class Demo:
         from confab.models import pack
 
         measured = "\n\n".join(t.markdown().replace("### ", "#### ") for t in self.tables())
-        pack(self.models, self.out / "shipped", measured, f"confab demo --budget {self.budget}")
+        pack(self.models, self.out / "shipped", measured, f"confab demo --budget {self.budget}", self.samples())
+
+    def samples(self, count: int = 20) -> list[tuple[str, str]]:
+        """The generator's replies to `count` of the 200 Vinyals & Le questions, picked with seed 0, each sampled
+        with the question's index as its seed (benchmarks/plato_quality.py answers all 200 the same way)."""
+        import random
+
+        import torch
+
+        from confab.agents import load_agent
+        from confab.eval.selfchat import vinyals_le_questions
+
+        agent = load_agent(self.models / "plato-2.1", evaluator=self.models / "plato-2.2")
+        questions = vinyals_le_questions()
+        picked = sorted(random.Random(0).sample(range(len(questions)), count))
+        replies = []
+        for i in picked:
+            torch.manual_seed(i)
+            replies.append((questions[i], agent.respond([questions[i]], []).text))
+        return replies
 
 
 def chat_at_the_end(demo: Demo) -> None:

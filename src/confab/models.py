@@ -19,15 +19,17 @@ from safetensors.torch import load_file, save_file
 from confab.generation.checkpoint import keep_changed
 from confab.io import atomic_path, atomic_write_text
 
+ENCODERS = {"bundled:minilm": "all-MiniLM-L6-v2 (installed with confab, Apache-2.0)"}
 # folder in the demo's output -> folder shipped
 PACKED = {"plato-2.1": "plato2", "plato-2.2": "plato2-evaluator", "retrieval": "retrieval",
           "retrieval-index": "retrieval-index"}  # fmt: skip
 SKIPPED = {".train", "chunks", "train_steps.csv"}  # resume state and index chunks: not needed to run
 
 
-def pack(models: Path, out: Path, measured: str, command: str) -> Path:
+def pack(models: Path, out: Path, measured: str, command: str, samples: list[tuple[str, str]] = ()) -> Path:
     """Copy the demo's models into `out` in bfloat16, each with a model card quoting `measured` (the demo's
-    result tables, markdown); `out/README.md` is written last."""
+    result tables, markdown) and, in the generator's, `samples` (question, reply) as the model answered them;
+    `out/README.md` is written last."""
     out.mkdir(parents=True, exist_ok=True)
     for source, name in PACKED.items():
         target = out / name
@@ -45,7 +47,8 @@ def pack(models: Path, out: Path, measured: str, command: str) -> Path:
             for folder in {str(models.parent.resolve()), str(models.parent)}:
                 config = config.replace(f'"{folder}/', '"build/full/')
             atomic_write_text(target / "config.json", config)
-            atomic_write_text(target / "README.md", model_card(name, target, measured, command))
+            atomic_write_text(target / "README.md", model_card(name, target, measured, command,
+                                                                   samples if name == "plato2" else ()))
     sizes = {name: sum(f.stat().st_size for f in (out / name).rglob("*") if f.is_file()) for name in PACKED.values()}
     lines = ["# Models that ship with confab", "", f"Made by `{command}`; see each folder's README.md.", ""]
     lines += [f"- `{name}`: {size / 1e6:.1f} MB" for name, size in sizes.items()]
@@ -53,13 +56,21 @@ def pack(models: Path, out: Path, measured: str, command: str) -> Path:
     return out
 
 
-def model_card(name: str, folder: Path, measured: str, command: str) -> str:
+def model_card(name: str, folder: Path, measured: str, command: str, samples: list[tuple[str, str]] = ()) -> str:
+    from confab.training import describe_result
+
     config = json.loads((folder / "config.json").read_text())
     run, result = config.get("run", {}), config.get("result", {})
     history = result.get("history", [])
+    base = config.get("base", {}).get("encoder")
+    start = (f", started from {ENCODERS.get(base, base)} as UniLM and PLATO (v1) start from BERT; the encoder's word "
+             "and position embeddings are kept as they are, so only the weights training changed are stored here "
+             "and the rest is read from the installed encoder (its sha256 is checked)") if base else ""
     what = {
-        "plato2": "PLATO-2 generator (stage 2.1: a discrete latent variable, K=20, gives 20 diverse candidates)",
-        "plato2-evaluator": "PLATO-2 evaluation model (stage 2.2: p(coherent | context, response), ranks candidates)",
+        "plato2": "PLATO-2 generator (stage 2.1: a discrete latent variable, K=20, gives 20 diverse candidates)"
+        + start,
+        "plato2-evaluator": "PLATO-2 evaluation model (stage 2.2: p(coherent | context, response), ranks candidates)"
+        + start,
         "retrieval": "persona-conditioned retrieval model (Mazaré et al. 2018): context + persona memory vs response; "
         "the encoder is all-MiniLM-L6-v2 (installed with confab, Apache-2.0) with its top two layers tuned, the "
         "only weights stored here",
@@ -80,9 +91,12 @@ def model_card(name: str, folder: Path, measured: str, command: str) -> str:
              "## Config", "", "```json", json.dumps({"model": config.get("model") or config.get("ranker"),
                                                      "run": run}, indent=1), "```", ""]  # fmt: skip
     if history:
-        lines += ["## Training", "", f"{result.get('steps')} steps; per epoch:", "", "```"]
-        lines += [json.dumps({k: v for k, v in h.items() if not isinstance(v, list | dict)}) for h in history]
-        lines += ["```", ""]
+        lines += ["## Training", "", f"{result.get('steps')} steps; validation at the start and after each epoch:",
+                  "", "```", *describe_result(result), "```", ""]  # fmt: skip
+    if samples:
+        lines += ["## Replies", "", f"To {len(samples)} of the 200 Vinyals & Le questions (picked with seed 0, "
+                  "unedited; no persona), as `confab chat` gives them:", ""]  # fmt: skip
+        lines += [f"- **{q}** {r}" for q, r in samples] + [""]
     lines += ["## Measured", "", "By the same command, on the PERSONA-CHAT test split (100 examples) and "
               "DailyDialog++ dev (its other models measured alongside):", "", measured, "",
               "## Reproduce", "", "```bash", command + " --out build/full    # then build/full/shipped", "```", "",

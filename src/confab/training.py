@@ -62,8 +62,15 @@ class RankBatch(list):
 
 def make_optimizer(model: nn.Module, config: TrainConfig, world: int = 1) -> torch.optim.Optimizer:
     """With `zero` and several ranks, each rank keeps the optimizer state of 1/world of the parameters, updates
-    them and broadcasts them (the same steps as unsharded; Adam's state is half a model's training memory)."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    them and broadcasts them (the same steps as unsharded; Adam's state is half a model's training memory).
+    A model with `lr_scales` ({parameter-name prefix: factor}) trains those parameters at lr x factor."""
+    scales = getattr(model, "lr_scales", {})
+    groups: dict[float, list] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            scale = next((f for prefix, f in scales.items() if name.startswith(prefix)), 1.0)
+            groups.setdefault(scale, []).append(p)
+    params = [{"params": ps, "lr": config.lr * scale} for scale, ps in groups.items()]
     # the fused kernels update all parameters in one pass (CPU and GPU alike)
     kind, options = {"adamax": (torch.optim.Adamax, {}), "adam": (torch.optim.Adam, {"fused": True}),
                      "adamw": (torch.optim.AdamW, {"fused": True})}[config.optimizer]  # fmt: skip

@@ -109,8 +109,9 @@ def eval_perplexity(
     report: ReportDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """Token-level perplexity of the reference responses (stage 2.1: with the latent its recognition network
-    infers from the reference, as in training), and the spread of those latents."""
+    """Perplexity of the reference responses, per subword token and per word (comparable across vocabularies;
+    stage 2.1: with the latent its recognition network infers from the reference, as in training), and the spread
+    of those latents."""
     from confab.eval.compare import perplexity_results
     from confab.eval.report import Table
 
@@ -119,8 +120,8 @@ def eval_perplexity(
         results = perplexity_results(model, data, split, max_examples, precision)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
-    columns = ["model", "stage", "perplexity", "tokens", "latents used"]
-    rows = [[r["model"], r["stage"], r["ppl"], r["tokens"], r.get("latents_used")] for r in results]
+    columns = ["model", "stage", "perplexity (tokens)", "tokens", "perplexity (words)", "latents used"]
+    rows = [[r["model"], r["stage"], r["ppl"], r["tokens"], r["word_ppl"], r.get("latents_used")] for r in results]
     table = Table(f"Perplexity on {data.name} {split}", columns, rows)
     out = {"data": str(data), "split": split, "results": results}
     finish(ctx, "eval perplexity", out, [table], inputs, None, folder, as_json)

@@ -111,6 +111,15 @@ def train_plato(
     freeze_embeddings: Annotated[
         bool, typer.Option(help="Keep the token and position embeddings (and the tied LM output) as they start.")
     ] = False,
+    mlm_weight: Annotated[
+        float, typer.Option(help="Stage 2.2: weight of the masked LM beside coherence (paper 1; 0 from an encoder).")
+    ] = 1.0,
+    latent_diversity: Annotated[
+        float, typer.Option(help="Stage 2.1: weight of the examples-latents information term (paper 0).")
+    ] = 0.0,
+    heads_lr: Annotated[
+        float, typer.Option(help="Stages 2.x: learning rate of the heads the stage adds, as a multiple of --lr.")
+    ] = 1.0,
     tokenizer: Annotated[Path | None, typer.Option(help="A BPE folder (default: trained on the data).")] = None,
     vocab_size: int = 8000,
     epochs: int = 10,
@@ -148,7 +157,8 @@ def train_plato(
                           tensorboard=str(tensorboard) if tensorboard else None),
         max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
         init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None, stream=stream,
-        init_encoder=init_encoder, freeze_embeddings=freeze_embeddings,
+        init_encoder=init_encoder, freeze_embeddings=freeze_embeddings, mlm_weight=mlm_weight,
+        latent_diversity=latent_diversity, heads_lr=heads_lr,
     )  # fmt: skip
     train_with_progress(run_training, list(data), run, out, quiet)
 

@@ -3,7 +3,9 @@ tables are made of."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -77,23 +79,34 @@ def selection_results(
 def perplexity_results(
     models: Sequence[Path], data: Path, split: str = "test", limit: int | None = None, precision: str = "float32"
 ) -> list[dict]:
-    """Each PLATO-2 generator's perplexity of the split's reference responses."""
+    """Each PLATO-2 generator's perplexity of the split's reference responses: per subword token (`ppl`) and per
+    word (`word_ppl`, the same total log-likelihood over the responses' whitespace words), which compares models
+    whose vocabularies differ."""
     from confab.data.schema import read_split
+
+    examples = read_split(data, split).to_pylist()[:limit]
+    if not examples:
+        raise ValueError(f"{data}: no {split} examples")
+    return [perplexity_of(path, examples, precision) for path in models]
+
+
+def perplexity_of(path: Path | str, examples: list[dict], precision: str = "float32") -> dict:
     from confab.generation import checkpoint
     from confab.generation.data import BatchConfig, encode
     from confab.generation.objectives import Objective
     from confab.generation.train import evaluate_stage
 
-    examples = read_split(data, split).to_pylist()[:limit]
-    if not examples:
-        raise ValueError(f"{data}: no {split} examples")
-    results = []
-    for path in models:
-        model, tok, meta = checkpoint.load(path, precision)
-        stage = meta.get("stage")
-        if stage not in ("1", "2.1") or meta.get("run", {}).get("backward"):
-            raise ValueError(f"{path}: perplexity of responses needs a forward generator (stage 1 or 2.1)")
-        seqs = encode(examples, tok, checkpoint.limits_of(meta))
-        metrics = evaluate_stage(Objective(model, stage), seqs, stage, tok, BatchConfig(), seed=0)
-        results.append({"model": str(path), "stage": stage, **metrics})
-    return results
+    model, tok, meta = checkpoint.load(path, precision)
+    stage = meta.get("stage")
+    if stage not in ("1", "2.1") or meta.get("run", {}).get("backward"):
+        raise ValueError(f"{path}: perplexity of responses needs a forward generator (stage 1 or 2.1)")
+    # responses are scored whole (as far as the positions go), so that per word counts every word of them
+    limits = checkpoint.limits_of(meta)
+    longest = max(len(tok.encode(e["response"])) for e in examples) + 2  # [BOS] and [EOS]
+    room = model.config.max_positions - limits.max_context - limits.max_persona
+    limits = replace(limits, max_response=max(limits.max_response, min(longest, room)))
+    seqs = encode(examples, tok, limits)
+    metrics = evaluate_stage(Objective(model, stage), seqs, stage, tok, BatchConfig(), seed=0)
+    words = sum(len(e["response"].split()) for e in examples)
+    word_nll = metrics["nll"] * metrics["tokens"] / max(words, 1)
+    return {"model": str(path), "stage": stage, **metrics, "words": words, "word_ppl": math.exp(min(word_nll, 50))}

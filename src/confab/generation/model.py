@@ -42,10 +42,15 @@ class PlatoConfig:
     norm_eps: float = 1e-5
     embedding_norm: bool = False  # a LayerNorm on the summed embeddings (BERT)
     lm_transform: bool = False  # the LM head's dense + GELU + LayerNorm before the tied embedding (BERT, Knover)
+    # what the coherence head reads: the slot's state ("first", PLATO-2 and Knover's NSP) or the mean of every
+    # state ("mean", as a sentence encoder such as all-MiniLM-L6-v2 was trained to pool)
+    pooling: str = "first"
 
     def __post_init__(self):
         if self.norm not in ("pre", "post"):
             raise ValueError(f"norm: {self.norm!r}; pre or post")
+        if self.pooling not in ("first", "mean"):
+            raise ValueError(f"pooling: {self.pooling!r}; first or mean")
 
 
 # The paper's three sizes (appendix: 93M, 314M, 1.6B with an 8K vocabulary) and CPU-sized ones.
@@ -176,8 +181,13 @@ class UnifiedTransformer(nn.Module):
         """The slot embedding for a (soft or one-hot) distribution over the K latent values: weights @ E_z."""
         return weights.to(self.latents.weight.dtype) @ self.latents.weight
 
-    def coherence_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.coherence(self.pooler(hidden[:, 0]))
+    def coherence_logits(self, hidden: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """p(l|c,r) logits [B, 2] from the final states [B, T, D] of sequences of `length` [B] (right-padded)."""
+        if self.config.pooling == "first":
+            return self.coherence(self.pooler(hidden[:, 0]))
+        real = (torch.arange(hidden.size(1), device=hidden.device)[None, :] < length[:, None]).to(hidden.dtype)
+        pooled = (hidden * real[..., None]).sum(1) / real.sum(1, keepdim=True)
+        return self.coherence(self.pooler(pooled))
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -4,9 +4,18 @@
 - stage 2.1, fine-grained generation: recognise the latent act p(z|c,r) from [M] (eq. 3), sample z with
   Gumbel-softmax, NLL of the response given (c, z) (eq. 2) plus the bag-of-words loss from z's state (eqs. 4-5);
 - stage 2.2, evaluation: response coherence estimation against random responses (eq. 7) plus masked LM (eq. 8).
+
+Two weights change the paper's sums, both measured on a model started from a pretrained encoder
+(benchmarks/README.md): `mlm_weight` scales the masked LM of stage 2.2 (1 in the paper; from MiniLM the MLM term
+held coherence accuracy at chance), and `latent_diversity` adds to stage 2.1 the gap between log K and the mutual
+information of examples and latents (`information`: regularised information maximisation, Krause et al. 2010;
+its first half, the usage entropy, is wav2vec 2.0's remedy for Gumbel codebooks that collapse onto a few entries;
+0 in the paper). Alone, the usage entropy was met by making every posterior uniform, which tells z nothing.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -19,11 +28,17 @@ STAGES = ("1", "2.1", "2.2")
 
 
 class Objective(nn.Module):
-    def __init__(self, model: UnifiedTransformer, stage: str):
+    def __init__(self, model: UnifiedTransformer, stage: str, mlm_weight: float = 1.0, latent_diversity: float = 0.0,
+                 heads_lr: float = 1.0):  # fmt: skip
         super().__init__()
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
         self.model, self.stage = model, stage
+        self.mlm_weight, self.latent_diversity = mlm_weight, latent_diversity
+        # the heads a stage adds start from random weights while the network under them is trained already: they
+        # may learn at a multiple of the learning rate (training.make_optimizer reads lr_scales)
+        heads = {"1": (), "2.1": ("latents", "recognize", "bow"), "2.2": ("coherence",)}[stage]
+        self.lr_scales = {f"model.{h}.": heads_lr for h in heads} if heads_lr != 1.0 else {}
         self.last: dict[str, float] = {}  # the parts of the last loss, for logs
         # heads a stage does not use get no gradient (and no optimiser state; DDP needs every trained one used)
         unused = {
@@ -58,19 +73,34 @@ class Objective(nn.Module):
         targets = response_targets(batch)
         bow = F.log_softmax(m.bow(hidden[:, 0]).float(), dim=-1)  # every response word from z's state alone
         picked = bow.gather(1, targets.clamp(min=0)).masked_fill(targets < 0, 0.0)
-        return {"nll": _nll(m, hidden, batch, targets), "bow": -picked.sum() / (targets >= 0).sum().clamp(min=1)}
+        parts = {"nll": _nll(m, hidden, batch, targets), "bow": -picked.sum() / (targets >= 0).sum().clamp(min=1)}
+        if self.latent_diversity:
+            parts["diversity"] = self.latent_diversity * (math.log(m.config.latent_k) - information(posterior))
+        return parts
 
     def evaluation(self, batch: dict) -> dict[str, torch.Tensor]:
         """batch holds positive and random-response sequences with `label` (1/0) and `mlm_targets`."""
+        masked = batch["mlm_targets"] >= 0
+        if not self.mlm_weight and masked.any():  # no MLM: read the text as it is, as the evaluator will score it
+            batch = {**batch, "tokens": torch.where(masked, batch["mlm_targets"], batch["tokens"])}
         hidden = self.model(batch, _mask(batch, causal=False))
-        coherence = self.model.coherence_logits(hidden).float()
+        coherence = self.model.coherence_logits(hidden, batch["length"]).float()
         self.predicted = coherence.argmax(-1).detach()  # read by validation
         rce = F.cross_entropy(coherence, batch["label"])
-        masked = batch["mlm_targets"] >= 0
-        if not masked.any():
+        if not masked.any() or not self.mlm_weight:
             return {"rce": rce, "mlm": rce.new_zeros(())}
         mlm = F.cross_entropy(self.model.logits(hidden[masked]).float(), batch["mlm_targets"][masked])
-        return {"rce": rce, "mlm": mlm}
+        return {"rce": rce, "mlm": self.mlm_weight * mlm}
+
+
+def information(logits: torch.Tensor) -> torch.Tensor:
+    """The micro-batch's estimate of the mutual information between its examples and their latent acts, from the
+    posterior logits [B, K]: the entropy of the mean posterior (high when every value is used) less the mean
+    entropy of each posterior (low when each example is sure of its value)."""
+    p = logits.float().softmax(-1)
+    usage = p.mean(0)
+    marginal = -(usage * usage.clamp(min=1e-12).log()).sum()
+    return marginal + (p * p.clamp(min=1e-12).log()).sum(-1).mean()
 
 
 def _mask(batch: dict, causal: bool) -> torch.Tensor:

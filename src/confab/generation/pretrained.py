@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+from torch import nn
 
 from confab.eval.report import checksum
 from confab.generation.model import ROLE_SELF, PlatoConfig, UnifiedTransformer
@@ -55,7 +56,22 @@ def plato_config(folder: Path, dropout: float | None = None) -> PlatoConfig:
         max_positions=bert["max_position_embeddings"],
         dropout=bert.get("hidden_dropout_prob", 0.1) if dropout is None else dropout,
         norm="post", norm_eps=bert.get("layer_norm_eps", 1e-12), embedding_norm=True, lm_transform=True,
+        pooling=sentence_pooling(folder),
     )  # fmt: skip
+
+
+def sentence_pooling(folder: Path) -> str:
+    """How the encoder pools a sequence: sentence-transformers' 1_Pooling/config.json says so for its models
+    (all-MiniLM-L6-v2: the mean); a plain BERT folder has the [CLS] pooler, the first position."""
+    path = folder / "1_Pooling" / "config.json"
+    if not path.exists():
+        return "first"
+    modes = json.loads(path.read_text())
+    if modes.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if modes.get("pooling_mode_cls_token"):
+        return "first"
+    raise ValueError(f"{path}: pools by {[k for k, v in modes.items() if v is True]}; mean or cls is supported")
 
 
 # the unified transformer's names -> BERT's (in each block, and outside the blocks); query, key and value are fused
@@ -115,6 +131,9 @@ def from_encoder(name: str | Path, dropout: float | None = None) -> tuple[Unifie
                  if k not in shapes or v.shape != shapes[k].shape]:  # fmt: skip
         raise ValueError(f"{folder}: misshaped tensors: {', '.join(wrong[:5])}")
     model.load_state_dict(weights, strict=False)
+    # z's embeddings at the scale of the word embeddings they stand in for in the slot: at the default std of
+    # 0.02 they were a third of a word's norm, drowned in the position and role embeddings (stage 2.1 collapsed)
+    nn.init.normal_(model.latents.weight, std=float(weights["tokens.weight"].std()))
     tok = WordPieceTokenizer.from_encoder(folder)
     if len(tok) > config.vocab_size:
         raise ValueError(f"{folder}: {len(tok)} tokens in the vocabulary, {config.vocab_size} embeddings")

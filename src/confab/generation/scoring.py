@@ -37,7 +37,7 @@ def coherence(
     seqs = [Sequence([tok.cls, *s.tokens[1:]], s.roles, s.turns, s.prefix) for s in seqs]
     batch = collate(seqs, tok.pad)
     mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1), causal=False)
-    return model.coherence_logits(model(batch, mask)).float().softmax(-1)[:, 1]
+    return model.coherence_logits(model(batch, mask), batch["length"]).float().softmax(-1)[:, 1]
 
 
 @torch.no_grad()

@@ -68,6 +68,9 @@ class PlatoRun:
     init: str | None = None  # the checkpoint to start from (stages 2.1 and 2.2: the stage-1 model)
     init_encoder: str | None = None  # stage 1: a BERT-style encoder folder or bundled:minilm to start from
     freeze_embeddings: bool = False  # keep the token and position embeddings (and so the tied LM output) fixed
+    mlm_weight: float = 1.0  # stage 2.2: the masked LM's weight beside coherence (generation.objectives)
+    latent_diversity: float = 0.0  # stage 2.1: the weight of the latent-usage entropy term (generation.objectives)
+    heads_lr: float = 1.0  # stages 2.x: the learning rate of the heads the stage adds, as a multiple of lr
     tokenizer: str | None = None  # a folder from `confab tokenizer train`
     stream: bool = False  # read the train splits as a stream, shared among the ranks (splits larger than memory)
 
@@ -122,7 +125,7 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     needed = run.limits.max_context + run.limits.max_persona + run.limits.max_response
     if needed > model.config.max_positions:
         raise ValueError(f"limits need {needed} positions; the model has {model.config.max_positions}")
-    objective = Objective(model, run.stage)
+    objective = Objective(model, run.stage, run.mlm_weight, run.latent_diversity, run.heads_lr)
     if run.freeze_embeddings:
         model.tokens.requires_grad_(False)
         model.positions.requires_grad_(False)
