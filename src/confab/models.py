@@ -47,8 +47,9 @@ def pack(models: Path, out: Path, measured: str, command: str, samples: list[tup
             for folder in {str(models.parent.resolve()), str(models.parent)}:
                 config = config.replace(f'"{folder}/', '"build/full/')
             atomic_write_text(target / "config.json", config)
-            atomic_write_text(target / "README.md", model_card(name, target, measured, command,
-                                                                   samples if name == "plato2" else ()))
+            atomic_write_text(
+                target / "README.md", model_card(name, target, measured, command, samples if name == "plato2" else ())
+            )
     sizes = {name: sum(f.stat().st_size for f in (out / name).rglob("*") if f.is_file()) for name in PACKED.values()}
     lines = ["# Models that ship with confab", "", f"Made by `{command}`; see each folder's README.md.", ""]
     lines += [f"- `{name}`: {size / 1e6:.1f} MB" for name, size in sizes.items()]
@@ -63,9 +64,15 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
     run, result = config.get("run", {}), config.get("result", {})
     history = result.get("history", [])
     base = config.get("base", {}).get("encoder")
-    start = (f", started from {ENCODERS.get(base, base)} as UniLM and PLATO (v1) start from BERT; the encoder's word "
-             "and position embeddings are kept as they are, so only the weights training changed are stored here "
-             "and the rest is read from the installed encoder (its sha256 is checked)") if base else ""
+    start = (
+        (
+            f", started from {ENCODERS.get(base, base)} as UniLM and PLATO (v1) start from BERT; the encoder's word "
+            "and position embeddings are kept as they are, so only the weights training changed are stored here "
+            "and the rest is read from the installed encoder (its sha256 is checked)"
+        )
+        if base
+        else ""
+    )
     what = {
         "plato2": "PLATO-2 generator (stage 2.1: a discrete latent variable, K=20, gives 20 diverse candidates)"
         + start,
