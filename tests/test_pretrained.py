@@ -57,6 +57,8 @@ def test_wordpiece_round_trip_and_specials(minilm, tmp_path):
     _, tok, _ = minilm
     ids = tok.encode("i have two dogs , do you ?")
     assert tok.decode(ids) == "i have two dogs, do you?" and tok.pad not in ids
+    assert tok.decode(tok.encode("i don't know , i'm sure it's my dog's")) == "i don't know, i'm sure it's my dog's"
+    assert tok.decode(tok.encode("he said ' hi ' to me")) == "he said ' hi ' to me"  # quotes are not contractions
     assert (tok.bos, tok.eos, tok.cls, tok.mask) == (101, 102, 101, 103) and tok.latent not in ids
     tok.save(tmp_path)
     again = subwords.load(tmp_path)
@@ -276,3 +278,18 @@ def test_the_latent_embeddings_start_at_the_scale_of_the_words(minilm):
     with torch.no_grad():
         words, latents = model.tokens.weight.norm(dim=1).mean(), model.latents.weight.norm(dim=1).mean()
     assert 0.8 < float(latents / words) < 1.25, (latents, words)
+
+
+def test_recognition_reads_the_slot_standardised_across_the_batch(minilm):
+    model, tok, _ = minilm
+    assert model.config.recognition_norm  # the encoder's slot states share one direction: standardised
+    batch = batch_of(tok, ["that sounds like fun !", "i love dogs too .", "where do you ski ?", "no , never ."])
+    mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1), causal=False)
+    with torch.no_grad():
+        hidden = model.eval()(batch, mask)
+        model.train()
+        slot = hidden[:, 0]
+        standard = (slot - slot.mean(0)) / (slot.var(0, unbiased=False) + 1e-5).sqrt()
+        assert torch.allclose(model.recognition_logits(hidden), model.recognize(standard), atol=1e-4)
+        assert model.recognition_logits(hidden[:1]).shape == (1, 20)  # one example: the running statistics
+    model.eval()

@@ -55,7 +55,7 @@ BUDGETS = {
                     tuned_examples=1000, stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=40,
                     selfchats=4, selfchat_turns=6, selection=100),
     "full": Budget(retrieval_examples=None, retrieval_epochs=8, indexed=None, plato_examples=None,
-                   tuned_examples=3000, stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=100,
+                   tuned_examples=3000, stage1_epochs=1, stage21_epochs=1, stage22_epochs=2, answered=100,
                    selfchats=20, selfchat_turns=10, selection=None),
 }  # fmt: skip
 # Options of the full recipe that the quick one shares: the shipped models' cards quote them.
@@ -71,8 +71,8 @@ LIMITS = dict(max_context=128, max_persona=64, max_response=40)
 # learns coherence alone: beside the masked LM it stayed at chance (benchmarks/README.md); the latent-usage term
 # keeps stage 2.1 from collapsing onto a few latents (ibid.).
 ENCODER = "bundled:minilm"
-PLATO_LR = {"1": 2e-4, "2.1": 1e-4, "2.2": 5e-5}
-MLM_WEIGHT, LATENT_DIVERSITY = 0.0, 0.1
+PLATO_LR = {"1": 2e-4, "2.1": 1e-4, "2.2": 1e-4}
+MLM_WEIGHT, LATENT_DIVERSITY, HEADS_LR = 0.0, 0.5, {"1": 1.0, "2.1": 20.0, "2.2": 1.0}
 
 
 @dataclass
@@ -181,7 +181,8 @@ class Demo:
         run = PlatoRun(stage=stage, limits=Limits(**LIMITS), train=train, freeze_embeddings=True,
                        batch=BatchConfig(max_tokens=4096, tokens_per_step=4096), max_train=examples,
                        init=str(self.models / init) if init else None, init_encoder=None if init else ENCODER,
-                       mlm_weight=MLM_WEIGHT, latent_diversity=LATENT_DIVERSITY)  # fmt: skip
+                       mlm_weight=MLM_WEIGHT, latent_diversity=LATENT_DIVERSITY,
+                       heads_lr=HEADS_LR[stage])  # fmt: skip
         self._show_epochs(train_plato(self.data, run, self.models / f"plato-{stage}", self.progress))
 
     def stage1(self) -> None:

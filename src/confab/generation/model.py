@@ -45,6 +45,10 @@ class PlatoConfig:
     # what the coherence head reads: the slot's state ("first", PLATO-2 and Knover's NSP) or the mean of every
     # state ("mean", as a sentence encoder such as all-MiniLM-L6-v2 was trained to pool)
     pooling: str = "first"
+    # standardise the [M] state across the batch before latent act recognition: a pretrained encoder's states
+    # share one large direction (cosine 0.96 between examples), so the recognition head starts by giving every
+    # example the same latent and stage 2.1 collapses (benchmarks/README.md); the reference has no such norm
+    recognition_norm: bool = False
 
     def __post_init__(self):
         if self.norm not in ("pre", "post"):
@@ -136,6 +140,7 @@ class UnifiedTransformer(nn.Module):
         self.lm_bias = nn.Parameter(torch.zeros(c.vocab_size))
         # stage 2.1: z's embeddings, latent act recognition p(z|c,r) (eq. 3), bag-of-words f = W2 h_z + b2 (eq. 5)
         self.latents = nn.Embedding(c.latent_k, c.hidden)
+        self.recognition_norm = nn.BatchNorm1d(c.hidden, affine=False) if c.recognition_norm else nn.Identity()
         self.recognize = nn.Linear(c.hidden, c.latent_k)
         self.bow = nn.Linear(c.hidden, c.vocab_size)
         # stage 2.2: response coherence p(l|c,r) from the [CLS] state
@@ -176,6 +181,14 @@ class UnifiedTransformer(nn.Module):
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return F.linear(self.lm_transform(hidden), self.tokens.weight, self.lm_bias)
+
+    def recognition_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """p(z|c,r) logits [B, K] from the final states of the [M] slot (column 0) read bidirectionally."""
+        x, norm = hidden[:, 0].float(), self.recognition_norm
+        if isinstance(norm, nn.BatchNorm1d):  # a micro-batch of one example is standardised by the running stats
+            x = F.batch_norm(x, norm.running_mean, norm.running_var, training=self.training and len(x) > 1,
+                             momentum=norm.momentum, eps=norm.eps)  # fmt: skip
+        return self.recognize(x.to(hidden.dtype))
 
     def latent_embedding(self, weights: torch.Tensor) -> torch.Tensor:
         """The slot embedding for a (soft or one-hot) distribution over the K latent values: weights @ E_z."""

@@ -63,7 +63,7 @@ class Objective(nn.Module):
     def latent_generation(self, batch: dict) -> dict[str, torch.Tensor]:
         m = self.model
         recognised = m(batch, _mask(batch, causal=False))  # [M] sees context and response
-        posterior = m.recognize(recognised[:, 0])
+        posterior = m.recognition_logits(recognised)
         self.posterior = posterior.detach().float().softmax(-1)  # read by the latent diagnostics
         if self.training:
             z = F.gumbel_softmax(posterior.float(), tau=m.config.gumbel_tau)

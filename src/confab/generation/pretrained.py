@@ -56,7 +56,7 @@ def plato_config(folder: Path, dropout: float | None = None) -> PlatoConfig:
         max_positions=bert["max_position_embeddings"],
         dropout=bert.get("hidden_dropout_prob", 0.1) if dropout is None else dropout,
         norm="post", norm_eps=bert.get("layer_norm_eps", 1e-12), embedding_norm=True, lm_transform=True,
-        pooling=sentence_pooling(folder),
+        pooling=sentence_pooling(folder), recognition_norm=True,
     )  # fmt: skip
 
 

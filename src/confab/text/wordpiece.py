@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ KIND = "wordpiece"
 FILE = "wordpiece.json"  # the `tokenizers` JSON; confab's own tokenizer.json names the kind
 SPECIALS = {"pad": "[PAD]", "unk": "[UNK]", "bos": "[CLS]", "eos": "[SEP]", "latent": "[unused0]", "cls": "[CLS]",
             "mask": "[MASK]"}  # fmt: skip
+CONTRACTION = re.compile(r"(\w) ?(['’]) ?(s|t|m|re|ve|ll|d)\b")
 
 
 class WordPieceTokenizer:
@@ -84,4 +86,5 @@ class WordPieceTokenizer:
         return [e.ids for e in self.tk.encode_batch(texts, add_special_tokens=False)]
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.tk.decode([i for i in ids if i not in self.special_ids])
+        # BERT's pre-tokenizer splits at apostrophes and its decoder joins pieces with spaces: "i ' m" -> "i'm"
+        return CONTRACTION.sub(r"\1\2\3", self.tk.decode([i for i in ids if i not in self.special_ids]))
