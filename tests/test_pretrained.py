@@ -252,7 +252,7 @@ def test_an_evaluator_from_the_encoder_learns_coherence_where_random_weights_do_
             loss.backward()
             optimizer.step()
         aucs[start] = held_out_auc(model.eval(), tok, held)
-    # measured (seeds 0-2): the encoder 0.67-0.70 after 60 steps, random weights 0.48-0.5 (chance)
+    # measured with seeds 0-2: the encoder about 0.69 after 60 steps, random weights 0.49-0.50 (chance)
     assert aucs["encoder"] > 0.6 and aucs["random"] < 0.57 and aucs["encoder"] - aucs["random"] > 0.08, aucs
 
 
