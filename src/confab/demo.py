@@ -36,7 +36,8 @@ class Budget:
     retrieval_epochs: int
     indexed: int | None  # training responses in the retrieval agent's index (None: all)
     plato_examples: int | None  # training examples of PLATO-2 stage 1 (None: all)
-    tuned_examples: int | None  # training examples of stages 2.1 and 2.2 (the first ones: PERSONA-CHAT's first)
+    stage21_examples: int | None  # training examples of stage 2.1 (the first ones: PERSONA-CHAT's)
+    stage22_examples: int | None  # training examples of stage 2.2 (idem)
     stage1_epochs: int
     stage21_epochs: int
     stage22_epochs: int
@@ -48,15 +49,16 @@ class Budget:
 
 BUDGETS = {
     # seconds: what the tests run
-    "smoke": Budget(retrieval_examples=300, retrieval_epochs=1, indexed=500, plato_examples=200, tuned_examples=200,
+    "smoke": Budget(retrieval_examples=300, retrieval_epochs=1, indexed=500, plato_examples=200, stage21_examples=200,
+                    stage22_examples=200,
                     stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=4, selfchats=2, selfchat_turns=3,
                     selection=8),
     "quick": Budget(retrieval_examples=None, retrieval_epochs=3, indexed=None, plato_examples=1500,
-                    tuned_examples=1000, stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=40,
-                    selfchats=4, selfchat_turns=6, selection=100),
+                    stage21_examples=900, stage22_examples=1000, stage1_epochs=1, stage21_epochs=2,
+                    stage22_epochs=1, answered=40, selfchats=4, selfchat_turns=6, selection=100),
     "full": Budget(retrieval_examples=None, retrieval_epochs=8, indexed=None, plato_examples=None,
-                   tuned_examples=3000, stage1_epochs=1, stage21_epochs=1, stage22_epochs=2, answered=100,
-                   selfchats=20, selfchat_turns=10, selection=None),
+                   stage21_examples=900, stage22_examples=3000, stage1_epochs=1, stage21_epochs=4,
+                   stage22_epochs=2, answered=100, selfchats=20, selfchat_turns=10, selection=None),
 }  # fmt: skip
 # Options of the full recipe that the quick one shares: the shipped models' cards quote them.
 # The retrieval agent is the pretrained sentence encoder installed with confab (all-MiniLM-L6-v2) with the persona
@@ -170,7 +172,7 @@ class Demo:
                     meta={"model": "retrieval", "data": [d.name for d in self.data], "split": SPLITS[0]},
                     unit_vectors=ranker.config.similarity == "cosine")  # fmt: skip
 
-    def _plato(self, stage: str, epochs: int, examples: int | None, init: str | None) -> None:
+    def _plato(self, stage: str, epochs: int, examples: int | None, init: str | None, tokens: int = 4096) -> None:
         from confab.generation.batches import Limits
         from confab.generation.data import BatchConfig
         from confab.generation.train import PlatoRun, train_plato
@@ -179,7 +181,7 @@ class Demo:
         train = TrainConfig(epochs=epochs, lr=PLATO_LR[stage], optimizer="adam", warmup_steps=20,
                             schedule="inverse_sqrt", grad_clip=1.0, bf16=True, patience=2, log_every=10)  # fmt: skip
         run = PlatoRun(stage=stage, limits=Limits(**LIMITS), train=train, freeze_embeddings=True,
-                       batch=BatchConfig(max_tokens=4096, tokens_per_step=4096), max_train=examples,
+                       batch=BatchConfig(max_tokens=tokens, tokens_per_step=tokens), max_train=examples,
                        init=str(self.models / init) if init else None, init_encoder=None if init else ENCODER,
                        mlm_weight=MLM_WEIGHT, latent_diversity=LATENT_DIVERSITY,
                        heads_lr=HEADS_LR[stage])  # fmt: skip
@@ -189,10 +191,12 @@ class Demo:
         self._plato("1", self.b.stage1_epochs, self.b.plato_examples, None)
 
     def stage21(self) -> None:
-        self._plato("2.1", self.b.stage21_epochs, self.b.tuned_examples, "plato-1")
+        # PERSONA-CHAT's examples only, in steps of 2,048 tokens: on the mix with Topical-Chat the recognition
+        # spread Topical-Chat's long responses over 10 latents and put 86% of PERSONA-CHAT's on one
+        self._plato("2.1", self.b.stage21_epochs, self.b.stage21_examples, "plato-1", tokens=2048)
 
     def stage22(self) -> None:
-        self._plato("2.2", self.b.stage22_epochs, self.b.tuned_examples, "plato-1")
+        self._plato("2.2", self.b.stage22_epochs, self.b.stage22_examples, "plato-1")
 
     def _show_epochs(self, result: dict) -> None:
         from confab.training import describe_result
