@@ -189,7 +189,10 @@ def test_the_curriculum_from_an_encoder_on_the_command_line(tmp_path):
         assert result.exit_code == 0, result.output
     bad = runner.invoke(app, ["train", "plato", "--stage", "2.1", "--init-encoder", str(encoder), "--out",
                               str(tmp_path / "x"), *small])  # fmt: skip
-    assert bad.exit_code == 2 and "stages 2.1 and 2.2 start from that stage 1" in " ".join(bad.output.split())
+    assert bad.exit_code == 2 and "stage 2.1 starts from that stage 1" in " ".join(bad.output.split())
+    evaluator = runner.invoke(app, ["train", "plato", "--stage", "2.2", "--init-encoder", str(encoder), "--out",
+                                    str(tmp_path / "e"), "--mlm-weight", "0", *small])  # fmt: skip
+    assert evaluator.exit_code == 0, evaluator.output  # the evaluator may start from the encoder itself
     config = json.loads((tmp_path / "s2.1" / "config.json").read_text())
     assert config["model"]["norm"] == "post" and config["base"]["encoder"] == str(encoder)
     for stage in ("1", "2.1", "2.2"):  # frozen: the embeddings are the encoder's

@@ -48,6 +48,7 @@ class PlatoAgent:
         self.evaluator = None
         if evaluator is not None:
             self.evaluator, etok, emeta = checkpoint.load(evaluator, precision)
+            self.evaluator_limits = checkpoint.limits_of(emeta)  # it reads the context it was trained on
             if emeta["stage"] != "2.2":
                 raise ValueError(f"{evaluator}: a stage-{emeta['stage']} checkpoint; the evaluator is stage 2.2")
             if etok.digest() != self.tok.digest():
@@ -96,7 +97,7 @@ class PlatoAgent:
         texts = [self.tok.decode(o.ids) for o in outputs]
         coherence = None
         if self.ranking == "evaluator":
-            coherence = scoring.coherence(self.evaluator, self.tok, self.limits, persona, history, texts)
+            coherence = scoring.coherence(self.evaluator, self.tok, self.evaluator_limits, persona, history, texts)
         elif self.ranking == "backward":
             coherence = scoring.backward_loglik(self.backward, self.tok, self.limits, history, texts)
         candidates = []

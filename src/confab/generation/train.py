@@ -1,8 +1,9 @@
 """Training one PLATO-2 stage on a confab dataset, through the project's one training loop.
 
-Stage 1 starts from scratch (or --init); stages 2.1 and 2.2 are warm-started from a stage-1 checkpoint, as the
-curriculum prescribes. Validation after each epoch: perplexity of the response (stages 1 and 2.1; for 2.1 with
-z recognised from the true response) or coherence accuracy against random responses (stage 2.2).
+Stage 1 starts from scratch, --init or a pretrained encoder; stages 2.1 and 2.2 are warm-started from a stage-1
+checkpoint, as the curriculum prescribes, and the evaluation model (2.2) may also start from the encoder itself.
+Validation after each epoch: perplexity of the response (stages 1 and 2.1; for 2.1 with z recognised from the
+true response) or coherence accuracy against random responses (stage 2.2).
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ class PlatoRun:
     max_valid: int = 1000
     gradient_checkpointing: bool = False
     backward: bool = False  # stage 1 only: learn p(c|r), the last context turn given the response (MMI ranking)
-    init: str | None = None  # the checkpoint to start from (stages 2.1 and 2.2: the stage-1 model)
-    init_encoder: str | None = None  # stage 1: a BERT-style encoder folder or bundled:minilm to start from
+    init: str | None = None  # the checkpoint to start from (stage 2.1, and 2.2 without init_encoder: the stage 1)
+    init_encoder: str | None = None  # stage 1 or 2.2: a BERT-style encoder folder or bundled:minilm to start from
     freeze_embeddings: bool = False  # keep the token and position embeddings (and so the tied LM output) fixed
     mlm_weight: float = 1.0  # stage 2.2: the masked LM's weight beside coherence (generation.objectives)
     latent_diversity: float = 0.0  # stage 2.1: the weight of the latent-usage entropy term (generation.objectives)
@@ -80,9 +81,11 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     out = Path(out)
     if run.stage not in STAGES:
         raise ValueError(f"unknown stage {run.stage!r}; stages: {', '.join(STAGES)}")
-    if run.stage != "1" and run.init_encoder:
-        raise ValueError("--init-encoder starts stage 1; stages 2.1 and 2.2 start from that stage 1 (--init)")
-    if run.stage != "1" and not run.init:
+    if run.stage == "2.1" and run.init_encoder:
+        raise ValueError("--init-encoder starts stage 1 (or the evaluator, 2.2); stage 2.1 starts from that stage 1 "
+                         "(--init)")  # fmt: skip
+    # the evaluator may also start from the encoder itself: it reads bidirectionally, as the encoder was trained to
+    if run.stage != "1" and not run.init and not (run.stage == "2.2" and run.init_encoder):
         raise ValueError(f"stage {run.stage} is warm-started from a stage-1 checkpoint: pass --init")
     if run.init and run.init_encoder:
         raise ValueError("--init (a confab checkpoint) and --init-encoder (a pretrained encoder): one of them")
