@@ -295,4 +295,6 @@ def test_recognition_reads_the_slot_standardised_across_the_batch(minilm):
         standard = (slot - slot.mean(0)) / (slot.var(0, unbiased=False) + 1e-5).sqrt()
         assert torch.allclose(model.recognition_logits(hidden), model.recognize(standard), atol=1e-4)
         assert model.recognition_logits(hidden[:1]).shape == (1, 20)  # one example: the running statistics
-    model.eval()
+        model.eval().to(torch.bfloat16)  # inference precision: the statistics are read in float32
+        assert model.recognition_logits(hidden.to(torch.bfloat16)).shape == (4, 20)
+    model.float()

@@ -186,8 +186,14 @@ class UnifiedTransformer(nn.Module):
         """p(z|c,r) logits [B, K] from the final states of the [M] slot (column 0) read bidirectionally."""
         x, norm = hidden[:, 0].float(), self.recognition_norm
         if isinstance(norm, nn.BatchNorm1d):  # a micro-batch of one example is standardised by the running stats
-            x = F.batch_norm(x, norm.running_mean, norm.running_var, training=self.training and len(x) > 1,
-                             momentum=norm.momentum, eps=norm.eps)  # fmt: skip
+            training = self.training and len(x) > 1
+            # statistics are updated in place in training (float32); read in float32 from a bfloat16 model
+            mean, var = (
+                (norm.running_mean, norm.running_var)
+                if training
+                else (norm.running_mean.float(), norm.running_var.float())
+            )
+            x = F.batch_norm(x, mean, var, training=training, momentum=norm.momentum, eps=norm.eps)
         return self.recognize(x.to(hidden.dtype))
 
     def latent_embedding(self, weights: torch.Tensor) -> torch.Tensor:
