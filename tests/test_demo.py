@@ -97,4 +97,4 @@ def test_the_shipped_models_answer_right_after_install(name):
 
 def test_the_shipped_models_are_small():
     total = sum(f.stat().st_size for f in bundled_folder().rglob("*") if f.is_file())
-    assert total < 60e6, f"{total / 1e6:.1f} MB of shipped models"
+    assert total < 120e6, f"{total / 1e6:.1f} MB of shipped models"  # the budget: 120 MB in all
