@@ -143,7 +143,7 @@ class UnifiedTransformer(nn.Module):
         self.recognition_norm = nn.BatchNorm1d(c.hidden, affine=False) if c.recognition_norm else nn.Identity()
         self.recognize = nn.Linear(c.hidden, c.latent_k)
         self.bow = nn.Linear(c.hidden, c.vocab_size)
-        # stage 2.2: response coherence p(l|c,r) from the [CLS] state
+        # stage 2.2: response coherence p(l|c,r) from the pooled states (config.pooling: the [CLS] slot or the mean)
         self.pooler = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.Tanh())
         self.coherence = nn.Linear(c.hidden, 2)
         self.apply(_init)
