@@ -120,6 +120,13 @@ def train_plato(
     heads_lr: Annotated[
         float, typer.Option(help="Stages 2.x: learning rate of the heads the stage adds, as a multiple of --lr.")
     ] = 1.0,
+    coherence: Annotated[
+        str,
+        typer.Option(
+            help="Stage 2.2: joint (one sequence, PLATO-2) or dual (context and response apart, "
+            "compared by cosine: a sentence encoder's strength)."
+        ),
+    ] = "joint",
     tokenizer: Annotated[Path | None, typer.Option(help="A BPE folder (default: trained on the data).")] = None,
     vocab_size: int = 8000,
     epochs: int = 10,
@@ -158,7 +165,7 @@ def train_plato(
         max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
         init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None, stream=stream,
         init_encoder=init_encoder, freeze_embeddings=freeze_embeddings, mlm_weight=mlm_weight,
-        latent_diversity=latent_diversity, heads_lr=heads_lr,
+        latent_diversity=latent_diversity, heads_lr=heads_lr, coherence=coherence,
     )  # fmt: skip
     train_with_progress(run_training, list(data), run, out, quiet)
 

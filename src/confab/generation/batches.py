@@ -96,6 +96,20 @@ def prefix_lm_mask(prefix: torch.Tensor, length: torch.Tensor, width: int, causa
     return allowed | ((i == j) & (i >= length[:, None, None]))
 
 
+def coherence_view(batch: dict[str, torch.Tensor], dual: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The evaluator's input and mask: the whole sequence read bidirectionally (joint), or (dual) the prefix and
+    the response each read on its own, the response's positions counted again from 0 as a sentence's are."""
+    prefix, length, width = batch["prefix"], batch["length"], batch["tokens"].size(1)
+    mask = prefix_lm_mask(prefix, length, width, causal=False)
+    if not dual:
+        return batch, mask
+    column = torch.arange(width)[None, :]
+    answer = column >= prefix[:, None]
+    positions = torch.where(answer & (column < length[:, None]), column - prefix[:, None], batch["positions"])
+    same = answer[:, :, None] == answer[:, None, :]
+    return {**batch, "positions": positions}, mask & (same | torch.eye(width, dtype=torch.bool)[None])
+
+
 def response_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """[B, T] next-token targets: at each response position before [EOS], the token after it; elsewhere -100."""
     tokens, prefix, length = batch["tokens"], batch["prefix"], batch["length"]

@@ -49,12 +49,19 @@ class PlatoConfig:
     # share one large direction (cosine 0.96 between examples), so the recognition head starts by giving every
     # example the same latent and stage 2.1 collapses (benchmarks/README.md); the reference has no such norm
     recognition_norm: bool = False
+    # how the evaluator reads a (context, response) pair: "joint", one sequence read bidirectionally and pooled
+    # (PLATO-2's evaluation model, Knover's NSP); "dual", the context and the response each read on its own in the
+    # same pass (a block-diagonal mask, positions from 0 in each) and compared by the cosine of their pooled
+    # states: what a sentence encoder such as all-MiniLM-L6-v2 was trained for, so it ranks before any training
+    coherence: str = "joint"
 
     def __post_init__(self):
         if self.norm not in ("pre", "post"):
             raise ValueError(f"norm: {self.norm!r}; pre or post")
         if self.pooling not in ("first", "mean"):
             raise ValueError(f"pooling: {self.pooling!r}; first or mean")
+        if self.coherence not in ("joint", "dual"):
+            raise ValueError(f"coherence: {self.coherence!r}; joint or dual")
 
 
 # The paper's three sizes (appendix: 93M, 314M, 1.6B with an 8K vocabulary) and CPU-sized ones.
@@ -146,7 +153,12 @@ class UnifiedTransformer(nn.Module):
         # stage 2.2: response coherence p(l|c,r) from the pooled states (config.pooling: the [CLS] slot or the mean)
         self.pooler = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.Tanh())
         self.coherence = nn.Linear(c.hidden, 2)
+        # dual: logit of l=1 = a * cos(u, v) + b, the scale and threshold of a sentence encoder's cosines
+        self.similarity = nn.Linear(1, 1) if c.coherence == "dual" else None
         self.apply(_init)
+        if self.similarity is not None:
+            nn.init.constant_(self.similarity.weight, SIMILARITY_SCALE)
+            nn.init.constant_(self.similarity.bias, -SIMILARITY_SCALE * SIMILARITY_THRESHOLD)
 
     def forward(
         self,
@@ -200,16 +212,40 @@ class UnifiedTransformer(nn.Module):
         """The slot embedding for a (soft or one-hot) distribution over the K latent values: weights @ E_z."""
         return weights.to(self.latents.weight.dtype) @ self.latents.weight
 
-    def coherence_logits(self, hidden: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        """p(l|c,r) logits [B, 2] from the final states [B, T, D] of sequences of `length` [B] (right-padded)."""
+    def coherence_logits(self, hidden: torch.Tensor, prefix: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """p(l|c,r) logits [B, 2] from the final states [B, T, D] of right-padded sequences whose response starts
+        at `prefix` [B] and which end at `length` [B] (read as `batches.coherence_view` lays them out)."""
+        if self.config.coherence == "dual":
+            u, v = self.pair_vectors(hidden, prefix, length)
+            scale, bias = self.similarity.weight.float()[0], self.similarity.bias.float()
+            logit = F.cosine_similarity(u, v, dim=-1)[:, None] * scale + bias
+            return torch.cat([torch.zeros_like(logit), logit], dim=-1)
         if self.config.pooling == "first":
             return self.coherence(self.pooler(hidden[:, 0]))
-        real = (torch.arange(hidden.size(1), device=hidden.device)[None, :] < length[:, None]).to(hidden.dtype)
-        pooled = (hidden * real[..., None]).sum(1) / real.sum(1, keepdim=True)
-        return self.coherence(self.pooler(pooled))
+        return self.coherence(self.pooler(_mean(hidden, 0, length)))
+
+    def pair_vectors(self, hidden: torch.Tensor, prefix: torch.Tensor, length: torch.Tensor):
+        """Dual coherence: the context's vector u (slot and context; the first state or the mean, as `pooling`
+        says) and the response's v ([BOS] response [EOS]), each [B, D] in float32."""
+        hidden = hidden.float()
+        if self.config.pooling == "first":
+            rows = torch.arange(hidden.size(0), device=hidden.device)
+            return hidden[:, 0], hidden[rows, prefix]
+        return _mean(hidden, 0, prefix), _mean(hidden, prefix, length)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+SIMILARITY_SCALE, SIMILARITY_THRESHOLD = 20.0, 0.3  # cosines of all-MiniLM-L6-v2: true replies ~0.4, random ~0.1
+
+
+def _mean(hidden: torch.Tensor, start: torch.Tensor | int, end: torch.Tensor) -> torch.Tensor:
+    """The mean of each row's states in columns [start, end)."""
+    columns = torch.arange(hidden.size(1), device=hidden.device)[None, :]
+    start = torch.as_tensor(start, device=hidden.device).reshape(-1, 1)
+    inside = ((columns >= start) & (columns < end[:, None])).to(hidden.dtype)
+    return (hidden * inside[..., None]).sum(1) / inside.sum(1, keepdim=True).clamp(min=1)
 
 
 def _init(module: nn.Module) -> None:

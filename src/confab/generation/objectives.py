@@ -11,6 +11,8 @@ held coherence accuracy at chance), and `latent_diversity` adds to stage 2.1 the
 information of examples and latents (`information`: regularised information maximisation, Krause et al. 2010;
 its first half, the usage entropy, is wav2vec 2.0's remedy for Gumbel codebooks that collapse onto a few entries;
 0 in the paper). Alone, the usage entropy was met by making every posterior uniform, which tells z nothing.
+A dual evaluator (`coherence="dual"`, generation.model) adds to the coherence loss an in-batch ranking loss: each
+true context against every true response of its micro-batch, as bi-encoders are trained.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from confab.generation.batches import prefix_lm_mask, response_targets
+from confab.generation.batches import coherence_view, prefix_lm_mask, response_targets
 from confab.generation.model import UnifiedTransformer
 
 STAGES = ("1", "2.1", "2.2")
@@ -37,18 +39,22 @@ class Objective(nn.Module):
         self.mlm_weight, self.latent_diversity = mlm_weight, latent_diversity
         # the heads a stage adds start from random weights while the network under them is trained already: they
         # may learn at a multiple of the learning rate (training.make_optimizer reads lr_scales)
-        heads = {"1": (), "2.1": ("latents", "recognize", "bow"), "2.2": ("coherence",)}[stage]
+        heads = {"1": (), "2.1": ("latents", "recognize", "bow"), "2.2": ("coherence", "similarity")}[stage]
         self.lr_scales = {f"model.{h}.": heads_lr for h in heads} if heads_lr != 1.0 else {}
         self.last: dict[str, float] = {}  # the parts of the last loss, for logs
         # heads a stage does not use get no gradient (and no optimiser state; DDP needs every trained one used)
+        evaluator = (model.pooler, model.coherence, model.similarity)
         unused = {
-            "1": (model.latents, model.recognize, model.bow, model.pooler, model.coherence),
-            "2.1": (model.pooler, model.coherence),
+            "1": (model.latents, model.recognize, model.bow, *evaluator),
+            "2.1": evaluator,
             "2.2": (model.latents, model.recognize, model.bow),
         }[stage]
+        if model.config.coherence == "dual":  # the cosine reads the pooled states themselves
+            unused += (model.pooler, model.coherence)
         model.requires_grad_(True)
         for module in unused:
-            module.requires_grad_(False)
+            if module is not None:
+                module.requires_grad_(False)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = {"1": self.generation, "2.1": self.latent_generation, "2.2": self.evaluation}[self.stage](batch)
@@ -83,14 +89,30 @@ class Objective(nn.Module):
         masked = batch["mlm_targets"] >= 0
         if not self.mlm_weight and masked.any():  # no MLM: read the text as it is, as the evaluator will score it
             batch = {**batch, "tokens": torch.where(masked, batch["mlm_targets"], batch["tokens"])}
-        hidden = self.model(batch, _mask(batch, causal=False))
-        coherence = self.model.coherence_logits(hidden, batch["length"]).float()
+        m = self.model
+        dual = m.config.coherence == "dual"
+        batch, mask = coherence_view(batch, dual)
+        hidden = m(batch, mask)
+        coherence = m.coherence_logits(hidden, batch["prefix"], batch["length"]).float()
         self.predicted = coherence.argmax(-1).detach()  # read by validation
-        rce = F.cross_entropy(coherence, batch["label"])
-        if not masked.any() or not self.mlm_weight:
-            return {"rce": rce, "mlm": rce.new_zeros(())}
-        mlm = F.cross_entropy(self.model.logits(hidden[masked]).float(), batch["mlm_targets"][masked])
-        return {"rce": rce, "mlm": self.mlm_weight * mlm}
+        parts = {"rce": F.cross_entropy(coherence, batch["label"])}
+        if dual:  # a bi-encoder learns most from the other responses of its batch
+            parts["ranking"] = in_batch_ranking(m, hidden, batch)
+        if masked.any() and self.mlm_weight:
+            mlm = F.cross_entropy(m.logits(hidden[masked]).float(), batch["mlm_targets"][masked])
+            parts["mlm"] = self.mlm_weight * mlm
+        return parts
+
+
+def in_batch_ranking(model: UnifiedTransformer, hidden: torch.Tensor, batch: dict) -> torch.Tensor:
+    """Dual coherence: each true pair's context against every true response of the micro-batch, cross-entropy of
+    the scaled cosines (the in-batch negatives a bi-encoder learns from)."""
+    true = batch["label"] == 1
+    if true.sum() < 2:
+        return hidden.new_zeros(()).float()
+    u, v = model.pair_vectors(hidden[true], batch["prefix"][true], batch["length"][true])
+    cosines = F.normalize(u, dim=-1) @ F.normalize(v, dim=-1).T
+    return F.cross_entropy(model.similarity.weight.float()[0, 0] * cosines, torch.arange(len(u)))
 
 
 def information(logits: torch.Tensor) -> torch.Tensor:

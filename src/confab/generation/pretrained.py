@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -119,11 +120,14 @@ def state_dict_of(folder: Path, config: PlatoConfig) -> dict[str, torch.Tensor]:
     return {k: v.float() for k, v in out.items()}
 
 
-def from_encoder(name: str | Path, dropout: float | None = None) -> tuple[UnifiedTransformer, WordPieceTokenizer, dict]:
+def from_encoder(
+    name: str | Path, dropout: float | None = None, coherence: str = "joint"
+) -> tuple[UnifiedTransformer, WordPieceTokenizer, dict]:
     """(model, tokenizer, base): the unified transformer with the encoder's weights, its WordPiece vocabulary, and
-    what it started from ({"encoder": name, "sha256": of its weights}) for the checkpoint's config."""
+    what it started from ({"encoder": name, "sha256": of its weights}) for the checkpoint's config; `coherence` is
+    how its evaluator would read a pair (generation.model)."""
     folder = encoder_folder(name)
-    config = plato_config(folder, dropout)
+    config = replace(plato_config(folder, dropout), coherence=coherence)
     model = UnifiedTransformer(config)
     weights = state_dict_of(folder, config)
     shapes = model.state_dict()

@@ -13,7 +13,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from confab.generation.batches import Limits, Sequence, collate, layout, prefix_lm_mask, response_targets
+from confab.generation.batches import (
+    Limits,
+    Sequence,
+    coherence_view,
+    collate,
+    layout,
+    prefix_lm_mask,
+    response_targets,
+)
 from confab.generation.model import UnifiedTransformer
 from confab.text.subwords import Tokenizer
 
@@ -35,9 +43,9 @@ def coherence(
     """p(l=1|c,r) of each response after the persona and context."""
     seqs = [layout(tok, persona, context, r, limits) for r in responses]
     seqs = [Sequence([tok.cls, *s.tokens[1:]], s.roles, s.turns, s.prefix) for s in seqs]
-    batch = collate(seqs, tok.pad)
-    mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1), causal=False)
-    return model.coherence_logits(model(batch, mask), batch["length"]).float().softmax(-1)[:, 1]
+    batch, mask = coherence_view(collate(seqs, tok.pad), model.config.coherence == "dual")
+    hidden = model(batch, mask)
+    return model.coherence_logits(hidden, batch["prefix"], batch["length"]).float().softmax(-1)[:, 1]
 
 
 @torch.no_grad()

@@ -72,6 +72,7 @@ class PlatoRun:
     mlm_weight: float = 1.0  # stage 2.2: the masked LM's weight beside coherence (generation.objectives)
     latent_diversity: float = 0.0  # stage 2.1: the weight of the latent-usage entropy term (generation.objectives)
     heads_lr: float = 1.0  # stages 2.x: the learning rate of the heads the stage adds, as a multiple of lr
+    coherence: str = "joint"  # stage 2.2: how the evaluator reads a pair, joint or dual (generation.model)
     tokenizer: str | None = None  # a folder from `confab tokenizer train`
     stream: bool = False  # read the train splits as a stream, shared among the ranks (splits larger than memory)
 
@@ -115,7 +116,7 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     elif run.init_encoder:
         from confab.generation.pretrained import from_encoder
 
-        model, tok, base = from_encoder(run.init_encoder, run.dropout)
+        model, tok, base = from_encoder(run.init_encoder, run.dropout, run.coherence if run.stage == "2.2" else "joint")
     else:
         if run.size not in SIZES:
             raise ValueError(f"unknown size {run.size!r}; sizes: {', '.join(SIZES)}")
@@ -124,6 +125,10 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
         else:
             tok = BpeTokenizer.train(training_texts(train), run.vocab_size)
         model = UnifiedTransformer(PlatoConfig(vocab_size=len(tok), dropout=run.dropout, **SIZES[run.size]))
+    if run.stage == "2.2" and run.coherence != model.config.coherence:
+        model = with_config(model, coherence=run.coherence)
+    elif run.coherence != "joint" and run.stage != "2.2":
+        raise ValueError("--coherence is how the evaluator (stage 2.2) reads a pair")
     model.config.gradient_checkpointing = run.gradient_checkpointing
     needed = run.limits.max_context + run.limits.max_persona + run.limits.max_response
     if needed > model.config.max_positions:
@@ -225,6 +230,15 @@ def training_texts(examples: list[dict]):
         yield e["response"]
 
 
+def with_config(model: UnifiedTransformer, **changes) -> UnifiedTransformer:
+    """The same weights in a model whose config differs by `changes` (heads it adds start as a new model's)."""
+    new = UnifiedTransformer(replace(model.config, **changes))
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    if unexpected:
+        raise ValueError(f"{', '.join(unexpected)}: not in a model with {changes}")
+    return new
+
+
 @torch.no_grad()
 def evaluate_stage(objective: Objective, seqs: list, stage: str, tok: Tokenizer, batching: BatchConfig,
                    seed: int) -> dict:  # fmt: skip
@@ -242,7 +256,7 @@ def evaluate_stage(objective: Objective, seqs: list, stage: str, tok: Tokenizer,
             if stage == "2.2":
                 correct += int((objective.predicted == batch["label"]).sum())
                 count += len(batch["label"])
-                total += objective.last["mlm"] * len(batch["label"])
+                total += objective.last.get("mlm", 0.0) * len(batch["label"])
                 weight += len(batch["label"])
             else:
                 n = int((batch["length"] - batch["prefix"] - 1).sum())
