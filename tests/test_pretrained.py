@@ -136,9 +136,12 @@ def test_only_what_training_changed_is_stored_and_loads_back(tmp_path):
     with safe_open(str(tmp_path / "ck" / "model.safetensors"), "pt") as f:
         stored = set(f.keys())
     assert {"blocks.1.mlp.2.weight", "latents.weight"} <= stored and "tokens.weight" not in stored
+    # the heads stage 1 never trains are not stored (their random start is not worth shipping)
+    assert not any(k.startswith(("bow.", "recognize.", "coherence.", "pooler.")) for k in stored)
     loaded, _, meta = checkpoint.load(tmp_path / "ck")
-    assert meta["weights"] == "changed-from-base"
-    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
+    assert meta["weights"] == "changed-from-base" and "bow" in meta["untrained"] and "latents" not in meta["untrained"]
+    trained = {k: v for k, v in model.state_dict().items() if not k.startswith(tuple(meta["untrained"]))}
+    assert trained and all(torch.equal(v, loaded.state_dict()[k]) for k, v in trained.items())
     # another encoder's weights under the same name are refused
     weights = load_file(str(tmp_path / "bert2" / "model.safetensors"))
     weights["bert.pooler.dense.bias"] += 1

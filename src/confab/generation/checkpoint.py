@@ -13,6 +13,7 @@ from confab.bundled import resolve
 from confab.config import from_dict, to_dict
 from confab.generation.batches import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer
+from confab.generation.objectives import untrained_heads
 from confab.io import atomic_path, atomic_write_json
 from confab.text import subwords
 from confab.text.subwords import Tokenizer
@@ -62,10 +63,13 @@ def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransfo
     if meta.get("weights") == CHANGED:
         tensors = load_file(str(weights))
         base = base_weights(meta, model.config, path)
-        missing = [k for k in model.state_dict() if k not in tensors and k not in base]
+        untrained = tuple(f"{head}." for head in meta.get("untrained", ()))
+        fresh = {k: v for k, v in model.state_dict().items() if k.startswith(untrained)}  # as initialised: unused
+        missing = [k for k in model.state_dict() if k not in tensors and k not in base and k not in fresh]
         if missing:
             raise ValueError(f"{weights}: lacks {', '.join(missing[:5])}, which its base does not hold")
-        model.load_state_dict({**{k: base[k] for k in model.state_dict() if k not in tensors}, **tensors})
+        from_base = {k: base[k] for k in model.state_dict() if k not in tensors and k not in fresh}
+        model.load_state_dict({**fresh, **from_base, **tensors})
     else:
         load_model(model, str(weights))
     model.eval().to(inference_dtype(precision))
@@ -85,18 +89,24 @@ def base_weights(meta: dict, config: PlatoConfig, where: Path) -> dict[str, torc
 
 
 def keep_changed(folder: Path) -> list[str]:
-    """Drop from a checkpoint the tensors equal (in its dtype) to those of the encoder it started from: a model
-    tuned with frozen embeddings then stores only what training changed. Returns the names dropped."""
+    """Drop from a checkpoint the tensors equal (in its dtype) to those of the encoder it started from, and those
+    of the heads its stage never trained (an evaluator's bag-of-words head alone is 23 MB of random weights): a
+    model tuned with frozen embeddings then stores only what training changed. Returns the names dropped."""
     path = folder / "config.json"
     meta = json.loads(path.read_text())
     if not meta.get("base") or meta.get("weights") == CHANGED:
         return []
-    base = base_weights(meta, from_dict(PlatoConfig, meta["model"]), path)
+    config = from_dict(PlatoConfig, meta["model"])
+    base = base_weights(meta, config, path)
+    # a stage-1 model carries its latent embeddings, as started (at the words' scale), on to stage 2.1
+    untrained = [h for h in untrained_heads(UnifiedTransformer(config), meta["stage"]) if h != "latents"]
+    heads = tuple(f"{h}." for h in untrained)
     tensors = load_file(str(folder / "model.safetensors"))
-    dropped = [k for k, v in tensors.items() if k in base and torch.equal(v, base[k].to(v.dtype))]
+    same = {k for k, v in tensors.items() if k in base and torch.equal(v, base[k].to(v.dtype))}
+    dropped = [k for k in tensors if k in same or k.startswith(heads)]
     with atomic_path(folder / "model.safetensors") as tmp:
         save_file({k: v for k, v in tensors.items() if k not in dropped}, str(tmp))
-    atomic_write_json(path, {**meta, "weights": CHANGED})
+    atomic_write_json(path, {**meta, "weights": CHANGED, "untrained": list(untrained)})
     return dropped
 
 

@@ -43,18 +43,9 @@ class Objective(nn.Module):
         self.lr_scales = {f"model.{h}.": heads_lr for h in heads} if heads_lr != 1.0 else {}
         self.last: dict[str, float] = {}  # the parts of the last loss, for logs
         # heads a stage does not use get no gradient (and no optimiser state; DDP needs every trained one used)
-        evaluator = (model.pooler, model.coherence, model.similarity)
-        unused = {
-            "1": (model.latents, model.recognize, model.bow, *evaluator),
-            "2.1": evaluator,
-            "2.2": (model.latents, model.recognize, model.bow),
-        }[stage]
-        if model.config.coherence == "dual":  # the cosine reads the pooled states themselves
-            unused += (model.pooler, model.coherence)
         model.requires_grad_(True)
-        for module in unused:
-            if module is not None:
-                module.requires_grad_(False)
+        for name in untrained_heads(model, stage):
+            getattr(model, name).requires_grad_(False)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = {"1": self.generation, "2.1": self.latent_generation, "2.2": self.evaluation}[self.stage](batch)
@@ -102,6 +93,16 @@ class Objective(nn.Module):
             mlm = F.cross_entropy(m.logits(hidden[masked]).float(), batch["mlm_targets"][masked])
             parts["mlm"] = self.mlm_weight * mlm
         return parts
+
+
+def untrained_heads(model: UnifiedTransformer, stage: str) -> tuple[str, ...]:
+    """The heads a stage's loss never reads (the model's attribute names): they get no gradient."""
+    evaluator = ("pooler", "coherence") + (("similarity",) if model.similarity is not None else ())
+    latent = ("latents", "recognize", "bow")
+    heads = {"1": (*latent, *evaluator), "2.1": evaluator, "2.2": latent}[stage]
+    if stage == "2.2" and model.config.coherence == "dual":  # the cosine reads the pooled states themselves
+        heads += ("pooler", "coherence")
+    return heads
 
 
 def in_batch_ranking(model: UnifiedTransformer, hidden: torch.Tensor, batch: dict) -> torch.Tensor:
