@@ -1,5 +1,6 @@
 """The one interface of the generative models' subword vocabularies: the model code sees ids and these special
-ids, never what is behind them (SentencePiece BPE trained by confab, the WordPiece of a pretrained encoder).
+ids, never what is behind them (SentencePiece BPE trained by confab, the WordPiece of a pretrained encoder,
+the released PLATO-2's SentencePiece with Knover's id table).
 
 A folder holds confab's `tokenizer.json` ({"kind": ...}) beside the vocabulary's own files; `load` reads the kind
 and builds the matching tokenizer from data files only.
@@ -33,12 +34,13 @@ class Tokenizer(Protocol):
 
 def load(folder: str | Path) -> Tokenizer:
     from confab.text.bpe import BpeTokenizer
+    from confab.text.knover import KnoverTokenizer
     from confab.text.wordpiece import WordPieceTokenizer
 
     folder = Path(folder)
     meta = folder / "tokenizer.json"
     kind = json.loads(meta.read_text()).get("kind") if meta.exists() else "sentencepiece-bpe"
-    kinds = {BpeTokenizer.kind: BpeTokenizer, WordPieceTokenizer.kind: WordPieceTokenizer}
+    kinds = {k.kind: k for k in (BpeTokenizer, WordPieceTokenizer, KnoverTokenizer)}
     if kind not in kinds:
         raise ValueError(f"{meta}: unknown tokenizer kind {kind!r}; kinds: {', '.join(kinds)}")
     return kinds[kind].load(folder)
