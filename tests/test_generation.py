@@ -13,7 +13,7 @@ from confab.data.schema import read_split
 from confab.generation import checkpoint, scoring
 from confab.generation.batches import Limits, Sequence, collate, layout, prefix_lm_mask, response_targets
 from confab.generation.data import BatchConfig, encode, mask_tokens, plan, stage_batch
-from confab.generation.decode import DecodeConfig, _sample, generate
+from confab.generation.decode import DecodeConfig, _first_step, _sample, generate
 from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF, SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import Objective
 from confab.generation.train import PlatoRun, train_plato, training_texts
@@ -239,6 +239,10 @@ def test_cached_decoding_matches_recomputing_everything(tok):
             h = model(s, prefix_lm_mask(s["prefix"], s["length"], len(ids)))
             ids.append(int(model.logits(h[0, -1]).argmax()))
         assert ids[len(p.tokens) :] == o.ids[: len(ids) - len(p.tokens)]
+        # the first step's logits are the teacher-forced ones: the context does not see [BOS]
+        s = collate([p])
+        forced = model.logits(model(s, prefix_lm_mask(s["prefix"], s["length"], len(p.tokens)))[0, -1])
+        assert torch.allclose(_first_step(model, [p], None, 8)[0][0], forced, atol=1e-5)
 
 
 def test_sampling_filters_and_repetition_blocking(tok):

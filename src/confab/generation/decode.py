@@ -2,8 +2,9 @@
 and length limits.
 
 Prefixes are left-padded so that every row's next token lands in the same column; position ids are explicit,
-so padding changes nothing but which keys are visible. The prefix (slot, persona, context, [BOS]) is encoded in
-one pass; each further token costs one position per row.
+so padding changes nothing but which keys are visible. The prefix (slot, persona, context) is encoded in one
+pass, then [BOS] and each further token cost one position per row: the context never sees the response, as in
+training.
 """
 
 from __future__ import annotations
@@ -52,14 +53,11 @@ def generate(
             _beam(model, p, eos, config, None if slots is None else slots[i : i + 1]) for i, p in enumerate(prefixes)
         ]
     generator = torch.Generator().manual_seed(config.seed) if config.seed is not None else None
-    batch, visible = _left_padded(prefixes)
-    cache = [{"capacity": batch["tokens"].size(1) + config.max_length} for _ in model.blocks]
-    logits = _first_step(model, batch, visible, slots, cache)
+    logits, visible, position, cache, role = _first_step(model, prefixes, slots, config.max_length)
     b = len(prefixes)
     out = [[] for _ in range(b)]
     logprob = torch.zeros(b)
     done = torch.zeros(b, dtype=torch.bool)
-    position = batch["length"].clone()
     for step in range(config.max_length):
         scores = F.log_softmax(logits.float(), dim=-1)
         allowed = _block(scores.clone(), out, eos, step, config)
@@ -76,7 +74,7 @@ def generate(
         if done.all() or step == config.max_length - 1:
             break
         visible = torch.cat([visible, torch.ones(b, 1, dtype=torch.bool)], dim=1)
-        logits = _next(model, token, position, visible, cache)
+        logits = _next(model, token, position, visible, cache, role)
         position += 1
     return [Output(out[i], float(logprob[i]), bool(done[i])) for i in range(b)]
 
@@ -98,22 +96,31 @@ def _left_padded(prefixes: list[Sequence]) -> tuple[dict[str, torch.Tensor], tor
     return batch, visible
 
 
-def _first_step(model, batch, visible, slots, cache) -> torch.Tensor:
-    """Encode the prefixes; the logits of the token after [BOS]. The whole prefix but [BOS] is bidirectional
-    and [BOS] is last, so every query may see every visible key."""
+def _first_step(model, prefixes: list[Sequence], slots, max_length: int):
+    """Encode the prefixes without their final [BOS] in one pass (bidirectional: the slot, persona and context
+    see each other and not the response, as in training), then feed [BOS] as the first step. Returns the logits of
+    the token after [BOS], the visible keys, the next position, the cache and the response's role per row."""
+    context = [Sequence(p.tokens[:-1], p.roles[:-1], p.turns[:-1], p.prefix) for p in prefixes]
+    batch, visible = _left_padded(context)
     width = batch["tokens"].size(1)
+    cache = [{"capacity": width + 1 + max_length} for _ in model.blocks]
     mask = None  # no padding (e.g. K candidates of one context): SDPA's unmasked kernel
     if not visible.all():
         mask = visible[:, None, :].expand(-1, width, -1) | torch.eye(width, dtype=torch.bool)[None]
     first = (~visible).sum(1)  # the slot is the first visible column of each row
-    hidden = model(batch, mask, slot=slots, cache=cache, slot_at=first)
-    return model.logits(hidden[:, -1])
+    model(batch, mask, slot=slots, cache=cache, slot_at=first, outputs_from=width - 1)
+    role = torch.tensor([p.roles[-1] for p in prefixes])
+    bos = torch.tensor([p.tokens[-1] for p in prefixes])
+    visible = torch.cat([visible, torch.ones(len(prefixes), 1, dtype=torch.bool)], dim=1)
+    position = batch["length"].clone()
+    logits = _next(model, bos, position, visible, cache, role)
+    return logits, visible, position + 1, cache, role
 
 
-def _next(model, token, position, visible, cache) -> torch.Tensor:
+def _next(model, token, position, visible, cache, role) -> torch.Tensor:
     step = {
         "tokens": token[:, None],
-        "roles": torch.zeros_like(token)[:, None],
+        "roles": role[:, None],
         "turns": torch.zeros_like(token)[:, None],
         "positions": position.clamp(max=model.config.max_positions - 1)[:, None],
     }
@@ -151,13 +158,10 @@ def _sample(logits: torch.Tensor, config: DecodeConfig, generator: torch.Generat
 def _beam(model, prefix: Sequence, eos: int, config: DecodeConfig, slot: torch.Tensor | None) -> Output:
     """Beam search for one prefix: the beams are the rows of one batch sharing one encoded prefix."""
     w = config.beam_size
-    batch, visible = _left_padded([prefix])
-    cache = [{"capacity": batch["tokens"].size(1) + config.max_length} for _ in model.blocks]
-    logits = _first_step(model, batch, visible, slot, cache)
+    logits, visible, position, cache, role = _first_step(model, [prefix], slot, config.max_length)
     beams: list[list[int]] = [[]]
     scores = torch.zeros(1)
     finished: list[tuple[float, list[int], float]] = []
-    position = batch["length"].clone()
     for step in range(config.max_length):
         logp = _block(F.log_softmax(logits.float(), dim=-1), beams, eos, step, config)
         total = (scores[:, None] + logp).view(-1)
@@ -181,7 +185,8 @@ def _beam(model, prefix: Sequence, eos: int, config: DecodeConfig, slot: torch.T
         beams = [beams[r] + [t] for r, t in zip(keep_rows, keep_tokens, strict=True)]
         scores = torch.tensor(keep_scores)
         visible = torch.cat([visible[:1].expand(len(rows), -1), torch.ones(len(rows), 1, dtype=torch.bool)], dim=1)
-        logits = _next(model, torch.tensor(keep_tokens), position.expand(len(rows)), visible, cache)
+        logits = _next(model, torch.tensor(keep_tokens), position.expand(len(rows)), visible, cache,
+                       role.expand(len(rows)))  # fmt: skip
         position = position + 1
     if finished:
         _, ids, logprob = max(finished, key=lambda f: f[0])
