@@ -15,12 +15,22 @@ import torch
 from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF
 from confab.text.subwords import Tokenizer
 
+LAYOUTS = ("confab", "knover")
+TYPE_CONTEXT, TYPE_RESPONSE = 0, 1  # the knover layout's two roles (Knover's type ids)
+PERSONA_TURN = "your persona : {}"  # how a persona sentence goes in as a leading context turn (knover layout)
+
 
 @dataclass
 class Limits:
     max_context: int = 256  # tokens of context (and slot), the most recent kept
     max_persona: int = 128  # tokens of persona sentences, the first sentences kept
     max_response: int = 64  # tokens of response, [BOS] and [EOS] included
+    # "confab": the layout above; "knover": the released PLATO-2's (`knover_layout`)
+    layout: str = "confab"
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r}: {' or '.join(LAYOUTS)}")
 
 
 @dataclass
@@ -40,6 +50,8 @@ def layout(
     slot: int | None = None,
 ) -> Sequence:
     """One example as a sequence; with `response=None`, the prefix and [BOS] (to generate from)."""
+    if limits.layout == "knover":
+        return knover_layout(tok, persona, context, response, limits, slot)
     tokens, roles, turns = [tok.latent if slot is None else slot], [ROLE_SELF], [0]
     budget = limits.max_persona
     for sentence in persona:
@@ -67,6 +79,33 @@ def layout(
     prefix = len(tokens)
     body = [tok.bos] if response is None else [tok.bos, *tok.encode(response)[: limits.max_response - 2], tok.eos]
     return Sequence(tokens + body, roles + [ROLE_SELF] * len(body), turns + [0] * len(body), prefix)
+
+
+def knover_layout(
+    tok: Tokenizer, persona: list[str], context: list[str], response: str | None, limits: Limits, slot: int | None
+) -> Sequence:
+    """The released PLATO-2's input: [slot] [BOS] turn_1 [EOS] ... turn_n [EOS] [BOS] response [EOS], type 0 for
+    the context and 1 for the response, turns not counted. The model has no persona segment, so persona sentences
+    go in as leading turns ("your persona : ..."). While 1 + the turns' tokens (each with its [EOS]) exceed
+    `max_context`, the oldest turn goes, whole (so a single turn longer than that leaves the context empty, as the
+    reference's reader does). The slot is the latent's bare column of a generator; an evaluator reads the sequence
+    from the [BOS] after it (`evaluator_view`)."""
+    turns = [tok.encode(t) + [tok.eos] for t in [*(PERSONA_TURN.format(p) for p in persona), *context]]
+    while turns and 1 + sum(map(len, turns)) > limits.max_context:
+        turns.pop(0)
+    tokens = [tok.latent if slot is None else slot, tok.bos, *(i for t in turns for i in t)]
+    prefix = len(tokens)
+    body = [tok.bos] if response is None else [tok.bos, *tok.encode(response)[: limits.max_response - 2], tok.eos]
+    roles = [TYPE_CONTEXT] * prefix + [TYPE_RESPONSE] * len(body)
+    return Sequence(tokens + body, roles, [0] * len(roles), prefix)
+
+
+def evaluator_view(seq: Sequence, tok: Tokenizer, layout: str) -> Sequence:
+    """The sequence an evaluation model reads: the slot is [CLS] (confab), or there is no slot and the sequence
+    starts at the context's [BOS], where the reference's NSP pools (knover)."""
+    if layout == "knover":
+        return Sequence(seq.tokens[1:], seq.roles[1:], seq.turns[1:], seq.prefix - 1)
+    return Sequence([tok.cls, *seq.tokens[1:]], seq.roles, seq.turns, seq.prefix)
 
 
 def collate(sequences: list[Sequence], pad: int = 0) -> dict[str, torch.Tensor]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import load_file, save_file, save_model
 
 from confab import __version__
 from confab.bundled import resolve
@@ -60,20 +60,26 @@ def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransfo
         raise ValueError(f"{folder}: a {meta.get('kind')!r} checkpoint, not a PLATO-2 one")
     model = UnifiedTransformer(from_dict(PlatoConfig, meta["model"]))
     weights = folder / "model.safetensors"
-    if meta.get("weights") == CHANGED:
-        tensors = load_file(str(weights))
-        base = base_weights(meta, model.config, path)
-        untrained = tuple(f"{head}." for head in meta.get("untrained", ()))
-        fresh = {k: v for k, v in model.state_dict().items() if k.startswith(untrained)}  # as initialised: unused
-        missing = [k for k in model.state_dict() if k not in tensors and k not in base and k not in fresh]
-        if missing:
-            raise ValueError(f"{weights}: lacks {', '.join(missing[:5])}, which its base does not hold")
-        from_base = {k: base[k] for k in model.state_dict() if k not in tensors and k not in fresh}
-        model.load_state_dict({**fresh, **from_base, **tensors})
-    else:
-        load_model(model, str(weights))
+    tensors = load_file(str(weights))
+    # heads the checkpoint's training never touched (or its source never had) stay as initialised: unused
+    heads = meta.get("untrained", ())
+    fresh = {k: v for k, v in model.state_dict().items() if untrained(k, heads) and k not in tensors}
+    base = base_weights(meta, model.config, path) if meta.get("weights") == CHANGED else {}
+    missing = [k for k in model.state_dict() if k not in tensors and k not in base and k not in fresh]
+    if missing:
+        held = ", which its base does not hold" if base else ""
+        raise ValueError(f"{weights}: lacks {', '.join(missing[:5])}{held}")
+    if unexpected := [k for k in tensors if k not in model.state_dict()]:
+        raise ValueError(f"{weights}: unexpected tensors {', '.join(unexpected[:5])}")
+    from_base = {k: base[k] for k in model.state_dict() if k not in tensors and k not in fresh}
+    model.load_state_dict({**fresh, **from_base, **tensors})
     model.eval().to(inference_dtype(precision))
     return model, subwords.load(folder), meta
+
+
+def untrained(name: str, heads) -> bool:
+    """Whether tensor `name` belongs to one of `heads` (module or parameter names of the model)."""
+    return any(name == h or name.startswith(f"{h}.") for h in heads)
 
 
 def base_weights(meta: dict, config: PlatoConfig, where: Path) -> dict[str, torch.Tensor]:
@@ -99,14 +105,13 @@ def keep_changed(folder: Path) -> list[str]:
     config = from_dict(PlatoConfig, meta["model"])
     base = base_weights(meta, config, path)
     # a stage-1 model carries its latent embeddings, as started (at the words' scale), on to stage 2.1
-    untrained = [h for h in untrained_heads(UnifiedTransformer(config), meta["stage"]) if h != "latents"]
-    heads = tuple(f"{h}." for h in untrained)
+    heads = [h for h in untrained_heads(UnifiedTransformer(config), meta["stage"]) if h != "latents"]
     tensors = load_file(str(folder / "model.safetensors"))
     same = {k for k, v in tensors.items() if k in base and torch.equal(v, base[k].to(v.dtype))}
-    dropped = [k for k in tensors if k in same or k.startswith(heads)]
+    dropped = [k for k in tensors if k in same or untrained(k, heads)]
     with atomic_path(folder / "model.safetensors") as tmp:
         save_file({k: v for k, v in tensors.items() if k not in dropped}, str(tmp))
-    atomic_write_json(path, {**meta, "weights": CHANGED, "untrained": list(untrained)})
+    atomic_write_json(path, {**meta, "weights": CHANGED, "untrained": heads})
     return dropped
 
 

@@ -14,7 +14,7 @@ from itertools import islice
 import numpy as np
 import torch
 
-from confab.generation.batches import Limits, Sequence, collate, layout
+from confab.generation.batches import Limits, Sequence, collate, evaluator_view, layout
 from confab.text.subwords import Tokenizer
 
 MLM_RATE = 0.15
@@ -60,8 +60,9 @@ def plan(lengths: list[int], config: BatchConfig, seed: int, epoch: int, *key: i
 
 
 def stage_batch(
-    seqs: list[Sequence], indices: list[int], stage: str, tok: Tokenizer, rng: np.random.Generator
-) -> dict[str, torch.Tensor]:
+    seqs: list[Sequence], indices: list[int], stage: str, tok: Tokenizer, rng: np.random.Generator,
+    layout: str = "confab",
+) -> dict[str, torch.Tensor]:  # fmt: skip
     """One micro-batch. Stage 2.2 pairs each context with its response (label 1) and with the response of a
     random other example (label 0), and masks 15% of the tokens for the masked LM."""
     chosen = [seqs[i] for i in indices]
@@ -75,7 +76,7 @@ def stage_batch(
         negatives.append(
             Sequence(s.tokens[:p] + other.tokens[q:], s.roles[:p] + other.roles[q:], s.turns[:p] + other.turns[q:], p)
         )
-    both = [Sequence([tok.cls, *s.tokens[1:]], s.roles, s.turns, s.prefix) for s in chosen + negatives]
+    both = [evaluator_view(s, tok, layout) for s in chosen + negatives]
     batch = collate(both, tok.pad)
     batch["label"] = torch.tensor([1] * len(chosen) + [0] * len(negatives))
     batch["tokens"], batch["mlm_targets"] = mask_tokens(batch, tok, rng)
@@ -98,10 +99,11 @@ def mask_tokens(batch: dict, tok: Tokenizer, rng: np.random.Generator) -> tuple[
 
 
 def step_batches(
-    seqs: list[Sequence], step: list[list[int]], stage: str, tok: Tokenizer, rng: np.random.Generator
-) -> list[dict]:
+    seqs: list[Sequence], step: list[list[int]], stage: str, tok: Tokenizer, rng: np.random.Generator,
+    layout: str = "confab",
+) -> list[dict]:  # fmt: skip
     """The micro-batches of one step, each weighted by its share of the step's loss terms."""
-    micro = [stage_batch(seqs, m, stage, tok, rng) for m in step]
+    micro = [stage_batch(seqs, m, stage, tok, rng, layout) for m in step]
     sizes = [_terms(b, stage) for b in micro]
     for b, n in zip(micro, sizes, strict=True):
         b["weight"] = n / sum(sizes)
@@ -121,7 +123,8 @@ def streamed_steps(rows: Iterable[dict], tok: Tokenizer, limits: Limits, config:
             examples, following = examples + following, []
         seqs = encode(examples, tok, limits)
         for s, step in enumerate(plan([len(q.tokens) for q in seqs], config, seed, epoch, rank, c)):
-            yield step_batches(seqs, step, stage, tok, np.random.default_rng([seed, epoch, rank, c, s]))
+            rng = np.random.default_rng([seed, epoch, rank, c, s])
+            yield step_batches(seqs, step, stage, tok, rng, limits.layout)
         examples, c = following, c + 1
 
 

@@ -54,6 +54,11 @@ class PlatoConfig:
     # same pass (a block-diagonal mask, positions from 0 in each) and compared by the cosine of their pooled
     # states: what a sentence encoder such as all-MiniLM-L6-v2 was trained for, so it ranks before any training
     coherence: str = "joint"
+    # the released PLATO-2's layout (Knover): the latent is a bare vector in the slot column, with no position, role
+    # or turn embedding, and positions count from the column after it ("bare"; confab's slot is a token with
+    # position 0: "token"); no turn embeddings (turn_embeddings False); roles are its two types, context and response
+    latent_slot: str = "token"
+    turn_embeddings: bool = True
 
     def __post_init__(self):
         if self.norm not in ("pre", "post"):
@@ -62,6 +67,8 @@ class PlatoConfig:
             raise ValueError(f"pooling: {self.pooling!r}; first or mean")
         if self.coherence not in ("joint", "dual"):
             raise ValueError(f"coherence: {self.coherence!r}; joint or dual")
+        if self.latent_slot not in ("token", "bare"):
+            raise ValueError(f"latent_slot: {self.latent_slot!r}; token or bare")
 
 
 # The paper's three sizes (appendix: 93M, 314M, 1.6B with an 8K vocabulary) and CPU-sized ones.
@@ -132,7 +139,7 @@ class UnifiedTransformer(nn.Module):
         c = self.config = config
         self.tokens = nn.Embedding(c.vocab_size, c.hidden)
         self.roles = nn.Embedding(c.roles, c.hidden)
-        self.turns = nn.Embedding(c.max_turns, c.hidden)
+        self.turns = nn.Embedding(c.max_turns, c.hidden) if c.turn_embeddings else None
         self.positions = nn.Embedding(c.max_positions, c.hidden)
         self.embedding_norm = nn.LayerNorm(c.hidden, eps=c.norm_eps) if c.embedding_norm else nn.Identity()
         self.drop = nn.Dropout(c.dropout)
@@ -174,13 +181,23 @@ class UnifiedTransformer(nn.Module):
         is column 0 or, for left-padded rows, column `slot_at` [B]. With `outputs_from`, only the states of
         columns from there on are returned, [B, T - outputs_from, D], and the last block computes no others:
         a loss that reads only the response need not pay for the context's last layer."""
-        x = self.tokens(batch["tokens"])
-        if slot is not None:
-            rows = torch.arange(x.size(0))
+        c = self.config
+        words = self.tokens(batch["tokens"])
+        positions = batch["positions"]
+        bare = c.latent_slot == "bare"
+        if bare:  # the slot takes no position: the first token after it is position 0
+            positions = (positions - 1).clamp(min=0)
+        x = words + self.roles(batch["roles"]) + self.positions(positions)
+        if self.turns is not None:
+            x = x + self.turns(batch["turns"].clamp(max=c.max_turns - 1))
+        continuing = cache is not None and cache[0].get("n", 0) > 0  # a decoding step: no slot column
+        if slot is not None or (bare and not continuing):
+            rows, column = torch.arange(x.size(0)), 0 if slot_at is None else slot_at
             x = x.clone()
-            x[rows, 0 if slot_at is None else slot_at] = slot.to(x.dtype)
-        turns = batch["turns"].clamp(max=self.config.max_turns - 1)
-        x = x + self.roles(batch["roles"]) + self.turns(turns) + self.positions(batch["positions"])
+            if slot is not None:
+                x[rows, column] = slot.to(x.dtype) + (0 if bare else x[rows, column] - words[rows, column])
+            else:  # a bare slot holding its token (the [M] of recognition): the token's embedding alone
+                x[rows, column] = words[rows, column]
         x = self.drop(self.embedding_norm(x))
         mask = mask[:, None] if mask is not None and mask.dim() == 3 else mask
         for i, block in enumerate(self.blocks):

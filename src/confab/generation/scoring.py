@@ -18,6 +18,7 @@ from confab.generation.batches import (
     Sequence,
     coherence_view,
     collate,
+    evaluator_view,
     layout,
     prefix_lm_mask,
     response_targets,
@@ -41,8 +42,7 @@ def coherence(
     responses: list[str],
 ) -> torch.Tensor:  # fmt: skip
     """p(l=1|c,r) of each response after the persona and context."""
-    seqs = [layout(tok, persona, context, r, limits) for r in responses]
-    seqs = [Sequence([tok.cls, *s.tokens[1:]], s.roles, s.turns, s.prefix) for s in seqs]
+    seqs = [evaluator_view(layout(tok, persona, context, r, limits), tok, limits.layout) for r in responses]
     batch, mask = coherence_view(collate(seqs, tok.pad), model.config.coherence == "dual")
     hidden = model(batch, mask)
     return model.coherence_logits(hidden, batch["prefix"], batch["length"]).float().softmax(-1)[:, 1]

@@ -162,7 +162,8 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
         def batches(epoch: int):
             steps = plan(lengths, batching, run.train.seed, epoch)
             for s, step in enumerate(steps):
-                yield step_batches(seqs, step, run.stage, tok, np.random.default_rng([run.train.seed, epoch, s]))
+                rng = np.random.default_rng([run.train.seed, epoch, s])
+                yield step_batches(seqs, step, run.stage, tok, rng, run.limits.layout)
 
     validate, metric, higher = None, "ppl", False
     if valid:
@@ -171,7 +172,7 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
             metric, higher = "accuracy", True
 
         def validate() -> dict:
-            return evaluate_stage(objective, valid_seqs, run.stage, tok, batching, run.train.seed)
+            return evaluate_stage(objective, valid_seqs, run.stage, tok, batching, run.train.seed, run.limits.layout)
 
     work = out / ".train"
     result = fit(objective, batches, steps_per_epoch, run.train, work, validate, metric, progress, higher)
@@ -241,7 +242,7 @@ def with_config(model: UnifiedTransformer, **changes) -> UnifiedTransformer:
 
 @torch.no_grad()
 def evaluate_stage(objective: Objective, seqs: list, stage: str, tok: Tokenizer, batching: BatchConfig,
-                   seed: int) -> dict:  # fmt: skip
+                   seed: int, layout: str = "confab") -> dict:  # fmt: skip
     """Stages 1/2.1: token-level perplexity of the responses; 2.2: coherence accuracy and MLM loss."""
     was_training = objective.training
     objective.eval()
@@ -251,7 +252,7 @@ def evaluate_stage(objective: Objective, seqs: list, stage: str, tok: Tokenizer,
     posteriors = []
     for step in plan([len(s.tokens) for s in seqs], batching, seed, VALIDATION_EPOCH):
         for micro in step:
-            batch = stage_batch(seqs, micro, stage, tok, rng)
+            batch = stage_batch(seqs, micro, stage, tok, rng, layout)
             objective(batch)
             if stage == "2.2":
                 correct += int((objective.predicted == batch["label"]).sum())

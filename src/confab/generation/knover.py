@@ -1,0 +1,227 @@
+"""The released PLATO-2 (Knover, PaddleNLP) converted into confab checkpoints.
+
+The authors' English models (24 layers / 310M, 32 layers / 1.6B, each a generator and its NSP evaluation model)
+exist as Knover static-graph folders (`Plato/`, `NSP/`) and as PaddleNLP's one `.pdparams` file. Both are read as
+data (`generation.paddle`); the weights become confab's one model in the reference's layout, as configuration:
+pre-norm blocks with a final LayerNorm, two type embeddings and no turn embeddings, the latent as a bare vector
+before the context (`latent_slot="bare"`), the LM head's transform tied to the word embeddings, and the NSP pooler
+at the first [BOS]; the inputs follow `batches.knover_layout`. Paddle's `Linear` weights are [in, out]: they are
+transposed. A missing, unexpected or misshaped tensor is an error that names it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from confab.generation import checkpoint
+from confab.generation.batches import Limits
+from confab.generation.model import PlatoConfig, UnifiedTransformer
+from confab.generation.paddle import read_pdparams, read_static_folder
+from confab.text.knover import KnoverTokenizer
+
+# the reference's reader: at most 128 context tokens ([BOS] and each turn's [EOS] included)
+LIMITS = dict(max_context=128, max_persona=0, max_response=128, layout="knover")
+HEAD_SIZE = 64  # the released models' attention head width (24L: 1024 / 16 heads, 32L: 2048 / 32)
+
+# confab's names -> each format's, per block ({i}) and outside the blocks; "qkv" is fused from three
+PADDLENLP_BLOCK = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj",
+                   "attention.out": "self_attn.out_proj"}  # fmt: skip
+PADDLENLP = {
+    "generator": dict(prefix="plato2_encoder.", layers="layers", final="post_encoder_layer_norm",
+                      block={**PADDLENLP_BLOCK, "norm1": "pre_norm_layer", "norm2": "post_norm_layer",
+                             "mlp.0": "fc1", "mlp.2": "fc2"},
+                      outside={"tokens": "plato2_encoder.word_embedding_layer", "roles":
+                               "plato2_encoder.sent_embedding_layer", "positions": "plato2_encoder.pos_embedding_layer",
+                               "lm_transform.0": "logits_fc_layer", "lm_transform.2": "logits_layer_norm"}),
+    "evaluator": dict(prefix="nsp_predictor.encoder.", layers="layers", final="norm",
+                      block={**PADDLENLP_BLOCK, "norm1": "norm1", "norm2": "norm2", "mlp.0": "linear1",
+                             "mlp.2": "linear2"},
+                      outside={"tokens": "nsp_predictor.word_embedding_layer", "roles":
+                               "nsp_predictor.sent_embedding_layer", "positions": "nsp_predictor.pos_embedding_layer",
+                               "pooler.0": "nsp_predictor.fc1", "coherence": "nsp_predictor.fc2"}),
+}  # fmt: skip
+KNOVER_BLOCK = {"q": "multi_head_att_query_fc", "k": "multi_head_att_key_fc", "v": "multi_head_att_value_fc",
+                "attention.out": "multi_head_att_output_fc", "norm1": "pre_att_layer_norm",
+                "norm2": "pre_ffn_layer_norm", "mlp.0": "ffn_fc_0", "mlp.2": "ffn_fc_1"}  # fmt: skip
+KNOVER_OUTSIDE = {"tokens": "word_embedding", "roles": "sent_embedding", "positions": "pos_embedding",
+                  "norm": "post_encoder_layer_norm", "lm_transform.0": "mask_lm_trans_fc",
+                  "lm_transform.2": "mask_lm_trans_layer_norm", "pooler.0": "pooled_fc",
+                  "coherence": "next_sent_fc"}  # fmt: skip
+
+
+def convert(source: str | Path, out: str | Path, dtype: str = "float32", vocab: str | Path | None = None,
+            heads: int | None = None) -> dict[str, Path]:  # fmt: skip
+    """Write `out/generator` and/or `out/evaluator` from a Knover folder (its `Plato/` and `NSP/`, or one
+    variable folder) or a PaddleNLP `.pdparams`; `vocab` is the folder with Knover's `spm.model` and `vocab.txt`
+    (default: the source's folder or its parent). Returns the folders written."""
+    source, out = Path(source), Path(out)
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"--dtype {dtype!r}: float32 or bfloat16")
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    parts = read_parts(source)
+    tok = KnoverTokenizer.load(vocab_folder(source, vocab))
+    written = {}
+    for role, weights in parts.items():
+        model = to_model(weights, role, source, heads)
+        if len(tok) != model.config.vocab_size:
+            raise ValueError(f"{source}: {model.config.vocab_size} word embeddings, the vocabulary has {len(tok)}")
+        model.to(getattr(torch, dtype))
+        stage = "2.1" if role == "generator" else "2.2"
+        origin = {"source": source.name, "format": FORMATS[role, source.is_file()]}
+        checkpoint.save(out / role, model, tok, stage, Limits(**LIMITS),
+                        {"converted_from": origin, "untrained": UNTRAINED[role]})  # fmt: skip
+        written[role] = out / role
+    return written
+
+
+# heads of the unified transformer that the release does not have (its training-only heads were not published)
+UNTRAINED = {"generator": ["recognize", "bow", "pooler", "coherence"],
+             "evaluator": ["latents", "recognize", "bow", "lm_bias"]}  # fmt: skip
+FORMATS = {("generator", False): "knover static Plato/", ("evaluator", False): "knover static NSP/",
+           ("generator", True): "paddlenlp pdparams", ("evaluator", True): "paddlenlp pdparams"}  # fmt: skip
+
+
+def read_parts(source: Path) -> dict[str, dict[str, tuple[str, np.ndarray]]]:
+    """{"generator"|"evaluator": {confab name: (the source's name, array)}} from either format."""
+    if source.is_file():
+        arrays = read_pdparams(source)
+        parts = {}
+        if any(k.startswith("plato2_encoder.") for k in arrays):
+            parts["generator"] = paddlenlp_names(arrays, "generator", source)
+        if any(k.startswith("nsp_predictor.") for k in arrays):
+            parts["evaluator"] = paddlenlp_names(arrays, "evaluator", source)
+        if not parts:
+            raise ValueError(f"{source}: neither plato2_encoder.* nor nsp_predictor.* tensors: not a PLATO-2 pdparams")
+        return parts
+    folders = {"generator": source / "Plato", "evaluator": source / "NSP"}
+    found = {role: f for role, f in folders.items() if f.is_dir()}
+    if not found:  # one variable folder: the generator has the latent embedding, the NSP model its classifier
+        names = {p.name for p in source.iterdir()}
+        role = "generator" if "latent_embedding" in names else "evaluator" if "next_sent_fc.w_0" in names else None
+        if role is None:
+            raise ValueError(f"{source}: no Plato/ or NSP/ folder, and not a Knover variable folder itself")
+        found = {role: source}
+    return {role: knover_names(read_static_folder(f), role, f) for role, f in found.items()}
+
+
+def paddlenlp_names(arrays: dict, role: str, source: Path) -> dict:
+    spec = PADDLENLP[role]
+    names = dict(spec["outside"])
+    names["norm"] = spec["prefix"] + spec["final"]
+    for i in range(_layers(arrays, re.escape(spec["prefix"] + spec["layers"]) + r"\.(\d+)\.")):
+        for ours, theirs in spec["block"].items():
+            names[f"blocks.{i}.{ours}"] = f"{spec['prefix']}{spec['layers']}.{i}.{theirs}"
+    if role == "generator":
+        names["lm_bias"], names["latents"] = "logits_bias", "latent_weight"
+    # the evaluator's tensors are the nsp_predictor's, the generator's all the others
+    mine = {k: v for k, v in arrays.items() if k.startswith("nsp_predictor.") == (role == "evaluator")}
+    return _collect(mine, names, ".weight", ".bias", source)
+
+
+def knover_names(arrays: dict, role: str, source: Path) -> dict:
+    other = ("pooler.0", "coherence") if role == "generator" else ("lm_transform.0", "lm_transform.2")
+    names = {k: v for k, v in KNOVER_OUTSIDE.items() if k not in other}
+    for i in range(_layers(arrays, r"encoder_layer_(\d+)_")):
+        for ours, theirs in KNOVER_BLOCK.items():
+            names[f"blocks.{i}.{ours}"] = f"encoder_layer_{i}_{theirs}"
+    if role == "generator":
+        names["lm_bias"], names["latents"] = "mask_lm_out_fc.b_0", "latent_embedding"
+    return _collect(arrays, names, None, None, source)
+
+
+def _layers(arrays: dict, pattern: str) -> int:
+    found = {int(m.group(1)) for k in arrays if (m := re.match(pattern, k))}
+    if not found or found != set(range(max(found) + 1)):
+        raise ValueError(f"blocks {sorted(found)}: expected 0..n-1")
+    return len(found)
+
+
+def _collect(available: dict, names: dict, weight: str | None, bias: str | None, source: Path) -> dict:
+    """Each confab tensor from the source's arrays: (its name there, array). `weight`/`bias` are PaddleNLP's
+    suffixes; Knover's are `.w_0`/`.b_0` for layers and `_scale`/`_bias` for layer norms (None: Knover)."""
+    out, used = {}, set()
+
+    def take(name: str) -> np.ndarray:
+        if name not in available:
+            raise ValueError(f"{source}: missing tensor {name}")
+        used.add(name)
+        return available[name]
+
+    for ours, theirs in names.items():
+        if ours in ("lm_bias", "latents"):
+            out[ours] = (theirs, take(theirs))
+            continue
+        norm = ours.endswith(("norm1", "norm2")) or ours in ("norm", "lm_transform.2")
+        embedding = ours in ("tokens", "roles", "positions")
+        if weight is None:  # Knover
+            w = f"{theirs}_scale" if norm else theirs if embedding else f"{theirs}.w_0"
+            b = None if embedding else f"{theirs}_bias" if norm else f"{theirs}.b_0"
+        else:
+            w, b = f"{theirs}{weight}", None if embedding else f"{theirs}{bias}"
+        out[f"{ours}.weight"] = (w, take(w))
+        if b is not None:
+            out[f"{ours}.bias"] = (b, take(b))
+    if unexpected := sorted(set(available) - used):
+        raise ValueError(f"{source}: unexpected tensors {', '.join(unexpected[:5])}")
+    return out
+
+
+def vocab_folder(source: Path, vocab: str | Path | None) -> Path:
+    if vocab is not None:
+        return Path(vocab)
+    base = source.parent if source.is_file() else source
+    for folder in (base, base.parent):
+        if (folder / "spm.model").exists() and (folder / "vocab.txt").exists():
+            return folder
+    raise FileNotFoundError(f"{source}: no spm.model and vocab.txt beside it; give Knover's vocabulary with --vocab")
+
+
+def to_model(weights: dict, role: str, source: Path, heads: int | None) -> UnifiedTransformer:
+    tokens = weights["tokens.weight"][1]
+    vocab, hidden = tokens.shape
+    layers = len({k.split(".")[1] for k in weights if k.startswith("blocks.")})
+    ffn = weights["blocks.0.mlp.0.weight"][1].shape[1]
+    heads = heads or hidden // HEAD_SIZE
+    if not heads or hidden % heads:
+        raise ValueError(f"{source}: hidden size {hidden} with {heads} heads; give the head count with --heads")
+    config = PlatoConfig(
+        vocab_size=vocab, layers=layers, hidden=hidden, heads=heads, ffn=ffn,
+        max_positions=weights["positions.weight"][1].shape[0], roles=weights["roles.weight"][1].shape[0],
+        latent_k=weights["latents"][1].shape[1] if "latents" in weights else 20, dropout=0.0, norm="pre",
+        norm_eps=1e-5, lm_transform=role == "generator", pooling="first",
+        latent_slot="bare" if role == "generator" else "token", turn_embeddings=False,
+    )  # fmt: skip
+    model = UnifiedTransformer(config).eval()
+    state = model.state_dict()
+    tensors = {}
+    for ours, (_, array) in weights.items():
+        if ours == "latents":  # Knover's [hidden, K]: z's embedding is one_hot(z) @ latent_weight.T
+            ours, array = "latents.weight", array.T
+        elif ours.endswith(".weight") and array.ndim == 2 and not ours.startswith(("tokens", "roles", "positions")):
+            array = array.T  # Paddle's Linear: [in, out]
+        tensors[ours] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    names = {ours: theirs for ours, (theirs, _) in weights.items()}
+    for i in range(layers):  # query, key and value: one fused projection
+        shapes = {names[f"blocks.{i}.{n}.weight"]: tuple(tensors[f"blocks.{i}.{n}.weight"].shape) for n in "qkv"}
+        if len(set(shapes.values())) != 1 or (hidden, hidden) not in shapes.values():
+            raise ValueError(f"{source}: query, key and value projections {shapes}, expected ({hidden}, {hidden})")
+        q, k, v = (tensors.pop(f"blocks.{i}.{n}.weight") for n in "qkv")
+        tensors[f"blocks.{i}.attention.qkv.weight"] = torch.cat([q, k, v])
+        tensors[f"blocks.{i}.attention.qkv.bias"] = torch.cat([tensors.pop(f"blocks.{i}.{n}.bias") for n in "qkv"])
+    for key, value in tensors.items():
+        if key not in state:
+            raise ValueError(f"{source}: {names.get(key, key)} has no place in the model")
+        if value.shape != state[key].shape:
+            raise ValueError(
+                f"{source}: {names.get(key, key)} is {tuple(value.shape)}, expected {tuple(state[key].shape)}"
+            )
+    missing = [k for k in state if k not in tensors and not checkpoint.untrained(k, UNTRAINED[role])]
+    if missing:
+        raise ValueError(f"{source}: nothing for {', '.join(missing[:5])}")
+    model.load_state_dict(tensors, strict=False)
+    return model
