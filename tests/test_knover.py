@@ -43,3 +43,151 @@ def test_knover_pieces_and_ids_are_the_references(io_json, knover_tok, tmp_path)
     tok.save(tmp_path / "t")
     again = subwords.load(tmp_path / "t")
     assert again.kind == "knover-sentencepiece" and again.digest() == tok.digest()
+
+
+FORMATS = {"pdparams": "plato2_tiny.pdparams", "knover": "knover_static"}
+
+
+@pytest.fixture(scope="module", params=sorted(FORMATS))
+def converted(request, tmp_path_factory):
+    """The reference's tiny PLATO-2 converted from one of its two formats."""
+    from confab.generation.knover import convert
+
+    out = tmp_path_factory.mktemp(request.param)
+    return convert(reference(FORMATS[request.param]), out, heads=2)
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    import numpy as np
+
+    return np.load(reference("io.npz"))
+
+
+def loaded(folder):
+    from confab.generation import checkpoint
+
+    return checkpoint.load(folder, "float32")
+
+
+def test_the_inputs_are_laid_out_as_the_reference_lays_them(converted, io_json, arrays):
+    import numpy as np
+    import torch
+
+    from confab.generation.batches import Limits, collate, evaluator_view, layout, prefix_lm_mask
+    from confab.generation.checkpoint import limits_of
+
+    model, tok, meta = loaded(converted["generator"])
+    limits = limits_of(meta)
+    for i, case in enumerate(io_json["cases"]):
+        seq = layout(tok, [], case["context"], case["response"], limits)
+        batch = collate([seq])
+        assert batch["tokens"][0, 1:].tolist() == arrays[f"c{i}_tf_token_ids"][0, :, 0].tolist()
+        assert batch["roles"][0, 1:].tolist() == arrays[f"c{i}_tf_type_ids"][0, :, 0].tolist()
+        # the latent's column takes no position: the model counts positions from the column after it
+        assert (batch["positions"][0, 1:] - 1).tolist() == arrays[f"c{i}_tf_pos_ids"][0, :, 0].tolist()
+        mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
+        assert torch.equal(mask.float(), torch.from_numpy(arrays[f"c{i}_tf_generation_mask"]))
+        prefix = layout(tok, [], case["context"], None, limits)
+        assert prefix.tokens[1:-1] == case["infer_record"]["token_ids"]
+        nsp = collate([evaluator_view(layout(tok, [], case["context"], p["response"], limits), tok, "knover")
+                       for p in case["nsp_pairs"]])  # fmt: skip
+        width = nsp["tokens"].size(1)
+        assert np.array_equal(nsp["tokens"].numpy(), arrays[f"c{i}_nsp_token_ids"][:, :width])
+        assert np.array_equal(nsp["roles"].numpy(), arrays[f"c{i}_nsp_type_ids"][:, :width])
+    for name, case in io_json["reader_only"].items():
+        if "truncate_first_turn" in name:
+            continue  # the reader's option to cut a single long turn instead of dropping it: not taken
+        short = Limits(**{**vars(limits), "max_context": 24})
+        assert layout(tok, [], case["src"].split(" [SEP] "), None, short).tokens[1:-1] == case["token_ids"], name
+
+
+def test_encoder_states_and_logits_for_every_latent_are_the_references(converted, io_json, arrays):
+    import numpy as np
+    import torch
+
+    from confab.generation.batches import collate, layout, prefix_lm_mask
+    from confab.generation.checkpoint import limits_of
+
+    model, tok, meta = loaded(converted["generator"])
+    k = model.config.latent_k
+    for i, case in enumerate(io_json["cases"]):
+        batch = collate([layout(tok, [], case["context"], case["response"], limits_of(meta))] * k)
+        with torch.no_grad():
+            hidden = model(batch, prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1)),
+                           slot=model.latent_embedding(torch.eye(k)))  # fmt: skip
+            logits = model.logits(hidden[:, case["tf_rows"]])
+        np.testing.assert_allclose(hidden.numpy(), arrays[f"c{i}_tf_enc_out"], atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(logits.numpy(), arrays[f"c{i}_tf_logits"], atol=1e-4, rtol=1e-4)
+
+
+def test_first_steps_and_greedy_decodes_are_the_references(converted, io_json, arrays):
+    import numpy as np
+    import torch
+
+    from confab.generation.batches import layout
+    from confab.generation.checkpoint import limits_of
+    from confab.generation.decode import DecodeConfig, _first_step, generate
+
+    model, tok, meta = loaded(converted["generator"])
+    k = model.config.latent_k
+    slots = model.latent_embedding(torch.eye(k))
+    config = DecodeConfig(strategy="greedy", max_length=16, min_length=1, no_repeat_ngram=0)
+    for i, case in enumerate(io_json["cases"]):
+        prefixes = [layout(tok, [], case["context"], None, limits_of(meta))] * k
+        with torch.no_grad():
+            first = _first_step(model, prefixes, slots, 16)[0]
+        expected = arrays[f"c{i}_decode_raw_logits_first_steps"][0]  # [step, z, vocab]
+        np.testing.assert_allclose(first.numpy(), expected, atol=1e-4, rtol=1e-4)
+        outputs = generate(model, prefixes, tok.eos, config, slots, banned=tok.special_ids)
+        for z, (out, ref) in enumerate(zip(outputs, case["decode_candidates"], strict=True)):
+            assert out.ids == ref["response_ids"] and out.finished != ref["hit_max_dec_len"], z
+            pred = arrays[f"c{i}_decode_pred_ids"][z, 1:].tolist()
+            assert pred[: len(out.ids)] == out.ids
+
+
+def test_nsp_probabilities_are_the_references(converted, io_json, arrays):
+    import numpy as np
+
+    from confab.generation import scoring
+    from confab.generation.checkpoint import limits_of
+
+    model, tok, meta = loaded(converted["evaluator"])
+    for i, case in enumerate(io_json["cases"]):
+        p = scoring.coherence(
+            model, tok, limits_of(meta), [], case["context"], [x["response"] for x in case["nsp_pairs"]]
+        )
+        np.testing.assert_allclose(p.numpy(), arrays[f"c{i}_nsp_probs"][:, 1], atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["ids", "retokenised"])
+def test_the_ranking_is_the_references(converted, io_json, variant):
+    from confab.generation.agent import PlatoAgent
+    from confab.generation.decode import DecodeConfig
+
+    agent = PlatoAgent(converted["generator"], converted["evaluator"], precision="float32", evaluator_input=variant,
+                       decode=DecodeConfig(strategy="greedy", max_length=16, no_repeat_ngram=0))  # fmt: skip
+    for case in io_json["cases"]:
+        reply = agent.respond(case["context"], [])
+        by_z = {c.info["z"]: c for c in reply.candidates}
+        if variant == "ids":  # Knover: the evaluator reads the pieces as generated
+            expected = case["knover_tokenized_nsp"]
+            assert [round(by_z[z].score, 5) for z in sorted(by_z)] == [round(s, 5) for s in expected["score"]]
+            assert reply.candidates[0].info["z"] == expected["best_z"]
+        else:  # PaddleNLP: context and candidates re-tokenised from their pieces
+            for ref in case["decode_candidates"]:
+                c = by_z[ref["z"]]
+                assert c.score == pytest.approx(ref["score"], abs=1e-5)
+                assert (c.info["repeats_context"], c.info["repeats"]) == (bool(ref["cross_turn_repetition"]),
+                                                                        bool(ref["in_turn_repetition"]))  # fmt: skip
+            assert reply.text == case["decode_result_paddlenlp"][0]["response"]
+
+
+def test_the_repetition_checks_are_the_references(io_json):
+    from confab.generation.agent import cross_turn_repetition, in_turn_repetition
+
+    for case in io_json["ranking_helper_cases"]:
+        assert cross_turn_repetition(case["context_words"], case["pred_words"]) == bool(case["cross_turn_repetition"])
+        lowered = [w.lower() for w in case["pred_words"]]
+        assert in_turn_repetition(lowered) == bool(case["in_turn_repetition_words"])
+        assert in_turn_repetition(case["pred_ids"]) == bool(case["in_turn_repetition_ids"])

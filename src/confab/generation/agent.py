@@ -2,7 +2,8 @@
 model's coherence p(l=1|c,r) (PLATO-2 section 2.2), or by the alternatives of its appendix E: the length-averaged
 log-likelihood p(r|c) of the generator, or p(c|r) from a backward model (`--backward` at stage 1).
 
-Candidates that never end or repeat themselves rank below every other candidate, as in the reference code.
+Candidates that never end, repeat a word trigram of a context turn, or repeat a trigram of their own (words, lower-
+cased, or ids) rank below every other candidate (less 1,000), as the reference code ranks them.
 A stage-1 generator has no latent: its K candidates are K samples.
 """
 
@@ -15,10 +16,13 @@ import torch
 
 from confab.agents import Candidate, Reply
 from confab.generation import checkpoint, scoring
-from confab.generation.batches import layout
+from confab.generation.batches import PERSONA_TURN, layout
 from confab.generation.decode import DecodeConfig, Output, generate
 
 RANKINGS = ("evaluator", "loglik", "backward")
+# what the evaluator reads of a candidate: its ids as generated (Knover), its text encoded again, or (PaddleNLP's
+# port, Knover vocabulary) context and candidate re-tokenised from their pieces joined by spaces
+EVALUATOR_INPUTS = ("ids", "text", "retokenised")
 SCORED_BY = {  # what a candidate's score is, for people reading a ranking
     "evaluator": "coherence p(l=1|c,r) of the evaluation model",
     "loglik": "the generator's length-averaged log p(r|c)",
@@ -36,7 +40,11 @@ class PlatoAgent:
         ranking: str | None = None,
         backward: str | Path | None = None,
         precision: str = "auto",
+        evaluator_input: str = "ids",
     ):
+        if evaluator_input not in EVALUATOR_INPUTS:
+            raise ValueError(f"evaluator input {evaluator_input!r}: {', '.join(EVALUATOR_INPUTS)}")
+        self.evaluator_input = evaluator_input
         self.model, self.tok, meta = checkpoint.load(generator, precision)
         self.limits = checkpoint.limits_of(meta)
         self.latent = meta["stage"] == "2.1"
@@ -83,9 +91,8 @@ class PlatoAgent:
                 len(requests), 1
             )
         with torch.no_grad():
-            outputs = generate(
-                self.model, [p for p in prefixes for _ in range(self.k)], self.tok.eos, self.decode, slots
-            )
+            outputs = generate(self.model, [p for p in prefixes for _ in range(self.k)], self.tok.eos, self.decode,
+                               slots, banned=self.tok.special_ids)  # fmt: skip
             replies = []
             for r, (history, persona) in enumerate(requests):
                 mine = outputs[r * self.k : (r + 1) * self.k]
@@ -97,22 +104,40 @@ class PlatoAgent:
         texts = [self.tok.decode(o.ids) for o in outputs]
         coherence = None
         if self.ranking == "evaluator":
-            coherence = scoring.coherence(self.evaluator, self.tok, self.evaluator_limits, persona, history, texts)
+            responses = texts if self.evaluator_input == "text" else [o.ids for o in outputs]
+            coherence = scoring.coherence(self.evaluator, self.tok, self.evaluator_limits, persona, history,
+                                          responses, retokenise=self.evaluator_input == "retokenised")  # fmt: skip
         elif self.ranking == "backward":
             coherence = scoring.backward_loglik(self.backward, self.tok, self.limits, history, texts)
+        # the turns the generator read as context (a persona is context to a model without a persona segment)
+        turns = [*(PERSONA_TURN.format(p) for p in persona if self.limits.layout == "knover"), *history]
+        context_words = [self.tok.decode(self.tok.encode(t)).split() for t in turns]
         candidates = []
         for i, (o, text) in enumerate(zip(outputs, texts, strict=True)):
             loglik = o.logprob / (len(o.ids) + int(o.finished)) if o.ids or o.finished else -float("inf")
             score = float(coherence[i]) if coherence is not None else loglik
-            bad = not o.finished or repeats(o)
-            info = {"z": i if self.latent else None, "loglik": loglik, "finished": o.finished, "repeats": repeats(o)}
-            # a candidate that never ends or repeats itself loses to every proper one
-            candidates.append(Candidate(text, score - (1e3 if bad else 0.0), info))
-        candidates.sort(key=lambda c: -c.score)
+            words = text.split()
+            cross = cross_turn_repetition(context_words, words)
+            inside = in_turn_repetition([w.lower() for w in words]) or in_turn_repetition(o.ids)
+            info = {"z": i if self.latent else None, "loglik": loglik, "finished": o.finished, "repeats": inside,
+                    "repeats_context": cross}  # fmt: skip
+            # as the reference ranks: one that never ends, repeats a context turn or itself loses to every other
+            bad = not o.finished or cross or inside
+            candidates.append(Candidate(text, score - (PENALTY if bad else 0.0), info))
+        candidates.sort(key=lambda c: -c.score)  # stable: ties go to the lowest z
         return Reply(candidates[0].text, candidates, 0.0)
 
 
-def repeats(output: Output, n: int = 3) -> bool:
-    """True when some n-gram occurs twice in the response (n-gram blocking off, or a repeated phrase)."""
-    grams = [tuple(output.ids[i : i + n]) for i in range(len(output.ids) - n + 1)]
-    return len(grams) != len(set(grams))
+PENALTY = 1e3
+
+
+def in_turn_repetition(tokens: list, n: int = 3) -> bool:
+    """Some n-gram occurs twice in the response (words or ids); an empty response counts as one."""
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return not tokens or len(grams) != len(set(grams))
+
+
+def cross_turn_repetition(turns: list[list[str]], words: list[str], n: int = 3) -> bool:
+    """Some word n-gram of the response occurs in a context turn; an empty response counts as one."""
+    grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    return not words or any(tuple(t[i : i + n]) in grams for t in turns for i in range(len(t) - n + 1))

@@ -45,11 +45,12 @@ def layout(
     tok: Tokenizer,
     persona: list[str],
     context: list[str],
-    response: str | None,
+    response: str | list[int] | None,
     limits: Limits,
     slot: int | None = None,
 ) -> Sequence:
-    """One example as a sequence; with `response=None`, the prefix and [BOS] (to generate from)."""
+    """One example as a sequence; with `response=None`, the prefix and [BOS] (to generate from). A response may
+    be ids already (a candidate as generated)."""
     if limits.layout == "knover":
         return knover_layout(tok, persona, context, response, limits, slot)
     tokens, roles, turns = [tok.latent if slot is None else slot], [ROLE_SELF], [0]
@@ -77,13 +78,22 @@ def layout(
         roles += [role] * len(ids)
         turns += [back] * len(ids)
     prefix = len(tokens)
-    body = [tok.bos] if response is None else [tok.bos, *tok.encode(response)[: limits.max_response - 2], tok.eos]
+    body = _body(tok, response, limits)
     return Sequence(tokens + body, roles + [ROLE_SELF] * len(body), turns + [0] * len(body), prefix)
 
 
+def _body(tok: Tokenizer, response: str | list[int] | None, limits: Limits) -> list[int]:
+    """[BOS] response [EOS], cut to max_response; [BOS] alone to generate from."""
+    if response is None:
+        return [tok.bos]
+    ids = tok.encode(response) if isinstance(response, str) else list(response)
+    return [tok.bos, *ids[: limits.max_response - 2], tok.eos]
+
+
 def knover_layout(
-    tok: Tokenizer, persona: list[str], context: list[str], response: str | None, limits: Limits, slot: int | None
-) -> Sequence:
+    tok: Tokenizer, persona: list[str], context: list[str], response: str | list[int] | None, limits: Limits,
+    slot: int | None,
+) -> Sequence:  # fmt: skip
     """The released PLATO-2's input: [slot] [BOS] turn_1 [EOS] ... turn_n [EOS] [BOS] response [EOS], type 0 for
     the context and 1 for the response, turns not counted. The model has no persona segment, so persona sentences
     go in as leading turns ("your persona : ..."). While 1 + the turns' tokens (each with its [EOS]) exceed
@@ -95,7 +105,7 @@ def knover_layout(
         turns.pop(0)
     tokens = [tok.latent if slot is None else slot, tok.bos, *(i for t in turns for i in t)]
     prefix = len(tokens)
-    body = [tok.bos] if response is None else [tok.bos, *tok.encode(response)[: limits.max_response - 2], tok.eos]
+    body = _body(tok, response, limits)
     roles = [TYPE_CONTEXT] * prefix + [TYPE_RESPONSE] * len(body)
     return Sequence(tokens + body, roles, [0] * len(roles), prefix)
 

@@ -9,6 +9,7 @@ training.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -46,11 +47,16 @@ def generate(
     eos: int,
     config: DecodeConfig,
     slots: torch.Tensor | None = None,
+    banned: Iterable[int] = (),
 ) -> list[Output]:
-    """One response per prefix (each ends with [BOS]); `slots` [B, D] replaces the slot embeddings (latent z)."""
+    """One response per prefix (each ends with [BOS]); `slots` [B, D] replaces the slot embeddings (latent z);
+    `banned` tokens are never emitted (the vocabulary's special tokens but [EOS], as the reference bans UNK,
+    BOS and MASK)."""
+    banned = torch.tensor(sorted(set(banned) - {eos}), dtype=torch.long)
     if config.strategy == "beam":
         return [
-            _beam(model, p, eos, config, None if slots is None else slots[i : i + 1]) for i, p in enumerate(prefixes)
+            _beam(model, p, eos, config, None if slots is None else slots[i : i + 1], banned)
+            for i, p in enumerate(prefixes)
         ]
     generator = torch.Generator().manual_seed(config.seed) if config.seed is not None else None
     logits, visible, position, cache, role = _first_step(model, prefixes, slots, config.max_length)
@@ -60,7 +66,7 @@ def generate(
     done = torch.zeros(b, dtype=torch.bool)
     for step in range(config.max_length):
         scores = F.log_softmax(logits.float(), dim=-1)
-        allowed = _block(scores.clone(), out, eos, step, config)
+        allowed = _block(scores.clone(), out, eos, step, config, banned)
         if config.strategy == "greedy":
             token = allowed.argmax(-1)
         else:
@@ -127,7 +133,9 @@ def _next(model, token, position, visible, cache, role) -> torch.Tensor:
     return model.logits(model(step, None if visible.all() else visible[:, None, :], cache=cache)[:, -1])
 
 
-def _block(scores: torch.Tensor, out: list[list[int]], eos: int, step: int, config: DecodeConfig) -> torch.Tensor:
+def _block(scores: torch.Tensor, out: list[list[int]], eos: int, step: int, config: DecodeConfig,
+           banned: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    scores[:, banned] = -float("inf")
     if step < config.min_length:
         scores[:, eos] = -float("inf")
     n = config.no_repeat_ngram
@@ -155,7 +163,7 @@ def _sample(logits: torch.Tensor, config: DecodeConfig, generator: torch.Generat
     return ids.gather(1, choice)[:, 0]
 
 
-def _beam(model, prefix: Sequence, eos: int, config: DecodeConfig, slot: torch.Tensor | None) -> Output:
+def _beam(model, prefix: Sequence, eos: int, config: DecodeConfig, slot: torch.Tensor | None, banned) -> Output:
     """Beam search for one prefix: the beams are the rows of one batch sharing one encoded prefix."""
     w = config.beam_size
     logits, visible, position, cache, role = _first_step(model, [prefix], slot, config.max_length)
@@ -163,7 +171,7 @@ def _beam(model, prefix: Sequence, eos: int, config: DecodeConfig, slot: torch.T
     scores = torch.zeros(1)
     finished: list[tuple[float, list[int], float]] = []
     for step in range(config.max_length):
-        logp = _block(F.log_softmax(logits.float(), dim=-1), beams, eos, step, config)
+        logp = _block(F.log_softmax(logits.float(), dim=-1), beams, eos, step, config, banned)
         total = (scores[:, None] + logp).view(-1)
         top = total.topk(min(2 * w, int(torch.isfinite(total).sum())))
         keep_rows, keep_tokens, keep_scores = [], [], []

@@ -39,9 +39,16 @@ def kind_of(meta: dict) -> str:
 @torch.no_grad()
 def coherence(
     model: UnifiedTransformer, tok: Tokenizer, limits: Limits, persona: list[str], context: list[str],
-    responses: list[str],
+    responses: list[str] | list[list[int]], retokenise: bool = False,
 ) -> torch.Tensor:  # fmt: skip
-    """p(l=1|c,r) of each response after the persona and context."""
+    """p(l=1|c,r) of each response (text, or ids as generated) after the persona and context. `retokenise`: the
+    context and responses go in as PaddleNLP's PLATO-2 feeds its NSP model, their pieces joined by spaces and
+    tokenised again (a Knover vocabulary's `retokenised`)."""
+    if retokenise:
+        if not hasattr(tok, "retokenised"):
+            raise ValueError(f"re-tokenised evaluator input is PaddleNLP's, for a Knover vocabulary; not {tok.kind}")
+        persona, context = [tok.retokenised(p) for p in persona], [tok.retokenised(t) for t in context]
+        responses = [tok.retokenised(r) for r in responses]
     seqs = [evaluator_view(layout(tok, persona, context, r, limits), tok, limits.layout) for r in responses]
     batch, mask = coherence_view(collate(seqs, tok.pad), model.config.coherence == "dual")
     hidden = model(batch, mask)

@@ -90,6 +90,13 @@ class KnoverTokenizer:
                 pieces.append(piece)
         return pieces
 
+    def retokenised(self, text: str | list[int]) -> str:
+        """A text (or ids) as PaddleNLP's PLATO-2 hands it to its NSP model: the pieces joined by spaces, which it
+        then tokenises again ("▁hell o" becomes "▁hell ▁o")."""
+        pieces = self.tokenize(text) if isinstance(text, str) else [self.pieces.get(i, "") for i in text
+                                                                       if i not in self.special_ids]  # fmt: skip
+        return " ".join(pieces)
+
     def encode(self, text: str) -> list[int]:
         return [self.vocab.get(p, self.unk) for p in self.tokenize(text)]
 
