@@ -191,3 +191,62 @@ def test_the_repetition_checks_are_the_references(io_json):
         lowered = [w.lower() for w in case["pred_words"]]
         assert in_turn_repetition(lowered) == bool(case["in_turn_repetition_words"])
         assert in_turn_repetition(case["pred_ids"]) == bool(case["in_turn_repetition_ids"])
+
+
+def test_convert_and_respond_on_the_command_line(io_json, tmp_path):
+    from typer.testing import CliRunner
+
+    from confab.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["convert", "plato2", str(reference("plato2_tiny.pdparams")), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    case = io_json["cases"][1]
+    result = runner.invoke(app, ["respond", "--model", str(tmp_path / "generator"), "--evaluator",
+                                 str(tmp_path / "evaluator"), "--decoding", "greedy", "--max-length", "16", "--json"],
+                           input="\n".join(case["context"]) + "\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    candidates = json.loads(result.output)["candidates"]
+    expected = sorted(case["decode_candidates"], key=lambda c: -c["score"])  # ties: the lowest z first
+    assert [c["z"] for c in candidates] == [c["z"] for c in expected]
+    assert [c["score"] for c in candidates] == pytest.approx([c["score"] for c in expected], abs=1e-5)
+    assert [c["text"] for c in candidates] == [c["response"] for c in expected]
+
+
+def test_a_bfloat16_conversion_loads_and_stays_close(tmp_path, arrays, io_json):
+    import torch
+
+    from confab.generation import checkpoint
+    from confab.generation.knover import convert
+
+    written = convert(reference("knover_static/NSP"), tmp_path, "bfloat16", vocab=reference("."), heads=2)
+    assert list(written) == ["evaluator"]  # one variable folder: the NSP model alone
+    model, tok, meta = checkpoint.load(written["evaluator"], "auto")  # the precision it was converted for
+    assert model.tokens.weight.dtype == torch.bfloat16 and meta["precision"] == "bfloat16"
+    from confab.generation import scoring
+
+    case = io_json["cases"][0]
+    p = scoring.coherence(model, tok, checkpoint.limits_of(meta), [], case["context"], [case["response"]])
+    assert abs(float(p[0]) - float(arrays["c0_nsp_probs"][0, 1])) < 0.02
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda t: t.pop("plato2_encoder.layers.1.fc2.bias"), "missing tensor plato2_encoder.layers.1.fc2.bias"),
+        (lambda t: t.update({"plato2_encoder.extra": t["logits_bias"]}), "unexpected tensors plato2_encoder.extra"),
+        (lambda t: t.update({"logits_fc_layer.weight": t["logits_fc_layer.weight"][:, :8]}),
+         r"logits_fc_layer.weight is \(8, 16\), expected \(16, 16\)"),
+    ],
+)  # fmt: skip
+def test_a_missing_unexpected_or_misshaped_tensor_is_named(tmp_path, mutate, message):
+    import pickle
+
+    from confab.generation.knover import convert
+    from confab.generation.paddle import read_pdparams
+
+    tensors = read_pdparams(reference("plato2_tiny.pdparams"))
+    mutate(tensors)
+    (tmp_path / "m.pdparams").write_bytes(pickle.dumps(tensors))
+    with pytest.raises(ValueError, match=message):
+        convert(tmp_path / "m.pdparams", tmp_path / "out", vocab=reference("."))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from confab.cli import data, evaluate, human, index, talk, train
+from confab.cli import convert, data, evaluate, human, index, talk, train
 from confab.cli.common import console, fail
 
 app = typer.Typer(help="confab: persona-grounded open-domain dialogue.", no_args_is_help=True)
@@ -17,6 +17,7 @@ app.add_typer(evaluate.app, name="eval")
 app.add_typer(index.app, name="index")
 app.add_typer(train.tokenizer_app, name="tokenizer")
 app.add_typer(human.app, name="human")
+app.add_typer(convert.app, name="convert")
 app.command()(talk.chat)
 app.command()(talk.respond)
 app.command()(talk.serve)

@@ -42,6 +42,17 @@ def respond(
         Path | None, typer.Option(help="PLATO-2: a backward model p(c|r) for --ranking backward.")
     ] = None,
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    decoding: Annotated[str | None, typer.Option(help="PLATO-2: sampling | greedy | beam.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="PLATO-2: response tokens at most ([EOS] included).")] = None,
+    min_length: Annotated[int | None, typer.Option(help="PLATO-2: response tokens before [EOS] may come.")] = None,
+    top_k: Annotated[int | None, typer.Option(help="PLATO-2 sampling: the k most likely tokens (0: all).")] = None,
+    no_repeat_ngram: Annotated[int | None, typer.Option(help="PLATO-2: never repeat an n-gram (0: off).")] = None,
+    evaluator_input: Annotated[
+        str | None, typer.Option(help="PLATO-2: what the evaluator reads: ids | text | retokenised (PaddleNLP).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json/--text", help="JSON with every candidate, or the reply only.")
+    ] = True,
 ) -> None:
     """Answer one context read from standard input (one turn a line, oldest first); prints JSON with the
     response and the ranked candidates."""
@@ -52,13 +63,20 @@ def respond(
     history = [line.strip() for line in sys.stdin if line.strip()]
     if not history:
         fail("standard input is empty: give the context, one turn a line")
-    options = {"ranking": ranking, "backward": backward, "precision": precision}
+    options = {"ranking": ranking, "backward": backward, "precision": precision, "evaluator_input": evaluator_input}
     options = {k: v for k, v in options.items() if v is not None}
+    settings = {"strategy": decoding, "max_length": max_length, "min_length": min_length, "top_k": top_k,
+                "no_repeat_ngram": no_repeat_ngram}  # fmt: skip
+    if settings := {k: v for k, v in settings.items() if v is not None}:
+        options["decoding"] = settings
     try:
         agent = load_agent(model, index=index, evaluator=evaluator, **options)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
     reply = agent.respond(history, list(persona or []))
+    if not as_json:
+        print(reply.text)
+        return
     candidates = [{"text": c.text, "score": c.score, **c.info} for c in reply.candidates]
     print(json.dumps({"response": reply.text, "candidates": candidates, "seconds": round(reply.seconds, 3)}))
 

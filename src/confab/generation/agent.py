@@ -23,6 +23,7 @@ RANKINGS = ("evaluator", "loglik", "backward")
 # what the evaluator reads of a candidate: its ids as generated (Knover), its text encoded again, or (PaddleNLP's
 # port, Knover vocabulary) context and candidate re-tokenised from their pieces joined by spaces
 EVALUATOR_INPUTS = ("ids", "text", "retokenised")
+DEFAULT_DECODING = dict(strategy="sampling", top_k=10, top_p=1.0)
 SCORED_BY = {  # what a candidate's score is, for people reading a ranking
     "evaluator": "coherence p(l=1|c,r) of the evaluation model",
     "loglik": "the generator's length-averaged log p(r|c)",
@@ -40,12 +41,14 @@ class PlatoAgent:
         ranking: str | None = None,
         backward: str | Path | None = None,
         precision: str = "auto",
-        evaluator_input: str = "ids",
+        evaluator_input: str | None = None,
+        decoding: dict | None = None,
     ):
-        if evaluator_input not in EVALUATOR_INPUTS:
-            raise ValueError(f"evaluator input {evaluator_input!r}: {', '.join(EVALUATOR_INPUTS)}")
-        self.evaluator_input = evaluator_input
         self.model, self.tok, meta = checkpoint.load(generator, precision)
+        # a checkpoint may carry how it is meant to be decoded and ranked (a converted release: as the reference)
+        self.evaluator_input = evaluator_input or meta.get("evaluator_input", "ids")
+        if self.evaluator_input not in EVALUATOR_INPUTS:
+            raise ValueError(f"evaluator input {self.evaluator_input!r}: {', '.join(EVALUATOR_INPUTS)}")
         self.limits = checkpoint.limits_of(meta)
         self.latent = meta["stage"] == "2.1"
         self.k = candidates or self.model.config.latent_k
@@ -75,7 +78,10 @@ class PlatoAgent:
         if needs.get(self.ranking) is None:
             raise ValueError(f"ranking {self.ranking!r}: choose loglik, evaluator (with an evaluation model) or "
                              "backward (with a backward model)")  # fmt: skip
-        self.decode = decode or DecodeConfig(strategy="sampling", top_k=10, top_p=1.0)
+        settings = {**DEFAULT_DECODING, **meta.get("decoding", {}), **(decoding or {})}
+        if unknown := sorted(set(settings) - set(DecodeConfig.__dataclass_fields__)):
+            raise ValueError(f"unknown decoding settings: {', '.join(unknown)}")
+        self.decode = decode or DecodeConfig(**settings)
         self.scored_by = SCORED_BY[self.ranking]
 
     def respond(self, history: list[str], persona: list[str]) -> Reply:

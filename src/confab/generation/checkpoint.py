@@ -73,6 +73,8 @@ def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransfo
         raise ValueError(f"{weights}: unexpected tensors {', '.join(unexpected[:5])}")
     from_base = {k: base[k] for k in model.state_dict() if k not in tensors and k not in fresh}
     model.load_state_dict({**fresh, **from_base, **tensors})
+    if precision == "auto" and meta.get("precision"):  # the precision it was made for (`convert --dtype`)
+        precision = meta["precision"]
     model.eval().to(inference_dtype(precision))
     return model, subwords.load(folder), meta
 

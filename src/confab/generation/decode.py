@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from confab.generation.batches import Sequence
 from confab.generation.model import UnifiedTransformer
 
+STRATEGIES = ("sampling", "greedy", "beam")
+
 
 @dataclass
 class DecodeConfig:
@@ -31,6 +33,14 @@ class DecodeConfig:
     max_length: int = 40  # response tokens, [EOS] included
     no_repeat_ngram: int = 3  # never repeat an n-gram inside one response (0: off)
     seed: int | None = None
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"decoding {self.strategy!r}: {', '.join(STRATEGIES)}")
+        if self.max_length < 1 or self.min_length < 0 or self.top_k < 0 or self.no_repeat_ngram < 0:
+            raise ValueError("max length must be at least 1; min length, top-k and n-gram blocking at least 0")
+        if not 0 < self.top_p <= 1 or self.temperature <= 0 or self.beam_size < 1:
+            raise ValueError("top-p must be in (0, 1], the temperature above 0, the beam at least 1 wide")
 
 
 @dataclass

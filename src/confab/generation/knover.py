@@ -25,6 +25,9 @@ from confab.text.knover import KnoverTokenizer
 
 # the reference's reader: at most 128 context tokens ([BOS] and each turn's [EOS] included)
 LIMITS = dict(max_context=128, max_persona=0, max_response=128, layout="knover")
+# the reference's decoding: top-k sampling, no n-gram blocking (repetition is penalised when ranking), at least one
+# token, at most 64
+DECODING = dict(strategy="sampling", top_k=10, top_p=1.0, no_repeat_ngram=0, min_length=1, max_length=64)
 HEAD_SIZE = 64  # the released models' attention head width (24L: 1024 / 16 heads, 32L: 2048 / 32)
 
 # confab's names -> each format's, per block ({i}) and outside the blocks; "qkv" is fused from three
@@ -73,8 +76,10 @@ def convert(source: str | Path, out: str | Path, dtype: str = "float32", vocab: 
         model.to(getattr(torch, dtype))
         stage = "2.1" if role == "generator" else "2.2"
         origin = {"source": source.name, "format": FORMATS[role, source.is_file()]}
-        checkpoint.save(out / role, model, tok, stage, Limits(**LIMITS),
-                        {"converted_from": origin, "untrained": UNTRAINED[role]})  # fmt: skip
+        extra = {"converted_from": origin, "untrained": UNTRAINED[role], "precision": dtype}
+        if role == "generator":  # decoded and ranked as PaddleNLP's port of the reference does
+            extra |= {"decoding": DECODING, "evaluator_input": "retokenised"}
+        checkpoint.save(out / role, model, tok, stage, Limits(**LIMITS), extra)
         written[role] = out / role
     return written
 
@@ -181,14 +186,35 @@ def vocab_folder(source: Path, vocab: str | Path | None) -> Path:
     raise FileNotFoundError(f"{source}: no spm.model and vocab.txt beside it; give Knover's vocabulary with --vocab")
 
 
+def default_heads(hidden: int) -> int:
+    """The weights do not say how many heads they have: the released models' heads are 64 wide; a model narrower
+    than that is taken to have heads 8 wide (as the reference's tiny test model)."""
+    return hidden // HEAD_SIZE if hidden >= HEAD_SIZE else max(1, hidden // 8)
+
+
+def knover_heads(source: Path) -> int | None:
+    """num_attention_heads of a Knover model config (JSON) beside the checkpoint, if there is one."""
+    import json
+
+    base = source.parent if source.is_file() else source
+    for path in sorted([*base.glob("*.json"), *base.parent.glob("*.json")]):
+        try:
+            heads = json.loads(path.read_text()).get("num_attention_heads")
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            continue
+        if isinstance(heads, int) and heads > 0:
+            return heads
+    return None
+
+
 def to_model(weights: dict, role: str, source: Path, heads: int | None) -> UnifiedTransformer:
     tokens = weights["tokens.weight"][1]
     vocab, hidden = tokens.shape
     layers = len({k.split(".")[1] for k in weights if k.startswith("blocks.")})
     ffn = weights["blocks.0.mlp.0.weight"][1].shape[1]
-    heads = heads or hidden // HEAD_SIZE
-    if not heads or hidden % heads:
-        raise ValueError(f"{source}: hidden size {hidden} with {heads} heads; give the head count with --heads")
+    heads = heads or knover_heads(source) or default_heads(hidden)
+    if hidden % heads:
+        raise ValueError(f"{source}: hidden size {hidden} does not split into {heads} heads")
     config = PlatoConfig(
         vocab_size=vocab, layers=layers, hidden=hidden, heads=heads, ffn=ffn,
         max_positions=weights["positions.weight"][1].shape[0], roles=weights["roles.weight"][1].shape[0],
