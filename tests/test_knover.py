@@ -250,3 +250,22 @@ def test_a_missing_unexpected_or_misshaped_tensor_is_named(tmp_path, mutate, mes
     (tmp_path / "m.pdparams").write_bytes(pickle.dumps(tensors))
     with pytest.raises(ValueError, match=message):
         convert(tmp_path / "m.pdparams", tmp_path / "out", vocab=reference("."))
+
+
+def test_a_persona_goes_in_as_leading_context_turns(converted, io_json):
+    from typer.testing import CliRunner
+
+    from confab.cli import app
+    from confab.generation.batches import layout
+    from confab.generation.checkpoint import limits_of
+
+    _, tok, meta = loaded(converted["generator"])
+    case = io_json["cases"][2]  # the reference's persona case: persona sentences as the first turns
+    prefix = layout(tok, ["i love to go skiing .", "i have two dogs ."], ["do you have any pets ?"], None,
+                    limits_of(meta))  # fmt: skip
+    assert prefix.tokens[1:-1] == case["infer_record"]["token_ids"]
+    result = CliRunner().invoke(app, ["chat", "--model", str(converted["generator"]), "--evaluator",
+                                      str(converted["evaluator"]), "--persona", "i have two dogs ."],
+                                input="do you have any pets ?\n/quit\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "no persona segment" in " ".join(result.output.split())

@@ -45,6 +45,8 @@ def run_chat(agent: Agent, persona: list[str], console: Console) -> list[str]:
     _line_editing()
     state = ChatState(list(persona))
     console.print("[dim]Type to talk; /help lists the commands.[/]")
+    if note := getattr(agent, "persona_note", None):
+        console.print(f"[dim]Persona: {note}.[/]", highlight=False)
     while True:
         try:
             line = console.input("[bold cyan]you>[/] ").strip()

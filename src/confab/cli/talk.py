@@ -113,4 +113,6 @@ def serve(
     config = ServeConfig(model=str(model), max_batch=max_batch, max_wait_ms=max_wait_ms, max_sessions=max_sessions,
                          session_ttl=session_ttl, api_key=api_key, safety=safety)  # fmt: skip
     console.print(f"confab serves {model} on http://{host}:{port}/ (API: /v1/chat, schema: /openapi.json)")
+    if note := getattr(agent, "persona_note", None):
+        console.print(f"Persona: {note}.", highlight=False)
     uvicorn.run(create_app(agent, config), host=host, port=port, log_level="warning")

@@ -23,6 +23,10 @@ RANKINGS = ("evaluator", "loglik", "backward")
 # what the evaluator reads of a candidate: its ids as generated (Knover), its text encoded again, or (PaddleNLP's
 # port, Knover vocabulary) context and candidate re-tokenised from their pieces joined by spaces
 EVALUATOR_INPUTS = ("ids", "text", "retokenised")
+PERSONA_NOTE = (
+    f"this model has no persona segment: persona sentences go in as its first context turns "
+    f'("{PERSONA_TURN.format("...")}"), and the oldest turns are cut first when the context is long'
+)
 DEFAULT_DECODING = dict(strategy="sampling", top_k=10, top_p=1.0)
 SCORED_BY = {  # what a candidate's score is, for people reading a ranking
     "evaluator": "coherence p(l=1|c,r) of the evaluation model",
@@ -83,6 +87,8 @@ class PlatoAgent:
             raise ValueError(f"unknown decoding settings: {', '.join(unknown)}")
         self.decode = decode or DecodeConfig(**settings)
         self.scored_by = SCORED_BY[self.ranking]
+        # a model without a persona segment (the released PLATO-2) reads the persona as its first context turns
+        self.persona_note = PERSONA_NOTE if self.limits.layout == "knover" else None
 
     def respond(self, history: list[str], persona: list[str]) -> Reply:
         return self.respond_batch([(history, persona)])[0]

@@ -56,6 +56,28 @@ KNOVER_OUTSIDE = {"tokens": "word_embedding", "roles": "sent_embedding", "positi
                   "coherence": "next_sent_fc"}  # fmt: skip
 
 
+def random_release(size: str, out: Path, vocab: Path, dtype: str = "float32") -> dict[str, Path]:
+    """A generator and an evaluator of a released model's shape with random weights, saved as a conversion would
+    save them (for measuring memory and speed before downloading the weights)."""
+    tok = KnoverTokenizer.load(vocab)
+    written = {}
+    for role in ("generator", "evaluator"):
+        config = release_config(role, vocab_size=len(tok), max_positions=256, roles=2, latent_k=20, **RELEASED[size])
+        model = UnifiedTransformer(config).eval()
+        written[role] = save(model, tok, role, out, dtype, {"source": f"random weights, {size}", "format": "none"})
+    return written
+
+
+def save(model: UnifiedTransformer, tok: KnoverTokenizer, role: str, out: Path, dtype: str, origin: dict) -> Path:
+    """`out/role` as a confab checkpoint in `dtype`, with the reference's decoding and ranking for a generator."""
+    model.to(getattr(torch, dtype))
+    extra = {"converted_from": origin, "untrained": UNTRAINED[role], "precision": dtype}
+    if role == "generator":  # decoded and ranked as PaddleNLP's port of the reference does
+        extra |= {"decoding": DECODING, "evaluator_input": "retokenised"}
+    checkpoint.save(out / role, model, tok, "2.1" if role == "generator" else "2.2", Limits(**LIMITS), extra)
+    return out / role
+
+
 def convert(source: str | Path, out: str | Path, dtype: str = "float32", vocab: str | Path | None = None,
             heads: int | None = None) -> dict[str, Path]:  # fmt: skip
     """Write `out/generator` and/or `out/evaluator` from a Knover folder (its `Plato/` and `NSP/`, or one
@@ -73,14 +95,8 @@ def convert(source: str | Path, out: str | Path, dtype: str = "float32", vocab: 
         model = to_model(weights, role, source, heads)
         if len(tok) != model.config.vocab_size:
             raise ValueError(f"{source}: {model.config.vocab_size} word embeddings, the vocabulary has {len(tok)}")
-        model.to(getattr(torch, dtype))
-        stage = "2.1" if role == "generator" else "2.2"
         origin = {"source": source.name, "format": FORMATS[role, source.is_file()]}
-        extra = {"converted_from": origin, "untrained": UNTRAINED[role], "precision": dtype}
-        if role == "generator":  # decoded and ranked as PaddleNLP's port of the reference does
-            extra |= {"decoding": DECODING, "evaluator_input": "retokenised"}
-        checkpoint.save(out / role, model, tok, stage, Limits(**LIMITS), extra)
-        written[role] = out / role
+        written[role] = save(model, tok, role, out, dtype, origin)
     return written
 
 
@@ -186,6 +202,18 @@ def vocab_folder(source: Path, vocab: str | Path | None) -> Path:
     raise FileNotFoundError(f"{source}: no spm.model and vocab.txt beside it; give Knover's vocabulary with --vocab")
 
 
+def release_config(role: str, **shape) -> PlatoConfig:
+    """The unified transformer in the reference's layout, of the given shape (vocab_size, layers, hidden, ...)."""
+    return PlatoConfig(**shape, dropout=0.0, norm="pre", norm_eps=1e-5, lm_transform=role == "generator",
+                       pooling="first", latent_slot="bare" if role == "generator" else "token",
+                       turn_embeddings=False)  # fmt: skip
+
+
+# the released English models' shapes (Knover projects/PLATO-2): 8,001 tokens, 256 positions, K = 20
+RELEASED = {"24L": dict(layers=24, hidden=1024, heads=16, ffn=4096), "32L": dict(layers=32, hidden=2048, heads=32,
+            ffn=8192)}  # fmt: skip
+
+
 def default_heads(hidden: int) -> int:
     """The weights do not say how many heads they have: the released models' heads are 64 wide; a model narrower
     than that is taken to have heads 8 wide (as the reference's tiny test model)."""
@@ -215,12 +243,10 @@ def to_model(weights: dict, role: str, source: Path, heads: int | None) -> Unifi
     heads = heads or knover_heads(source) or default_heads(hidden)
     if hidden % heads:
         raise ValueError(f"{source}: hidden size {hidden} does not split into {heads} heads")
-    config = PlatoConfig(
-        vocab_size=vocab, layers=layers, hidden=hidden, heads=heads, ffn=ffn,
+    config = release_config(
+        role, vocab_size=vocab, layers=layers, hidden=hidden, heads=heads, ffn=ffn,
         max_positions=weights["positions.weight"][1].shape[0], roles=weights["roles.weight"][1].shape[0],
-        latent_k=weights["latents"][1].shape[1] if "latents" in weights else 20, dropout=0.0, norm="pre",
-        norm_eps=1e-5, lm_transform=role == "generator", pooling="first",
-        latent_slot="bare" if role == "generator" else "token", turn_embeddings=False,
+        latent_k=weights["latents"][1].shape[1] if "latents" in weights else 20,
     )  # fmt: skip
     model = UnifiedTransformer(config).eval()
     state = model.state_dict()

@@ -168,6 +168,8 @@ def create_app(agent: Agent, config: ServeConfig | None = None) -> FastAPI:
         await batcher.stop()
 
     about = "Persona-grounded chat. Sessions keep the persona and the history server-side."
+    if note := getattr(agent, "persona_note", None):
+        about += f" Persona: {note}."
     app = FastAPI(title="confab", version=__version__, description=about, lifespan=lifespan, docs_url=None,
                   redoc_url=None)  # fmt: skip
     app.state.store, app.state.metrics, app.state.config = store, metrics, config
