@@ -269,3 +269,21 @@ def test_a_persona_goes_in_as_leading_context_turns(converted, io_json):
                                 input="do you have any pets ?\n/quit\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "no persona segment" in " ".join(result.output.split())
+
+
+def test_selfchat_and_ranking_take_a_converted_model(converted, tmp_path):
+    from typer.testing import CliRunner
+
+    from confab.cli import app
+    from tests.conftest import FIXTURES
+
+    runner = CliRunner()
+    gen, ev = str(converted["generator"]), str(converted["evaluator"])
+    out, report = str(tmp_path / "s.jsonl"), str(tmp_path / "r1")
+    result = runner.invoke(app, ["selfchat", "--model", gen, "--evaluator", ev, "--out", out, "--max-dialogues", "1",
+                                 "--turns", "2", "--report", report, "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0])["turns"]) >= 2
+    result = runner.invoke(app, ["eval", "ranking", "--model", ev, "--data", str(FIXTURES / "personachat_fixture.txt"),
+                                 "--format", "parlai", "--report", str(tmp_path / "r2")])  # fmt: skip
+    assert result.exit_code == 0, result.output

@@ -74,7 +74,11 @@ def save(model: UnifiedTransformer, tok: KnoverTokenizer, role: str, out: Path, 
     extra = {"converted_from": origin, "untrained": UNTRAINED[role], "precision": dtype}
     if role == "generator":  # decoded and ranked as PaddleNLP's port of the reference does
         extra |= {"decoding": DECODING, "evaluator_input": "retokenised"}
-    checkpoint.save(out / role, model, tok, "2.1" if role == "generator" else "2.2", Limits(**LIMITS), extra)
+    # the reference reads 128 context tokens; a model with fewer positions (a test model) splits what it has
+    context = min(LIMITS["max_context"], model.config.max_positions // 2)
+    response = min(LIMITS["max_response"], model.config.max_positions - context)
+    limits = Limits(**{**LIMITS, "max_context": context, "max_response": response})
+    checkpoint.save(out / role, model, tok, "2.1" if role == "generator" else "2.2", limits, extra)
     return out / role
 
 
