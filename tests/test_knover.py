@@ -287,3 +287,26 @@ def test_selfchat_and_ranking_take_a_converted_model(converted, tmp_path):
     result = runner.invoke(app, ["eval", "ranking", "--model", ev, "--data", str(FIXTURES / "personachat_fixture.txt"),
                                  "--format", "parlai", "--report", str(tmp_path / "r2")])  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_a_converted_generator_fine_tunes_in_its_own_layout(converted, tmp_path):
+    """A converted model is a confab checkpoint like any other: stage 2.1 goes on from it, in the reference's layout."""
+    from confab.data.build import Build, BuildConfig
+    from confab.generation.data import BatchConfig
+    from confab.generation.train import PlatoRun, train_plato
+    from confab.resources import resource_path
+    from confab.training import TrainConfig
+
+    sample = resource_path("samples/knover_example_valid.tsv.gz")  # 100 PERSONA-CHAT examples
+    Build(BuildConfig(inputs=[str(sample)], persona="none", valid_size=10, test_size=0), tmp_path / "ds").run()
+    train = TrainConfig(epochs=1, lr=1e-3, optimizer="adam", warmup_steps=2, schedule="inverse_sqrt", log_every=2)
+    batch = BatchConfig(max_tokens=1024, tokens_per_step=1024)
+    run = PlatoRun(stage="2.1", init=str(converted["generator"]), batch=batch, train=train, max_train=48)
+    result = train_plato(tmp_path / "ds", run, tmp_path / "tuned")
+    model, tok, meta = loaded(tmp_path / "tuned")
+    assert (
+        meta["limits"]["layout"] == "knover"
+        and model.config.latent_slot == "bare"
+        and tok.kind == "knover-sentencepiece"
+    )
+    assert result["history"][-1]["valid_ppl"] > 0

@@ -76,7 +76,13 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
     what = {
         "plato2": "PLATO-2 generator (stage 2.1: a discrete latent variable, K=20, gives 20 diverse candidates)"
         + start,
-        "plato2-evaluator": "PLATO-2 evaluation model (stage 2.2: p(coherent | context, response), ranks candidates)"
+        "plato2-evaluator": "PLATO-2 evaluation model (stage 2.2: p(coherent | context, response), ranks candidates"
+        + (
+            "; it reads the last context turns and the response apart, in one pass, and scores the cosine of their "
+            "mean states, as the sentence encoder it starts from was trained to)"
+            if (config.get("model") or {}).get("coherence") == "dual"
+            else ")"
+        )
         + start,
         "retrieval": "persona-conditioned retrieval model (Mazaré et al. 2018): context + persona memory vs response; "
         "the encoder is all-MiniLM-L6-v2 (installed with confab, Apache-2.0) with its top two layers tuned, the "
