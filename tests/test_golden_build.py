@@ -1,0 +1,43 @@
+"""The dataset build's output on the real Reddit month, fixed before the builder changes (issue: the columnar data
+path): every split's rows, the dictionary and the report's counts must stay what they are, or the difference is a
+fix explained where the expected file is rewritten (`CONFAB_WRITE_GOLDEN=1 pytest tests/test_golden_build.py`)."""
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from confab.data.build import Build, BuildConfig
+from confab.data.schema import SPLITS, read_split
+from tests.conftest import FIXTURES, shared_file
+
+GOLDEN = FIXTURES / "golden_build_RC_2006-01.json"
+COUNTS = ("read", "threads", "cleaning", "examples", "split", "persona", "dictionary")  # not timings or paths
+SETUPS = {"pairs-random-from-user": dict(persona="random-from-user"), "paths-rules": dict(persona="rules",
+          examples="paths")}  # fmt: skip
+
+
+def summary(folder, report) -> dict:
+    """Each split's row count and the sha256 of its rows (canonical JSON, sorted), the dictionary's sha256, and
+    the report's counts."""
+    out = {"report": {k: report[k] for k in COUNTS}}
+    for split in SPLITS:
+        rows = sorted(json.dumps(r, sort_keys=True, default=str) for r in read_split(folder, split).to_pylist())
+        out[split] = {"rows": len(rows), "sha256": hashlib.sha256("\n".join(rows).encode()).hexdigest()}
+    out["dict.tsv"] = hashlib.sha256((folder / "dict.tsv").read_bytes()).hexdigest()
+    return out
+
+
+@pytest.mark.parametrize("setup", sorted(SETUPS))
+def test_the_real_month_builds_to_the_golden_output(setup, tmp_path):
+    month = shared_file("reddit/RC_2006-01.zst")
+    report = Build(BuildConfig(inputs=[str(month)], **SETUPS[setup]), tmp_path / "ds").run()
+    got = json.loads(json.dumps(summary(tmp_path / "ds", report)))
+    golden = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
+    if os.environ.get("CONFAB_WRITE_GOLDEN") == "1":
+        GOLDEN.write_text(json.dumps({**golden, setup: got}, indent=1, sort_keys=True) + "\n")
+        pytest.skip(f"wrote {GOLDEN.name} for {setup}")
+    assert setup in golden, f"{GOLDEN.name} has no {setup}: write it with CONFAB_WRITE_GOLDEN=1"
+    assert got["report"] == golden[setup]["report"]
+    assert {k: v for k, v in got.items() if k != "report"} == {k: v for k, v in golden[setup].items() if k != "report"}
