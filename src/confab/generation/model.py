@@ -182,22 +182,20 @@ class UnifiedTransformer(nn.Module):
         columns from there on are returned, [B, T - outputs_from, D], and the last block computes no others:
         a loss that reads only the response need not pay for the context's last layer."""
         c = self.config
-        words = self.tokens(batch["tokens"])
-        positions = batch["positions"]
-        bare = c.latent_slot == "bare"
-        if bare:  # the slot takes no position: the first token after it is position 0
-            positions = (positions - 1).clamp(min=0)
-        x = words + self.roles(batch["roles"]) + self.positions(positions)
-        if self.turns is not None:
-            x = x + self.turns(batch["turns"].clamp(max=c.max_turns - 1))
-        continuing = cache is not None and cache[0].get("n", 0) > 0  # a decoding step: no slot column
-        if slot is not None or (bare and not continuing):
-            rows, column = torch.arange(x.size(0)), 0 if slot_at is None else slot_at
+        x = self.tokens(batch["tokens"])
+        rows, column = torch.arange(x.size(0)), 0 if slot_at is None else slot_at
+        if slot is not None:
             x = x.clone()
-            if slot is not None:
-                x[rows, column] = slot.to(x.dtype) + (0 if bare else x[rows, column] - words[rows, column])
-            else:  # a bare slot holding its token (the [M] of recognition): the token's embedding alone
-                x[rows, column] = words[rows, column]
+            x[rows, column] = slot.to(x.dtype)
+        bare = c.latent_slot == "bare"
+        positions = (batch["positions"] - 1).clamp(min=0) if bare else batch["positions"]  # the slot takes none
+        extra = self.roles(batch["roles"]) + self.positions(positions)
+        if self.turns is not None:
+            extra = extra + self.turns(batch["turns"].clamp(max=c.max_turns - 1))
+        if bare and not (cache is not None and cache[0].get("n", 0) > 0):  # a bare slot column: its vector alone
+            extra = extra.clone()
+            extra[rows, column] = 0
+        x = x + extra
         x = self.drop(self.embedding_norm(x))
         mask = mask[:, None] if mask is not None and mask.dim() == 3 else mask
         for i, block in enumerate(self.blocks):
