@@ -327,6 +327,27 @@ def test_a_dual_evaluator_reads_context_and_response_apart():
     assert torch.allclose(logits[:, 1] - logits[:, 0], expected, atol=1e-5)
 
 
+def test_a_dual_evaluator_reads_a_shared_context_once():
+    """Ranking K candidates of one context: the context is encoded once and the responses apart, with the scores
+    of the one-pass block-diagonal reading of each (context, response) pair."""
+    from confab.generation import scoring
+    from confab.generation.batches import collate, evaluator_view, layout
+
+    model, tok, _ = from_encoder("bundled:minilm", dropout=0.0, coherence="dual")
+    model.eval()
+    limits, context = Limits(max_context=32, max_persona=16), ["hi ! do you have any pets ?", "yes , two cats ."]
+    persona, responses = ["i love dogs ."], ["that sounds like fun !", "i love dogs too , what breed ?", "no ."]
+    calls = []
+    model.register_forward_hook(lambda m, args, out: calls.append(args[0]["tokens"].shape))
+    shared = scoring.coherence(model, tok, limits, persona, context, responses)
+    assert len(calls) == 2 and calls[0][0] == 1 and calls[1][0] == len(responses)  # the context once, then K
+    seqs = [evaluator_view(layout(tok, persona, context, r, limits), tok, limits.layout) for r in responses]
+    with torch.no_grad():
+        batch, mask = coherence_view(collate(seqs, tok.pad), True)
+        one_pass = model.coherence_logits(model(batch, mask), batch["prefix"], batch["length"]).softmax(-1)[:, 1]
+    assert torch.allclose(shared, one_pass, atol=1e-5), (shared, one_pass)
+
+
 def test_the_latent_embeddings_start_at_the_scale_of_the_words(minilm):
     model, _, _ = minilm
     with torch.no_grad():

@@ -75,14 +75,18 @@ def generate(
     logprob = torch.zeros(b)
     done = torch.zeros(b, dtype=torch.bool)
     for step in range(config.max_length):
-        scores = F.log_softmax(logits.float(), dim=-1)
-        allowed = _block(scores.clone(), out, eos, step, config, banned)
+        # the logits themselves are blocked and sampled (the same order as log p): only the chosen token's log p
+        # is needed, logit - logsumexp, not a second vocabulary-wide tensor
+        logits = logits.float()
+        normaliser = torch.logsumexp(logits, dim=-1)
+        allowed = _block(logits, out, eos, step, config, banned)
         if config.strategy == "greedy":
             token = allowed.argmax(-1)
         else:
-            token = _sample(allowed / config.temperature, config, generator)
+            token = _sample(allowed if config.temperature == 1 else allowed / config.temperature, config, generator)
         token = torch.where(done, torch.full_like(token, eos), token)
-        logprob += torch.where(done, 0.0, scores.gather(1, token[:, None])[:, 0])
+        # a chosen token is never blocked, so its logit is the model's
+        logprob += torch.where(done, 0.0, allowed.gather(1, token[:, None])[:, 0] - normaliser)
         for ids, t in zip(out, token.tolist(), strict=True):
             if t != eos:  # finished rows only ever get [EOS]
                 ids.append(t)

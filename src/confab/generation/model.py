@@ -231,13 +231,16 @@ class UnifiedTransformer(nn.Module):
         """p(l|c,r) logits [B, 2] from the final states [B, T, D] of right-padded sequences whose response starts
         at `prefix` [B] and which end at `length` [B] (read as `batches.coherence_view` lays them out)."""
         if self.config.coherence == "dual":
-            u, v = self.pair_vectors(hidden, prefix, length)
-            scale, bias = self.similarity.weight.float()[0], self.similarity.bias.float()
-            logit = F.cosine_similarity(u, v, dim=-1)[:, None] * scale + bias
-            return torch.cat([torch.zeros_like(logit), logit], dim=-1)
+            return self.pair_logits(*self.pair_vectors(hidden, prefix, length))
         if self.config.pooling == "first":
             return self.coherence(self.pooler(hidden[:, 0]))
         return self.coherence(self.pooler(_mean(hidden, 0, length)))
+
+    def pair_logits(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Dual coherence logits [B, 2] of context vectors u and response vectors v [B, D]: l=1 at a·cos(u, v) + b."""
+        scale, bias = self.similarity.weight.float()[0], self.similarity.bias.float()
+        logit = F.cosine_similarity(u, v, dim=-1)[:, None] * scale + bias
+        return torch.cat([torch.zeros_like(logit), logit], dim=-1)
 
     def pair_vectors(self, hidden: torch.Tensor, prefix: torch.Tensor, length: torch.Tensor):
         """Dual coherence: the context's vector u (slot and context; the first state or the mean, as `pooling`

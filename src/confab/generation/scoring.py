@@ -50,9 +50,30 @@ def coherence(
         persona, context = [tok.retokenised(p) for p in persona], [tok.retokenised(t) for t in context]
         responses = [tok.retokenised(r) for r in responses]
     seqs = [evaluator_view(layout(tok, persona, context, r, limits), tok, limits.layout) for r in responses]
+    if model.config.coherence == "dual" and _one_prefix(seqs):
+        return _dual_shared(model, seqs, tok.pad).float().softmax(-1)[:, 1]
     batch, mask = coherence_view(collate(seqs, tok.pad), model.config.coherence == "dual")
     hidden = model(batch, mask)
     return model.coherence_logits(hidden, batch["prefix"], batch["length"]).float().softmax(-1)[:, 1]
+
+
+def _one_prefix(seqs: list[Sequence]) -> bool:
+    p = seqs[0].prefix
+    head = (seqs[0].tokens[:p], seqs[0].roles[:p], seqs[0].turns[:p])
+    return all(s.prefix == p and (s.tokens[:p], s.roles[:p], s.turns[:p]) == head for s in seqs[1:])
+
+
+def _dual_shared(model: UnifiedTransformer, seqs: list[Sequence], pad: int) -> torch.Tensor:
+    """Dual logits [B, 2] of responses after one shared context, which is read once instead of once per
+    response: the dual mask keeps the two apart, so the states are those of the block-diagonal reading."""
+    p = seqs[0].prefix
+    context = Sequence(seqs[0].tokens[:p], seqs[0].roles[:p], seqs[0].turns[:p], p)
+    answers = [Sequence(s.tokens[p:], s.roles[p:], s.turns[p:], 0) for s in seqs]  # positions from 0
+    u, v = (
+        model.pair_vectors(model(*coherence_view(batch, True)), batch["prefix"], batch["length"])[side]
+        for batch, side in ((collate([context], pad), 0), (collate(answers, pad), 1))
+    )
+    return model.pair_logits(u.expand_as(v), v)
 
 
 @torch.no_grad()
