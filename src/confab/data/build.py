@@ -237,8 +237,8 @@ class Build:
             ShuffleWriter(tmp / "examples.arrow", EXAMPLE_SCHEMA) as examples,
             ShuffleWriter(tmp / "candidates.arrow", CANDIDATE_SCHEMA) as cands,
         ):
-            rows = partition_rows(self._ingested("messages.arrow"), p)
-            result = thread_partition(rows, cleaner, self.plan, examples.add, cands.add)
+            table = partition_table(self._ingested("messages.arrow"), p, MESSAGE_SCHEMA)
+            result = thread_partition(table, cleaner, self.plan, examples.add, cands.add)
         pool = result.pool
         columns = {
             "key": [k for k, _, _ in pool],

@@ -11,6 +11,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
 from confab.data.records import Message
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
@@ -35,6 +39,13 @@ _URL = re.compile(r"https?://|ftp://|www\.\S|\b[\w-]+\.(?:com|org|net|edu|gov|io
 _SPACE = re.compile(r"\s+")
 _NOT_LETTER = re.compile(r"[\W\d_]+")
 _BOT_NAME = re.compile(r"(?i:[-_]bot)$|Bot$|BOT$")
+# the same patterns for Rust's regexes on ASCII text (first_rules): Python's str patterns count \x1c-\x1f as space
+_SPACES_ASCII = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_SPACE_ASCII = "[" + _SPACES_ASCII.replace(" ", "\\x20") + "]"
+_WORD_ASCII = "[^" + _SPACES_ASCII.replace(" ", "\\x20") + "]+"
+_TOKEN_ASCII = r"[^\W_]+|[^\w\s\x1c-\x1f]|_"
+_URL_ASCII = "(?i)" + _URL.pattern.replace(r"\S", r"[^\s\x1c-\x1f]").replace("[\\w-]", "[\\w\\-]")
+_NOT_ASCII = r"[^\x00-\x7f]"
 
 
 @dataclass
@@ -114,6 +125,90 @@ class Cleaner:
                 return rule
         return None
 
+    def first_rules(self, table: pa.Table) -> list[str | None]:
+        """`check` for every row of a message table at once: the first rule that removes each row, given its
+        parent (the first row with the parent's id in the same thread, as `threads.build_thread` links them).
+
+        Whole columns through polars: its Rust regexes, list set operations and joins run over Arrow memory on
+        every core, where pyarrow's compute functions have no list intersection (parent overlap) and DuckDB would
+        put the twelve ordered rules in SQL. Rust's and Python's regexes agree on ASCII text once whitespace is
+        spelled out (Python counts \\x1c-\\x1f as space, Rust does not); a row with any other character in its
+        text, its parent's, its author or subreddit goes through `check`, so the result is `check`'s on every
+        row (tests/test_clean.py compares them row by row)."""
+        frame = pl.from_arrow(table.select(["id", "parent_id", "thread_id", "author", "text", "subreddit"]))
+        frame = frame.with_row_index("row")
+        parents = frame.unique(["thread_id", "id"], keep="first", maintain_order=True).select(
+            "thread_id", pl.col("id").alias("parent_id"), pl.col("text").alias("parent_text")
+        )
+        frame = frame.join(parents, on=["thread_id", "parent_id"], how="left").sort("row")
+        frame = frame.with_columns(  # a message that names itself as parent is a root
+            pl.when(pl.col("parent_id") == pl.col("id"))
+            .then(None)
+            .otherwise(pl.col("parent_text"))
+            .alias("parent_text")
+        )
+        other = pl.any_horizontal(
+            pl.col(c).str.contains(_NOT_ASCII).fill_null(False) for c in ("text", "parent_text", "author", "subreddit")
+        )
+        hits = self._rule_columns(frame)
+        chain = None
+        for i, rule in enumerate(r for r in self.active if r != "parent_overlap"):
+            chain = (pl if chain is None else chain).when(hits[rule].fill_null(False)).then(pl.lit(i))
+        frame = frame.with_columns(rule=(chain.otherwise(None) if chain is not None else pl.lit(None)), other=other)
+        if "parent_overlap" in self.active:  # the costly rule, last: only where no other fired and a parent exists
+            last = len(self.active) - 1
+            todo = frame.filter(pl.col("rule").is_null() & pl.col("parent_text").is_not_null() & ~pl.col("other"))
+            hit = todo.filter(parent_overlap(pl.col("text"), pl.col("parent_text")) >= self.config.max_parent_overlap)
+            frame = frame.with_columns(
+                rule=pl.when(pl.col("row").is_in(hit["row"].implode())).then(pl.lit(last)).otherwise(pl.col("rule"))
+            )
+        rules = [None if i is None else self.active[i] for i in frame["rule"].to_list()]
+        for r in frame.filter("other").iter_rows(named=True):
+            parent = None
+            if r["parent_text"] is not None:
+                parent = Message(r["parent_id"], None, r["thread_id"], None, r["parent_text"])
+            message = Message(r["id"], r["parent_id"], r["thread_id"], r["author"], r["text"], r["subreddit"])
+            rules[r["row"]] = self.check(message, parent)
+        return rules
+
+    def _rule_columns(self, frame: pl.DataFrame) -> dict[str, pl.Expr]:
+        """Each rule as a boolean expression, right on ASCII rows (null where it cannot fire). Character classes
+        are counted with numpy over the text column's bytes; words are found by Rust regexes of ASCII classes."""
+        cfg, text = self.config, pl.col("text")
+        counts = ascii_counts(frame["text"].to_arrow())
+        tokens, letters, spaces = (
+            pl.lit(pl.Series(v)) for v in (counts["tokens"], counts["letters"], counts["spaces"])
+        )
+        visible = text.str.len_bytes() - spaces
+        ratio = pl.when(visible > 0).then(letters / visible).otherwise(1.0)
+        repeated = pl.lit(False)
+        if self.frequent:  # the text's hash is Python's (blake2b), as the ingest counted it
+            frequent = pl.Series(sorted(self.frequent), dtype=pl.UInt64)
+            repeated = text.map_elements(text_hash, return_dtype=pl.UInt64).is_in(frequent.implode())
+        specials = [(r"(?:^|[^\w/])" if s[0].isalnum() else "") + re.escape(s) for s in cfg.special_strings]
+        # an offensive word is a token: a whole run of letters and digits (the list holds only such words)
+        words = "|".join(sorted(re.escape(w) for w in self.offensive if re.fullmatch("[a-z0-9]+", w)))
+        offensive = (
+            text.str.contains(f"(?i)(?:^|[^A-Za-z0-9])(?:{words})(?:[^A-Za-z0-9]|$)") if words else pl.lit(False)
+        )
+        for w in self.offensive:  # a one-character token that is not a letter or digit
+            if not re.fullmatch("[a-z0-9]+", w) and len(w) == 1:
+                offensive = offensive | text.str.contains(w, literal=True)
+        return {
+            "deleted": text.str.strip_chars(_SPACES_ASCII).is_in(["[deleted]", "[removed]"]),
+            "bot": pl.col("author").str.to_lowercase().is_in(sorted(self.bots))
+            | pl.col("author").str.contains(r"(?:(?i:[-_]bot)|Bot|BOT)\n?$"),
+            "quarantined": pl.col("subreddit").str.to_lowercase().is_in(sorted(self.quarantined)),
+            "too_many_chars": text.str.len_chars() > cfg.max_chars,
+            "token_count": (tokens < cfg.min_tokens) | (tokens > cfg.max_tokens),
+            "long_word": text.str.contains(f"{_WORD_ASCII[:-1]}{{{cfg.max_word_chars + 1}}}"),
+            "alpha_ratio": ratio < cfg.min_alpha,
+            "url": text.str.contains(_URL_ASCII),
+            "special_string": text.str.contains("(?i)" + "|".join(specials)) if specials else pl.lit(False),
+            "offensive": offensive,
+            "repeated": repeated,
+        }
+
     def _overlap(self, message: Message, parent: Message) -> float:
         # A parent is compared with each of its replies: keep its token set while its thread is being cleaned.
         if len(self._token_sets) > 10_000:
@@ -121,6 +216,49 @@ class Cleaner:
         if parent.id not in self._token_sets:
             self._token_sets[parent.id] = _token_set(parent.text)
         return _overlap_sets(_token_set(message.text), self._token_sets[parent.id])
+
+
+_SLICE = 4096
+
+
+def ascii_counts(texts: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
+    """Per text: tokens (as `tokenize` counts them: a run of letters and digits, or any one other character
+    that is not space), letters and space characters (as Python's str patterns see them), from the bytes of the
+    whole column at once: exact for ASCII texts, where a byte is a character."""
+    texts = pa.concat_arrays(texts.chunks) if isinstance(texts, pa.ChunkedArray) else texts
+    if len(texts) > _SLICE:  # slices whose masks stay in the cache, instead of arrays of the column's size
+        parts = [ascii_counts(texts.slice(i, _SLICE)) for i in range(0, len(texts), _SLICE)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    texts = texts.cast(pa.large_string())
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8) if texts.buffers()[2] else np.zeros(0, np.uint8)
+    data, offsets = data[offsets[0] : offsets[-1]], offsets - offsets[0]
+    letter = ((data | 0x20) - 97) < 26  # uint8 arithmetic wraps: one compare per class
+    alnum = letter | ((data - 48) < 10)
+    space = (data == 32) | ((data - 9) < 5) | ((data - 28) < 4)  # \t-\r and \x1c-\x1f
+    starts = alnum.copy()
+    starts[1:] &= ~alnum[:-1]
+    firsts = offsets[:-1][offsets[1:] > offsets[:-1]]
+    starts[firsts] = alnum[firsts]  # a text's first run starts with it, whatever the text before ended with
+    lone = (data < 128) & ~alnum & ~space
+    wide = np.int64 if len(data) >= 2**31 else np.int32
+
+    def per_text(mask: np.ndarray) -> np.ndarray:
+        total = np.concatenate([np.zeros(1, wide), np.cumsum(mask, dtype=wide)])
+        return (total[offsets[1:]] - total[offsets[:-1]]).astype(np.int64)
+
+    return {"tokens": per_text(starts | lone), "letters": per_text(letter), "spaces": per_text(space)}
+
+
+def parent_overlap(text: pl.Expr, parent: pl.Expr) -> pl.Expr:
+    """`overlap` as an expression: the share of the text's distinct lower-cased tokens found in its parent's."""
+    mine = text.str.to_lowercase().str.extract_all(_TOKEN_ASCII).list.unique()
+    theirs = parent.str.to_lowercase().str.extract_all(_TOKEN_ASCII)
+    return (
+        pl.when(mine.list.len() > 0)
+        .then(mine.list.set_intersection(theirs).list.len() / mine.list.len())
+        .otherwise(0.0)
+    )
 
 
 def alpha_ratio(text: str) -> float:

@@ -27,9 +27,12 @@ from collections import Counter
 from operator import add
 from pathlib import Path
 
+import pyarrow as pa
+
 from confab.data.build import Build, finish_build, write_parts
 from confab.data.clean import Cleaner, text_hash
 from confab.data.records import Problems
+from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.sources import READERS
 from confab.data.split import boundaries, held_side, sizes, split_key
 from confab.data.stages import (
@@ -196,7 +199,8 @@ def _threads(ordered_messages, frequent: set[int], plan):
     cleaner = Cleaner(plan.config.clean, frequent) if plan.config.clean.enabled else None
     rows = [row for _, row in sorted(ordered_messages, key=lambda m: m[0])]  # the local engine's reading order
     out = []
-    result = thread_partition(rows, cleaner, plan, lambda q, e: out.append(("example", q, e)),
+    table = pa.Table.from_pylist(rows, schema=MESSAGE_SCHEMA)
+    result = thread_partition(table, cleaner, plan, lambda q, e: out.append(("example", q, e)),
                               lambda q, c: out.append(("candidate", q, c)))  # fmt: skip
     out.append(("pool", 0, result.pool))
     out.append(("stats", 0, {"drops": result.drops, "stats": result.stats}))

@@ -82,28 +82,33 @@ class ThreadResult:
 
 
 def thread_partition(
-    rows: Iterable[dict],
+    table: pa.Table,
     cleaner: Cleaner | None,
     plan: Plan,
     emit_example: Callable[[int, dict], None],
     emit_candidate: Callable[[int, dict], None],
 ) -> ThreadResult:
-    """Rebuild the threads of `rows` (message rows in reading order), clean them, and emit each example and each
+    """Rebuild the threads of `table` (message rows in reading order), clean them, and emit each example and each
     persona candidate sentence to the partition of its user."""
     cfg = plan.config
     by_thread: dict[str, list[Message]] = defaultdict(list)
-    for row in rows:
+    # the rules over whole columns; each thread then looks up the rule of the first row of each id, the row
+    # that build_thread keeps
+    rules = cleaner.first_rules(table) if cleaner is not None else [None] * table.num_rows
+    rule_of: dict[str, dict[str, str | None]] = defaultdict(dict)
+    for row, rule in zip(table.to_pylist(), rules, strict=True):
         by_thread[row["thread_id"]].append(Message(**row))
+        rule_of[row["thread_id"]].setdefault(row["id"], rule)
     drops: Counter = Counter()
     stats: Counter = Counter()
     pool: list[tuple[int, str, str]] = []
-    for messages in by_thread.values():
+    for thread_id, messages in by_thread.items():
         thread = build_thread(messages)
         truncated: dict[str, str] = {}
         stats.update(thread.stats)
         stats["threads"] += 1
         stats["messages"] += len(thread.messages)
-        for message, ancestors in walk(thread, cleaner, drops):
+        for message, ancestors in walk(thread, None if cleaner is None else rule_of[thread_id].get, drops):
             stats["kept_messages"] += 1
             example = make_example(
                 message, ancestors, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns, truncated

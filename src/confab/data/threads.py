@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confab.data.clean import DESCENDANT, Cleaner
+from confab.data.clean import DESCENDANT
 from confab.data.records import Message
 from confab.text import truncate_tokens
 
@@ -52,10 +53,12 @@ def build_thread(messages: list[Message]) -> Thread:
     return Thread(by_id, roots, dict(children), stats)
 
 
-def walk(thread: Thread, cleaner: Cleaner | None, drops: Counter) -> list[tuple[Message, list[Message]]]:
-    """Depth-first (message, ancestors root-first) for every kept message. A message that a rule removes takes
-    its subtree with it; those descendants are counted as `descendant_of_removed`. Messages caught in a
-    parent cycle are never reached from a root and are counted as `unreachable`."""
+def walk(thread: Thread, rule_of: Callable[[str], str | None] | None,
+         drops: Counter) -> list[tuple[Message, list[Message]]]:  # fmt: skip
+    """Depth-first (message, ancestors root-first) for every kept message. `rule_of(id)`: the cleaning rule that
+    removes a message (`Cleaner.first_rules`; None: no cleaning); a removed message takes its subtree with it,
+    those descendants counted as `descendant_of_removed`. Messages caught in a parent cycle are never reached
+    from a root and are counted as `unreachable`."""
     out: list[tuple[Message, list[Message]]] = []
     reached = 0
     stack: list[tuple[str, list[Message]]] = [(r, []) for r in reversed(thread.roots)]
@@ -63,7 +66,7 @@ def walk(thread: Thread, cleaner: Cleaner | None, drops: Counter) -> list[tuple[
         mid, ancestors = stack.pop()
         message = thread.messages[mid]
         reached += 1
-        rule = cleaner.check(message, ancestors[-1] if ancestors else None) if cleaner else None
+        rule = rule_of(mid) if rule_of is not None else None
         if rule is not None:
             drops[rule] += 1
             removed = _count_subtree(thread, mid) - 1
