@@ -4,10 +4,9 @@ import pyarrow as pa
 import pytest
 
 from confab.data.clean import RULES, CleanConfig, Cleaner, alpha_ratio, overlap, text_hash
-from confab.data.records import Message, Problems
+from confab.data.records import Message, Problems, message_row
 from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.sources import READERS
-from confab.data.stages import message_row
 from confab.data.threads import build_thread, walk
 
 from .conftest import shared_file

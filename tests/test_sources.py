@@ -195,3 +195,67 @@ def test_format_detection(fixtures, tmp_path):
     odd.write_text("just some prose\n")
     with pytest.raises(ValueError, match="notes.txt: cannot tell its format"):
         detect_format(odd)
+
+
+def batches_and_messages(path: Path) -> tuple[list, list, Problems, Problems]:
+    from confab.data.records import message_row
+
+    fast_problems, slow_problems = Problems(), Problems()
+    fast = [r for t in READERS["pushshift"].read_batches(path, "src", fast_problems) for r in t.to_pylist()]
+    slow = [message_row(m) for m in READERS["pushshift"].read(path, "src", slow_problems)]
+    return fast, slow, fast_problems, slow_problems
+
+
+MIXED = [  # lines a dump may hold, each of which must come out as `parse` makes it or be reported as it reports
+    '{"id": "c1", "parent_id": "t3_s", "link_id": "t3_s", "author": "ann", "body": "a fine reply", "subreddit": "x",'
+    ' "created_utc": 5}',
+    '{"id": "t1_c2", "parent_id": "t1_c1", "link_id": "t3_s", "author": "[deleted]", "body": "", "created_utc": null}',
+    '{"id": "c3", "parent_id": "t1_c1", "link_id": "t3_s", "author": "", "body": "tab\\there", "extra": {"id": 1}}',
+    '{"id": "s", "title": "A title", "selftext": " \\u2003 ", "author": "bo"}',
+    '{"id": "t3_u", "title": "Another", "selftext": "[removed]"}',
+    '{"id": "v", "title": "Third", "selftext": "Body text.\\u0085", "subreddit": null}',
+    '{"id": 7, "parent_id": "t3_s", "link_id": "t3_s", "body": "an id that is a number"}',
+    '{"id": "c4", "parent_id": "t3_s", "link_id": "t3_s", "body": "time as text", "created_utc": "1577836800"}',
+    '{"id": "c5", "parent_id": "t3_s", "link_id": "t3_s", "body": "time as float", "created_utc": 1577836800.0}',
+    '{"id": "c6", "parent_id": "t3_s", "link_id": "t3_s", "author": {"name": "x"}, "body": "an object author"}',
+    '{"id": "c7", "parent_id": "t3_s", "body": "no thread"}',
+    '{"id": "c8", "parent_id": "t3_s", "link_id": "t3_s", "body": null}',
+    '{"kind": "neither"}',
+    "[1, 2]",
+    "{not json",
+    "",
+    '{"id": "c9", "parent_id": "t3_s", "link_id": "", "body": "an empty thread"}',
+]
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+def test_pushshift_blocks_read_as_parse_reads_each_line(tmp_path, monkeypatch, chunk):
+    """Every kind of line, each alone in a block of clean lines (the columnar path) and all in one block: the rows
+    and the problems (kind, file, line) equal the line-by-line reader's."""
+    monkeypatch.setattr(lines, "CHUNK", chunk)
+    clean = [json.loads(MIXED[0]) | {"id": f"k{i}", "body": f"clean line {i}"} for i in range(6)]
+    body = []
+    for line in MIXED:
+        body += [json.dumps(c) for c in clean] + [line]
+    raw = ("\n".join(body) + "\n").encode()
+    raw = raw.replace(b"clean line 3", b"clean \xff line")  # bad UTF-8 in one line
+    path = tmp_path / "RC_mixed.jsonl"
+    path.write_bytes(raw)
+    taken = []
+    columnar = READERS["pushshift"]._columnar
+    monkeypatch.setattr(READERS["pushshift"], "_columnar", lambda *a: taken.append(t := columnar(*a)) or t)
+    fast, slow, fast_problems, slow_problems = batches_and_messages(path)
+    assert fast == slow and len(slow) > 50
+    assert fast_problems.to_dict() == slow_problems.to_dict() and slow_problems.total() >= 10
+    if chunk == 64:  # small blocks: the clean ones are read by polars
+        assert sum(t is not None for t in taken) > 10
+
+
+def test_pushshift_blocks_of_the_fixtures_and_a_real_month(fixtures):
+    from .conftest import shared_file
+
+    for path in (fixtures / "RC_2020-01_fixture.jsonl", fixtures / "RS_2020-01_fixture.jsonl"):
+        fast, slow, fast_problems, slow_problems = batches_and_messages(path)
+        assert fast == slow and fast and fast_problems.to_dict() == slow_problems.to_dict()
+    fast, slow, _, _ = batches_and_messages(shared_file("reddit/RC_2006-01.zst"))
+    assert fast == slow and len(slow) == 3666

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from confab.config import load_config, save_config, to_dict
 from confab.data import persona as personas
 from confab.data.clean import CleanConfig, Cleaner, text_hash
-from confab.data.records import Problems
+from confab.data.records import Problems, message_row
 from confab.data.report import render_report
 from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA, SPLITS
 from confab.data.shuffle import ShuffleWriter, all_batches, partition_rows, partition_table, read_table, write_table
@@ -49,7 +49,6 @@ from confab.data.stages import (
     Plan,
     make_report,
     merge_pools,
-    message_row,
     part,
     persona_partition,
     split_partition,
@@ -182,16 +181,16 @@ class Build:
                 tmp.mkdir(parents=True)
                 problems = Problems()
                 counts = Counter()
-                messages = reader.read(path, source, problems, lambda b, base=done_bytes: task(base + b))
+                tables = message_tables(reader, path, source, problems, lambda b, base=done_bytes: task(base + b))
                 with (
                     ShuffleWriter(tmp / "messages.arrow", MESSAGE_SCHEMA) as out,
                     ShuffleWriter(tmp / "hashes.arrow", _HASH_SCHEMA) as hashes,
                 ):
-                    for m in messages:
-                        counts[m.kind] += 1
-                        h = text_hash(m.text)
-                        out.add(part(m.thread_id, self.parts), message_row(m))
-                        hashes.add(h % self.parts, {"h": h})
+                    for table in tables:
+                        counts.update(dict(Counter(table["kind"].to_pylist())))
+                        h = np.array([text_hash(t) for t in table["text"].to_pylist()], dtype=np.uint64)
+                        out.add_table(thread_parts(table["thread_id"], self.parts), table)
+                        hashes.add_table(h % np.uint64(self.parts), pa.table({"h": h}, schema=_HASH_SCHEMA))
                 atomic_write_json(tmp / "stats.json", {"kinds": counts, "problems": problems.to_dict()})
                 tmp.rename(final)
             done_bytes += path.stat().st_size
@@ -394,6 +393,32 @@ def finish_build(out: Path, plan: Plan, inputs: list[Path], kinds: Counter, prob
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", render_report(report))
     return report
+
+
+def message_tables(reader, path: Path, source: str, problems: Problems, on_progress) -> Iterator[pa.Table]:
+    """A reader's messages as tables of MESSAGE_SCHEMA rows: its own batches where it reads whole blocks at once
+    (pushshift), else its messages gathered a few thousand at a time."""
+    if hasattr(reader, "read_batches"):
+        yield from reader.read_batches(path, source, problems, on_progress)
+        return
+    rows = []
+    for m in reader.read(path, source, problems, on_progress):
+        rows.append(message_row(m))
+        if len(rows) == _ROWS:
+            yield pa.Table.from_pylist(rows, schema=MESSAGE_SCHEMA)
+            rows = []
+    if rows:
+        yield pa.Table.from_pylist(rows, schema=MESSAGE_SCHEMA)
+
+
+_ROWS = 8192
+
+
+def thread_parts(threads: pa.ChunkedArray, parts: int) -> np.ndarray:
+    """`part` of each row's thread, computed once per distinct thread."""
+    names = threads.to_pylist()
+    known = {t: part(t, parts) for t in set(names)}
+    return np.array([known[t] for t in names], dtype=np.int64)
 
 
 def _partitions(inputs: list[Path], partition_mb: float) -> int:

@@ -30,6 +30,26 @@ class Message:
     line: int = 0
 
 
+def message_row(m: Message) -> dict:
+    """A message as a row of MESSAGE_SCHEMA."""
+    return {
+        "id": m.id,
+        "parent_id": m.parent_id,
+        "thread_id": m.thread_id,
+        "author": m.author,
+        "text": m.text,
+        "subreddit": m.subreddit,
+        "created_utc": m.created_utc,
+        "kind": m.kind,
+        "respond": m.respond,
+        "persona": m.persona,
+        "candidates": m.candidates,
+        "candidate_labels": m.candidate_labels,
+        "source": m.source,
+        "line": m.line,
+    }
+
+
 @dataclass
 class Problems:
     """Malformed input, counted by kind, with the first few places (file and line) kept for the report."""

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
@@ -35,6 +36,19 @@ class ShuffleWriter:
         self.buffered += 1
         if self.buffered >= self.flush_rows:
             self.flush()
+
+    def add_table(self, partitions: np.ndarray, table: pa.Table) -> None:
+        """Every row of `table` to its partition (`partitions`, one per row), order kept within each partition."""
+        self.flush()  # rows added one by one before these go first
+        order = np.argsort(partitions, kind="stable")
+        ordered, table = partitions[order], table.take(pa.array(order))
+        cuts = np.flatnonzero(np.diff(ordered)) + 1
+        for start, stop in zip([0, *cuts], [*cuts, len(ordered)], strict=True):
+            if stop > start:
+                for batch in table.slice(start, stop - start).combine_chunks().to_batches():
+                    self.writer.write_batch(batch)
+                    self.index[int(ordered[start])].append(self.batches)
+                    self.batches += 1
 
     def flush(self) -> None:
         for partition in sorted(self.buffers):

@@ -31,13 +31,12 @@ import pyarrow as pa
 
 from confab.data.build import Build, finish_build, write_parts
 from confab.data.clean import Cleaner, text_hash
-from confab.data.records import Problems
+from confab.data.records import Problems, message_row
 from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.sources import READERS
 from confab.data.split import boundaries, held_side, sizes, split_key
 from confab.data.stages import (
     merge_pools,
-    message_row,
     part,
     persona_partition,
     split_partition,

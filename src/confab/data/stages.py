@@ -55,25 +55,6 @@ def part(key: str | None, parts: int) -> int:
     return personas.rank_key(0, "partition", key or "") % parts
 
 
-def message_row(m: Message) -> dict:
-    return {
-        "id": m.id,
-        "parent_id": m.parent_id,
-        "thread_id": m.thread_id,
-        "author": m.author,
-        "text": m.text,
-        "subreddit": m.subreddit,
-        "created_utc": m.created_utc,
-        "kind": m.kind,
-        "respond": m.respond,
-        "persona": m.persona,
-        "candidates": m.candidates,
-        "candidate_labels": m.candidate_labels,
-        "source": m.source,
-        "line": m.line,
-    }
-
-
 @dataclass
 class ThreadResult:
     pool: list[tuple[int, str, str]]  # (key, message_id, sentence): the partition's pool_size smallest keys

@@ -11,7 +11,7 @@ import bz2
 import gzip
 import json
 import lzma
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -74,10 +74,12 @@ def _read_text(path: Path, problems: Problems) -> str | None:
         return None
 
 
-def iter_lines(
+def iter_blocks(
     path: Path, problems: Problems, on_progress: Callable[[int], None] | None = None
-) -> Iterator[tuple[int, str]]:
-    """Yield (line number, decoded line without its newline) for every well-formed line.
+) -> Iterator[tuple[int, bytes]]:
+    """Yield (number of its first line, bytes of one or more whole lines joined by newlines) for every chunk read:
+    the raw lines of `iter_lines`, a block at a time, for readers that parse many lines at once. Lines that grow
+    past MAX_LINE_BYTES are reported and left out, and a damaged archive ends the blocks with a problem.
 
     `on_progress` is called with the number of compressed bytes read so far, once per chunk.
     """
@@ -91,15 +93,17 @@ def iter_lines(
             while chunk := reader.read(CHUNK):
                 if on_progress is not None:
                     on_progress(raw.tell())
-                parts = (pending + chunk).split(b"\n")
-                pending = parts.pop()
-                for part in parts:
-                    lineno += 1
-                    if skipping:
-                        skipping = False
-                        continue
-                    if (text := _decode(part, name, lineno, problems)) is not None:
-                        yield lineno, text
+                pending += chunk
+                cut = pending.rfind(b"\n")
+                if cut >= 0:
+                    data = pending
+                    lines, pending = data[: cut + 1], data[cut + 1 :]
+                    if skipping:  # the end of the line too long, up to its newline
+                        lineno += 1
+                        skipping, lines = False, lines[lines.find(b"\n") + 1 :]
+                    if lines:
+                        yield lineno + 1, lines[:-1]
+                        lineno += lines.count(b"\n")
                 if len(pending) > MAX_LINE_BYTES and not skipping:
                     problems.add("line_too_long", name, lineno + 1, f"over {MAX_LINE_BYTES} bytes; skipped")
                     skipping, pending = True, b""
@@ -109,22 +113,40 @@ def iter_lines(
         problems.add(_archive_problem(e), name, lineno + 1, f"{type(e).__name__}: {e}; lines before it kept")
         return
     if pending and not skipping:
-        lineno += 1
-        if (text := _decode(pending, name, lineno, problems)) is not None:
+        yield lineno + 1, pending
+
+
+def iter_lines(
+    path: Path, problems: Problems, on_progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, str]]:
+    """Yield (line number, decoded line without its newline) for every well-formed line."""
+    for first, lines in iter_blocks(path, problems, on_progress):
+        yield from decoded_lines(lines, first, str(path), problems)
+
+
+def decoded_lines(lines: bytes, first: int, name: str, problems: Problems) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of a block that is valid UTF-8; the others are reported."""
+    for lineno, part in enumerate(lines.split(b"\n"), start=first):
+        if (text := _decode(part, name, lineno, problems)) is not None:
             yield lineno, text
+
+
+def json_values(lines: Iterable[tuple[int, str]], name: str, problems: Problems) -> Iterator[tuple[int, object]]:
+    """(line number, parsed value) for every non-blank line that is valid JSON; the others are reported."""
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.add("bad_json", name, lineno, str(e))
 
 
 def iter_json_lines(
     path: Path, problems: Problems, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[tuple[int, object]]:
     """Yield (line number, parsed value) for every non-blank line that is valid JSON; report the others."""
-    for lineno, line in iter_lines(path, problems, on_progress):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.add("bad_json", str(path), lineno, str(e))
+    return json_values(iter_lines(path, problems, on_progress), str(path), problems)
 
 
 def _archive_problem(error: Exception) -> str:

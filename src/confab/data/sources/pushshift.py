@@ -6,11 +6,17 @@ Comments become messages whose parent is `parent_id` (a t1_ comment or the t3_ s
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from confab.data.records import Message, Problems
-from confab.data.sources.lines import iter_json_lines
+import polars as pl
+import pyarrow as pa
+
+from confab.data.records import Message, Problems, message_row
+from confab.data.schema import MESSAGE_SCHEMA
+from confab.data.sources.lines import decoded_lines, iter_blocks, json_values
 
 FORMAT = "pushshift"
 GONE = ("[deleted]", "[removed]")
@@ -19,14 +25,91 @@ GONE = ("[deleted]", "[removed]")
 def read(
     path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[Message]:
-    for lineno, obj in iter_json_lines(path, problems, on_progress):
+    for first, lines in iter_blocks(path, problems, on_progress):
+        yield from _messages(lines, first, path, source, problems)
+
+
+def read_batches(
+    path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
+) -> Iterator[pa.Table]:
+    """`read` as tables of message rows (MESSAGE_SCHEMA), a block of lines at a time: a block is parsed by
+    polars' JSON reader in one call when that is sure to give what `read` gives, else line by line by `read`'s
+    own path (any malformed line, blank line or field of an unexpected type sends its block there, so problems
+    are reported exactly as `read` reports them)."""
+    for first, lines in iter_blocks(path, problems, on_progress):
+        table = _columnar(lines, first, source)
+        if table is None:
+            rows = [message_row(m) for m in _messages(lines, first, path, source, problems)]
+            table = pa.Table.from_pylist(rows, schema=MESSAGE_SCHEMA)
+        yield table
+
+
+def _messages(lines: bytes, first: int, path: Path, source: str, problems: Problems) -> Iterator[Message]:
+    name = str(path)
+    for lineno, obj in json_values(decoded_lines(lines, first, name, problems), name, problems):
         try:
             message = parse(obj)
         except ValueError as e:
-            problems.add("bad_record", str(path), lineno, str(e))
+            problems.add("bad_record", name, lineno, str(e))
             continue
         message.source, message.line = source, lineno
         yield message
+
+
+_FIELDS = {"id": pl.String, "parent_id": pl.String, "link_id": pl.String, "author": pl.String, "body": pl.String,
+           "subreddit": pl.String, "title": pl.String, "selftext": pl.String, "created_utc": pl.Int64}  # fmt: skip
+# polars writes a number or an object read into a string column as its text: a field that is neither a string
+# nor null anywhere in the block (or something that looks like one) sends the block to the line-by-line path
+_NOT_A_STRING = re.compile(rb'"(?:id|parent_id|link_id|author|body|subreddit|title|selftext)"\s*:\s*(?!null\b)[^"\s]')
+_PY_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # what str.strip() strips
+
+
+def _columnar(lines: bytes, first: int, source: str) -> pa.Table | None:
+    """The block's message rows as `parse` makes them, or None when polars might read it otherwise."""
+    if _NOT_A_STRING.search(lines):
+        return None
+    try:
+        frame = pl.read_ndjson(io.BytesIO(lines), schema=_FIELDS)
+    except Exception:  # polars' errors have no common base: any failure is the line-by-line path's to report
+        return None
+    if frame.height != lines.count(b"\n") + 1:  # a blank line, which read skips without a number
+        return None
+    comment = pl.col("body").is_not_null()
+    filled = [pl.col(c).fill_null("") != "" for c in ("id", "parent_id", "link_id", "title")]
+    bad = frame.select(
+        (comment & ~(filled[0] & filled[1] & filled[2])) | (~comment & ~(filled[0] & filled[3]))
+    ).to_series()
+    if bad.any() or (b'"body"' in lines and not frame["body"].is_not_null().all()):
+        return None  # a bad record, or a submission-looking row in a block that names a body: `parse` decides
+    selftext = pl.col("selftext").fill_null("")
+    own = pl.when(comment).then(pl.lit("t1_")).otherwise(pl.lit("t3_"))
+    fullname = pl.when(pl.col("id").str.starts_with(own)).then(pl.col("id")).otherwise(own + pl.col("id"))
+    with_text = (selftext.str.strip_chars(_PY_SPACE) != "") & ~selftext.is_in(list(GONE))
+    author = pl.col("author")
+    frame = frame.with_row_index("row").select(
+        fullname.alias("id"),
+        pl.when(comment).then(pl.col("parent_id")).otherwise(None).alias("parent_id"),
+        pl.when(comment).then(pl.col("link_id")).otherwise(fullname).alias("thread_id"),
+        pl.when(author.is_in(["", "[deleted]"])).then(None).otherwise(author).alias("author"),
+        pl.when(comment)
+        .then(pl.col("body"))
+        .when(with_text)
+        .then(pl.col("title") + "\n\n" + selftext)
+        .otherwise(pl.col("title"))
+        .alias("text"),
+        "subreddit",
+        "created_utc",
+        pl.when(comment).then(pl.lit("comment")).otherwise(pl.lit("submission")).alias("kind"),
+        comment.alias("respond"),
+        pl.lit(source).alias("source"),
+        (pl.col("row").cast(pl.Int64) + first).alias("line"),
+    )
+    n = frame.height
+    columns = {c: frame[c].to_arrow() for c in frame.columns}
+    columns["persona"] = pa.nulls(n, pa.list_(pa.string()))
+    columns["candidates"] = pa.array([[]] * n, pa.list_(pa.string()))
+    columns["candidate_labels"] = pa.array([[]] * n, pa.list_(pa.int8()))
+    return pa.table([columns[f.name].cast(f.type) for f in MESSAGE_SCHEMA], schema=MESSAGE_SCHEMA)
 
 
 def parse(obj: object) -> Message:
