@@ -14,9 +14,10 @@ from __future__ import annotations
 import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from confab import __version__
 from confab.data import persona as personas
@@ -55,6 +56,22 @@ def part(key: str | None, parts: int) -> int:
     return personas.rank_key(0, "partition", key or "") % parts
 
 
+def messages_of(table: pa.Table) -> list[Message]:
+    """The rows of a MESSAGE_SCHEMA table as Messages, read column by column (list columns that are empty in
+    every row, as in Reddit dumps, cost nothing)."""
+    n = table.num_rows
+    columns = []
+    for name in (f.name for f in fields(Message)):  # Message's own order, so the values go in by position
+        column = table[name]
+        if name in ("candidates", "candidate_labels") and pc.sum(pc.list_value_length(column)).as_py() in (0, None):
+            columns.append([[] for _ in range(n)])
+        elif name == "persona" and column.null_count == n:
+            columns.append([None] * n)
+        else:
+            columns.append(column.to_pylist())
+    return [Message(*values) for values in zip(*columns, strict=True)]
+
+
 @dataclass
 class ThreadResult:
     pool: list[tuple[int, str, str]]  # (key, message_id, sentence): the partition's pool_size smallest keys
@@ -77,9 +94,9 @@ def thread_partition(
     # that build_thread keeps
     rules = cleaner.first_rules(table) if cleaner is not None else [None] * table.num_rows
     rule_of: dict[str, dict[str, str | None]] = defaultdict(dict)
-    for row, rule in zip(table.to_pylist(), rules, strict=True):
-        by_thread[row["thread_id"]].append(Message(**row))
-        rule_of[row["thread_id"]].setdefault(row["id"], rule)
+    for message, rule in zip(messages_of(table), rules, strict=True):
+        by_thread[message.thread_id].append(message)
+        rule_of[message.thread_id].setdefault(message.id, rule)
     drops: Counter = Counter()
     stats: Counter = Counter()
     pool: list[tuple[int, str, str]] = []
