@@ -86,3 +86,39 @@ def test_persona_for_example_never_uses_the_response_itself():
 
 def test_rank_key_is_a_pure_function():
     assert persona.rank_key(0, "a", "b") == persona.rank_key(0, "a", "b") != persona.rank_key(1, "a", "b")
+
+
+CANDIDATE_EDGES = [
+    "I am here. My dog!  ok\nI  like\x1cit . ",
+    "a.\n",
+    "x \n\n. y",
+    "..  I do my thing here",
+    "i_my i-my is it so",
+    "\x00I have a cat at home.",
+    "Ünï I am café man ok.",
+    "",
+    "   ",
+    "I.my.I.my a b c",
+    "what? I said my name is bob!",
+    "MY car is red and fast.\r\nI drive it daily to work",
+    "one two three four five six seven eight nine ten i " * 3,
+]
+
+
+@pytest.mark.parametrize("setup", ["rules", "random-from-user", "none"])
+def test_candidates_over_whole_columns_are_each_texts(setup):
+    assert persona.candidates_of(CANDIDATE_EDGES, setup) == [persona.candidates(t, setup) for t in CANDIDATE_EDGES]
+
+
+@pytest.mark.parametrize("setup", ["rules", "random-from-user"])
+def test_candidates_over_whole_columns_on_a_real_month(setup):
+    from pathlib import Path
+
+    from confab.data.records import Problems
+    from confab.data.sources import pushshift
+
+    from .conftest import shared_file
+
+    texts = [m.text for m in pushshift.read(Path(shared_file("reddit/RC_2006-01.zst")), "x", Problems())]
+    expected = [persona.candidates(t, setup) for t in texts]
+    assert persona.candidates_of(texts, setup) == expected and sum(map(len, expected)) > 1000

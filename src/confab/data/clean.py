@@ -11,13 +11,13 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from confab.data.records import Message
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
+from confab.text.tokenize import ASCII_SPACES, ascii_counts
 
 RULES = (
     "deleted",  # [deleted] / [removed]
@@ -40,7 +40,7 @@ _SPACE = re.compile(r"\s+")
 _NOT_LETTER = re.compile(r"[\W\d_]+")
 _BOT_NAME = re.compile(r"(?i:[-_]bot)$|Bot$|BOT$")
 # the same patterns for Rust's regexes on ASCII text (first_rules): Python's str patterns count \x1c-\x1f as space
-_SPACES_ASCII = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_SPACES_ASCII = ASCII_SPACES
 _SPACE_ASCII = "[" + _SPACES_ASCII.replace(" ", "\\x20") + "]"
 _WORD_ASCII = "[^" + _SPACES_ASCII.replace(" ", "\\x20") + "]+"
 _TOKEN_ASCII = r"[^\W_]+|[^\w\s\x1c-\x1f]|_"
@@ -216,38 +216,6 @@ class Cleaner:
         if parent.id not in self._token_sets:
             self._token_sets[parent.id] = _token_set(parent.text)
         return _overlap_sets(_token_set(message.text), self._token_sets[parent.id])
-
-
-_SLICE = 4096
-
-
-def ascii_counts(texts: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
-    """Per text: tokens (as `tokenize` counts them: a run of letters and digits, or any one other character
-    that is not space), letters and space characters (as Python's str patterns see them), from the bytes of the
-    whole column at once: exact for ASCII texts, where a byte is a character."""
-    texts = pa.concat_arrays(texts.chunks) if isinstance(texts, pa.ChunkedArray) else texts
-    if len(texts) > _SLICE:  # slices whose masks stay in the cache, instead of arrays of the column's size
-        parts = [ascii_counts(texts.slice(i, _SLICE)) for i in range(0, len(texts), _SLICE)]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    texts = texts.cast(pa.large_string())
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
-    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8) if texts.buffers()[2] else np.zeros(0, np.uint8)
-    data, offsets = data[offsets[0] : offsets[-1]], offsets - offsets[0]
-    letter = ((data | 0x20) - 97) < 26  # uint8 arithmetic wraps: one compare per class
-    alnum = letter | ((data - 48) < 10)
-    space = (data == 32) | ((data - 9) < 5) | ((data - 28) < 4)  # \t-\r and \x1c-\x1f
-    starts = alnum.copy()
-    starts[1:] &= ~alnum[:-1]
-    firsts = offsets[:-1][offsets[1:] > offsets[:-1]]
-    starts[firsts] = alnum[firsts]  # a text's first run starts with it, whatever the text before ended with
-    lone = (data < 128) & ~alnum & ~space
-    wide = np.int64 if len(data) >= 2**31 else np.int32
-
-    def per_text(mask: np.ndarray) -> np.ndarray:
-        total = np.concatenate([np.zeros(1, wide), np.cumsum(mask, dtype=wide)])
-        return (total[offsets[1:]] - total[offsets[:-1]]).astype(np.int64)
-
-    return {"tokens": per_text(starts | lone), "letters": per_text(letter), "spaces": per_text(space)}
 
 
 def parent_overlap(text: pl.Expr, parent: pl.Expr) -> pl.Expr:

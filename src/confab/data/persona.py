@@ -20,8 +20,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import polars as pl
+
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
+from confab.text.tokenize import ASCII_SPACES, ascii_counts
 
 SETUPS = ("none", "source", "rules", "rules+classifier", "random-from-user", "random-from-dataset")
 MIN_TOKENS, MAX_TOKENS = 4, 20
@@ -54,6 +57,40 @@ def candidates(text: str, setup: str) -> list[str]:
     if setup in ("random-from-user", "random-from-dataset"):
         return [s for s in sentences(text) if length_ok(tokenize(s))]
     return []
+
+
+# sentence ends as _SENTENCE_END finds them, for Rust's regexes over ASCII text: the end mark is kept, a NUL
+# put where the split falls
+_ASCII_SPACE = "[" + ASCII_SPACES.replace(" ", "\\x20") + "]"
+_ASCII_END = f"([.!?]){_ASCII_SPACE}+|{_ASCII_SPACE}*\n+{_ASCII_SPACE}*"
+_I_OR_MY = "(?i)(?:^|[^A-Za-z0-9])(?:i|my)(?:[^A-Za-z0-9]|$)"  # a token I or my: a whole letter run
+
+
+def candidates_of(texts: list[str], setup: str) -> list[list[str]]:
+    """`candidates` of each text: the ASCII texts split, counted and checked over whole columns (the others,
+    and any holding a NUL, one by one), each text's sentences in their order."""
+    if setup not in ("rules", "rules+classifier", "random-from-user", "random-from-dataset") or not texts:
+        return [[] for _ in texts]
+    frame = pl.DataFrame({"text": texts}, schema={"text": pl.String}).with_row_index("row")
+    simple = ~pl.col("text").str.contains(r"[^\x01-\x7f]")
+    pieces = (
+        frame.filter(simple)
+        .select("row", pl.col("text").str.replace_all(_ASCII_END, "${1}\x00").str.split("\x00").alias("s"))
+        .explode("s")
+        .with_columns(pl.col("s").str.strip_chars(ASCII_SPACES))
+        .filter(pl.col("s") != "")
+    )
+    tokens = ascii_counts(pieces["s"].to_arrow())["tokens"]
+    keep = (tokens >= MIN_TOKENS) & (tokens <= MAX_TOKENS)
+    if setup in ("rules", "rules+classifier"):
+        keep &= pieces["s"].str.contains(_I_OR_MY).to_numpy()
+    out: list[list[str]] = [[] for _ in texts]
+    kept = pieces.filter(pl.Series(keep))
+    for row, sentence in zip(kept["row"].to_list(), kept["s"].to_list(), strict=True):
+        out[row].append(sentence)
+    for row in frame.filter(~simple)["row"].to_list():
+        out[row] = candidates(texts[row], setup)
+    return out
 
 
 def rank_key(seed: int, *parts: str) -> int:

@@ -100,6 +100,8 @@ def thread_partition(
     drops: Counter = Counter()
     stats: Counter = Counter()
     pool: list[tuple[int, str, str]] = []
+    writers: list[Message] = []  # kept comments whose author's persona they may feed, and their texts
+    texts: list[str] = []
     for thread_id, messages in by_thread.items():
         thread = build_thread(messages)
         truncated: dict[str, str] = {}
@@ -113,21 +115,21 @@ def thread_partition(
             )
             if example is not None:
                 emit_example(part(example["response_author"], plan.parts), example)
-            if not plan.extracts or message.kind == "submission" or message.author is None:
-                continue
-            text = truncated.get(message.id) or truncate_tokens(message.text, cfg.truncate_tokens)
-            setup = "random-from-user" if plan.setup == "random-from-dataset" else plan.setup
-            for sentence in personas.candidates(text, setup):
-                key = personas.rank_key(cfg.seed, message.author, sentence)
-                candidate = {"author": message.author, "message_id": message.id, "sentence": sentence, "key": key}
-                emit_candidate(part(message.author, plan.parts), candidate)
-            if plan.setup in ("rules+classifier", "random-from-dataset"):
-                pool.extend(
-                    (personas.rank_key(cfg.seed, "pool", message.id, s), message.id, s)
-                    for s in personas.candidates(text, "random-from-user")
-                )
-                if len(pool) > 4 * cfg.pool_size:
-                    pool = heapq.nsmallest(cfg.pool_size, pool)
+            if plan.extracts and message.kind != "submission" and message.author is not None:
+                writers.append(message)
+                texts.append(truncated.get(message.id) or truncate_tokens(message.text, cfg.truncate_tokens))
+    # the persona candidates of the partition's kept messages at once, emitted in the order of the walk
+    setup = "random-from-user" if plan.setup == "random-from-dataset" else plan.setup
+    for message, sentences in zip(writers, personas.candidates_of(texts, setup), strict=True):
+        for sentence in sentences:
+            key = personas.rank_key(cfg.seed, message.author, sentence)
+            candidate = {"author": message.author, "message_id": message.id, "sentence": sentence, "key": key}
+            emit_candidate(part(message.author, plan.parts), candidate)
+    if plan.setup in ("rules+classifier", "random-from-dataset"):
+        for message, sentences in zip(writers, personas.candidates_of(texts, "random-from-user"), strict=True):
+            pool.extend((personas.rank_key(cfg.seed, "pool", message.id, s), message.id, s) for s in sentences)
+            if len(pool) > 4 * cfg.pool_size:
+                pool = heapq.nsmallest(cfg.pool_size, pool)
     return ThreadResult(heapq.nsmallest(cfg.pool_size, pool), drops, stats)
 
 

@@ -6,7 +6,13 @@ A "special character" is anything that is neither a letter, a digit nor whitespa
 
 import re
 
+import numpy as np
+import pyarrow as pa
+
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]|_", re.UNICODE)
+# what Python's str patterns (\s, str.split, str.strip) take for space among ASCII characters: \x1c-\x1f too,
+# which Rust's regexes (polars) do not
+ASCII_SPACES = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 def tokenize(text: str) -> list[str]:
@@ -24,3 +30,35 @@ def truncate_tokens(text: str, max_tokens: int) -> str:
         if i + 1 == max_tokens:
             return text[: match.end()]
     return text
+
+
+_SLICE = 4096
+
+
+def ascii_counts(texts: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
+    """Per text: tokens (as `tokenize` counts them: a run of letters and digits, or any one other character
+    that is not space), letters and space characters (as Python's str patterns see them: \\x1c-\\x1f are
+    space), from the bytes of the whole column at once: exact for ASCII texts, where a byte is a character."""
+    texts = pa.concat_arrays(texts.chunks) if isinstance(texts, pa.ChunkedArray) else texts
+    if len(texts) > _SLICE:  # slices whose masks stay in the cache, instead of arrays of the column's size
+        parts = [ascii_counts(texts.slice(i, _SLICE)) for i in range(0, len(texts), _SLICE)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    texts = texts.cast(pa.large_string())
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8) if texts.buffers()[2] else np.zeros(0, np.uint8)
+    data, offsets = data[offsets[0] : offsets[-1]], offsets - offsets[0]
+    letter = ((data | 0x20) - 97) < 26  # uint8 arithmetic wraps: one compare per class
+    alnum = letter | ((data - 48) < 10)
+    space = (data == 32) | ((data - 9) < 5) | ((data - 28) < 4)  # \t-\r and \x1c-\x1f
+    starts = alnum.copy()
+    starts[1:] &= ~alnum[:-1]
+    firsts = offsets[:-1][offsets[1:] > offsets[:-1]]
+    starts[firsts] = alnum[firsts]  # a text's first run starts with it, whatever the text before ended with
+    lone = (data < 128) & ~alnum & ~space
+    wide = np.int64 if len(data) >= 2**31 else np.int32
+
+    def per_text(mask: np.ndarray) -> np.ndarray:
+        total = np.concatenate([np.zeros(1, wide), np.cumsum(mask, dtype=wide)])
+        return (total[offsets[1:]] - total[offsets[:-1]]).astype(np.int64)
+
+    return {"tokens": per_text(starts | lone), "letters": per_text(letter), "spaces": per_text(space)}
