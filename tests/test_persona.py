@@ -51,6 +51,29 @@ def test_part_of_speech_rules_are_the_whole_pipelines_on_a_real_month(tagger):
     assert fast == whole and 0.2 < sum(fast) / len(fast) < 0.9
 
 
+def test_part_of_speech_rules_in_two_processes_are_one_processes(tagger):
+    """A large call shared with a helper process answers as one process does, in order; a missing model is named."""
+    from pathlib import Path
+
+    from confab.data.records import Problems
+    from confab.data.sources import pushshift
+
+    from .conftest import shared_file
+
+    comments = list(pushshift.read(Path(shared_file("reddit/RC_2006-01.zst")), "x", Problems()))
+    sentences = [s for m in comments for s in persona.sentences(m.text)][: 2 * persona.PARALLEL_FROM]
+    with persona.PosFilter(processes=2) as two:
+        assert len(two._helpers) == 1
+        assert two(sentences) == tagger(sentences) and two(sentences[:10]) == tagger(sentences[:10])
+    assert two._helpers == []
+    with persona.PosFilter(processes=2) as broken:
+        broken._helpers[0][0].kill()
+        with pytest.raises(RuntimeError, match="a tagging process ended"):
+            broken(sentences)
+    with pytest.raises(RuntimeError, match="no_such_model_here"):
+        persona.PosFilter("no_such_model_here")
+
+
 @pytest.mark.trains
 def test_classifier_prefers_persona_like_sentences(seed):
     positives = positive_sentences(None)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from collections import Counter
@@ -118,6 +119,7 @@ class Build:
         self.plan = Plan(self.config, self.parts)
         self.setup, self.extracts = self.plan.setup, self.plan.extracts
         self.timings: dict[str, float] = {}
+        self._tagger: personas.PosFilter | None = None
 
     # -- driver ---------------------------------------------------------------------------------------------
 
@@ -126,18 +128,31 @@ class Build:
         if self._already_built():
             return json.loads((self.out / "report.json").read_text())
         self._claim_folder()
-        for name, step in [
-            ("ingest", self.ingest),
-            ("repeats", self.count_repeats),
-            ("threads", self.threads),
-            ("split", self.split),
-            ("personas", self.personas),
-            ("write", self.write),
-        ]:
-            start = time.perf_counter()
-            step()
-            self.timings[name] = round(time.perf_counter() - start, 3)
+        try:
+            for name, step in [
+                ("ingest", self.ingest),
+                ("repeats", self.count_repeats),
+                ("threads", self.threads),
+                ("split", self.split),
+                ("personas", self.personas),
+                ("write", self.write),
+            ]:
+                start = time.perf_counter()
+                if name == "threads":
+                    self._start_tagger()  # its helper processes load spaCy while the threads are rebuilt
+                step()
+                self.timings[name] = round(time.perf_counter() - start, 3)
+        finally:
+            if self._tagger is not None:
+                self._tagger.close()
         return self.finish()
+
+    def _start_tagger(self) -> None:
+        """The part-of-speech tagger, with a process per core the build has, when personas are still to tag."""
+        todo = any(not (self.work / "personas" / f"q{q:05d}.arrow").exists() for q in range(self.parts))
+        if todo and self.setup in ("rules", "rules+classifier") and self._tagger is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            self._tagger = personas.PosFilter(processes=cores)
 
     def _already_built(self) -> bool:
         if not (self.out / "report.json").exists():
@@ -283,12 +298,12 @@ class Build:
         held = self._held_out()
         classifier = self._classifier(held) if self.setup == "rules+classifier" else None
         pool = self._pool(held) if self.setup == "random-from-dataset" else None
-        tagger = personas.PosFilter() if self.setup in ("rules", "rules+classifier") else None
+        self._start_tagger()
         task = self.progress("personas (partitions)", self.parts)
         for q in range(self.parts):
             target = self.work / "personas" / f"q{q:05d}.arrow"
             if not target.exists():
-                self._persona_partition(q, held, classifier, pool, tagger, target)
+                self._persona_partition(q, held, classifier, pool, self._tagger, target)
             task(q + 1)
 
     def _persona_partition(self, q, held, classifier, pool, tagger, target: Path) -> None:

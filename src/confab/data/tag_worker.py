@@ -1,0 +1,21 @@
+"""A helper process of `persona.PosFilter(processes=N)`: a JSON list of sentences a line on standard input, a JSON
+list of their part-of-speech decisions a line on standard output. A process of its own, started by command, so
+that nothing of the caller (its main module, its threads) is copied or imported into it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from confab.data.persona import PosFilter
+
+
+def main() -> None:
+    tagger = PosFilter(sys.argv[1], int(sys.argv[2]))
+    for line in sys.stdin:
+        sys.stdout.write(json.dumps(tagger(json.loads(line))) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
