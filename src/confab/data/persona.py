@@ -211,7 +211,7 @@ class PosFilter:
         ]
 
 
-PARALLEL_FROM = 2_000  # sentences in one call worth sharing with the helper processes
+PARALLEL_FROM = 256  # sentences in one call worth sharing with the helper processes (fewer: IPC > tagging)
 
 
 def _send(process: subprocess.Popen, texts: list[str]) -> None:

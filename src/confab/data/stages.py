@@ -11,6 +11,7 @@ results.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -51,6 +52,7 @@ class Plan:
         return self.setup not in ("none", "source")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a user's examples and sentences all ask for the same partition
 def part(key: str | None, parts: int) -> int:
     """The partition of a thread or a user."""
     return personas.rank_key(0, "partition", key or "") % parts
