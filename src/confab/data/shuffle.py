@@ -40,15 +40,11 @@ class ShuffleWriter:
     def add_table(self, partitions: np.ndarray, table: pa.Table) -> None:
         """Every row of `table` to its partition (`partitions`, one per row), order kept within each partition."""
         self.flush()  # rows added one by one before these go first
-        order = np.argsort(partitions, kind="stable")
-        ordered, table = partitions[order], table.take(pa.array(order))
-        cuts = np.flatnonzero(np.diff(ordered)) + 1
-        for start, stop in zip([0, *cuts], [*cuts, len(ordered)], strict=True):
-            if stop > start:
-                for batch in table.slice(start, stop - start).combine_chunks().to_batches():
-                    self.writer.write_batch(batch)
-                    self.index[int(ordered[start])].append(self.batches)
-                    self.batches += 1
+        for partition, rows in by_partition(partitions, table):
+            for batch in rows.to_batches():
+                self.writer.write_batch(batch)
+                self.index[partition].append(self.batches)
+                self.batches += 1
 
     def flush(self) -> None:
         for partition in sorted(self.buffers):
@@ -69,6 +65,16 @@ class ShuffleWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def by_partition(partitions: np.ndarray, table: pa.Table) -> Iterator[tuple[int, pa.Table]]:
+    """(partition, its rows of `table` in their order) for each partition that `partitions` [one per row] names."""
+    order = np.argsort(partitions, kind="stable")
+    ordered, table = partitions[order], table.take(pa.array(order))
+    cuts = np.flatnonzero(np.diff(ordered)) + 1
+    for start, stop in zip([0, *cuts], [*cuts, len(ordered)], strict=True):
+        if stop > start:
+            yield int(ordered[start]), table.slice(start, stop - start).combine_chunks()
 
 
 def partition_batches(paths: Iterable[Path], partition: int) -> Iterator[pa.RecordBatch]:

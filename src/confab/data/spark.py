@@ -5,8 +5,9 @@
 - ingest     one task per input file; pushshift .zst files are read in Python inside the task (they need a 2 GiB
              zstd window, which Spark's own codec cannot be told about)
 - repeats    text hashes counted with reduceByKey; the few repeated too often are broadcast
-- threads    messages grouped by thread partition (the local engine's partitions), each rebuilt, cleaned and
-             turned into examples and persona candidate sentences, in the order the files were read
+- threads    messages grouped by thread partition (the local engine's partitions), as Arrow tables of a block's
+             rows each, rebuilt, cleaned and turned into examples and persona candidate sentences, in the order the
+             files were read
 - split      the k smallest split keys (takeOrdered), then one pass for the held-out ids, broadcast
 - personas   candidate sentences grouped by user partition; a persona per user
 - write      examples cogrouped with personas by user partition, written by the tasks as
@@ -29,15 +30,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from confab.data.build import Build, finish_build, write_parts
+from confab.data.build import Build, finish_build, message_tables, thread_parts, write_parts
 from confab.data.clean import Cleaner, text_hash
-from confab.data.records import Problems, message_row
+from confab.data.records import Problems
 from confab.data.schema import MESSAGE_SCHEMA
+from confab.data.shuffle import by_partition
 from confab.data.sources import READERS
 from confab.data.split import boundaries, held_side, sizes, split_key
 from confab.data.stages import (
     merge_pools,
-    part,
     persona_partition,
     split_partition,
     thread_partition,
@@ -97,24 +98,24 @@ class SparkBuild(Build):
 
         # 1. ingest: ((file, sequence), message row) in reading order, and each file's counts
         named = zip(self.inputs, self.sources, strict=True)
-        files = [(i, str(path), source, cfg.format) for i, (path, source) in enumerate(named)]
+        files = [(i, str(path), source, cfg.format, parts) for i, (path, source) in enumerate(named)]
         raw = sc.parallelize(files, len(files)).flatMap(_read_file).persist(StorageLevel.MEMORY_AND_DISK)
         read_stats = raw.filter(lambda r: r[0] == "stats").map(lambda r: r[1]).collect()
-        messages = raw.filter(lambda r: r[0] == "message").map(lambda r: r[1])
+        pieces = raw.filter(lambda r: r[0] == "messages").map(lambda r: r[1])  # (partition, (order, table))
         done(0)
 
         # 2. messages repeated too often (PLATO-2 cleaning)
         frequent: set[int] = set()
         if cfg.clean.enabled and "repeated" not in cfg.clean.skip:
             most = cfg.clean.max_repeats
-            frequent = set(messages.map(lambda m: (text_hash(m[1]["text"]), 1)).reduceByKey(add)
-                           .filter(lambda kv: kv[1] > most).keys().collect())  # fmt: skip
+            hashes = raw.filter(lambda r: r[0] == "hashes").flatMap(lambda r: ((h, 1) for h in r[1]))
+            frequent = set(hashes.reduceByKey(add).filter(lambda kv: kv[1] > most).keys().collect())
         frequent_b = sc.broadcast(frequent)
         done(1)
 
-        # 3. threads, one local partition per group, rows in the order the local engine reads them
-        threaded = (messages.map(lambda m: (part(m[1]["thread_id"], parts), m)).groupByKey(parts)
-                    .flatMap(lambda kv: _threads(kv[1], frequent_b.value, plan))
+        # 3. threads, one local partition per group, rows in the order the local engine reads them; the messages
+        # travel as Arrow tables, a block's rows of one partition each, not row by row
+        threaded = (pieces.groupByKey(parts).flatMap(lambda kv: _threads(kv[1], frequent_b.value, plan))
                     .persist(StorageLevel.MEMORY_AND_DISK))  # fmt: skip
         thread_stats = threaded.filter(lambda r: r[0] == "stats").map(lambda r: r[2]).collect()
         pools = threaded.filter(lambda r: r[0] == "pool").map(lambda r: r[2]).collect()
@@ -181,12 +182,16 @@ class SparkBuild(Build):
 # -- task functions (module level, so Spark can ship them to the executors) ----------------------------------
 
 
-def _read_file(file: tuple[int, str, str, str]):
-    i, path, source, fmt = file
+def _read_file(file: tuple[int, str, str, str, int]):
+    """A file's messages as ("messages", (partition, ((file, block), table))), its text hashes a block at a time,
+    and its counts."""
+    i, path, source, fmt, parts = file
     problems, kinds = Problems(), Counter()
-    for sequence, message in enumerate(READERS[fmt].read(Path(path), source, problems)):
-        kinds[message.kind] += 1
-        yield "message", ((i, sequence), message_row(message))
+    for block, table in enumerate(message_tables(READERS[fmt], Path(path), source, problems, None)):
+        kinds.update(dict(Counter(table["kind"].to_pylist())))
+        yield "hashes", [text_hash(t) for t in table["text"].to_pylist()]
+        for q, rows in by_partition(thread_parts(table["thread_id"], parts), table):
+            yield "messages", (q, ((i, block), rows))
     yield "stats", {"kinds": kinds, "problems": problems.to_dict()}
 
 
@@ -194,11 +199,11 @@ def _split_key(example: dict, mode: str, seed: int, unit: str) -> tuple:
     return split_key(mode, seed, example["id"], example["created_utc"], example["thread_id"], unit)
 
 
-def _threads(ordered_messages, frequent: set[int], plan):
+def _threads(ordered_tables, frequent: set[int], plan):
     cleaner = Cleaner(plan.config.clean, frequent) if plan.config.clean.enabled else None
-    rows = [row for _, row in sorted(ordered_messages, key=lambda m: m[0])]  # the local engine's reading order
+    tables = [t for _, t in sorted(ordered_tables, key=lambda m: m[0])]  # the local engine's reading order
     out = []
-    table = pa.Table.from_pylist(rows, schema=MESSAGE_SCHEMA)
+    table = pa.concat_tables(tables) if tables else MESSAGE_SCHEMA.empty_table()
     result = thread_partition(table, cleaner, plan, lambda q, e: out.append(("example", q, e)),
                               lambda q, c: out.append(("candidate", q, c)))  # fmt: skip
     out.append(("pool", 0, result.pool))
