@@ -191,8 +191,20 @@ def _read_file(file: tuple[int, str, str, str, int]):
         kinds.update(dict(Counter(table["kind"].to_pylist())))
         yield "hashes", [text_hash(t) for t in table["text"].to_pylist()]
         for q, rows in by_partition(thread_parts(table["thread_id"], parts), table):
-            yield "messages", (q, ((i, block), rows))
+            yield "messages", (q, ((i, block), _ipc(rows)))
     yield "stats", {"kinds": kinds, "problems": problems.to_dict()}
+
+
+def _ipc(table: pa.Table) -> bytes:
+    """A table as Arrow IPC bytes: only its own rows (a pickled slice would carry its parent's whole buffers)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _table(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
 
 
 def _split_key(example: dict, mode: str, seed: int, unit: str) -> tuple:
@@ -201,7 +213,7 @@ def _split_key(example: dict, mode: str, seed: int, unit: str) -> tuple:
 
 def _threads(ordered_tables, frequent: set[int], plan):
     cleaner = Cleaner(plan.config.clean, frequent) if plan.config.clean.enabled else None
-    tables = [t for _, t in sorted(ordered_tables, key=lambda m: m[0])]  # the local engine's reading order
+    tables = [_table(t) for _, t in sorted(ordered_tables, key=lambda m: m[0])]  # the local engine's reading order
     out = []
     table = pa.concat_tables(tables) if tables else MESSAGE_SCHEMA.empty_table()
     result = thread_partition(table, cleaner, plan, lambda q, e: out.append(("example", q, e)),
