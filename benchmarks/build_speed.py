@@ -25,11 +25,14 @@ HERE = Path(__file__).resolve().parent
 MONTH = HERE.parents[1] / "shared" / "data" / "reddit" / "RC_2006-01.zst"
 
 
-def child_build(src: str, out: str, persona: str, partition_mb: float) -> dict:
+def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str) -> dict:
     from confab.data.build import Build, BuildConfig
+    from confab.data.clean import CleanConfig
 
     start = time.perf_counter()
-    report = Build(BuildConfig(inputs=[src], persona=persona, partition_mb=partition_mb), out).run()
+    config = BuildConfig(inputs=[src], persona=persona, partition_mb=partition_mb,
+                         clean=CleanConfig(skip=[r for r in skip.split(",") if r]))  # fmt: skip
+    report = Build(config, out).run()
     return {
         "seconds": time.perf_counter() - start,
         "stages": report["seconds"],
@@ -86,12 +89,14 @@ def main() -> None:
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--persona", default="rules")
     parser.add_argument("--partition-mb", type=float, default=2.0)
+    # copies repeat every text: past 100 copies the `repeated` rule drops them all, so skip it there
+    parser.add_argument("--skip-rule", action="append", default=[], help="a cleaning rule to turn off")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
         result = {
-            "build": lambda: child_build(rest[0], rest[1], rest[2], float(rest[3])),
+            "build": lambda: child_build(rest[0], rest[1], rest[2], float(rest[3]), rest[4] if len(rest) > 4 else ""),
             "parse": lambda: child_parse(rest[0]),
             "tagging": lambda: child_tagging(rest[0]),
             "replicate": lambda: child_replicate(rest[0], rest[1], int(rest[2])),
@@ -107,12 +112,15 @@ def main() -> None:
             run_child("replicate", str(MONTH), str(src), str(copies))
             for partition_mb in (128.0, args.partition_mb):
                 out = Path(tmp) / f"out-{copies}-{partition_mb}"
-                build = run_child("build", str(src), str(out), args.persona, str(partition_mb))
+                build = run_child(
+                    "build", str(src), str(out), args.persona, str(partition_mb), ",".join(args.skip_rule)
+                )
                 parse = run_child("parse", str(src))
                 rows.append((copies, partition_mb, build, parse))
         tagging = run_child("tagging", str(MONTH))
 
-    print(f"\nBuild of RC_2006-01 replicated (persona setup: {args.persona})\n")
+    skipped = f", rules off: {', '.join(args.skip_rule)}" if args.skip_rule else ""
+    print(f"\nBuild of RC_2006-01 replicated (persona setup: {args.persona}{skipped})\n")
     print(
         "| copies | comments | partition MB | partitions | build s | comments/s | parse-only comments/s "
         "| build/parse | peak RSS MB |"
