@@ -110,7 +110,7 @@ def main() -> None:
         for copies in args.copies:
             src = Path(tmp) / f"RC_2006-01_x{copies}.zst"
             run_child("replicate", str(MONTH), str(src), str(copies))
-            for partition_mb in (128.0, args.partition_mb):
+            for partition_mb in sorted({128.0, args.partition_mb}, reverse=True):
                 out = Path(tmp) / f"out-{copies}-{partition_mb}"
                 build = run_child(
                     "build", str(src), str(out), args.persona, str(partition_mb), ",".join(args.skip_rule)
@@ -138,7 +138,7 @@ def main() -> None:
     print("|---|---:|---:|")
     for stage, seconds in b["stages"].items():
         print(f"| {stage} | {seconds:.2f} | {b['comments'] / max(seconds, 1e-9):,.0f} |")
-    for small in (128.0, args.partition_mb):
+    for small in sorted({128.0, args.partition_mb}, reverse=True):
         sizes = [r for r in rows if r[1] == small]
         if len(sizes) >= 2:
             ratio = sizes[-1][2]["max_rss_mb"] / sizes[0][2]["max_rss_mb"]
