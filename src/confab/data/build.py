@@ -202,7 +202,7 @@ class Build:
                     ShuffleWriter(tmp / "hashes.arrow", _HASH_SCHEMA) as hashes,
                 ):
                     for table in tables:
-                        counts.update(dict(Counter(table["kind"].to_pylist())))
+                        counts.update(table["kind"].to_pylist())
                         h = np.array([text_hash(t) for t in table["text"].to_pylist()], dtype=np.uint64)
                         out.add_table(thread_parts(table["thread_id"], self.parts), table)
                         hashes.add_table(h % np.uint64(self.parts), pa.table({"h": h}, schema=_HASH_SCHEMA))

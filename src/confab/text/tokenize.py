@@ -13,6 +13,7 @@ _TOKEN = re.compile(r"[^\W_]+|[^\w\s]|_", re.UNICODE)
 # what Python's str patterns (\s, str.split, str.strip) take for space among ASCII characters: \x1c-\x1f too,
 # which Rust's regexes (polars) do not
 ASCII_SPACES = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+ASCII_SPACE_CLASS = "[" + ASCII_SPACES.replace(" ", "\\x20") + "]"  # the same as a regex class
 
 
 def tokenize(text: str) -> list[str]:

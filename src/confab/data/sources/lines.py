@@ -96,8 +96,7 @@ def iter_blocks(
                 pending += chunk
                 cut = pending.rfind(b"\n")
                 if cut >= 0:
-                    data = pending
-                    lines, pending = data[: cut + 1], data[cut + 1 :]
+                    lines, pending = pending[: cut + 1], pending[cut + 1 :]
                     if skipping:  # the end of the line too long, up to its newline
                         lineno += 1
                         skipping, lines = False, lines[lines.find(b"\n") + 1 :]
