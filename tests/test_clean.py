@@ -7,7 +7,6 @@ from confab.data.clean import RULES, CleanConfig, Cleaner, alpha_ratio, overlap,
 from confab.data.records import Message, Problems, message_row
 from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.sources import READERS
-from confab.data.threads import build_thread, walk
 
 from .conftest import shared_file
 
@@ -65,21 +64,6 @@ def test_helpers():
     assert alpha_ratio("ab 12") == 0.5 and alpha_ratio("") == 1.0
     assert overlap("the cat", "The cat sat") == 1.0 and overlap("a dog", "a cat") == 0.5
     assert text_hash("Hello  World") == text_hash("hello world") != text_hash("hello worlds")
-
-
-def test_removing_a_message_removes_its_subtree(fixtures):
-    messages = list(READERS["pushshift"].read(fixtures / "RC_2020-01_fixture.jsonl", "f", Problems()))
-    thread = build_thread([m for m in messages if m.thread_id == "t3_a"])
-    drops = Counter()
-    rules = Cleaner(CleanConfig(max_repeats=100)).first_rules(table_of(list(thread.messages.values())))
-    kept = walk(thread, dict(zip(thread.messages, rules, strict=True)).get, drops)
-    # c4 is [deleted]: its reply c5 and c5's reply c5b go with it
-    assert drops["deleted"] == 1 and drops["descendant_of_removed"] == 2
-    assert {m.id for m, _ in kept} == {"t1_c1", "t1_c2", "t1_c3", "t1_c15", "t1_c16"}
-    assert drops["bot"] == drops["url"] == drops["token_count"] == drops["special_string"] == 1
-    assert drops["alpha_ratio"] == drops["long_word"] == drops["too_many_chars"] == drops["offensive"] == 1
-    assert drops["parent_overlap"] == 1
-    assert sum(drops.values()) + len(kept) == len(thread.messages)
 
 
 def table_of(messages: list[Message]) -> pa.Table:

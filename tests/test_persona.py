@@ -130,7 +130,7 @@ CANDIDATE_EDGES = [
 
 @pytest.mark.parametrize("setup", ["rules", "random-from-user", "none"])
 def test_candidates_over_whole_columns_are_each_texts(setup):
-    assert persona.candidates_of(CANDIDATE_EDGES, setup) == [persona.candidates(t, setup) for t in CANDIDATE_EDGES]
+    assert grouped(CANDIDATE_EDGES, setup) == [persona.candidates(t, setup) for t in CANDIDATE_EDGES]
 
 
 @pytest.mark.parametrize("setup", ["rules", "random-from-user"])
@@ -144,4 +144,14 @@ def test_candidates_over_whole_columns_on_a_real_month(setup):
 
     texts = [m.text for m in pushshift.read(Path(shared_file("reddit/RC_2006-01.zst")), "x", Problems())]
     expected = [persona.candidates(t, setup) for t in texts]
-    assert persona.candidates_of(texts, setup) == expected and sum(map(len, expected)) > 1000
+    assert grouped(texts, setup) == expected and sum(map(len, expected)) > 1000
+
+
+def grouped(texts: list[str], setup: str) -> list[list[str]]:
+    """`candidates_of`'s flat rows and sentences, grouped back per text."""
+    rows, sentences = persona.candidates_of(texts, setup)
+    out: list[list[str]] = [[] for _ in texts]
+    for row, sentence in zip(rows.tolist(), sentences, strict=True):
+        out[row].append(sentence)
+    assert list(rows) == sorted(rows)
+    return out

@@ -33,6 +33,16 @@ def test_truncate_keeps_original_text_up_to_the_nth_token():
     assert len(tokenize(truncate_tokens("a " * 300, 100))) == 100
 
 
+def test_truncating_a_column_equals_truncating_each_text():
+    import pyarrow as pa
+
+    from confab.text.tokenize import truncate_column
+
+    texts = ["Hello,   world! How are you?", "a " * 300, "", "naïve café " * 80, "x\x1cy z", "don't stop " * 60]
+    for n in (0, 1, 3, 100):
+        assert truncate_column(pa.array(texts), n).to_pylist() == [truncate_tokens(t, n) for t in texts]
+
+
 def test_dictionary_keeps_the_most_frequent_and_round_trips(tmp_path):
     counts = Counter({"the": 10, "cat": 5, "dog": 5, "tab\there": 3, "back\\slash": 3, "rare": 1})
     d = Dictionary.build(counts, max_size=6)

@@ -247,12 +247,12 @@ class Build:
             task(p + 1)
 
     def _thread_partition(self, p: int, cleaner: Cleaner | None, tmp: Path) -> None:
-        with (
-            ShuffleWriter(tmp / "examples.arrow", EXAMPLE_SCHEMA) as examples,
-            ShuffleWriter(tmp / "candidates.arrow", CANDIDATE_SCHEMA) as cands,
-        ):
-            table = partition_table(self._ingested("messages.arrow"), p, MESSAGE_SCHEMA)
-            result = thread_partition(table, cleaner, self.plan, examples.add, cands.add)
+        table = partition_table(self._ingested("messages.arrow"), p, MESSAGE_SCHEMA)
+        result = thread_partition(table, cleaner, self.plan)
+        with ShuffleWriter(tmp / "examples.arrow", EXAMPLE_SCHEMA) as examples:
+            examples.add_table(result.example_parts, result.examples)
+        with ShuffleWriter(tmp / "candidates.arrow", CANDIDATE_SCHEMA) as candidates:
+            candidates.add_table(result.candidate_parts, result.candidates)
         pool = result.pool
         columns = {
             "key": [k for k, _, _ in pool],

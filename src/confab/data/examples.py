@@ -4,12 +4,14 @@ own personas."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from pathlib import Path
 
-from confab.data.records import Message, Problems
+import pyarrow as pa
+
+from confab.data.records import Problems, message_row
+from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.sources import READERS, detect_format
-from confab.data.threads import build_thread, make_example, walk
+from confab.data.threads import examples, forest
 
 
 def examples_from_file(path: str | Path, fmt: str = "auto", kind: str = "paths", max_tokens: int = 100) -> list[dict]:
@@ -20,17 +22,10 @@ def examples_from_file(path: str | Path, fmt: str = "auto", kind: str = "paths",
     if fmt not in READERS:
         raise ValueError(f"unknown format '{fmt}'")
     problems = Problems()
-    threads: dict[str, list[Message]] = defaultdict(list)
-    for message in READERS[fmt].read(path, path.name, problems):
-        threads[message.thread_id].append(message)
+    rows = [message_row(m) for m in READERS[fmt].read(path, path.name, problems)]
     if problems.total():
         first = problems.samples[0]
         raise ValueError(f"{first['file']}:{first['line']}: {first['kind']}: {first['detail']} "
                          f"({problems.total()} malformed in all)")  # fmt: skip
-    out = []
-    for messages in threads.values():
-        for message, ancestors in walk(build_thread(messages), None, Counter()):
-            example = make_example(message, ancestors, kind, max_tokens, None)
-            if example is not None:
-                out.append(example)
-    return out
+    table = pa.Table.from_pylist(rows, schema=MESSAGE_SCHEMA)
+    return examples(table, forest(table), kind, max_tokens, None)[0].to_pylist()

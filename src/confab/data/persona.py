@@ -27,7 +27,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
@@ -72,12 +74,14 @@ _ASCII_END = f"([.!?]){ASCII_SPACE_CLASS}+|{ASCII_SPACE_CLASS}*\n+{ASCII_SPACE_C
 _I_OR_MY = "(?i)(?:^|[^A-Za-z0-9])(?:i|my)(?:[^A-Za-z0-9]|$)"  # a token I or my: a whole letter run
 
 
-def candidates_of(texts: list[str], setup: str) -> list[list[str]]:
-    """`candidates` of each text: the ASCII texts split, counted and checked over whole columns (the others,
-    and any holding a NUL, one by one), each text's sentences in their order."""
-    if setup not in ("rules", "rules+classifier", "random-from-user", "random-from-dataset") or not texts:
-        return [[] for _ in texts]
-    frame = pl.DataFrame({"text": texts}, schema={"text": pl.String}).with_row_index("row")
+def candidates_of(texts: pa.Array | list[str], setup: str) -> tuple[np.ndarray, list[str]]:
+    """`candidates` of every text, flat: (the text's row, sentence) for each, in row order and each text's
+    sentences in their order. The ASCII texts are split, counted and checked over whole columns (the others,
+    and any holding a NUL, one by one)."""
+    if setup not in ("rules", "rules+classifier", "random-from-user", "random-from-dataset") or not len(texts):
+        return np.zeros(0, np.int64), []
+    column = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
+    frame = pl.DataFrame({"text": pl.Series(column)}).with_row_index("row")
     simple = ~pl.col("text").str.contains(r"[^\x01-\x7f]")
     pieces = (
         frame.filter(simple)
@@ -90,13 +94,18 @@ def candidates_of(texts: list[str], setup: str) -> list[list[str]]:
     keep = (tokens >= MIN_TOKENS) & (tokens <= MAX_TOKENS)
     if setup in ("rules", "rules+classifier"):
         keep &= pieces["s"].str.contains(_I_OR_MY).to_numpy()
-    out: list[list[str]] = [[] for _ in texts]
     kept = pieces.filter(pl.Series(keep))
-    for row, sentence in zip(kept["row"].to_list(), kept["s"].to_list(), strict=True):
-        out[row].append(sentence)
-    for row in frame.filter(~simple)["row"].to_list():
-        out[row] = candidates(texts[row], setup)
-    return out
+    rows, found = [kept["row"].to_numpy().astype(np.int64)], kept["s"].to_list()
+    others = frame.filter(~simple)
+    for row, text in zip(others["row"].to_list(), others["text"].to_list(), strict=True):
+        mine = candidates(text, setup)
+        rows.append(np.full(len(mine), row, np.int64))
+        found.extend(mine)
+    rows = np.concatenate(rows)
+    if len(rows) == len(kept):  # all ASCII: already in row order
+        return rows, found
+    order = np.argsort(rows, kind="stable")
+    return rows[order], [found[i] for i in order]
 
 
 def rank_key(seed: int, *parts: str) -> int:

@@ -216,8 +216,11 @@ def _threads(ordered_tables, frequent: set[int], plan):
     tables = [_table(t) for _, t in sorted(ordered_tables, key=lambda m: m[0])]  # the local engine's reading order
     out = []
     table = pa.concat_tables(tables) if tables else MESSAGE_SCHEMA.empty_table()
-    result = thread_partition(table, cleaner, plan, lambda q, e: out.append(("example", q, e)),
-                              lambda q, c: out.append(("candidate", q, c)))  # fmt: skip
+    result = thread_partition(table, cleaner, plan)
+    for q, rows in by_partition(result.example_parts, result.examples):
+        out.extend(("example", q, e) for e in rows.to_pylist())
+    for q, rows in by_partition(result.candidate_parts, result.candidates):
+        out.extend(("candidate", q, c) for c in rows.to_pylist())
     out.append(("pool", 0, result.pool))
     out.append(("stats", 0, {"drops": result.drops, "stats": result.stats}))
     return out

@@ -14,19 +14,21 @@ from __future__ import annotations
 import functools
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Iterable
+from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from confab import __version__
 from confab.data import persona as personas
 from confab.data.clean import RULES, Cleaner
-from confab.data.records import Message, Problems
+from confab.data.records import Problems
 from confab.data.schema import SPLITS
-from confab.data.threads import build_thread, make_example, walk
-from confab.text import TokenCounter, tokenize, truncate_tokens
+from confab.data.threads import examples, forest
+from confab.text import TokenCounter, tokenize
+from confab.text.tokenize import truncate_column
 
 CANDIDATE_SCHEMA = pa.schema(
     [("author", pa.string()), ("message_id", pa.string()), ("sentence", pa.string()), ("key", pa.uint64())]
@@ -58,81 +60,47 @@ def part(key: str | None, parts: int) -> int:
     return personas.rank_key(0, "partition", key or "") % parts
 
 
-def messages_of(table: pa.Table) -> list[Message]:
-    """The rows of a MESSAGE_SCHEMA table as Messages, read column by column (list columns that are empty in
-    every row, as in Reddit dumps, cost nothing)."""
-    n = table.num_rows
-    columns = []
-    for name in (f.name for f in fields(Message)):  # Message's own order, so the values go in by position
-        column = table[name]
-        if name in ("candidates", "candidate_labels") and pc.sum(pc.list_value_length(column)).as_py() in (0, None):
-            columns.append([[] for _ in range(n)])
-        elif name == "persona" and column.null_count == n:
-            columns.append([None] * n)
-        else:
-            columns.append(column.to_pylist())
-    return [Message(*values) for values in zip(*columns, strict=True)]
-
-
 @dataclass
 class ThreadResult:
+    examples: pa.Table  # EXAMPLE_SCHEMA, in the order of the threads' walk
+    example_parts: np.ndarray  # each example's user partition
+    candidates: pa.Table  # CANDIDATE_SCHEMA, in the same order
+    candidate_parts: np.ndarray
     pool: list[tuple[int, str, str]]  # (key, message_id, sentence): the partition's pool_size smallest keys
     drops: Counter
     stats: Counter
 
 
-def thread_partition(
-    table: pa.Table,
-    cleaner: Cleaner | None,
-    plan: Plan,
-    emit_example: Callable[[int, dict], None],
-    emit_candidate: Callable[[int, dict], None],
-) -> ThreadResult:
-    """Rebuild the threads of `table` (message rows in reading order), clean them, and emit each example and each
-    persona candidate sentence to the partition of its user."""
+def thread_partition(table: pa.Table, cleaner: Cleaner | None, plan: Plan) -> ThreadResult:
+    """Rebuild the threads of `table` (message rows in reading order), clean them, and make the examples and
+    persona candidate sentences, each addressed to the partition of its user."""
     cfg = plan.config
-    by_thread: dict[str, list[Message]] = defaultdict(list)
-    # the rules over whole columns; each thread then looks up the rule of the first row of each id, the row
-    # that build_thread keeps
-    rules = cleaner.first_rules(table) if cleaner is not None else [None] * table.num_rows
-    rule_of: dict[str, dict[str, str | None]] = defaultdict(dict)
-    for message, rule in zip(messages_of(table), rules, strict=True):
-        by_thread[message.thread_id].append(message)
-        rule_of[message.thread_id].setdefault(message.id, rule)
-    drops: Counter = Counter()
-    stats: Counter = Counter()
+    rules = cleaner.first_rules(table) if cleaner is not None else None
+    trees = forest(table, rules)
+    made, _ = examples(table, trees, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns)
+    example_parts = np.array([part(a, plan.parts) for a in made["response_author"].to_pylist()], np.int64)
+    candidates = CANDIDATE_SCHEMA.empty_table()
     pool: list[tuple[int, str, str]] = []
-    writers: list[Message] = []  # kept comments whose author's persona they may feed, and their texts
-    texts: list[str] = []
-    for thread_id, messages in by_thread.items():
-        thread = build_thread(messages)
-        truncated: dict[str, str] = {}
-        stats.update(thread.stats)
-        stats["threads"] += 1
-        stats["messages"] += len(thread.messages)
-        for message, ancestors in walk(thread, None if cleaner is None else rule_of[thread_id].get, drops):
-            stats["kept_messages"] += 1
-            example = make_example(
-                message, ancestors, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns, truncated
-            )
-            if example is not None:
-                emit_example(part(example["response_author"], plan.parts), example)
-            if plan.extracts and message.kind != "submission" and message.author is not None:
-                writers.append(message)
-                texts.append(truncated.get(message.id) or truncate_tokens(message.text, cfg.truncate_tokens))
-    # the persona candidates of the partition's kept messages at once, emitted in the order of the walk
-    setup = "random-from-user" if plan.setup == "random-from-dataset" else plan.setup
-    for message, sentences in zip(writers, personas.candidates_of(texts, setup), strict=True):
-        for sentence in sentences:
-            key = personas.rank_key(cfg.seed, message.author, sentence)
-            candidate = {"author": message.author, "message_id": message.id, "sentence": sentence, "key": key}
-            emit_candidate(part(message.author, plan.parts), candidate)
-    if plan.setup in ("rules+classifier", "random-from-dataset"):
-        for message, sentences in zip(writers, personas.candidates_of(texts, "random-from-user"), strict=True):
-            pool.extend((personas.rank_key(cfg.seed, "pool", message.id, s), message.id, s) for s in sentences)
-            if len(pool) > 4 * cfg.pool_size:
-                pool = heapq.nsmallest(cfg.pool_size, pool)
-    return ThreadResult(heapq.nsmallest(cfg.pool_size, pool), drops, stats)
+    if plan.extracts:
+        # kept comments whose author's persona they may feed, in the order of the walk
+        kept = table.take(pa.array(trees.rows)).select(["id", "author", "kind", "text"])
+        writers = kept.filter(pc.and_(pc.is_valid(kept["author"]), pc.not_equal(kept["kind"], "submission")))
+        texts = truncate_column(writers["text"].combine_chunks(), cfg.truncate_tokens)
+        setup = "random-from-user" if plan.setup == "random-from-dataset" else plan.setup
+        rows, sentences = personas.candidates_of(texts, setup)
+        authors = writers["author"].take(pa.array(rows)).to_pylist()
+        keys = [personas.rank_key(cfg.seed, a, s) for a, s in zip(authors, sentences, strict=True)]
+        columns = {"author": authors, "message_id": writers["id"].take(pa.array(rows)), "sentence": sentences,
+                   "key": pa.array(keys, pa.uint64())}  # fmt: skip
+        candidates = pa.table(columns, schema=CANDIDATE_SCHEMA)
+        if plan.setup in ("rules+classifier", "random-from-dataset"):  # a sample of all sentences of the length
+            if setup != "random-from-user":
+                rows, sentences = personas.candidates_of(texts, "random-from-user")
+            ids = writers["id"].take(pa.array(rows)).to_pylist()
+            entries = ((personas.rank_key(cfg.seed, "pool", m, s), m, s) for m, s in zip(ids, sentences, strict=True))
+            pool = heapq.nsmallest(cfg.pool_size, entries)
+    candidate_parts = np.array([part(a, plan.parts) for a in candidates["author"].to_pylist()], np.int64)
+    return ThreadResult(made, example_parts, candidates, candidate_parts, pool, trees.drops, trees.stats)
 
 
 def merge_pools(pools: Iterable[Iterable[tuple[int, str, str]]], held: dict[str, str], size: int) -> list:

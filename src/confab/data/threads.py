@@ -1,131 +1,207 @@
-"""Comment trees from parent links, cleaned with subtree removal, and the two kinds of examples.
+"""Comment trees from parent links, cleaned with subtree removal, and the two kinds of examples, over whole tables.
 
 - pairs (Mazaré et al. 3.3): each pair of successive comments; context = the parent, response = the child.
 - paths (PLATO-2 appendix A): the whole root-to-node path is the context of the node.
+
+A partition holds many thousands of small trees, so they are rebuilt with array operations over all of them at
+once rather than a Python walk per thread: parents by a join, roots, depths and "an ancestor was removed" by
+pointer jumping (log₂ of the depth passes over the arrays), and the depth-first order from subtree sizes, one
+pass per tree level. numpy, not polars, since these are gathers by index, which polars has no cheaper form of.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from confab.data.clean import DESCENDANT
-from confab.data.records import Message
-from confab.text import truncate_tokens
+from confab.data.schema import EXAMPLE_SCHEMA
+from confab.text.tokenize import truncate_column
 
 
 @dataclass
-class Thread:
-    """One thread's messages as a forest: `roots` in order and each message's kept children."""
+class Forest:
+    """The kept messages of a message table as trees.
 
-    messages: dict[str, Message]
-    roots: list[str]
-    children: dict[str, list[str]]
-    stats: Counter = field(default_factory=Counter)
+    `rows` are the table rows of the kept messages in depth-first order: threads in the order they first occur,
+    roots and siblings by time (ids break ties), each message before its replies. `parent[i]` is the position in
+    `rows` of the parent of message i (-1: a root)."""
 
-
-def build_thread(messages: list[Message]) -> Thread:
-    """Link messages by `parent_id`. Duplicate ids keep their first occurrence; a message whose parent is absent
-    (not in the dump, or in an earlier month) starts a tree of its own."""
-    stats: Counter = Counter()
-    by_id: dict[str, Message] = {}
-    for m in messages:
-        if m.id in by_id:
-            stats["duplicate_id"] += 1
-        else:
-            by_id[m.id] = m
-    children: dict[str, list[str]] = defaultdict(list)
-    roots = []
-    for m in by_id.values():
-        if m.parent_id is not None and m.parent_id in by_id and m.parent_id != m.id:
-            children[m.parent_id].append(m.id)
-        else:
-            if m.parent_id == m.thread_id:
-                stats["roots_without_submission"] += 1  # a top-level comment; RS_ files give the submission
-            elif m.parent_id is not None:
-                stats["orphan_roots"] += 1  # the parent is not in the input (another month, or lost)
-            roots.append(m.id)
-    # Siblings in time order (ids break ties) so output does not depend on input order.
-    for kids in children.values():
-        kids.sort(key=lambda i: (by_id[i].created_utc or 0, i))
-    roots.sort(key=lambda i: (by_id[i].created_utc or 0, i))
-    return Thread(by_id, roots, dict(children), stats)
+    rows: np.ndarray
+    parent: np.ndarray
+    stats: Counter
+    drops: Counter
 
 
-def walk(thread: Thread, rule_of: Callable[[str], str | None] | None,
-         drops: Counter) -> list[tuple[Message, list[Message]]]:  # fmt: skip
-    """Depth-first (message, ancestors root-first) for every kept message. `rule_of(id)`: the cleaning rule that
-    removes a message (`Cleaner.first_rules`; None: no cleaning); a removed message takes its subtree with it,
-    those descendants counted as `descendant_of_removed`. Messages caught in a parent cycle are never reached
-    from a root and are counted as `unreachable`."""
-    out: list[tuple[Message, list[Message]]] = []
-    reached = 0
-    stack: list[tuple[str, list[Message]]] = [(r, []) for r in reversed(thread.roots)]
-    while stack:
-        mid, ancestors = stack.pop()
-        message = thread.messages[mid]
-        reached += 1
-        rule = rule_of(mid) if rule_of is not None else None
-        if rule is not None:
-            drops[rule] += 1
-            removed = _count_subtree(thread, mid) - 1
-            drops[DESCENDANT] += removed
-            reached += removed
-            continue
-        out.append((message, ancestors))
-        path = [*ancestors, message]
-        for child in reversed(thread.children.get(mid, [])):
-            stack.append((child, path))
-    if reached < len(thread.messages):
-        drops["unreachable"] += len(thread.messages) - reached
-    return out
+def forest(table: pa.Table, rules: list[str | None] | None = None) -> Forest:
+    """Link the messages of `table` by `parent_id` within their thread and remove what `rules` removes.
+
+    A duplicate id keeps its first row; a message whose parent is absent (not in the dump, or in an earlier
+    month) or is itself starts a tree of its own. `rules[row]`: the cleaning rule that removes a row
+    (`Cleaner.first_rules`; None: kept; the first row of an id decides); a removed message takes its subtree
+    with it, those descendants counted as `descendant_of_removed`. Messages caught in a parent cycle are never
+    reached from a root and are counted as `unreachable`."""
+    frame = pl.from_arrow(table.select(["id", "parent_id", "thread_id", "created_utc"])).with_row_index("row")
+    threads = pc.dictionary_encode(table["thread_id"].combine_chunks()).indices  # in order of first occurrence
+    frame = frame.with_columns(thread=pl.Series(threads.to_numpy(zero_copy_only=False), dtype=pl.Int64))
+    first = frame.unique(["thread_id", "id"], keep="first", maintain_order=True).with_row_index("u")
+    linked = first.join(
+        first.select("thread_id", pl.col("id").alias("parent_id"), pl.col("u").alias("parent_u")),
+        on=["thread_id", "parent_id"],
+        how="left",
+        maintain_order="left",
+    ).with_columns(parent_u=pl.when(pl.col("parent_id") == pl.col("id")).then(None).otherwise(pl.col("parent_u")))
+    n = linked.height
+    parent = linked["parent_u"].fill_null(-1).cast(pl.Int64).to_numpy()
+    root = parent < 0
+    under_thread = (linked["parent_id"] == linked["thread_id"]).fill_null(False).to_numpy()
+    rows = linked["row"].cast(pl.Int64).to_numpy()
+    ruled = np.zeros(n, bool) if rules is None else np.array([rules[r] is not None for r in rows], bool)
+    reachable, blocked = _reach(parent, ruled)
+    first_removed = reachable & ruled & ~blocked
+    kept = np.flatnonzero(reachable & ~ruled & ~blocked)
+    stats = Counter(
+        duplicate_id=table.num_rows - n,
+        roots_without_submission=int((root & under_thread).sum()),  # top-level comments: RS_ files give the post
+        orphan_roots=int((root & ~under_thread & linked["parent_id"].is_not_null().to_numpy()).sum()),
+        threads=int(linked["thread"].n_unique()) if n else 0,
+        messages=n,
+        kept_messages=len(kept),
+    )
+    drops = Counter(rules[r] for r in rows[first_removed]) if rules is not None else Counter()
+    if first_removed.any():  # counted (maybe 0) whenever a rule fired, as a walk over the trees counts it
+        drops[DESCENDANT] += int((reachable & blocked).sum())
+    if not reachable.all():
+        drops["unreachable"] += int((~reachable).sum())
+    order = kept[_depth_first(linked[kept], parent[kept], kept)]
+    position = np.full(n, -1, np.int64)
+    position[order] = np.arange(len(order))
+    parent_position = np.where(parent[order] >= 0, position[np.maximum(parent[order], 0)], -1)
+    return Forest(rows[order], parent_position, +stats, drops)
 
 
-def _count_subtree(thread: Thread, root: str) -> int:
-    count, stack = 0, [root]
-    while stack:
-        count += 1
-        stack.extend(thread.children.get(stack.pop(), []))
-    return count
+def _reach(parent: np.ndarray, ruled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which nodes a root reaches (not in or under a parent cycle), and which have a ruled proper ancestor:
+    pointer jumping, each pass doubling how far every node looks up."""
+    n = len(parent)
+    has_parent = parent >= 0
+    up = np.where(has_parent, parent, np.arange(n))
+    blocked = np.zeros(n, bool)
+    blocked[has_parent] = ruled[parent[has_parent]]
+    for _ in range(max(1, int(n).bit_length())):
+        blocked |= blocked[up]
+        nxt = up[up]
+        if np.array_equal(nxt, up):
+            break
+        up = nxt
+    return parent[up] < 0, blocked
 
 
-def make_example(
-    message: Message,
-    ancestors: list[Message],
-    kind: str,
-    max_tokens: int,
-    max_context_turns: int | None,
-    truncated: dict[str, str] | None = None,
-) -> dict | None:
-    """The example whose response is `message`, or None when it has no context or is not a response.
+def _depth_first(nodes: pl.DataFrame, parent: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The depth-first order of a forest (positions into `nodes`): threads in order, siblings by (time, id).
+    `parent` holds the parents' ids (from `ids`, -1 for a root); every parent is among the nodes."""
+    n = len(ids)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    local = np.where(parent >= 0, np.searchsorted(ids, np.maximum(parent, 0)), -1)
+    siblings = (
+        nodes.select("thread", "id", pl.col("created_utc").fill_null(0))
+        .with_columns(parent=pl.Series(local), i=pl.arange(0, n, dtype=pl.Int64))
+        .sort(["thread", "parent", "created_utc", "id"])
+    )
+    by_sibling = siblings["i"].to_numpy()
+    depth = _depths(local)
+    levels = np.argsort(depth, kind="stable")
+    cuts = np.flatnonzero(np.diff(depth[levels])) + 1
+    level_nodes = np.split(levels, cuts)
+    size = np.ones(n, np.int64)
+    for nodes_at in reversed(level_nodes[1:]):  # subtree sizes, deepest level first
+        np.add.at(size, local[nodes_at], size[nodes_at])
+    # the subtree sizes of the siblings before each node, in its group (a parent's replies, or a thread's roots)
+    thread, parent_of = siblings["thread"].to_numpy(), siblings["parent"].to_numpy()
+    ordered = size[by_sibling]
+    before = np.cumsum(ordered) - ordered
+    change = (thread[1:] != thread[:-1]) | (parent_of[1:] != parent_of[:-1])
+    starts = np.r_[0, np.flatnonzero(change) + 1]
+    before -= np.repeat(before[starts], np.diff(np.r_[starts, n]))
+    earlier = np.empty(n, np.int64)
+    earlier[by_sibling] = before
+    start = np.empty(n, np.int64)
+    start[level_nodes[0]] = earlier[level_nodes[0]]
+    for nodes_at in level_nodes[1:]:
+        start[nodes_at] = start[local[nodes_at]] + 1 + earlier[nodes_at]
+    return np.lexsort((start, nodes["thread"].to_numpy()))
 
-    `truncated` caches each message's truncated text across the examples of a thread: with paths, every
-    ancestor appears in the context of all its descendants."""
-    if not message.respond or not ancestors:
-        return None
-    context = ancestors[-1:] if kind == "pairs" else ancestors
-    if max_context_turns:
-        context = context[-max_context_turns:]
-    cache = truncated if truncated is not None else {}
 
-    def short(m: Message) -> str:
-        if m.id not in cache:
-            cache[m.id] = truncate_tokens(m.text, max_tokens)
-        return cache[m.id]
+def _depths(parent: np.ndarray) -> np.ndarray:
+    """Each node's depth in a forest without cycles (pointer jumping)."""
+    n = len(parent)
+    has_parent = parent >= 0
+    up = np.where(has_parent, parent, np.arange(n))
+    depth = has_parent.astype(np.int64)
+    while True:
+        nxt = up[up]
+        if np.array_equal(nxt, up):
+            return depth
+        depth = depth + depth[up]
+        up = nxt
 
-    return {
-        "id": message.id,
-        "context": [short(m) for m in context],
-        "context_ids": [m.id for m in context],
-        "context_authors": [m.author for m in context],
-        "response": short(message),
-        "response_author": message.author,
-        "persona": list(message.persona) if message.persona is not None else [],
-        "subreddit": message.subreddit,
-        "created_utc": message.created_utc,
-        "thread_id": message.thread_id,
-        "candidates": list(message.candidates),
-        "candidate_labels": list(message.candidate_labels),
-        "source": message.source,
+
+def examples(table: pa.Table, trees: Forest, kind: str, max_tokens: int,
+             max_context_turns: int | None) -> tuple[pa.Table, np.ndarray]:  # fmt: skip
+    """The examples of a forest (EXAMPLE_SCHEMA), one per kept message that responds and has a context, in the
+    forest's order, and their positions in `trees.rows`. Texts are cut after `max_tokens` tokens."""
+    turns = 1 if kind == "pairs" else max_context_turns or len(trees.rows)
+    kept = table.take(pa.array(trees.rows))
+    texts = truncate_column(kept["text"].combine_chunks(), max_tokens)
+    respond = np.asarray(pc.fill_null(kept["respond"], True))
+    responses = np.flatnonzero(respond & (trees.parent >= 0))
+    # the context: the nearest `turns` ancestors of each response, oldest first
+    who, level, ancestor = [], [], []
+    current, alive = trees.parent[responses], np.arange(len(responses))
+    for j in range(turns):
+        who.append(alive)
+        level.append(np.full(len(alive), j))
+        ancestor.append(current)
+        up = trees.parent[current]
+        alive, current = alive[up >= 0], up[up >= 0]
+        if not len(alive):
+            break
+    who, level, ancestor = (np.concatenate(a) if a else np.zeros(0, np.int64) for a in (who, level, ancestor))
+    flat = ancestor[np.lexsort((-level, who))]
+    offsets = pa.array(np.r_[0, np.cumsum(np.bincount(who, minlength=len(responses)))].astype(np.int32))
+    index = pa.array(flat)
+
+    def context(column: pa.Array) -> pa.Array:
+        return pa.ListArray.from_arrays(offsets, column.take(index))
+
+    at = pa.array(responses)
+    picked = kept.take(at)
+    columns = {
+        "id": picked["id"],
+        "context": context(texts),
+        "context_ids": context(kept["id"].combine_chunks()),
+        "context_authors": context(kept["author"].combine_chunks()),
+        "response": texts.take(at),
+        "response_author": picked["author"],
+        "persona": _empty_lists(picked["persona"]),
+        "subreddit": picked["subreddit"],
+        "created_utc": picked["created_utc"],
+        "thread_id": picked["thread_id"],
+        "candidates": _empty_lists(picked["candidates"]),
+        "candidate_labels": _empty_lists(picked["candidate_labels"]),
+        "source": picked["source"],
     }
+    return pa.table(columns, schema=EXAMPLE_SCHEMA), responses
+
+
+def _empty_lists(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A list column with nulls made empty lists (an example's persona and candidates are never null)."""
+    if column.null_count == 0:
+        return column
+    return pc.if_else(pc.is_null(column), pa.scalar([], column.type), column)

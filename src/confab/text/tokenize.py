@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]|_", re.UNICODE)
 # what Python's str patterns (\s, str.split, str.strip) take for space among ASCII characters: \x1c-\x1f too,
@@ -33,13 +34,26 @@ def truncate_tokens(text: str, max_tokens: int) -> str:
     return text
 
 
+def truncate_column(texts: pa.Array, max_tokens: int) -> pa.Array:
+    """`truncate_tokens` of every text: ASCII texts within the limit (counted from their bytes) stay as they are,
+    the rest are cut one by one."""
+    counts = ascii_counts(texts)
+    cut = (counts["other"] > 0) | (counts["tokens"] > max_tokens) if max_tokens > 0 else np.ones(len(texts), bool)
+    if not cut.any():
+        return texts
+    todo = np.flatnonzero(cut)
+    shorter = [truncate_tokens(t, max_tokens) for t in texts.take(pa.array(todo)).to_pylist()]
+    return pc.replace_with_mask(texts, pa.array(cut), pa.array(shorter, texts.type))
+
+
 _SLICE = 4096
 
 
 def ascii_counts(texts: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
     """Per text: tokens (as `tokenize` counts them: a run of letters and digits, or any one other character
     that is not space), letters and space characters (as Python's str patterns see them: \\x1c-\\x1f are
-    space), from the bytes of the whole column at once: exact for ASCII texts, where a byte is a character."""
+    space), from the bytes of the whole column at once: exact for ASCII texts, where a byte is a character.
+    `other` counts the bytes that are not ASCII (0: the other counts are exact)."""
     texts = pa.concat_arrays(texts.chunks) if isinstance(texts, pa.ChunkedArray) else texts
     if len(texts) > _SLICE:  # slices whose masks stay in the cache, instead of arrays of the column's size
         parts = [ascii_counts(texts.slice(i, _SLICE)) for i in range(0, len(texts), _SLICE)]
@@ -62,4 +76,5 @@ def ascii_counts(texts: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
         total = np.concatenate([np.zeros(1, wide), np.cumsum(mask, dtype=wide)])
         return (total[offsets[1:]] - total[offsets[:-1]]).astype(np.int64)
 
-    return {"tokens": per_text(starts | lone), "letters": per_text(letter), "spaces": per_text(space)}
+    return {"tokens": per_text(starts | lone), "letters": per_text(letter), "spaces": per_text(space),
+            "other": per_text(data >= 128)}  # fmt: skip
