@@ -72,9 +72,12 @@ def test_a_checkpoint_from_the_encoder_round_trips(minilm, tmp_path):
     assert meta["model"]["norm"] == "post" and meta["base"] == base and len(tok2) == len(tok)
     batch = batch_of(tok, ["that sounds like fun !"])
     mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
-    with torch.no_grad():
-        assert torch.equal(loaded(batch, mask), model.eval()(batch, mask))
-        assert torch.equal(loaded.logits(loaded(batch, mask)[0, -1]), model.logits(model(batch, mask)[0, -1]))
+    mine, theirs = model.state_dict(), loaded.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    with torch.no_grad():  # the same weights; the last bits may differ where a kernel picks its path by alignment
+        torch.testing.assert_close(loaded(batch, mask), model.eval()(batch, mask), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(loaded.logits(loaded(batch, mask)[0, -1]), model.logits(model(batch, mask)[0, -1]),
+                                   rtol=1e-5, atol=1e-4)  # fmt: skip
 
 
 def small_bert_folder(tmp_path, mutate=None):
