@@ -62,7 +62,7 @@ def forest(table: pa.Table, rules: list[str | None] | None = None) -> Forest:
     under_thread = (linked["parent_id"] == linked["thread_id"]).fill_null(False).to_numpy()
     rows = linked["row"].cast(pl.Int64).to_numpy()
     ruled = np.zeros(n, bool) if rules is None else np.array([rules[r] is not None for r in rows], bool)
-    reachable, blocked = _reach(parent, ruled)
+    reachable, blocked, depth = _reach(parent, ruled)
     first_removed = reachable & ruled & ~blocked
     kept = np.flatnonzero(reachable & ~ruled & ~blocked)
     stats = Counter(
@@ -78,31 +78,33 @@ def forest(table: pa.Table, rules: list[str | None] | None = None) -> Forest:
         drops[DESCENDANT] += int((reachable & blocked).sum())
     if not reachable.all():
         drops["unreachable"] += int((~reachable).sum())
-    order = kept[_depth_first(linked[kept], parent[kept], kept)]
+    order = kept[_depth_first(linked[kept], parent[kept], kept, depth[kept])]
     position = np.full(n, -1, np.int64)
     position[order] = np.arange(len(order))
     parent_position = np.where(parent[order] >= 0, position[np.maximum(parent[order], 0)], -1)
     return Forest(rows[order], parent_position, +stats, drops)
 
 
-def _reach(parent: np.ndarray, ruled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which nodes a root reaches (not in or under a parent cycle), and which have a ruled proper ancestor:
-    pointer jumping, each pass doubling how far every node looks up."""
+def _reach(parent: np.ndarray, ruled: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which nodes a root reaches (not in or under a parent cycle), which have a ruled proper ancestor, and the
+    depth of the reached ones: pointer jumping, each pass doubling how far every node looks up."""
     n = len(parent)
     has_parent = parent >= 0
     up = np.where(has_parent, parent, np.arange(n))
     blocked = np.zeros(n, bool)
     blocked[has_parent] = ruled[parent[has_parent]]
+    depth = has_parent.astype(np.int64)  # the distance from each node to `up`
     for _ in range(max(1, int(n).bit_length())):
         blocked |= blocked[up]
+        depth += depth[up]
         nxt = up[up]
         if np.array_equal(nxt, up):
             break
         up = nxt
-    return parent[up] < 0, blocked
+    return parent[up] < 0, blocked, depth
 
 
-def _depth_first(nodes: pl.DataFrame, parent: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def _depth_first(nodes: pl.DataFrame, parent: np.ndarray, ids: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """The depth-first order of a forest (positions into `nodes`): threads in order, siblings by (time, id).
     `parent` holds the parents' ids (from `ids`, -1 for a root); every parent is among the nodes."""
     n = len(ids)
@@ -115,7 +117,6 @@ def _depth_first(nodes: pl.DataFrame, parent: np.ndarray, ids: np.ndarray) -> np
         .sort(["thread", "parent", "created_utc", "id"])
     )
     by_sibling = siblings["i"].to_numpy()
-    depth = _depths(local)
     levels = np.argsort(depth, kind="stable")
     cuts = np.flatnonzero(np.diff(depth[levels])) + 1
     level_nodes = np.split(levels, cuts)
@@ -136,20 +137,6 @@ def _depth_first(nodes: pl.DataFrame, parent: np.ndarray, ids: np.ndarray) -> np
     for nodes_at in level_nodes[1:]:
         start[nodes_at] = start[local[nodes_at]] + 1 + earlier[nodes_at]
     return np.lexsort((start, nodes["thread"].to_numpy()))
-
-
-def _depths(parent: np.ndarray) -> np.ndarray:
-    """Each node's depth in a forest without cycles (pointer jumping)."""
-    n = len(parent)
-    has_parent = parent >= 0
-    up = np.where(has_parent, parent, np.arange(n))
-    depth = has_parent.astype(np.int64)
-    while True:
-        nxt = up[up]
-        if np.array_equal(nxt, up):
-            return depth
-        depth = depth + depth[up]
-        up = nxt
 
 
 def examples(table: pa.Table, trees: Forest, kind: str, max_tokens: int,
