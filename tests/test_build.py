@@ -195,5 +195,5 @@ def test_resuming_with_changed_inputs_is_refused(fixtures, tmp_path):
     build.ingest()  # then the process dies
     with open(src, "a") as f:
         f.write('{"id": "new", "author": "z", "parent_id": "t3_a", "link_id": "t3_a", "body": "one more line"}\n')
-    with pytest.raises(FileExistsError, match="inputs changed"):
+    with pytest.raises(FileExistsError, match="inputs or the polars version changed"):
         Build(cfg, tmp_path / "ds").run()

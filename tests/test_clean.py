@@ -1,9 +1,10 @@
+import random
 from collections import Counter
 
 import pyarrow as pa
 import pytest
 
-from confab.data.clean import RULES, CleanConfig, Cleaner, alpha_ratio, overlap, text_hash
+from confab.data.clean import RULES, CleanConfig, Cleaner, alpha_ratio, overlap, text_hash, text_hashes
 from confab.data.records import Message, Problems, message_row
 from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.sources import READERS
@@ -64,6 +65,21 @@ def test_helpers():
     assert alpha_ratio("ab 12") == 0.5 and alpha_ratio("") == 1.0
     assert overlap("the cat", "The cat sat") == 1.0 and overlap("a dog", "a cat") == 0.5
     assert text_hash("Hello  World") == text_hash("hello world") != text_hash("hello worlds")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_text_hashes_of_a_column_are_the_hash_of_each_normalised_text(seed):
+    """Spaces collapsed over the column's bytes (ASCII) or by regex (other text) hash like
+    `" ".join(text.lower().split())` hashed alone: runs, ends, \\x1c-\\x1f, Unicode spaces, empty texts."""
+    rng = random.Random(seed)
+    alphabet = ["a", "B", " ", "\t", "\n", "\x1c", "\x1f", ".", "\u00a0", "\u2028", "\u3000", "É", "ß"]
+    texts = ["", " ", "  a  ", "a"] + ["".join(rng.choices(alphabet, k=rng.randint(0, 12))) for _ in range(3000)]
+    texts = [t for t in texts if rng.random() < 0.5 or t.isascii()]  # ASCII slices and mixed ones
+    expected = text_hashes(pa.array([" ".join(t.lower().split()) for t in texts])).tolist()
+    assert text_hashes(pa.array(texts)).tolist() == expected
+    assert [text_hash(t) for t in texts[:50]] == expected[:50]
+    by_chunks = pa.chunked_array([pa.array(texts[:100]), pa.array(texts[100:])])
+    assert text_hashes(by_chunks).tolist() == expected
 
 
 def table_of(messages: list[Message]) -> pa.Table:

@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from confab.config import load_config, save_config, to_dict
 from confab.data import persona as personas
-from confab.data.clean import CleanConfig, Cleaner, text_hash
+from confab.data.clean import CleanConfig, Cleaner, text_hashes
 from confab.data.records import Problems, message_row
 from confab.data.report import render_report
 from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA, SPLITS
@@ -167,12 +168,14 @@ class Build:
             raise FileExistsError(f"{self.out} exists and is not a confab dataset; choose another --out")
         self.work.mkdir(parents=True, exist_ok=True)
         save_config(self.config, self.out / "config.json")
-        # A resumed build must read the same bytes: refuse when an input changed since the first attempt.
-        fingerprint = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in self.inputs]
+        # A resumed build must read the same bytes, and hash texts as it did (polars' hash may change between
+        # its versions): refuse when an input or polars changed since the first attempt.
+        fingerprint = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in self.inputs] + [pl.__version__]
         recorded = self.work / "inputs.json"
         if recorded.exists() and json.loads(recorded.read_text()) != fingerprint:
             raise FileExistsError(
-                f"the inputs changed since the build in {self.out} was interrupted; remove {self.work} to start over"
+                f"the inputs or the polars version changed since the build in {self.out} was interrupted; "
+                f"remove {self.work} to start over"
             )
         atomic_write_json(recorded, fingerprint)
 
@@ -203,7 +206,7 @@ class Build:
                 ):
                     for table in tables:
                         counts.update(table["kind"].to_pylist())
-                        h = np.array([text_hash(t) for t in table["text"].to_pylist()], dtype=np.uint64)
+                        h = text_hashes(table["text"])
                         out.add_table(thread_parts(table["thread_id"], self.parts), table)
                         hashes.add_table(h % np.uint64(self.parts), pa.table({"h": h}, schema=_HASH_SCHEMA))
                 atomic_write_json(tmp / "stats.json", {"kinds": counts, "problems": problems.to_dict()})

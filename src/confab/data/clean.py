@@ -7,17 +7,17 @@ BPE vocabulary is trained only after the dataset exists.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from confab.data.records import Message
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
-from confab.text.tokenize import ASCII_SPACE_CLASS, ASCII_SPACES, ascii_counts
+from confab.text.tokenize import ASCII_SPACE_CLASS, ASCII_SPACES, ascii_counts, ascii_space, string_bytes
 
 RULES = (
     "deleted",  # [deleted] / [removed]
@@ -86,8 +86,9 @@ class Cleaner:
             re.I,
         )
 
-    def check(self, message: Message, parent: Message | None) -> str | None:
-        """The first rule that removes `message`, or None when it is kept."""
+    def check(self, message: Message, parent: Message | None, repeated: bool | None = None) -> str | None:
+        """The first rule that removes `message`, or None when it is kept (`repeated`: whether its text is
+        frequent, when the caller hashed the texts of many messages at once)."""
         text, cfg = message.text, self.config
         tokens: list[str] | None = None
         for rule in self.active:
@@ -116,7 +117,7 @@ class Cleaner:
                 tokens = tokens if tokens is not None else tokenize(text)
                 hit = is_offensive(tokens, self.offensive)
             elif rule == "repeated":
-                hit = text_hash(text) in self.frequent
+                hit = repeated if repeated is not None else bool(self.frequent) and text_hash(text) in self.frequent
             else:  # parent_overlap
                 hit = parent is not None and self._overlap(message, parent) >= cfg.max_parent_overlap
             if hit:
@@ -145,6 +146,11 @@ class Cleaner:
             .otherwise(pl.col("parent_text"))
             .alias("parent_text")
         )
+        repeated = np.zeros(frame.height, bool)
+        if self.frequent and "repeated" in self.active:
+            frequent = np.fromiter(self.frequent, np.uint64, len(self.frequent))
+            repeated = np.isin(text_hashes(frame["text"].to_arrow()), frequent)
+        frame = frame.with_columns(repeated=pl.Series(repeated))
         other = pl.any_horizontal(
             pl.col(c).str.contains(_NOT_ASCII).fill_null(False) for c in ("text", "parent_text", "author", "subreddit")
         )
@@ -166,7 +172,7 @@ class Cleaner:
             if r["parent_text"] is not None:
                 parent = Message(r["parent_id"], None, r["thread_id"], None, r["parent_text"])
             message = Message(r["id"], r["parent_id"], r["thread_id"], r["author"], r["text"], r["subreddit"])
-            rules[r["row"]] = self.check(message, parent)
+            rules[r["row"]] = self.check(message, parent, r["repeated"])
         return rules
 
     def _rule_columns(self, frame: pl.DataFrame) -> dict[str, pl.Expr]:
@@ -179,10 +185,6 @@ class Cleaner:
         )
         visible = text.str.len_bytes() - spaces
         ratio = pl.when(visible > 0).then(letters / visible).otherwise(1.0)
-        repeated = pl.lit(False)
-        if self.frequent:  # the text's hash is Python's (blake2b), as the ingest counted it
-            frequent = pl.Series(sorted(self.frequent), dtype=pl.UInt64)
-            repeated = text.map_elements(text_hash, return_dtype=pl.UInt64).is_in(frequent.implode())
         specials = [(r"(?:^|[^\w/])" if s[0].isalnum() else "") + re.escape(s) for s in cfg.special_strings]
         # an offensive word is a token: a whole run of letters and digits (the list holds only such words)
         words = "|".join(sorted(re.escape(w) for w in self.offensive if re.fullmatch("[a-z0-9]+", w)))
@@ -204,7 +206,7 @@ class Cleaner:
             "url": text.str.contains(_URL_ASCII),
             "special_string": text.str.contains("(?i)" + "|".join(specials)) if specials else pl.lit(False),
             "offensive": offensive,
-            "repeated": repeated,
+            "repeated": pl.col("repeated"),
         }
 
     def _overlap(self, message: Message, parent: Message) -> float:
@@ -248,8 +250,54 @@ def _overlap_sets(mine: set[str], parent: set[str]) -> float:
 
 def text_hash(text: str) -> int:
     """A 64-bit hash of the text up to case and spacing, used to count repeated messages."""
-    normal = " ".join(text.lower().split())
-    return int.from_bytes(hashlib.blake2b(normal.encode("utf-8"), digest_size=8).digest(), "little")
+    return int(text_hashes(pa.array([text], pa.large_string()))[0])
+
+
+def text_hashes(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """`text_hash` of every text: polars' hash of the lower-cased text with its runs of space made one space
+    and its ends stripped (as `" ".join(text.lower().split())`). Polars' hash may change between its versions,
+    so a build records the version it started with (build.py). Spaces are collapsed with numpy over the bytes
+    (polars' regex replacement costs 4x the rest); a text with any non-ASCII byte, where a space may take
+    more than one byte, goes through the regex."""
+    texts = pa.concat_arrays(texts.chunks) if isinstance(texts, pa.ChunkedArray) else texts
+    lower = pl.Series(values=texts).fill_null("").str.to_lowercase().to_arrow().cast(pa.large_string())
+    pieces = [_collapse_ascii_spaces(lower.slice(i, _SLICE)) for i in range(0, len(lower), _SLICE)]
+    hashes = pl.from_arrow(pa.chunked_array(pieces, pa.large_string())).hash(_SEED).to_numpy().copy()
+    wide = pl.from_arrow(lower).str.contains(_NOT_ASCII).to_numpy()
+    if wide.any():
+        subset = pl.from_arrow(lower.filter(pa.array(wide)))
+        normal = subset.str.replace_all(r"[\s\x1c-\x1f]+", " ").str.strip_chars(" ")
+        hashes[wide] = normal.hash(_SEED).to_numpy()
+    return hashes
+
+
+_SEED = 0x636F6E666162  # any fixed seed: hashes must agree across the processes of a build
+_SLICE = 4096
+
+
+def _collapse_ascii_spaces(texts: pa.Array) -> pa.Array:
+    """The texts with each run of ASCII space made one space and none at either end (bytes of other
+    characters kept as they are)."""
+    data, offsets = string_bytes(texts)
+    if not len(data):
+        return texts
+    starts, ends = offsets[:-1], offsets[1:]
+    space = ascii_space(data)
+    after_space = np.ones(len(data), bool)  # a text's first byte counts as following a space: no leading one
+    after_space[1:] = space[:-1]
+    after_space[starts[ends > starts]] = True
+    keep = ~space | ~after_space
+    # a text that ends in space keeps the first space of its last run: the byte after its last non-space one
+    ending = ends[(ends > starts) & space[np.maximum(ends - 1, 0)]]
+    wide = np.int32 if len(data) < 2**31 else np.int64
+    seen = np.cumsum(~space, dtype=wide)
+    last = np.searchsorted(seen, seen[ending - 1], "left")  # the last non-space byte at or before the end
+    trailing = last + 1
+    keep[trailing[(seen[ending - 1] > 0) & (trailing < ending)]] = False
+    out = data[keep]
+    out[ascii_space(out)] = 32
+    kept = np.concatenate([np.zeros(1, wide), np.cumsum(keep, dtype=wide)])
+    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(kept[offsets].astype(np.int64)), pa.py_buffer(out))
 
 
 def offensive_words(path: str | None = None) -> frozenset[str]:

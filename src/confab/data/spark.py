@@ -31,7 +31,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from confab.data.build import Build, finish_build, message_tables, thread_parts, write_parts
-from confab.data.clean import Cleaner, text_hash
+from confab.data.clean import Cleaner, text_hashes
 from confab.data.records import Problems
 from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.shuffle import by_partition
@@ -189,7 +189,7 @@ def _read_file(file: tuple[int, str, str, str, int]):
     problems, kinds = Problems(), Counter()
     for block, table in enumerate(message_tables(READERS[fmt], Path(path), source, problems, None)):
         kinds.update(table["kind"].to_pylist())
-        yield "hashes", [text_hash(t) for t in table["text"].to_pylist()]
+        yield "hashes", text_hashes(table["text"]).tolist()
         for q, rows in by_partition(thread_parts(table["thread_id"], parts), table):
             yield "messages", (q, ((i, block), _ipc(rows)))
     yield "stats", {"kinds": kinds, "problems": problems.to_dict()}

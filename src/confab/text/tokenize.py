@@ -49,6 +49,19 @@ def truncate_column(texts: pa.Array, max_tokens: int) -> pa.Array:
 _SLICE = 4096
 
 
+def string_bytes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's UTF-8 bytes and its int64 offsets into them (the first 0), without copying them."""
+    texts = texts.cast(pa.large_string())
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8) if texts.buffers()[2] else np.zeros(0, np.uint8)
+    return data[offsets[0] : offsets[-1]], offsets - offsets[0]
+
+
+def ascii_space(data: np.ndarray) -> np.ndarray:
+    """Which bytes are ASCII space as Python's str patterns see it (\\t-\\r, \\x1c-\\x1f and the space)."""
+    return (data == 32) | ((data - 9) < 5) | ((data - 28) < 4)  # uint8 arithmetic wraps: one compare a range
+
+
 def ascii_counts(texts: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
     """Per text: tokens (as `tokenize` counts them: a run of letters and digits, or any one other character
     that is not space), letters and space characters (as Python's str patterns see them: \\x1c-\\x1f are
@@ -58,13 +71,10 @@ def ascii_counts(texts: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
     if len(texts) > _SLICE:  # slices whose masks stay in the cache, instead of arrays of the column's size
         parts = [ascii_counts(texts.slice(i, _SLICE)) for i in range(0, len(texts), _SLICE)]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    texts = texts.cast(pa.large_string())
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
-    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8) if texts.buffers()[2] else np.zeros(0, np.uint8)
-    data, offsets = data[offsets[0] : offsets[-1]], offsets - offsets[0]
+    data, offsets = string_bytes(texts)
     letter = ((data | 0x20) - 97) < 26  # uint8 arithmetic wraps: one compare per class
     alnum = letter | ((data - 48) < 10)
-    space = (data == 32) | ((data - 9) < 5) | ((data - 28) < 4)  # \t-\r and \x1c-\x1f
+    space = ascii_space(data)
     starts = alnum.copy()
     starts[1:] &= ~alnum[:-1]
     firsts = offsets[:-1][offsets[1:] > offsets[:-1]]
