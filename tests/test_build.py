@@ -197,3 +197,30 @@ def test_resuming_with_changed_inputs_is_refused(fixtures, tmp_path):
         f.write('{"id": "new", "author": "z", "parent_id": "t3_a", "link_id": "t3_a", "body": "one more line"}\n')
     with pytest.raises(FileExistsError, match="inputs or the polars version changed"):
         Build(cfg, tmp_path / "ds").run()
+
+
+def test_processes_side_by_side_build_what_one_process_builds(fixtures, tmp_path, monkeypatch):
+    """Chunks of the input parsed by two processes, partitions built by two: the same rows, files and report
+    (malformed lines in several chunks reported in line order)."""
+    import confab.data.build as build
+
+    copies = tmp_path / "copies.jsonl"
+    replicate.replicate(fixtures / "RC_2020-01_fixture.jsonl", copies, 200)
+    lines = copies.read_text().splitlines()
+    for at in (5, 900, 2500, 4100):  # a broken line, a bad record, bad UTF-8 (below), in different chunks
+        lines.insert(at, '{"id": "broken", "body": ' if at % 2 else '{"id": 7, "body": "x"}')
+    src = tmp_path / "RC_mixed.jsonl"
+    src.write_bytes("\n".join(lines).encode().replace(b"\n", b"\n\xff\xfe not utf-8\n", 1) + b"\n")
+    monkeypatch.setattr(build, "INGEST_CHUNK_BYTES", 100 << 10)  # several chunks; chunking is the parent's
+    config = BuildConfig(inputs=[str(fixtures / "RS_2020-01_fixture.jsonl"), str(src)], persona="random-from-user",
+                         partition_mb=0.1, clean=CleanConfig(skip=["repeated"]))  # fmt: skip
+    one = Build(config, tmp_path / "one").run()
+    two = Build(config, tmp_path / "two", processes=2).run()
+    assert one["partitions"] > 4 and one["read"]["malformed"]["total"] == 5
+    assert all_rows(tmp_path / "one") == all_rows(tmp_path / "two")
+    for split in SPLITS:
+        names = sorted(p.name for p in (tmp_path / "one" / split).glob("*.parquet"))
+        assert names == sorted(p.name for p in (tmp_path / "two" / split).glob("*.parquet"))
+    assert {k: v for k, v in one.items() if k != "seconds"} == {k: v for k, v in two.items() if k != "seconds"}
+    lines_reported = [s["line"] for s in one["read"]["malformed"]["samples"]]
+    assert lines_reported == sorted(lines_reported)

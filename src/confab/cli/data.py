@@ -64,6 +64,7 @@ def data_build(
         str, typer.Option(help="local (streaming, resumable) or spark (pip install 'confab[spark]')")
     ] = "local",
     master: Annotated[str, typer.Option(help="Spark: local[N] or spark://HOST:PORT.")] = "local[2]",
+    processes: Annotated[int, typer.Option(help="Local engine: partitions built side by side (0: one per core)")] = 0,
     quiet: bool = False,
 ) -> None:
     """Build a persona dialogue dataset (Parquet) from raw files."""
@@ -103,10 +104,11 @@ def data_build(
             raise ValueError(f"--engine must be local or spark, not {engine}")
     except (ValueError, OSError) as e:
         fail(str(e))
-    run_build(cfg, out, quiet, engine, master)
+    run_build(cfg, out, quiet, engine, master, processes)
 
 
-def run_build(cfg, out: Path, quiet: bool, engine: str = "local", master: str = "local[2]") -> None:
+def run_build(cfg, out: Path, quiet: bool, engine: str = "local", master: str = "local[2]",
+              processes: int = 0) -> None:  # fmt: skip
     from confab.data.build import Build
     from confab.progress import progress_bars
 
@@ -117,7 +119,7 @@ def run_build(cfg, out: Path, quiet: bool, engine: str = "local", master: str = 
 
                 SparkBuild(cfg, out, master, bars).run()
             else:
-                Build(cfg, out, bars).run()
+                Build(cfg, out, bars, processes).run()
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
         fail(str(e))
     if not quiet:

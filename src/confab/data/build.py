@@ -19,13 +19,18 @@ are pure functions over records and do no I/O.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
+import multiprocessing
 import os
 import shutil
+import signal
+import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -43,7 +48,7 @@ from confab.data.report import render_report
 from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA, SPLITS
 from confab.data.shuffle import ShuffleWriter, all_batches, partition_rows, partition_table, read_table, write_table
 from confab.data.sources import CLEANED_BY_DEFAULT, FORMATS, READERS, WITH_PERSONAS, detect_format
-from confab.data.sources.lines import EXPANSION
+from confab.data.sources.lines import EXPANSION, iter_blocks
 from confab.data.split import held_out, sizes, split_key
 from confab.data.stages import (
     CANDIDATE_SCHEMA,
@@ -106,7 +111,13 @@ class BuildConfig:
 
 
 class Build:
-    def __init__(self, config: BuildConfig, out: str | Path, progress: Callable | None = None):
+    """A build in the folder `out`. `processes` run the partitions of the threads, personas and write stages
+    side by side (0: one per core this process may use); the output does not depend on it. They are started
+    fresh (spawned: polars' threads do not survive a fork), so a script that builds with more than one must
+    start from `if __name__ == "__main__":`, as multiprocessing requires; the CLI uses every core."""
+
+    def __init__(self, config: BuildConfig, out: str | Path, progress: Callable | None = None,
+                 processes: int = 1):  # fmt: skip
         for path in config.inputs:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"input not found: {path}")
@@ -119,8 +130,21 @@ class Build:
         self.parts = _partitions(self.inputs, self.config.partition_mb)
         self.plan = Plan(self.config, self.parts)
         self.setup, self.extracts = self.plan.setup, self.plan.extracts
+        self.processes = processes if processes > 0 else _cores()
         self.timings: dict[str, float] = {}
         self._tagger: personas.PosFilter | None = None
+        self._processes: ProcessPoolExecutor | None = None
+
+    def __getstate__(self) -> dict:  # what a partition task in another process needs: no bars, no processes
+        return {**self.__dict__, "progress": no_progress, "_tagger": None, "_processes": None}
+
+    def _executor(self) -> ProcessPoolExecutor:
+        """The build's processes, started once (fresh, spawned: polars' threads do not survive a fork)."""
+        if self._processes is None:
+            spawn = multiprocessing.get_context("spawn")
+            self._processes = ProcessPoolExecutor(self.processes, spawn, initializer=_die_with_parent,
+                                             initargs=(os.getpid(),))  # fmt: skip
+        return self._processes
 
     # -- driver ---------------------------------------------------------------------------------------------
 
@@ -146,14 +170,16 @@ class Build:
         finally:
             if self._tagger is not None:
                 self._tagger.close()
+            if self._processes is not None:
+                self._processes.shutdown(cancel_futures=True)
+                self._processes = None
         return self.finish()
 
     def _start_tagger(self) -> None:
         """The part-of-speech tagger, with a process per core the build has, when personas are still to tag."""
         todo = any(not (self.work / "personas" / f"q{q:05d}.arrow").exists() for q in range(self.parts))
         if todo and self.setup in ("rules", "rules+classifier") and self._tagger is None:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            self._tagger = personas.PosFilter(processes=cores)
+            self._tagger = personas.PosFilter(processes=self.processes)
 
     def _already_built(self) -> bool:
         if not (self.out / "report.json").exists():
@@ -198,21 +224,42 @@ class Build:
                 shutil.rmtree(tmp, ignore_errors=True)
                 tmp.mkdir(parents=True)
                 problems = Problems()
-                counts = Counter()
-                tables = message_tables(reader, path, source, problems, lambda b, base=done_bytes: task(base + b))
-                with (
-                    ShuffleWriter(tmp / "messages.arrow", MESSAGE_SCHEMA) as out,
-                    ShuffleWriter(tmp / "hashes.arrow", _HASH_SCHEMA) as hashes,
-                ):
-                    for table in tables:
-                        counts.update(table["kind"].to_pylist())
-                        h = text_hashes(table["text"])
-                        out.add_table(thread_parts(table["thread_id"], self.parts), table)
-                        hashes.add_table(h % np.uint64(self.parts), pa.table({"h": h}, schema=_HASH_SCHEMA))
+                on_progress = lambda b, base=done_bytes: task(base + b)  # noqa: E731
+                if hasattr(reader, "read_block"):  # blocks of lines parsed on the build's processes
+                    results = self._ingest_blocks(tmp, path, source, problems, on_progress)
+                else:
+                    tables = message_tables(reader, path, source, problems, on_progress)
+                    results = [(write_chunk(tmp, 0, tables, self.parts), Problems().to_dict())]
+                counts, samples = Counter(), list(problems.samples)
+                for kinds, found in results:
+                    counts.update(kinds)
+                    problems.counts.update(found["by_kind"])
+                    samples.extend(found["samples"])
+                # the first samples by line, whichever process found them
+                problems.samples = sorted(samples, key=lambda x: x["line"])[: problems.max_samples]
                 atomic_write_json(tmp / "stats.json", {"kinds": counts, "problems": problems.to_dict()})
                 tmp.rename(final)
             done_bytes += path.stat().st_size
             task(done_bytes)
+
+    def _ingest_blocks(self, tmp: Path, path: Path, source: str, problems: Problems, on_progress) -> list:
+        """A block reader's file read a chunk of blocks at a time, each chunk parsed and written by a process of
+        the build as tmp/c<n>-*.arrow; [(kinds, problems)] in the chunks' order. At most one chunk per process
+        and one more wait in memory."""
+        chunks = _chunks(iter_blocks(path, problems, on_progress), INGEST_CHUNK_BYTES)
+        args = (tmp, self.config.format, path, source, self.parts)
+        if self.processes <= 1:
+            return [ingest_chunk(*args, n, blocks) for n, blocks in enumerate(chunks)]
+        results: dict[int, tuple] = {}
+        running: dict = {}
+        pool = self._executor()
+        for n, blocks in enumerate(chunks):
+            running[pool.submit(ingest_chunk, *args, n, blocks)] = n
+            while len(running) > self.processes:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                results.update((running.pop(f), f.result()) for f in finished)
+        results.update((n, f.result()) for f, n in running.items())
+        return [results[n] for n in sorted(results)]
 
     # -- 2. repeated messages -------------------------------------------------------------------------------
 
@@ -236,20 +283,15 @@ class Build:
     # -- 3. threads -----------------------------------------------------------------------------------------
 
     def threads(self) -> None:
+        todo = [p for p in range(self.parts) if not (self.work / "threads" / f"p{p:05d}").exists()]
+        self._each_partition("threads", todo, Build._thread_partition)
+
+    def _thread_partition(self, p: int) -> None:
+        tmp = self.work / "threads" / f".tmp-p{p:05d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
         frequent = set(np.load(self.work / "frequent.npy").tolist())
         cleaner = Cleaner(self.config.clean, frequent) if self.config.clean.enabled else None
-        task = self.progress("threads (partitions)", self.parts)
-        for p in range(self.parts):
-            final = self.work / "threads" / f"p{p:05d}"
-            if not final.exists():
-                tmp = self.work / "threads" / f".tmp-p{p:05d}"
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir(parents=True)
-                self._thread_partition(p, cleaner, tmp)
-                tmp.rename(final)
-            task(p + 1)
-
-    def _thread_partition(self, p: int, cleaner: Cleaner | None, tmp: Path) -> None:
         table = partition_table(self._ingested("messages.arrow"), p, MESSAGE_SCHEMA)
         result = thread_partition(table, cleaner, self.plan)
         with ShuffleWriter(tmp / "examples.arrow", EXAMPLE_SCHEMA) as examples:
@@ -264,6 +306,7 @@ class Build:
         }
         write_table(tmp / "pool.arrow", pa.table(columns, schema=POOL_SCHEMA))
         atomic_write_json(tmp / "stats.json", {"drops": result.drops, "stats": result.stats})
+        tmp.rename(self.work / "threads" / f"p{p:05d}")
 
     # -- 4. split -------------------------------------------------------------------------------------------
 
@@ -302,16 +345,15 @@ class Build:
         classifier = self._classifier(held) if self.setup == "rules+classifier" else None
         pool = self._pool(held) if self.setup == "random-from-dataset" else None
         self._start_tagger()
-        task = self.progress("personas (partitions)", self.parts)
-        for q in range(self.parts):
-            target = self.work / "personas" / f"q{q:05d}.arrow"
-            if not target.exists():
-                self._persona_partition(q, held, classifier, pool, self._tagger, target)
-            task(q + 1)
+        todo = [q for q in range(self.parts) if not (self.work / "personas" / f"q{q:05d}.arrow").exists()]
+        # the tagger runs on every core already: its partitions go one after the other
+        processes = 1 if self._tagger is not None else self.processes
+        self._each_partition("personas", todo, Build._persona_partition, (held, classifier, pool), processes)
 
-    def _persona_partition(self, q, held, classifier, pool, tagger, target: Path) -> None:
+    def _persona_partition(self, q: int, held, classifier, pool) -> None:
         rows = partition_rows(self._thread_files("candidates.arrow"), q)
-        write_table(target, persona_partition(rows, held, classifier, pool, tagger, self.plan))
+        table = persona_partition(rows, held, classifier, pool, self._tagger, self.plan)
+        write_table(self.work / "personas" / f"q{q:05d}.arrow", table)
 
     def _pool(self, held: dict[str, str]) -> list[tuple[int, str, str]]:
         pools = ([(r["key"], r["message_id"], r["sentence"]) for r in batch.to_pylist()]
@@ -332,14 +374,11 @@ class Build:
         held = self._held_out()
         for split in SPLITS:
             (self.out / split).mkdir(parents=True, exist_ok=True)
-        task = self.progress("write (partitions)", self.parts)
-        for q in range(self.parts):
-            marker = self.work / "written" / f"q{q:05d}.json"
-            if not marker.exists():
-                self._write_partition(q, held, marker)
-            task(q + 1)
+        todo = [q for q in range(self.parts) if not (self.work / "written" / f"q{q:05d}.json").exists()]
+        self._each_partition("write", todo, Build._write_partition, (held,))
 
-    def _write_partition(self, q: int, held: dict[str, str], marker: Path) -> None:
+    def _write_partition(self, q: int, held: dict[str, str]) -> None:
+        marker = self.work / "written" / f"q{q:05d}.json"
         examples = partition_table(self._thread_files("examples.arrow"), q, EXAMPLE_SCHEMA).to_pylist()
         people = read_table(self.work / "personas" / f"q{q:05d}.arrow").to_pylist() if self.extracts else []
         rows, stats, tokens = split_partition(examples, people, held, self.plan)
@@ -377,8 +416,31 @@ class Build:
 
     # -- helpers --------------------------------------------------------------------------------------------
 
+    def _each_partition(self, stage: str, todo: list[int], work: Callable, args: tuple = (),
+                        processes: int | None = None) -> None:  # fmt: skip
+        """`work(self, p, *args)` for each partition p of `todo`, on `processes` (default: the build's) processes
+        side by side. Each partition's results are written under a temporary name and renamed, so a build
+        killed at any point keeps what finished."""
+        bar = self.progress(f"{stage} (partitions)", self.parts)
+        done = self.parts - len(todo)
+        bar(done)
+        processes = min(processes or self.processes, len(todo))
+        if processes <= 1:
+            for p in todo:
+                work(self, p, *args)
+                done += 1
+                bar(done)
+            return
+        pool = self._executor()
+        for future in as_completed([pool.submit(work, self, p, *args) for p in todo]):
+            future.result()
+            done += 1
+            bar(done)
+
     def _ingested(self, name: str) -> list[Path]:
-        return [self.work / "ingest" / f"f{i:05d}" / name for i in range(len(self.inputs))]
+        """Every chunk file of that name, in reading order."""
+        folders = [self.work / "ingest" / f"f{i:05d}" for i in range(len(self.inputs))]
+        return [path for folder in folders for path in sorted(folder.glob(f"c*-{name}"))]
 
     def _thread_files(self, name: str) -> list[Path]:
         return [self.work / "threads" / f"p{p:05d}" / name for p in range(self.parts)]
@@ -413,6 +475,45 @@ def finish_build(out: Path, plan: Plan, inputs: list[Path], kinds: Counter, prob
     return report
 
 
+INGEST_CHUNK_BYTES = 16 << 20  # uncompressed lines a process parses at once
+
+
+def ingest_chunk(tmp: Path, fmt: str, path: Path, source: str, parts: int, n: int, blocks: list[tuple[int, bytes]]):
+    """Chunk n of a block reader's file (`_ingest_blocks`): its messages and text hashes sent to their partitions
+    in tmp/c<n>-messages.arrow and tmp/c<n>-hashes.arrow; returns (kinds, problems)."""
+    problems = Problems()
+    tables = (READERS[fmt].read_block(lines, first, path, source, problems) for first, lines in blocks)
+    kinds = write_chunk(tmp, n, tables, parts)
+    return kinds, problems.to_dict()
+
+
+def write_chunk(tmp: Path, n: int, tables: Iterable[pa.Table], parts: int) -> Counter:
+    """Message tables to their thread's partition, their texts' hashes to the hash's partition; the kinds."""
+    kinds: Counter = Counter()
+    with (
+        ShuffleWriter(tmp / f"c{n:05d}-messages.arrow", MESSAGE_SCHEMA) as out,
+        ShuffleWriter(tmp / f"c{n:05d}-hashes.arrow", _HASH_SCHEMA) as hashes,
+    ):
+        for table in tables:
+            kinds.update(table["kind"].to_pylist())
+            h = text_hashes(table["text"])
+            out.add_table(thread_parts(table["thread_id"], parts), table)
+            hashes.add_table(h % np.uint64(parts), pa.table({"h": h}, schema=_HASH_SCHEMA))
+    return kinds
+
+
+def _chunks(blocks: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    chunk, held = [], 0
+    for block in blocks:
+        chunk.append(block)
+        held += len(block[1])
+        if held >= size:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
+        yield chunk
+
+
 def message_tables(reader, path: Path, source: str, problems: Problems, on_progress) -> Iterator[pa.Table]:
     """A reader's messages as tables of MESSAGE_SCHEMA rows: its own batches where it reads whole blocks at once
     (pushshift), else its messages gathered a few thousand at a time."""
@@ -437,6 +538,19 @@ def thread_parts(threads: pa.ChunkedArray, parts: int) -> np.ndarray:
     names = threads.to_pylist()
     known = {t: part(t, parts) for t in set(names)}
     return np.array([known[t] for t in names], dtype=np.int64)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make a partition task's process end with the build's (Linux): a build killed and resumed must not have
+    an orphan still writing the partition it starts again."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the build died before that took effect
+        os._exit(1)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _partitions(inputs: list[Path], partition_mb: float) -> int:

@@ -37,11 +37,16 @@ def read_batches(
     own path (any malformed line, blank line or field of an unexpected type sends its block there, so problems
     are reported exactly as `read` reports them)."""
     for first, lines in iter_blocks(path, problems, on_progress):
-        table = _columnar(lines, first, source)
-        if table is None:
-            rows = [message_row(m) for m in _messages(lines, first, path, source, problems)]
-            table = pa.Table.from_pylist(rows, schema=MESSAGE_SCHEMA)
-        yield table
+        yield read_block(lines, first, path, source, problems)
+
+
+def read_block(lines: bytes, first: int, path: Path, source: str, problems: Problems) -> pa.Table:
+    """One block of `iter_blocks` (its first line's number, its lines) as a table of message rows."""
+    table = _columnar(lines, first, source)
+    if table is None:
+        rows = [message_row(m) for m in _messages(lines, first, path, source, problems)]
+        table = pa.Table.from_pylist(rows, schema=MESSAGE_SCHEMA)
+    return table
 
 
 def _messages(lines: bytes, first: int, path: Path, source: str, problems: Problems) -> Iterator[Message]:
