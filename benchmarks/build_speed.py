@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -25,14 +26,14 @@ HERE = Path(__file__).resolve().parent
 MONTH = HERE.parents[1] / "shared" / "data" / "reddit" / "RC_2006-01.zst"
 
 
-def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str) -> dict:
+def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str, processes: int) -> dict:
     from confab.data.build import Build, BuildConfig
     from confab.data.clean import CleanConfig
 
     start = time.perf_counter()
     config = BuildConfig(inputs=[src], persona=persona, partition_mb=partition_mb,
                          clean=CleanConfig(skip=[r for r in skip.split(",") if r]))  # fmt: skip
-    report = Build(config, out).run()
+    report = Build(config, out, processes=processes).run()
     return {
         "seconds": time.perf_counter() - start,
         "stages": report["seconds"],
@@ -40,6 +41,8 @@ def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str
         "examples": report["examples"]["total"],
         "partitions": report["partitions"],
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # the largest of the build's processes (they are shut down, so counted, when the build returns)
+        "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
@@ -91,12 +94,13 @@ def main() -> None:
     parser.add_argument("--partition-mb", type=float, default=2.0)
     # copies repeat every text: past 100 copies the `repeated` rule drops them all, so skip it there
     parser.add_argument("--skip-rule", action="append", default=[], help="a cleaning rule to turn off")
+    parser.add_argument("--processes", type=int, default=0, help="the build's processes (0: one per core)")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
         result = {
-            "build": lambda: child_build(rest[0], rest[1], rest[2], float(rest[3]), rest[4] if len(rest) > 4 else ""),
+            "build": lambda: child_build(rest[0], rest[1], rest[2], float(rest[3]), rest[4], int(rest[5])),
             "parse": lambda: child_parse(rest[0]),
             "tagging": lambda: child_tagging(rest[0]),
             "replicate": lambda: child_replicate(rest[0], rest[1], int(rest[2])),
@@ -113,24 +117,31 @@ def main() -> None:
             for partition_mb in sorted({128.0, args.partition_mb}, reverse=True):
                 out = Path(tmp) / f"out-{copies}-{partition_mb}"
                 build = run_child(
-                    "build", str(src), str(out), args.persona, str(partition_mb), ",".join(args.skip_rule)
+                    "build",
+                    str(src),
+                    str(out),
+                    args.persona,
+                    str(partition_mb),
+                    ",".join(args.skip_rule),
+                    str(args.processes),
                 )
                 parse = run_child("parse", str(src))
                 rows.append((copies, partition_mb, build, parse))
         tagging = run_child("tagging", str(MONTH))
 
     skipped = f", rules off: {', '.join(args.skip_rule)}" if args.skip_rule else ""
-    print(f"\nBuild of RC_2006-01 replicated (persona setup: {args.persona}{skipped})\n")
+    processes = args.processes or len(os.sched_getaffinity(0))
+    print(f"\nBuild of RC_2006-01 replicated (persona setup: {args.persona}{skipped}, {processes} processes)\n")
     print(
         "| copies | comments | partition MB | partitions | build s | comments/s | parse-only comments/s "
-        "| build/parse | peak RSS MB |"
+        "| build/parse | peak RSS MB (build / largest worker) |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for copies, mb, b, p in rows:
         rate, peer = b["comments"] / b["seconds"], p["comments"] / p["seconds"]
         print(
             f"| {copies} | {b['comments']:,} | {mb:g} | {b['partitions']} | {b['seconds']:.1f} | {rate:,.0f} "
-            f"| {peer:,.0f} | {peer / rate:.1f}× slower | {b['max_rss_mb']:.0f} |"
+            f"| {peer:,.0f} | {peer / rate:.2f}× slower | {b['max_rss_mb']:.0f} / {b['worker_rss_mb']:.0f} |"
         )
     print("\nPer stage, comments per second (largest input, small partitions)\n")
     copies, mb, b, _ = [r for r in rows if r[1] == args.partition_mb][-1]
@@ -141,7 +152,8 @@ def main() -> None:
     for small in sorted({128.0, args.partition_mb}, reverse=True):
         sizes = [r for r in rows if r[1] == small]
         if len(sizes) >= 2:
-            ratio = sizes[-1][2]["max_rss_mb"] / sizes[0][2]["max_rss_mb"]
+            peak = [r[2]["max_rss_mb"] + r[2]["worker_rss_mb"] for r in (sizes[-1], sizes[0])]
+            ratio = peak[0] / peak[1]
             print(f"\nPeak memory, {sizes[-1][0]}× input vs {sizes[0][0]}× with partition MB {small:g}: {ratio:.2f}×")
     t = tagging
     print("\nPart-of-speech tagging on RC_2006-01 (one month, not replicated)\n")

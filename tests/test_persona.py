@@ -107,6 +107,44 @@ def test_persona_for_example_never_uses_the_response_itself():
     assert persona.persona_for_example(sentences, "t1_z", "Hello", 2) == ["I am a doctor.", "I like tea."]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_write_stage_gives_each_example_persona_for_example(seed):
+    """split_partition's join of examples and persona sentences against the per-example rule, on random users
+    whose sentences come from, or occur in, some of their responses; and the split of held-out ids."""
+    import random
+
+    import pyarrow as pa
+
+    from confab.data.build import BuildConfig
+    from confab.data.schema import EXAMPLE_SCHEMA
+    from confab.data.stages import PERSONA_SCHEMA, Plan, split_partition
+
+    rng = random.Random(seed)
+    words = ["I like tea.", "My cat is old.", "I am a doctor.", "tea", "Hi.", "I run."]
+    people = {f"u{i}": [(rng.choice(words) + str(rng.randint(0, 3)), f"t1_{rng.randint(0, 30)}")
+                        for _ in range(rng.randint(0, 8))] for i in range(6)}  # fmt: skip
+    rows = []
+    for j in range(60):
+        author = f"u{rng.randint(0, 7)}"  # u6, u7: no persona
+        own = people.get(author, [])
+        response = " ".join(rng.choice([s for s, _ in own] or words) for _ in range(2))
+        rows.append({"id": f"t1_{rng.randint(0, 30)}x{j}" if j % 3 else f"t1_{j % 31}", "context": ["c"],
+                     "response": response, "response_author": author, "persona": None})  # fmt: skip
+    rng.shuffle(rows)
+    authors = sorted(a for a in people if people[a])
+    table = pa.table({"author": authors, "sentences": [[s for s, _ in people[a]] for a in authors],
+                      "message_ids": [[m for _, m in people[a]] for a in authors]}, schema=PERSONA_SCHEMA)  # fmt: skip
+    held = {rows[0]["id"]: "valid", rows[1]["id"]: "test"}
+    plan = Plan(BuildConfig(inputs=["x"], persona="random-from-user", max_persona=3), 1)
+    out, stats, _ = split_partition(pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA), table, held, plan)
+    got = {r["id"]: (split, r["persona"]) for split, t in out.items() for r in t.to_pylist()}
+    for r in rows:
+        expected = persona.persona_for_example(people.get(r["response_author"], []), r["id"], r["response"], 3)
+        assert got[r["id"]] == (held.get(r["id"], "train"), expected)
+    assert [r["id"] for r in out["train"].to_pylist()] == sorted(r["id"] for r in rows if r["id"] not in held)
+    assert stats["users_with_persona"] == len(authors) and stats["valid_examples"] == stats["test_examples"] == 1
+
+
 def test_rank_key_is_a_pure_function():
     assert persona.rank_key(0, "a", "b") == persona.rank_key(0, "a", "b") != persona.rank_key(1, "a", "b")
 

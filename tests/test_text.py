@@ -43,6 +43,19 @@ def test_truncating_a_column_equals_truncating_each_text():
         assert truncate_column(pa.array(texts), n).to_pylist() == [truncate_tokens(t, n) for t in texts]
 
 
+def test_token_counts_of_a_column_are_tokenize_counted_text_by_text():
+    import pyarrow as pa
+
+    from confab.text.tokenize import token_counts
+
+    texts = ["I don't like r/news, ok?!", "", "  spaced\tout\x1ctext_x  ", "Ünïcode café, naïve", "tab\ttab 42_7"]
+    texts = texts * 3 + ["a_b-c d.e", "über über"]
+    expected = Counter(t for text in texts for t in tokenize(text))
+    chunked = pa.chunked_array([pa.array(texts[:4]), pa.array(texts[4:])])
+    assert token_counts(chunked) == dict(expected)
+    assert token_counts(pa.chunked_array([], pa.string())) == {}
+
+
 def test_dictionary_keeps_the_most_frequent_and_round_trips(tmp_path):
     counts = Counter({"the": 10, "cat": 5, "dog": 5, "tab\there": 3, "back\\slash": 3, "rare": 1})
     d = Dictionary.build(counts, max_size=6)

@@ -46,12 +46,13 @@ from confab.data.clean import CleanConfig, Cleaner, text_hashes
 from confab.data.records import Problems, message_row
 from confab.data.report import render_report
 from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA, SPLITS
-from confab.data.shuffle import ShuffleWriter, all_batches, partition_rows, partition_table, read_table, write_table
+from confab.data.shuffle import ShuffleWriter, all_batches, partition_table, read_table, write_table
 from confab.data.sources import CLEANED_BY_DEFAULT, FORMATS, READERS, WITH_PERSONAS, detect_format
 from confab.data.sources.lines import EXPANSION, iter_blocks
 from confab.data.split import held_out, sizes, split_key
 from confab.data.stages import (
     CANDIDATE_SCHEMA,
+    PERSONA_SCHEMA,
     POOL_SCHEMA,
     Plan,
     make_report,
@@ -351,8 +352,8 @@ class Build:
         self._each_partition("personas", todo, Build._persona_partition, (held, classifier, pool), processes)
 
     def _persona_partition(self, q: int, held, classifier, pool) -> None:
-        rows = partition_rows(self._thread_files("candidates.arrow"), q)
-        table = persona_partition(rows, held, classifier, pool, self._tagger, self.plan)
+        candidates = partition_table(self._thread_files("candidates.arrow"), q, CANDIDATE_SCHEMA)
+        table = persona_partition(candidates, held, classifier, pool, self._tagger, self.plan)
         write_table(self.work / "personas" / f"q{q:05d}.arrow", table)
 
     def _pool(self, held: dict[str, str]) -> list[tuple[int, str, str]]:
@@ -379,10 +380,12 @@ class Build:
 
     def _write_partition(self, q: int, held: dict[str, str]) -> None:
         marker = self.work / "written" / f"q{q:05d}.json"
-        examples = partition_table(self._thread_files("examples.arrow"), q, EXAMPLE_SCHEMA).to_pylist()
-        people = read_table(self.work / "personas" / f"q{q:05d}.arrow").to_pylist() if self.extracts else []
-        rows, stats, tokens = split_partition(examples, people, held, self.plan)
-        write_parts(self.out, q, rows)
+        examples = partition_table(self._thread_files("examples.arrow"), q, EXAMPLE_SCHEMA)
+        people = PERSONA_SCHEMA.empty_table()
+        if self.extracts:
+            people = read_table(self.work / "personas" / f"q{q:05d}.arrow")
+        tables, stats, tokens = split_partition(examples, people, held, self.plan)
+        write_parts(self.out, q, tables)
         atomic_write_json(marker, {"stats": stats, "tokens": tokens})
 
     # -- 7. finish ------------------------------------------------------------------------------------------
@@ -451,13 +454,12 @@ class Build:
 _HASH_SCHEMA = pa.schema([("h", pa.uint64())])
 
 
-def write_parts(out: Path, q: int, rows: dict[str, list[dict]]) -> None:
-    """User partition q's rows as OUT/<split>/part-<q>.parquet, each file whole or not at all."""
-    for split, split_rows in rows.items():
-        if split_rows:
-            path = out / split / f"part-{q:05d}.parquet"
-            with atomic_path(path) as tmp:
-                pq.write_table(pa.Table.from_pylist(split_rows, schema=EXAMPLE_SCHEMA), tmp, compression="zstd")
+def write_parts(out: Path, q: int, tables: dict[str, pa.Table]) -> None:
+    """User partition q's examples as OUT/<split>/part-<q>.parquet, each file whole or not at all."""
+    for split, table in tables.items():
+        if table.num_rows:
+            with atomic_path(out / split / f"part-{q:05d}.parquet") as tmp:
+                pq.write_table(table, tmp, compression="zstd")
 
 
 def finish_build(out: Path, plan: Plan, inputs: list[Path], kinds: Counter, problems: Problems, threads: Counter,

@@ -17,7 +17,7 @@ import pyarrow as pa
 from confab.data.records import Message
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
-from confab.text.tokenize import ASCII_SPACE_CLASS, ASCII_SPACES, ascii_counts, ascii_space, string_bytes
+from confab.text.tokenize import ASCII_SPACE_CLASS, ASCII_SPACES, TOKEN_ASCII, ascii_counts, ascii_space, string_bytes
 
 RULES = (
     "deleted",  # [deleted] / [removed]
@@ -41,7 +41,6 @@ _NOT_LETTER = re.compile(r"[\W\d_]+")
 _BOT_NAME = re.compile(r"(?i:[-_]bot)$|Bot$|BOT$")
 # the same patterns for Rust's regexes on ASCII text (first_rules): Python's str patterns count \x1c-\x1f as space
 _WORD_ASCII = "[^" + ASCII_SPACE_CLASS[1:] + "+"
-_TOKEN_ASCII = r"[^\W_]+|[^\w\s\x1c-\x1f]|_"
 _URL_ASCII = "(?i)" + _URL.pattern.replace(r"\S", r"[^\s\x1c-\x1f]").replace("[\\w-]", "[\\w\\-]")
 _NOT_ASCII = r"[^\x00-\x7f]"
 
@@ -220,8 +219,8 @@ class Cleaner:
 
 def parent_overlap(text: pl.Expr, parent: pl.Expr) -> pl.Expr:
     """`overlap` as an expression: the share of the text's distinct lower-cased tokens found in its parent's."""
-    mine = text.str.to_lowercase().str.extract_all(_TOKEN_ASCII).list.unique()
-    theirs = parent.str.to_lowercase().str.extract_all(_TOKEN_ASCII)
+    mine = text.str.to_lowercase().str.extract_all(TOKEN_ASCII).list.unique()
+    theirs = parent.str.to_lowercase().str.extract_all(TOKEN_ASCII)
     return (
         pl.when(mine.list.len() > 0)
         .then(mine.list.set_intersection(theirs).list.len() / mine.list.len())
@@ -259,7 +258,7 @@ def text_hashes(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     so a build records the version it started with (build.py). Spaces are collapsed with numpy over the bytes
     (polars' regex replacement costs 4x the rest); a text with any non-ASCII byte, where a space may take
     more than one byte, goes through the regex."""
-    texts = pa.concat_arrays(texts.chunks) if isinstance(texts, pa.ChunkedArray) else texts
+    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
     lower = pl.Series(values=texts).fill_null("").str.to_lowercase().to_arrow().cast(pa.large_string())
     pieces = [_collapse_ascii_spaces(lower.slice(i, _SLICE)) for i in range(0, len(lower), _SLICE)]
     hashes = pl.from_arrow(pa.chunked_array(pieces, pa.large_string())).hash(_SEED).to_numpy().copy()

@@ -90,11 +90,6 @@ def partition_batches(paths: Iterable[Path], partition: int) -> Iterator[pa.Reco
                 yield reader.get_batch(i)
 
 
-def partition_rows(paths: Iterable[Path], partition: int) -> Iterator[dict]:
-    for batch in partition_batches(paths, partition):
-        yield from batch.to_pylist()
-
-
 def partition_table(paths: Iterable[Path], partition: int, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_batches(list(partition_batches(paths, partition)), schema=schema)
 

@@ -33,11 +33,13 @@ import pyarrow as pa
 from confab.data.build import Build, finish_build, message_tables, thread_parts, write_parts
 from confab.data.clean import Cleaner, text_hashes
 from confab.data.records import Problems
-from confab.data.schema import MESSAGE_SCHEMA
+from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA
 from confab.data.shuffle import by_partition
 from confab.data.sources import READERS
 from confab.data.split import boundaries, held_side, sizes, split_key
 from confab.data.stages import (
+    CANDIDATE_SCHEMA,
+    PERSONA_SCHEMA,
     merge_pools,
     persona_partition,
     split_partition,
@@ -228,7 +230,8 @@ def _threads(ordered_tables, frequent: set[int], plan):
 
 def _personas(candidate_rows, held, classifier, pool, plan) -> list[dict]:
     tagger = _tagger() if plan.setup in ("rules", "rules+classifier") else None
-    return persona_partition(candidate_rows, held, classifier, pool, tagger, plan).to_pylist()
+    candidates = pa.Table.from_pylist(list(candidate_rows), schema=CANDIDATE_SCHEMA)
+    return persona_partition(candidates, held, classifier, pool, tagger, plan).to_pylist()
 
 
 _TAGGERS: list = []
@@ -244,6 +247,8 @@ def _tagger():
 
 
 def _write(q: int, example_rows, persona_rows, held, plan, out: str):
-    rows, stats, tokens = split_partition(list(example_rows), persona_rows, held, plan)
-    write_parts(Path(out), q, rows)
+    examples = pa.Table.from_pylist(list(example_rows), schema=EXAMPLE_SCHEMA)
+    people = pa.Table.from_pylist(list(persona_rows), schema=PERSONA_SCHEMA)
+    tables, stats, tokens = split_partition(examples, people, held, plan)
+    write_parts(Path(out), q, tables)
     return stats, tokens

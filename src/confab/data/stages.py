@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 import heapq
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,10 +26,9 @@ from confab import __version__
 from confab.data import persona as personas
 from confab.data.clean import RULES, Cleaner
 from confab.data.records import Problems
-from confab.data.schema import SPLITS
+from confab.data.schema import EXAMPLE_SCHEMA, SPLITS
 from confab.data.threads import examples, forest
-from confab.text import TokenCounter, tokenize
-from confab.text.tokenize import truncate_column
+from confab.text.tokenize import token_counts, truncate_column
 
 CANDIDATE_SCHEMA = pa.schema(
     [("author", pa.string()), ("message_id", pa.string()), ("sentence", pa.string()), ("key", pa.uint64())]
@@ -115,64 +115,85 @@ def train_classifier(config, pool: list[tuple[int, str, str]]) -> personas.Perso
     return personas.PersonaClassifier.train(positives, negatives, config.classifier_threshold, config.seed)
 
 
-def persona_partition(candidate_rows: Iterable[dict], held: dict[str, str], classifier, pool, tagger,
-                      plan: Plan) -> pa.Table:  # fmt: skip
-    """Each user's persona (author, sentences, message_ids) from the candidate sentences of their training
-    messages."""
+def persona_partition(candidates: pa.Table, held: dict[str, str], classifier, pool, tagger, plan: Plan) -> pa.Table:
+    """Each user's persona (author, sentences, message_ids) from the candidate sentences (CANDIDATE_SCHEMA) of
+    their training messages: a user's distinct sentences in the order of their smallest key (the first of equal
+    keys), then the first `max_persona + SLACK` of them, those the tags pass, or a sample of the pool."""
     cfg = plan.config
     keep = cfg.max_persona + personas.SLACK
-    by_author: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
-    for row in candidate_rows:
-        if row["message_id"] in held:
-            continue  # validation and test responses never feed a persona
-        seen = by_author[row["author"]]
-        if row["sentence"] not in seen or row["key"] < seen[row["sentence"]][0]:
-            seen[row["sentence"]] = (row["key"], row["message_id"])
-    chosen: dict[str, list[tuple[str, str]]] = {}
-    ranked = {a: sorted((k, m, s) for s, (k, m) in sents.items()) for a, sents in by_author.items()}
+    frame = pl.from_arrow(candidates).with_row_index("row")
+    if held:  # validation and test responses never feed a persona
+        frame = frame.filter(~pl.col("message_id").is_in(pl.Series(list(held), dtype=pl.String).implode()))
+    ranked = (frame.sort("author", "sentence", "key", "row").unique(["author", "sentence"], keep="first")
+              .sort("author", "key", "message_id", "sentence"))  # fmt: skip
     if plan.setup == "random-from-user":
-        chosen = {a: [(s, m) for _, m, s in r[:keep]] for a, r in ranked.items()}
-    elif plan.setup == "random-from-dataset":
-        for author in ranked:
+        chosen = ranked.group_by("author", maintain_order=True).head(keep)
+        chosen = chosen.group_by("author", maintain_order=True).agg(
+            pl.col("sentence").alias("sentences"), pl.col("message_id").alias("message_ids")
+        )
+        return chosen.to_arrow().cast(PERSONA_SCHEMA)
+    lists = ranked.group_by("author", maintain_order=True).agg("key", "message_id", "sentence")
+    by_author = {a: list(zip(k, m, t, strict=True)) for a, k, m, t in lists.iter_rows()}
+    if plan.setup == "random-from-dataset":
+        chosen = {}
+        for author in by_author:
             if pool:
                 picks = {personas.rank_key(cfg.seed, author, str(j)) % len(pool) for j in range(keep)}
                 chosen[author] = [(pool[i][2], pool[i][1]) for i in sorted(picks)]
     else:
-        chosen = personas.choose_by_tags(ranked, tagger, classifier, keep)
+        chosen = personas.choose_by_tags(by_author, tagger, classifier, keep)
     authors = sorted(a for a, c in chosen.items() if c)
-    return pa.table(
-        {
-            "author": authors,
-            "sentences": [[s for s, _ in chosen[a]] for a in authors],
-            "message_ids": [[m for _, m in chosen[a]] for a in authors],
-        }
-    )
+    columns = {"author": authors, "sentences": [[s for s, _ in chosen[a]] for a in authors],
+               "message_ids": [[m for _, m in chosen[a]] for a in authors]}  # fmt: skip
+    return pa.table(columns, schema=PERSONA_SCHEMA)
 
 
-def split_partition(example_rows: Iterable[dict], persona_rows: Iterable[dict], held: dict[str, str],
-                    plan: Plan) -> tuple[dict[str, list[dict]], Counter, dict]:  # fmt: skip
-    """The rows of each split (sorted by id, personas attached), their counts and the training tokens."""
+PERSONA_SCHEMA = pa.schema(
+    [("author", pa.string()), ("sentences", pa.list_(pa.string())), ("message_ids", pa.list_(pa.string()))]
+)
+
+
+def split_partition(examples: pa.Table, people: pa.Table, held: dict[str, str],
+                    plan: Plan) -> tuple[dict[str, pa.Table], Counter, dict]:  # fmt: skip
+    """The examples of each split (sorted by id, personas attached), their counts and the training tokens.
+
+    An example's persona: the first `max_persona` sentences of its responder's that neither come from the
+    response nor occur in it (a join of examples and persona sentences, then a filter)."""
     cfg = plan.config
-    by_author = {r["author"]: list(zip(r["sentences"], r["message_ids"], strict=True)) for r in persona_rows}
-    out: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    counter = TokenCounter()
+    frame = pl.from_arrow(examples).sort("id").with_row_index("row")
+    held_frame = pl.DataFrame({"id": list(held), "split": list(held.values())}, schema={"id": pl.String,
+                                                                                       "split": pl.String})  # fmt: skip
+    frame = frame.join(held_frame, on="id", how="left", maintain_order="left")
+    frame = frame.with_columns(pl.col("split").fill_null("train"))
+    if plan.setup == "none":
+        frame = frame.with_columns(persona=pl.lit([], dtype=pl.List(pl.String)))
+    elif plan.extracts:
+        sentences = pl.from_arrow(people).explode("sentences", "message_ids").with_row_index("position")
+        pairs = frame.select("row", "id", "response", "response_author").join(
+            sentences, left_on="response_author", right_on="author"
+        )
+        pairs = pairs.filter(
+            (pl.col("message_ids") != pl.col("id"))
+            & ~pl.col("response").str.contains(pl.col("sentences"), literal=True)
+        )
+        chosen = (pairs.sort("row", "position").group_by("row", maintain_order=True).head(cfg.max_persona)
+                  .group_by("row").agg(pl.col("sentences").alias("persona")))  # fmt: skip
+        frame = frame.drop("persona").join(chosen, on="row", how="left", maintain_order="left")
+        frame = frame.with_columns(pl.col("persona").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+    sizes = frame.select("split", n=pl.col("persona").list.len().fill_null(0))
+    counts = sizes.group_by("split").agg(
+        examples=pl.len(), with_persona=(pl.col("n") > 0).sum(), persona_sentences=pl.col("n").sum()
+    )
     stats: Counter = Counter()
-    for row in sorted(example_rows, key=lambda r: r["id"]):
-        split = held.get(row["id"], "train")
-        if plan.setup == "none":
-            row["persona"] = []
-        elif plan.extracts:
-            sentences = by_author.get(row["response_author"], [])
-            row["persona"] = personas.persona_for_example(sentences, row["id"], row["response"], cfg.max_persona)
-        out[split].append(row)
-        stats[f"{split}_examples"] += 1
-        if row["persona"]:
-            stats[f"{split}_with_persona"] += 1
-            stats[f"{split}_persona_sentences"] += len(row["persona"])
-        if split == "train":
-            counter.update(tokenize(row["response"]))
-    stats["users_with_persona"] = sum(1 for v in by_author.values() if v)
-    return out, stats, counter.counts
+    for split, n, with_persona, sentences in counts.iter_rows():
+        stats[f"{split}_examples"] += n
+        if with_persona:
+            stats[f"{split}_with_persona"] += with_persona
+            stats[f"{split}_persona_sentences"] += sentences
+    stats["users_with_persona"] = int(pc.sum(pc.greater(pc.list_value_length(people["sentences"]), 0)).as_py() or 0)
+    columns = [f.name for f in EXAMPLE_SCHEMA]
+    out = {s: frame.filter(pl.col("split") == s).select(columns).to_arrow().cast(EXAMPLE_SCHEMA) for s in SPLITS}
+    return out, stats, token_counts(out["train"]["response"])
 
 
 def make_report(plan: Plan, inputs: list, kinds: Counter, problems: Problems, threads: Counter, drops: Counter,

@@ -5,8 +5,10 @@ A "special character" is anything that is neither a letter, a digit nor whitespa
 """
 
 import re
+from collections import Counter
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -15,6 +17,7 @@ _TOKEN = re.compile(r"[^\W_]+|[^\w\s]|_", re.UNICODE)
 # which Rust's regexes (polars) do not
 ASCII_SPACES = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 ASCII_SPACE_CLASS = "[" + ASCII_SPACES.replace(" ", "\\x20") + "]"  # the same as a regex class
+TOKEN_ASCII = r"[^\W_]+|[^\w\s\x1c-\x1f]|_"  # `tokenize`'s pattern for Rust's regexes, right on ASCII text
 
 
 def tokenize(text: str) -> list[str]:
@@ -67,7 +70,7 @@ def ascii_counts(texts: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
     that is not space), letters and space characters (as Python's str patterns see them: \\x1c-\\x1f are
     space), from the bytes of the whole column at once: exact for ASCII texts, where a byte is a character.
     `other` counts the bytes that are not ASCII (0: the other counts are exact)."""
-    texts = pa.concat_arrays(texts.chunks) if isinstance(texts, pa.ChunkedArray) else texts
+    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
     if len(texts) > _SLICE:  # slices whose masks stay in the cache, instead of arrays of the column's size
         parts = [ascii_counts(texts.slice(i, _SLICE)) for i in range(0, len(texts), _SLICE)]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -88,3 +91,15 @@ def ascii_counts(texts: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
 
     return {"tokens": per_text(starts | lone), "letters": per_text(letter), "spaces": per_text(space),
             "other": per_text(data >= 128)}  # fmt: skip
+
+
+def token_counts(texts: pa.ChunkedArray) -> dict[str, int]:
+    """How often each token (`tokenize`) occurs in the texts: polars' regex where the text is ASCII, Python's
+    elsewhere."""
+    counts = ascii_counts(texts)
+    ascii_rows = pa.array(counts["other"] == 0)
+    tokens = pl.from_arrow(pc.filter(texts, ascii_rows)).str.extract_all(TOKEN_ASCII).explode().drop_nulls()
+    total: Counter = Counter(dict(tokens.value_counts().iter_rows()))
+    for text in pc.filter(texts, pc.invert(ascii_rows)).to_pylist():
+        total.update(tokenize(text))
+    return dict(total)
