@@ -57,7 +57,7 @@ from confab.data.stages import (
     Plan,
     make_report,
     merge_pools,
-    part,
+    parts_of,
     persona_partition,
     split_partition,
     thread_partition,
@@ -499,7 +499,7 @@ def write_chunk(tmp: Path, n: int, tables: Iterable[pa.Table], parts: int) -> Co
         for table in tables:
             kinds.update(table["kind"].to_pylist())
             h = text_hashes(table["text"])
-            out.add_table(thread_parts(table["thread_id"], parts), table)
+            out.add_table(parts_of(table["thread_id"], parts), table)
             hashes.add_table(h % np.uint64(parts), pa.table({"h": h}, schema=_HASH_SCHEMA))
     return kinds
 
@@ -533,13 +533,6 @@ def message_tables(reader, path: Path, source: str, problems: Problems, on_progr
 
 
 _ROWS = 8192
-
-
-def thread_parts(threads: pa.ChunkedArray, parts: int) -> np.ndarray:
-    """`part` of each row's thread, computed once per distinct thread."""
-    names = threads.to_pylist()
-    known = {t: part(t, parts) for t in set(names)}
-    return np.array([known[t] for t in names], dtype=np.int64)
 
 
 def _die_with_parent(parent: int) -> None:

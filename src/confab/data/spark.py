@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from confab.data.build import Build, finish_build, message_tables, thread_parts, write_parts
+from confab.data.build import Build, finish_build, message_tables, write_parts
 from confab.data.clean import Cleaner, text_hashes
 from confab.data.records import Problems
 from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA
@@ -41,6 +41,7 @@ from confab.data.stages import (
     CANDIDATE_SCHEMA,
     PERSONA_SCHEMA,
     merge_pools,
+    parts_of,
     persona_partition,
     split_partition,
     thread_partition,
@@ -192,7 +193,7 @@ def _read_file(file: tuple[int, str, str, str, int]):
     for block, table in enumerate(message_tables(READERS[fmt], Path(path), source, problems, None)):
         kinds.update(table["kind"].to_pylist())
         yield "hashes", text_hashes(table["text"]).tolist()
-        for q, rows in by_partition(thread_parts(table["thread_id"], parts), table):
+        for q, rows in by_partition(parts_of(table["thread_id"], parts), table):
             yield "messages", (q, ((i, block), _ipc(rows)))
     yield "stats", {"kinds": kinds, "problems": problems.to_dict()}
 

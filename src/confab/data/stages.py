@@ -11,7 +11,6 @@ results.
 
 from __future__ import annotations
 
-import functools
 import heapq
 from collections import Counter
 from collections.abc import Iterable
@@ -54,10 +53,14 @@ class Plan:
         return self.setup not in ("none", "source")
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a user's examples and sentences all ask for the same partition
-def part(key: str | None, parts: int) -> int:
-    """The partition of a thread or a user."""
-    return personas.rank_key(0, "partition", key or "") % parts
+def parts_of(keys: pa.Array | pa.ChunkedArray, parts: int) -> np.ndarray:
+    """The partition of each thread or user: polars' hash of the name (a missing one as ""), modulo `parts`.
+    Only where rows go depends on it, not what the dataset holds; a build records polars' version (build.py)."""
+    hashes = pl.Series(values=keys, dtype=pl.String).fill_null("").hash(_PART_SEED).to_numpy()
+    return (hashes % np.uint64(parts)).astype(np.int64)
+
+
+_PART_SEED = 0x7061727473
 
 
 @dataclass
@@ -77,15 +80,17 @@ def thread_partition(table: pa.Table, cleaner: Cleaner | None, plan: Plan) -> Th
     cfg = plan.config
     rules = cleaner.first_rules(table) if cleaner is not None else None
     trees = forest(table, rules)
-    made, _ = examples(table, trees, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns)
-    example_parts = np.array([part(a, plan.parts) for a in made["response_author"].to_pylist()], np.int64)
+    kept = table.take(pa.array(trees.rows)).select(["id", "author", "kind", "text"])
+    texts = truncate_column(kept["text"].combine_chunks(), cfg.truncate_tokens)  # once, for examples and personas
+    made, _ = examples(table, trees, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns, texts)
+    example_parts = parts_of(made["response_author"], plan.parts)
     candidates = CANDIDATE_SCHEMA.empty_table()
     pool: list[tuple[int, str, str]] = []
     if plan.extracts:
         # kept comments whose author's persona they may feed, in the order of the walk
-        kept = table.take(pa.array(trees.rows)).select(["id", "author", "kind", "text"])
+        kept = kept.set_column(3, "text", texts)
         writers = kept.filter(pc.and_(pc.is_valid(kept["author"]), pc.not_equal(kept["kind"], "submission")))
-        texts = truncate_column(writers["text"].combine_chunks(), cfg.truncate_tokens)
+        texts = writers["text"].combine_chunks()
         setup = "random-from-user" if plan.setup == "random-from-dataset" else plan.setup
         rows, sentences = personas.candidates_of(texts, setup)
         authors = writers["author"].take(pa.array(rows)).to_pylist()
@@ -99,7 +104,7 @@ def thread_partition(table: pa.Table, cleaner: Cleaner | None, plan: Plan) -> Th
             ids = writers["id"].take(pa.array(rows)).to_pylist()
             entries = ((personas.rank_key(cfg.seed, "pool", m, s), m, s) for m, s in zip(ids, sentences, strict=True))
             pool = heapq.nsmallest(cfg.pool_size, entries)
-    candidate_parts = np.array([part(a, plan.parts) for a in candidates["author"].to_pylist()], np.int64)
+    candidate_parts = parts_of(candidates["author"], plan.parts)
     return ThreadResult(made, example_parts, candidates, candidate_parts, pool, trees.drops, trees.stats)
 
 
