@@ -34,12 +34,17 @@ def test_truncate_keeps_original_text_up_to_the_nth_token():
 
 
 def test_truncating_a_column_equals_truncating_each_text():
+    import random
+
     import pyarrow as pa
 
     from confab.text.tokenize import truncate_column
 
+    rng = random.Random(0)
+    pieces = ["ab", "c", "42", " ", "  ", "\t", "\n", "\x1c", ",", "_", "'", "x_y", "é"]
     texts = ["Hello,   world! How are you?", "a " * 300, "", "naïve café " * 80, "x\x1cy z", "don't stop " * 60]
-    for n in (0, 1, 3, 100):
+    texts += ["".join(rng.choices(pieces, k=rng.randint(0, 40))) for _ in range(500)]  # ASCII and not
+    for n in (0, 1, 3, 7, 100):
         assert truncate_column(pa.array(texts), n).to_pylist() == [truncate_tokens(t, n) for t in texts]
 
 

@@ -39,14 +39,42 @@ def truncate_tokens(text: str, max_tokens: int) -> str:
 
 def truncate_column(texts: pa.Array, max_tokens: int) -> pa.Array:
     """`truncate_tokens` of every text: ASCII texts within the limit (counted from their bytes) stay as they are,
-    the rest are cut one by one."""
+    longer ASCII texts are cut at the byte where their token max_tokens ends, the rest are cut one by one."""
     counts = ascii_counts(texts)
-    cut = (counts["other"] > 0) | (counts["tokens"] > max_tokens) if max_tokens > 0 else np.ones(len(texts), bool)
-    if not cut.any():
+    if max_tokens <= 0:
+        return pa.array([""] * len(texts), texts.type)
+    long_ascii = (counts["other"] == 0) & (counts["tokens"] > max_tokens)
+    other = counts["other"] > 0
+    if not (long_ascii.any() or other.any()):
         return texts
-    todo = np.flatnonzero(cut)
-    shorter = [truncate_tokens(t, max_tokens) for t in texts.take(pa.array(todo)).to_pylist()]
-    return pc.replace_with_mask(texts, pa.array(cut), pa.array(shorter, texts.type))
+    shorter = np.zeros(len(texts), dtype=object)
+    if long_ascii.any():
+        shorter[long_ascii] = _cut_ascii(texts.take(pa.array(np.flatnonzero(long_ascii))), max_tokens).to_pylist()
+    if other.any():
+        shorter[other] = [truncate_tokens(t, max_tokens) for t in texts.filter(pa.array(other)).to_pylist()]
+    cut = long_ascii | other
+    return pc.replace_with_mask(texts, pa.array(cut), pa.array(shorter[cut].tolist(), texts.type))
+
+
+def _cut_ascii(texts: pa.Array, max_tokens: int) -> pa.Array:
+    """ASCII texts of more than `max_tokens` tokens, each cut after that token: before the next token's first
+    byte, less the spaces between them (every other byte belongs to a token)."""
+    data, offsets = string_bytes(texts)
+    alnum = (((data | 0x20) - 97) < 26) | ((data - 48) < 10)
+    space = ascii_space(data)
+    starts = alnum.copy()
+    starts[1:] &= ~alnum[:-1]
+    starts[offsets[:-1]] = alnum[offsets[:-1]]
+    starts |= ~alnum & ~space
+    first = np.flatnonzero(starts)
+    before = np.searchsorted(first, offsets[:-1])  # each text's first token among all
+    following = first[before + max_tokens]  # the first byte of token max_tokens + 1
+    seen = np.cumsum(~space)
+    ends = np.searchsorted(seen, seen[following - 1], "left") + 1  # after the last non-space byte before it
+    lengths = ends - offsets[:-1]
+    keep = np.arange(len(data)) - np.repeat(offsets[:-1], np.diff(offsets)) < np.repeat(lengths, np.diff(offsets))
+    new_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(new_offsets), pa.py_buffer(data[keep]))
 
 
 _SLICE = 4096
