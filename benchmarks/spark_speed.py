@@ -26,7 +26,7 @@ def child(engine: str, src: str, out: str, persona: str, partition_mb: float, ma
 
     config = BuildConfig(inputs=[src], persona=persona, partition_mb=partition_mb)
     start = time.perf_counter()
-    build = SparkBuild(config, out, master) if engine == "spark" else Build(config, out)
+    build = SparkBuild(config, out, master) if engine == "spark" else Build(config, out, processes=0)  # every core
     report = build.run()
     return {"seconds": time.perf_counter() - start, "stages": report["seconds"],
             "comments": sum(report["read"]["records"].values()), "partitions": report["partitions"]}  # fmt: skip

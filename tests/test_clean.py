@@ -4,7 +4,16 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 
-from confab.data.clean import RULES, CleanConfig, Cleaner, alpha_ratio, overlap, text_hash, text_hashes
+from confab.data.clean import (
+    RULES,
+    CleanConfig,
+    Cleaner,
+    alpha_ratio,
+    overlap,
+    overlap_shares,
+    text_hash,
+    text_hashes,
+)
 from confab.data.records import Message, Problems, message_row
 from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.sources import READERS
@@ -65,6 +74,21 @@ def test_helpers():
     assert alpha_ratio("ab 12") == 0.5 and alpha_ratio("") == 1.0
     assert overlap("the cat", "The cat sat") == 1.0 and overlap("a dog", "a cat") == 0.5
     assert text_hash("Hello  World") == text_hash("hello world") != text_hash("hello worlds")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_overlap_over_a_column_is_overlap_of_each_pair(seed):
+    """Token keys from the column's bytes against the token sets of `overlap`: case, runs of letters and digits,
+    punctuation and `_` as tokens of their own, \\x1c-\\x1f as space, empty texts, a text its own parent."""
+    import numpy as np
+
+    rng = random.Random(seed)
+    pieces = ["ab", "AB", "c", "42", " ", "  ", "\t", "\n", "\x1c", ",", "_", "'", "x_y", "Dog", "dog", ".", "\x01"]
+    texts = ["", "a"] + ["".join(rng.choices(pieces, k=rng.randint(0, 30))) for _ in range(9000)]
+    rows = np.array(rng.sample(range(len(texts)), 3000))
+    parents = np.array([rng.randrange(len(texts)) if i % 7 else r for i, r in enumerate(rows)])
+    expected = [overlap(texts[r], texts[p]) for r, p in zip(rows, parents, strict=True)]
+    assert overlap_shares(pa.array(texts), rows, parents).tolist() == expected
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
