@@ -166,9 +166,7 @@ class Cleaner:
             shares = overlap_shares(frame["text"].to_arrow(), rows, parent_rows)
             hit = np.zeros(frame.height, bool)
             hit[rows[shares >= self.config.max_parent_overlap]] = True
-            frame = frame.with_columns(
-                rule=pl.when(pl.Series(hit)).then(pl.lit(last)).otherwise(pl.col("rule"))
-            )
+            frame = frame.with_columns(rule=pl.when(pl.Series(hit)).then(pl.lit(last)).otherwise(pl.col("rule")))
         rules = [None if i is None else self.active[i] for i in frame["rule"].to_list()]
         for r in frame.filter("other").iter_rows(named=True):
             parent = None
