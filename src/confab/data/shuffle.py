@@ -18,39 +18,36 @@ import pyarrow.ipc as ipc
 
 from confab.io import atomic_path
 
-FLUSH_ROWS = 5_000  # rows buffered before they are written out: bounds a writer's memory
+FLUSH_ROWS = 50_000  # rows buffered before they are written out: bounds a writer's memory
 
 
 class ShuffleWriter:
+    """Tables sent row by row to partitions, buffered so that each partition gets one record batch per
+    flush, not one per table added (a reader's blocks are small; thousands of tiny batches cost at both ends)."""
+
     def __init__(self, path: Path, schema: pa.Schema, flush_rows: int = FLUSH_ROWS):
         self.path, self.schema, self.flush_rows = path, schema, flush_rows
-        self.buffers: dict[int, list[dict]] = defaultdict(list)
+        self.buffers: dict[int, list[pa.Table]] = defaultdict(list)
         self.index: dict[int, list[int]] = defaultdict(list)
         self.buffered = 0
         self.batches = 0
         self.sink = pa.OSFile(str(path), "wb")
         self.writer = ipc.new_file(self.sink, schema)
 
-    def add(self, partition: int, row: dict) -> None:
-        self.buffers[partition].append(row)
-        self.buffered += 1
+    def add_table(self, partitions: np.ndarray, table: pa.Table) -> None:
+        """Every row of `table` to its partition (`partitions`, one per row), order kept within each partition."""
+        for partition, rows in by_partition(partitions, table):
+            self.buffers[partition].append(rows)
+        self.buffered += table.num_rows
         if self.buffered >= self.flush_rows:
             self.flush()
 
-    def add_table(self, partitions: np.ndarray, table: pa.Table) -> None:
-        """Every row of `table` to its partition (`partitions`, one per row), order kept within each partition."""
-        self.flush()  # rows added one by one before these go first
-        for partition, rows in by_partition(partitions, table):
-            for batch in rows.to_batches():
+    def flush(self) -> None:
+        for partition in sorted(self.buffers):
+            for batch in pa.concat_tables(self.buffers[partition]).combine_chunks().to_batches():
                 self.writer.write_batch(batch)
                 self.index[partition].append(self.batches)
                 self.batches += 1
-
-    def flush(self) -> None:
-        for partition in sorted(self.buffers):
-            self.writer.write_batch(pa.RecordBatch.from_pylist(self.buffers[partition], schema=self.schema))
-            self.index[partition].append(self.batches)
-            self.batches += 1
         self.buffers.clear()
         self.buffered = 0
 
@@ -74,7 +71,7 @@ def by_partition(partitions: np.ndarray, table: pa.Table) -> Iterator[tuple[int,
     cuts = np.flatnonzero(np.diff(ordered)) + 1
     for start, stop in zip([0, *cuts], [*cuts, len(ordered)], strict=True):
         if stop > start:
-            yield int(ordered[start]), table.slice(start, stop - start).combine_chunks()
+            yield int(ordered[start]), table.slice(start, stop - start)
 
 
 def partition_batches(paths: Iterable[Path], partition: int) -> Iterator[pa.RecordBatch]:

@@ -83,7 +83,9 @@ def thread_partition(table: pa.Table, cleaner: Cleaner | None, plan: Plan) -> Th
     kept = table.take(pa.array(trees.rows)).select(["id", "author", "kind", "text"])
     texts = truncate_column(kept["text"].combine_chunks(), cfg.truncate_tokens)  # once, for examples and personas
     made, _ = examples(table, trees, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns, texts)
-    example_parts = parts_of(made["response_author"], plan.parts)
+    # by responder, whose persona the example takes; one without (deleted) by its own id, so that they do not
+    # all meet in one partition, which would grow with the input
+    example_parts = parts_of(pc.coalesce(made["response_author"], made["id"]), plan.parts)
     candidates = CANDIDATE_SCHEMA.empty_table()
     pool: list[tuple[int, str, str]] = []
     if plan.extracts:
