@@ -9,7 +9,8 @@
              rows each, rebuilt, cleaned and turned into examples and persona candidate sentences, in the order the
              files were read
 - split      the k smallest split keys (takeOrdered), then one pass for the held-out ids, broadcast
-- personas   candidate sentences grouped by user partition; a persona per user
+- personas   candidate sentences grouped by user partition (Arrow tables, one per thread partition); a persona
+             per user
 - write      examples cogrouped with personas by user partition, written by the tasks as
              OUT/<split>/part-<q>.parquet (OUT must be a filesystem every executor sees)
 
@@ -118,16 +119,16 @@ class SparkBuild(Build):
 
         # 3. threads, one local partition per group, rows in the order the local engine reads them; the messages
         # travel as Arrow tables, a block's rows of one partition each, not row by row
-        threaded = (pieces.groupByKey(parts).flatMap(lambda kv: _threads(kv[1], frequent_b.value, plan))
+        threaded = (pieces.groupByKey(parts).flatMap(lambda kv: _threads(kv[0], kv[1], frequent_b.value, plan))
                     .persist(StorageLevel.MEMORY_AND_DISK))  # fmt: skip
         thread_stats = threaded.filter(lambda r: r[0] == "stats").map(lambda r: r[2]).collect()
         pools = threaded.filter(lambda r: r[0] == "pool").map(lambda r: r[2]).collect()
-        examples = threaded.filter(lambda r: r[0] == "example").map(lambda r: (r[1], r[2]))
+        examples = threaded.filter(lambda r: r[0] == "example").map(lambda r: (r[1], r[2]))  # (q, Arrow IPC)
         done(2)
 
         # 4. split
         mode, seed, unit = cfg.split, cfg.seed, cfg.split_unit
-        keys = examples.map(lambda qe: (_split_key(qe[1], mode, seed, unit), qe[1]["id"]))
+        keys = examples.flatMap(lambda qe: _split_keys(qe[1], mode, seed, unit))
         keys = keys.persist(StorageLevel.MEMORY_AND_DISK)
         n = keys.count()
         valid, test = sizes(n, cfg.valid_size, cfg.test_size)
@@ -148,7 +149,7 @@ class SparkBuild(Build):
             pool = merged if self.setup == "random-from-dataset" else None
             candidates = threaded.filter(lambda r: r[0] == "candidate").map(lambda r: (r[1], r[2]))
             personas_by_q = candidates.groupByKey(parts).map(
-                lambda kv: (kv[0], _personas(kv[1], held_b.value, classifier, pool, plan))
+                lambda kv: (kv[0], [_personas(kv[1], held_b.value, classifier, pool, plan)])
             )
         done(4)
 
@@ -210,29 +211,33 @@ def _table(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(data).read_all()
 
 
-def _split_key(example: dict, mode: str, seed: int, unit: str) -> tuple:
-    return split_key(mode, seed, example["id"], example["created_utc"], example["thread_id"], unit)
+def _split_keys(data: bytes, mode: str, seed: int, unit: str) -> list[tuple[tuple, str]]:
+    """(split key, id) of each example of an Arrow IPC table."""
+    table = _table(data).select(["id", "created_utc", "thread_id"])
+    columns = (table["id"].to_pylist(), table["created_utc"].to_pylist(), table["thread_id"].to_pylist())
+    return [(split_key(mode, seed, i, c, t, unit), i) for i, c, t in zip(*columns, strict=True)]
 
 
-def _threads(ordered_tables, frequent: set[int], plan):
+def _threads(p: int, ordered_tables, frequent: set[int], plan):
     cleaner = Cleaner(plan.config.clean, frequent) if plan.config.clean.enabled else None
     tables = [_table(t) for _, t in sorted(ordered_tables, key=lambda m: m[0])]  # the local engine's reading order
     out = []
     table = pa.concat_tables(tables) if tables else MESSAGE_SCHEMA.empty_table()
     result = thread_partition(table, cleaner, plan)
-    for q, rows in by_partition(result.example_parts, result.examples):
-        out.extend(("example", q, e) for e in rows.to_pylist())
+    for q, rows in by_partition(result.example_parts, result.examples):  # a table per user partition
+        out.append(("example", q, _ipc(rows)))
     for q, rows in by_partition(result.candidate_parts, result.candidates):
-        out.extend(("candidate", q, c) for c in rows.to_pylist())
+        out.append(("candidate", q, (p, _ipc(rows))))  # p: the local engine reads them in that order
     out.append(("pool", 0, result.pool))
     out.append(("stats", 0, {"drops": result.drops, "stats": result.stats}))
     return out
 
 
-def _personas(candidate_rows, held, classifier, pool, plan) -> list[dict]:
+def _personas(tables, held, classifier, pool, plan) -> bytes:
+    """A user partition's personas (Arrow IPC) from its candidate tables (Arrow IPC, in the threads' order)."""
     tagger = _tagger() if plan.setup in ("rules", "rules+classifier") else None
-    candidates = pa.Table.from_pylist(list(candidate_rows), schema=CANDIDATE_SCHEMA)
-    return persona_partition(candidates, held, classifier, pool, tagger, plan).to_pylist()
+    candidates = _concat([t for _, t in sorted(tables, key=lambda pt: pt[0])], CANDIDATE_SCHEMA)
+    return _ipc(persona_partition(candidates, held, classifier, pool, tagger, plan))
 
 
 _TAGGERS: list = []
@@ -247,9 +252,12 @@ def _tagger():
     return _TAGGERS[0]
 
 
-def _write(q: int, example_rows, persona_rows, held, plan, out: str):
-    examples = pa.Table.from_pylist(list(example_rows), schema=EXAMPLE_SCHEMA)
-    people = pa.Table.from_pylist(list(persona_rows), schema=PERSONA_SCHEMA)
+def _concat(tables, schema: pa.Schema) -> pa.Table:
+    return pa.concat_tables([_table(t) for t in tables]) if tables else schema.empty_table()
+
+
+def _write(q: int, example_tables, persona_tables, held, plan, out: str):
+    examples, people = _concat(example_tables, EXAMPLE_SCHEMA), _concat(persona_tables, PERSONA_SCHEMA)
     tables, stats, tokens = split_partition(examples, people, held, plan)
     write_parts(Path(out), q, tables)
     return stats, tokens
