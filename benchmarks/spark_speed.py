@@ -20,11 +20,13 @@ HERE = Path(__file__).resolve().parent
 MONTH = HERE.parents[1] / "shared" / "data" / "reddit" / "RC_2006-01.zst"
 
 
-def child(engine: str, src: str, out: str, persona: str, partition_mb: float, master: str) -> dict:
+def child(engine: str, src: str, out: str, persona: str, partition_mb: float, master: str, skip: str) -> dict:
     from confab.data.build import Build, BuildConfig
+    from confab.data.clean import CleanConfig
     from confab.data.spark import SparkBuild
 
-    config = BuildConfig(inputs=[src], persona=persona, partition_mb=partition_mb)
+    clean = CleanConfig(skip=[r for r in skip.split(",") if r])
+    config = BuildConfig(inputs=[src], persona=persona, partition_mb=partition_mb, clean=clean)
     start = time.perf_counter()
     build = SparkBuild(config, out, master) if engine == "spark" else Build(config, out, processes=0)  # every core
     report = build.run()
@@ -45,14 +47,16 @@ def same(a: Path, b: Path) -> bool:
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        engine, src, out, persona, mb, master = sys.argv[2:8]
-        print(json.dumps(child(engine, src, out, persona, float(mb), master)))
+        engine, src, out, persona, mb, master, skip = sys.argv[2:9]
+        print(json.dumps(child(engine, src, out, persona, float(mb), master, skip)))
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("--copies", type=int, nargs="+", default=[10, 50])
     parser.add_argument("--persona", default="rules")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--partition-mb", type=float, default=8.0)
+    # copies repeat every text: past 100 copies the `repeated` rule drops them all, so skip it there
+    parser.add_argument("--skip-rule", action="append", default=[], help="a cleaning rule to turn off")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from replicate import replicate
@@ -65,11 +69,13 @@ def main() -> None:
             result = {}
             for engine in ("local", "spark"):
                 out = Path(tmp) / f"{engine}-{copies}"
-                result[engine] = run(engine, str(src), str(out), args.persona, str(args.partition_mb), args.master)
+                result[engine] = run(engine, str(src), str(out), args.persona, str(args.partition_mb), args.master,
+                                     ",".join(args.skip_rule))  # fmt: skip
                 print(engine, copies, result[engine], flush=True)
             identical = same(Path(tmp) / f"local-{copies}", Path(tmp) / f"spark-{copies}")
             rows.append((copies, result, identical))
-    print(f"\npersona {args.persona}, partitions of {args.partition_mb} MB, Spark {args.master}\n")
+    skipped = f", rules off: {', '.join(args.skip_rule)}" if args.skip_rule else ""
+    print(f"\npersona {args.persona}{skipped}, partitions of {args.partition_mb} MB, Spark {args.master}\n")
     print("| copies | comments | partitions | local s | local comments/s | Spark s | Spark comments/s | Spark/local | "
           "identical |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
