@@ -1,6 +1,7 @@
 import csv
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -150,7 +151,17 @@ def test_annotators_fill_the_form_in_a_browser_and_the_import_reads_it_back(tmp_
             download.value.save_as(path)
             answers.append(str(path))
             assert errors == []
-        page.reload()  # answers survive a reload (kept in the browser until downloaded)
+        # answers survive a reload (kept in the browser until downloaded); Chromium commits localStorage
+        # asynchronously, so under load a reload at once can come first: read it back from a fresh page until there
+        for _ in range(100):
+            fresh = page.context.new_page()
+            fresh.goto((tmp_path / "form.html").as_uri())
+            restored = fresh.input_value("#annotator")
+            fresh.close()
+            if restored == "bob":
+                break
+            time.sleep(0.05)
+        page.reload()
         assert page.input_value("#annotator") == "bob" and page.text_content("#progress").startswith(f"{total} /")
         browser.close()
     assert json.loads(Path(answers[0]).read_text())["annotator"] == "ann"
