@@ -218,7 +218,7 @@ def test_processes_side_by_side_build_what_one_process_builds(fixtures, tmp_path
     monkeypatch.setattr(build, "INGEST_CHUNK_BYTES", 100 << 10)  # several chunks; chunking is the parent's
     config = BuildConfig(inputs=[str(fixtures / "RS_2020-01_fixture.jsonl"), str(src)], persona="random-from-user",
                          partition_mb=0.1, clean=CleanConfig(skip=["repeated"]))  # fmt: skip
-    one = Build(config, tmp_path / "one").run()
+    one = Build(config, tmp_path / "one", processes=1).run()
     two = Build(config, tmp_path / "two", processes=2).run()
     assert one["partitions"] > 4 and one["read"]["malformed"]["total"] == 5
     assert all_rows(tmp_path / "one") == all_rows(tmp_path / "two")

@@ -64,7 +64,7 @@ def data_build(
         str, typer.Option(help="local (streaming, resumable) or spark (pip install 'confab[spark]')")
     ] = "local",
     master: Annotated[str, typer.Option(help="Spark: local[N] or spark://HOST:PORT.")] = "local[2]",
-    processes: Annotated[int, typer.Option(help="Local engine: partitions built side by side (0: one per core)")] = 0,
+    processes: Annotated[int, typer.Option(help="Local engine: processes side by side (0: one per core)")] = 0,
     quiet: bool = False,
 ) -> None:
     """Build a persona dialogue dataset (Parquet) from raw files."""

@@ -20,6 +20,7 @@ are pure functions over records and do no I/O.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json
 import math
 import multiprocessing
@@ -31,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -112,13 +114,14 @@ class BuildConfig:
 
 
 class Build:
-    """A build in the folder `out`. `processes` run the partitions of the threads, personas and write stages
-    side by side (0: one per core this process may use); the output does not depend on it. They are started
-    fresh (spawned: polars' threads do not survive a fork), so a script that builds with more than one must
-    start from `if __name__ == "__main__":`, as multiprocessing requires; the CLI uses every core."""
+    """A build in the folder `out`. `processes` (default 0: one per core this process may use) parse an input's
+    chunks and build the partitions of the threads, personas and write stages side by side, and tag
+    part-of-speech; the output does not depend on them. They are started fresh (spawned: polars' threads do not
+    survive a fork), so a script that builds on more than one must start from `if __name__ == "__main__":`, as
+    multiprocessing requires."""
 
     def __init__(self, config: BuildConfig, out: str | Path, progress: Callable | None = None,
-                 processes: int = 1):  # fmt: skip
+                 processes: int = 0):  # fmt: skip
         for path in config.inputs:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"input not found: {path}")
@@ -249,7 +252,10 @@ class Build:
         and one more wait in memory."""
         chunks = _chunks(iter_blocks(path, problems, on_progress), INGEST_CHUNK_BYTES)
         args = (tmp, self.config.format, path, source, self.parts)
-        if self.processes <= 1:
+        first = next(chunks, None)
+        second = next(chunks, None)
+        chunks = itertools.chain([c for c in (first, second) if c is not None], chunks)
+        if self.processes <= 1 or second is None:  # one chunk: not worth starting processes for
             return [ingest_chunk(*args, n, blocks) for n, blocks in enumerate(chunks)]
         results: dict[int, tuple] = {}
         running: dict = {}
@@ -258,8 +264,8 @@ class Build:
             running[pool.submit(ingest_chunk, *args, n, blocks)] = n
             while len(running) > self.processes:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                results.update((running.pop(f), f.result()) for f in finished)
-        results.update((n, f.result()) for f, n in running.items())
+                results.update((running.pop(f), _result(f)) for f in finished)
+        results.update((n, _result(f)) for f, n in running.items())
         return [results[n] for n in sorted(results)]
 
     # -- 2. repeated messages -------------------------------------------------------------------------------
@@ -436,7 +442,7 @@ class Build:
             return
         pool = self._executor()
         for future in as_completed([pool.submit(work, self, p, *args) for p in todo]):
-            future.result()
+            _result(future)
             done += 1
             bar(done)
 
@@ -533,6 +539,17 @@ def message_tables(reader, path: Path, source: str, problems: Problems, on_progr
 
 
 _ROWS = 8192
+
+
+def _result(future):
+    """A task's result; a clear error when its process could not start or died."""
+    try:
+        return future.result()
+    except BrokenProcessPool as e:
+        raise RuntimeError(
+            "a process of the build stopped or could not start (see the error above it); a script that runs a "
+            'build must start from `if __name__ == "__main__":`, or pass processes=1'
+        ) from e
 
 
 def _die_with_parent(parent: int) -> None:
