@@ -7,7 +7,7 @@ from confab.data.clean import CleanConfig, Cleaner
 from confab.data.records import Message, Problems, message_row
 from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.sources import READERS
-from confab.data.threads import examples, forest
+from confab.data.threads import examples, forest, kept_messages
 
 
 def m(id, parent, text="some text here", author="u", t=0, thread="t3_t", respond=True):
@@ -25,7 +25,7 @@ def walked(messages, rules=None):
 
 
 def by_id(table, trees, kind, max_tokens=100, turns=None):
-    made, _ = examples(table, trees, kind, max_tokens, turns)
+    made, _ = examples(kept_messages(table, trees, max_tokens), trees, kind, turns)
     return {row["id"]: row for row in made.to_pylist()}
 
 

@@ -146,8 +146,9 @@ class Build:
         """The build's processes, started once (fresh, spawned: polars' threads do not survive a fork)."""
         if self._processes is None:
             spawn = multiprocessing.get_context("spawn")
-            self._processes = ProcessPoolExecutor(self.processes, spawn, initializer=_die_with_parent,
-                                             initargs=(os.getpid(),))  # fmt: skip
+            self._processes = ProcessPoolExecutor(
+                self.processes, spawn, initializer=_die_with_parent, initargs=(os.getpid(),)
+            )
         return self._processes
 
     # -- driver ---------------------------------------------------------------------------------------------
@@ -252,10 +253,9 @@ class Build:
         and one more wait in memory."""
         chunks = _chunks(iter_blocks(path, problems, on_progress), INGEST_CHUNK_BYTES)
         args = (tmp, self.config.format, path, source, self.parts)
-        first = next(chunks, None)
-        second = next(chunks, None)
-        chunks = itertools.chain([c for c in (first, second) if c is not None], chunks)
-        if self.processes <= 1 or second is None:  # one chunk: not worth starting processes for
+        head = list(itertools.islice(chunks, 2))
+        chunks = itertools.chain(head, chunks)
+        if self.processes <= 1 or len(head) < 2:  # one chunk: not worth starting processes for
             return [ingest_chunk(*args, n, blocks) for n, blocks in enumerate(chunks)]
         results: dict[int, tuple] = {}
         running: dict = {}

@@ -11,7 +11,7 @@ import pyarrow as pa
 from confab.data.records import Problems, message_row
 from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.sources import READERS, detect_format
-from confab.data.threads import examples, forest
+from confab.data.threads import examples, forest, kept_messages
 
 
 def examples_from_file(path: str | Path, fmt: str = "auto", kind: str = "paths", max_tokens: int = 100) -> list[dict]:
@@ -28,4 +28,5 @@ def examples_from_file(path: str | Path, fmt: str = "auto", kind: str = "paths",
         raise ValueError(f"{first['file']}:{first['line']}: {first['kind']}: {first['detail']} "
                          f"({problems.total()} malformed in all)")  # fmt: skip
     table = pa.Table.from_pylist(rows, schema=MESSAGE_SCHEMA)
-    return examples(table, forest(table), kind, max_tokens, None)[0].to_pylist()
+    trees = forest(table)
+    return examples(kept_messages(table, trees, max_tokens), trees, kind, None)[0].to_pylist()

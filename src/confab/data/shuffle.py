@@ -22,7 +22,7 @@ FLUSH_ROWS = 50_000  # rows buffered before they are written out: bounds a write
 
 
 class ShuffleWriter:
-    """Tables sent row by row to partitions, buffered so that each partition gets one record batch per
+    """The rows of tables sent to their partitions, buffered so that each partition gets one record batch per
     flush, not one per table added (a reader's blocks are small; thousands of tiny batches cost at both ends)."""
 
     def __init__(self, path: Path, schema: pa.Schema, flush_rows: int = FLUSH_ROWS):

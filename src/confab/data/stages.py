@@ -26,8 +26,8 @@ from confab.data import persona as personas
 from confab.data.clean import RULES, Cleaner
 from confab.data.records import Problems
 from confab.data.schema import EXAMPLE_SCHEMA, SPLITS
-from confab.data.threads import examples, forest
-from confab.text.tokenize import token_counts, truncate_column
+from confab.data.threads import examples, forest, kept_messages
+from confab.text.tokenize import token_counts
 
 CANDIDATE_SCHEMA = pa.schema(
     [("author", pa.string()), ("message_id", pa.string()), ("sentence", pa.string()), ("key", pa.uint64())]
@@ -80,9 +80,8 @@ def thread_partition(table: pa.Table, cleaner: Cleaner | None, plan: Plan) -> Th
     cfg = plan.config
     rules = cleaner.first_rules(table) if cleaner is not None else None
     trees = forest(table, rules)
-    kept = table.take(pa.array(trees.rows)).select(["id", "author", "kind", "text"])
-    texts = truncate_column(kept["text"].combine_chunks(), cfg.truncate_tokens)  # once, for examples and personas
-    made, _ = examples(table, trees, cfg.examples, cfg.truncate_tokens, cfg.max_context_turns, texts)
+    kept = kept_messages(table, trees, cfg.truncate_tokens)  # once, for the examples and the personas
+    made, _ = examples(kept, trees, cfg.examples, cfg.max_context_turns)
     # by responder, whose persona the example takes; one without (deleted) by its own id, so that they do not
     # all meet in one partition, which would grow with the input
     example_parts = parts_of(pc.coalesce(made["response_author"], made["id"]), plan.parts)
@@ -90,7 +89,6 @@ def thread_partition(table: pa.Table, cleaner: Cleaner | None, plan: Plan) -> Th
     pool: list[tuple[int, str, str]] = []
     if plan.extracts:
         # kept comments whose author's persona they may feed, in the order of the walk
-        kept = kept.set_column(3, "text", texts)
         writers = kept.filter(pc.and_(pc.is_valid(kept["author"]), pc.not_equal(kept["kind"], "submission")))
         texts = writers["text"].combine_chunks()
         setup = "random-from-user" if plan.setup == "random-from-dataset" else plan.setup

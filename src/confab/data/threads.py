@@ -139,15 +139,18 @@ def _depth_first(nodes: pl.DataFrame, parent: np.ndarray, ids: np.ndarray, depth
     return np.lexsort((start, nodes["thread"].to_numpy()))
 
 
-def examples(table: pa.Table, trees: Forest, kind: str, max_tokens: int, max_context_turns: int | None,
-             texts: pa.Array | None = None) -> tuple[pa.Table, np.ndarray]:  # fmt: skip
-    """The examples of a forest (EXAMPLE_SCHEMA), one per kept message that responds and has a context, in the
-    forest's order, and their positions in `trees.rows`. Texts are cut after `max_tokens` tokens (`texts`: the
-    kept messages' texts already cut, in the forest's order)."""
-    turns = 1 if kind == "pairs" else max_context_turns or len(trees.rows)
+def kept_messages(table: pa.Table, trees: Forest, max_tokens: int) -> pa.Table:
+    """The rows of `table` the forest keeps, in its order, their texts cut after `max_tokens` tokens."""
     kept = table.take(pa.array(trees.rows))
-    if texts is None:
-        texts = truncate_column(kept["text"].combine_chunks(), max_tokens)
+    texts = truncate_column(kept["text"].combine_chunks(), max_tokens)
+    return kept.set_column(kept.schema.get_field_index("text"), "text", texts)
+
+
+def examples(kept: pa.Table, trees: Forest, kind: str, max_context_turns: int | None) -> tuple[pa.Table, np.ndarray]:
+    """The examples of a forest (EXAMPLE_SCHEMA) from its `kept_messages`: one per kept message that responds and
+    has a context, in the forest's order, and their positions in `trees.rows`."""
+    turns = 1 if kind == "pairs" else max_context_turns or len(trees.rows)
+    texts = kept["text"].combine_chunks()
     respond = np.asarray(pc.fill_null(kept["respond"], True))
     responses = np.flatnonzero(respond & (trees.parent >= 0))
     # the context: the nearest `turns` ancestors of each response, oldest first
