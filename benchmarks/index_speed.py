@@ -70,7 +70,7 @@ def main() -> None:
             [scorer.encode_responses(pool[i : i + 65536]).float().numpy() for i in range(0, len(pool), 65536)]
         )
         encode_s = time.perf_counter() - start
-        queries = scorer.encode_contexts([contexts[i] for i in chosen]).float().numpy()
+        queries = scorer.encode_queries([contexts[i] for i in chosen]).vector.float().numpy()
         if args.cache:
             args.cache.mkdir(parents=True, exist_ok=True)
             np.save(args.cache / "vectors.npy", vectors)

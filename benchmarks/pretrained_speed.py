@@ -27,8 +27,9 @@ from confab.training import TrainConfig, make_optimizer
 
 def ours(rows: list[dict], batch: int, steps: int, bf16: bool, max_len: int) -> float:
     tok = PretrainedTokenizer(pretrained_folder())
+    # the context as one flat text, as the peer reads it
     config = RankerConfig(encoder="pretrained", use_persona=False, vocab_size=len(tok), max_context_tokens=max_len,
-                          max_response_tokens=max_len)  # fmt: skip
+                          max_response_tokens=max_len, context="flat", context_turns=None)  # fmt: skip
     model = checkpoint.new_model(config).train()
     optimizer = make_optimizer(model, TrainConfig(optimizer="adamw", lr=5e-5))  # as `confab train retrieval`
     start = None

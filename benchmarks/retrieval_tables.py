@@ -45,8 +45,8 @@ SETTINGS = {
     ),
     "lstm": dict(ranker=dict(dropout=0.2), train=dict(epochs=15, batch_size=64, patience=3)),
     "transformer": dict(ranker=dict(layers=2, heads=2, dropout=0.2), train=dict(epochs=20, batch_size=64, patience=4)),
-    "pretrained": dict(
-        ranker=dict(persona_encoder="encoder", similarity="cosine"),
+    "pretrained": dict(  # read as bundled:minilm reads the context and persona: it starts there
+        ranker={k: v for k, v in checkpoint.ZERO_SHOT_RANKER.items() if k != "encoder"},
         train=dict(epochs=4, batch_size=64, lr=5e-5, optimizer="adamw", bf16=True),
     ),
 }

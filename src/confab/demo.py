@@ -64,7 +64,9 @@ BUDGETS = {
 # The retrieval agent is the pretrained sentence encoder installed with confab (all-MiniLM-L6-v2) with the persona
 # memory, its top two layers tuned on the PERSONA-CHAT examples: from scratch, the paper's encoders stay below
 # TF-IDF on a few thousand examples (benchmarks/README.md), and two tuned layers are a 7 MB checkpoint.
-RANKER = dict(encoder="pretrained", persona_encoder="encoder", similarity="cosine", tuned_layers=2)
+# It reads the context and persona as bundled:minilm does (retrieval.checkpoint.ZERO_SHOT_RANKER), so that it
+# starts where that untrained model stands.
+TUNED_LAYERS = 2
 RANKER_TRAINING = dict(batch_size=64, lr=1e-4, optimizer="adamw", bf16=True, patience=2)
 LIMITS = dict(max_context=128, max_persona=64, max_response=40)
 # the evaluator reads the last turns and the response only: over the generator's 128 + 64 tokens of context and
@@ -152,11 +154,13 @@ class Demo:
             self.console.print(f"  {d.name}: {_splits(report)}", highlight=False)
 
     def retrieval(self) -> None:
+        from confab.retrieval.checkpoint import ZERO_SHOT_RANKER
         from confab.retrieval.model import RankerConfig
         from confab.retrieval.train import RetrievalRun, train_retrieval
         from confab.training import TrainConfig
 
-        run = RetrievalRun(ranker=RankerConfig(**RANKER), max_train=self.b.retrieval_examples,
+        ranker = RankerConfig(**ZERO_SHOT_RANKER, tuned_layers=TUNED_LAYERS)
+        run = RetrievalRun(ranker=ranker, max_train=self.b.retrieval_examples,
                            train=TrainConfig(epochs=self.b.retrieval_epochs, **RANKER_TRAINING))  # fmt: skip
         # PERSONA-CHAT only: Topical-Chat's extracted personas run to 20 sentences, which the encoder reads one by
         # one, so an epoch of it costs ten of PERSONA-CHAT's; its responses still fill the index
@@ -218,7 +222,9 @@ class Demo:
         from confab.eval.compare import perplexity_results, ranking_results
 
         m = self.models
-        ranked = ranking_results([str(m / "retrieval"), str(m / "plato-2.2"), "tfidf"], self.data[0], candidates=20)
+        # beside the retrieval model, the untrained encoder it starts from
+        models = [str(m / "retrieval"), ENCODER, str(m / "plato-2.2"), "tfidf"]
+        ranked = ranking_results(models, self.data[0], candidates=20)
         perplexity = perplexity_results([m / "plato-1", m / "plato-2.1"], self.data[0])
         atomic_write_json(self.out / "eval" / "ranking.json", {"ranking": ranked, "perplexity": perplexity})
 
@@ -248,7 +254,7 @@ class Demo:
 
         m = self.models
         data = resource_path("samples/dailydialog_plusplus_dev.json.gz")
-        count, results = selection_results([str(m / "plato-2.2"), str(m / "retrieval"), "tfidf"], data,
+        count, results = selection_results([str(m / "plato-2.2"), str(m / "retrieval"), ENCODER, "tfidf"], data,
                                            ["random", "adversarial"], self.b.selection)  # fmt: skip
         atomic_write_json(self.out / "eval" / "selection.json", {"contexts": count, "results": results})
 
@@ -263,7 +269,8 @@ class Demo:
         ranking = json.loads((e / "ranking.json").read_text())
         answers = json.loads((e / "answers.json").read_text())
         selection = json.loads((e / "selection.json").read_text())
-        names = {"retrieval": "retrieval (MiniLM, persona)", "plato-2.2": "PLATO-2 evaluator", "tfidf": "TF-IDF",
+        names = {"retrieval": "retrieval (MiniLM, persona)", ENCODER: "MiniLM untrained (its start)",
+                 "plato-2.2": "PLATO-2 evaluator", "tfidf": "TF-IDF",
                  "plato-1": "PLATO-2 stage 1", "plato-2.1": "PLATO-2 stage 2.1"}  # fmt: skip
         test = f"{self.data[0].name} test split"
         ranked = Table(f"Ranking the true response among 20 candidates ({test})", ["model", "hits@1", "hits@3", "MRR"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -26,12 +27,15 @@ PACKED = {"plato-2.1": "plato2", "plato-2.2": "plato2-evaluator", "retrieval": "
 SKIPPED = {".train", "chunks", "train_steps.csv"}  # resume state and index chunks: not needed to run
 
 
-def pack(models: Path, out: Path, measured: str, command: str, samples: list[tuple[str, str]] = ()) -> Path:
+def pack(models: Path, out: Path, measured: str, command: str, samples: list[tuple[str, str]] = (),
+         only: Sequence[str] | None = None) -> Path:  # fmt: skip
     """Copy the demo's models into `out` in bfloat16, each with a model card quoting `measured` (the demo's
     result tables, markdown) and, in the generator's, `samples` (question, reply) as the model answered them;
-    `out/README.md` is written last."""
+    `out/README.md` is written last. `only`: these shipped names alone (the others in `out` stay as they are)."""
     out.mkdir(parents=True, exist_ok=True)
     for source, name in PACKED.items():
+        if only is not None and name not in only:
+            continue
         target = out / name
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(models / source, target, ignore=shutil.ignore_patterns(*SKIPPED))
@@ -86,7 +90,9 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
         + start,
         "retrieval": "persona-conditioned retrieval model (Mazaré et al. 2018): context + persona memory vs response; "
         "the encoder is all-MiniLM-L6-v2 (installed with confab, Apache-2.0) with its top two layers tuned, the "
-        "only weights stored here",
+        "only weights stored here. It reads the last two turns one by one and adds each candidate's best match "
+        "with a persona sentence, as the untrained encoder `bundled:minilm` it starts from does (both are in the "
+        "tables below)",
     }[name]
     use = {
         "plato2": '`confab chat` (the default model), `confab serve`, `load_agent("bundled:plato2")`',

@@ -1,4 +1,5 @@
-"""A scoring function from a name: `tfidf`, a retrieval or PLATO-2 checkpoint, or a bundled model. Every scorer maps
+"""A scoring function from a name: `tfidf`, a retrieval or PLATO-2 checkpoint, a bundled model, or
+`bundled:minilm` (the untrained sentence encoder as a ranker). Every scorer maps
 (examples, candidate lists) to one score array per example."""
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
         from confab.retrieval.score import TfidfScorer
 
         return TfidfScorer(corpus), "tf-idf cosine", False
+    from confab.retrieval.checkpoint import ZERO_SHOT
+
+    if model == ZERO_SHOT:  # the untrained sentence encoder
+        from confab.retrieval import checkpoint
+        from confab.retrieval.score import RankerScorer
+
+        ranker, tokenizer, _ = checkpoint.zero_shot()
+        return RankerScorer(ranker, tokenizer, precision=precision), "untrained encoder, cosine", False
     model = str(scorer_folder(model))
     path = Path(model) / "config.json"
     if not path.exists():
@@ -26,7 +35,7 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
         from confab.retrieval.score import RankerScorer
 
         ranker, tokenizer, _ = checkpoint.load(model)
-        return RankerScorer(ranker, tokenizer), "retrieval dot product", False
+        return RankerScorer(ranker, tokenizer, precision=precision), "retrieval dot product", False
     if kind == "confab-plato":
         from confab.generation import checkpoint
         from confab.generation.scoring import PlatoScorer
@@ -40,10 +49,14 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
 
 def scorer_folder(model: str) -> Path | None:
     """The checkpoint a scorer of this name reads (None for tfidf): bundled:plato2 ranks with its evaluation model,
-    as PLATO-2 does."""
+    as PLATO-2 does; bundled:minilm reads the installed encoder."""
     from confab.bundled import resolve
+    from confab.retrieval.checkpoint import ZERO_SHOT
+    from confab.retrieval.encoders import pretrained_folder
 
     if model == "tfidf":
         return None
+    if model == ZERO_SHOT:
+        return pretrained_folder()
     main, _, evaluator = resolve(model)
     return evaluator or main

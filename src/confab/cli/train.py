@@ -50,6 +50,24 @@ def train_retrieval(
         int | None,
         typer.Option(help="Pretrained encoder: fine-tune its top N layers only; the checkpoint stores just those."),
     ] = None,
+    context: Annotated[
+        str, typer.Option(help="turns (the last turns encoded one by one, weighted) or flat (joined into one text)")
+    ] = "turns",
+    context_turns: Annotated[int, typer.Option(help="The last N turns of the context (flat: 0 for all).")] = 2,
+    turn_decay: Annotated[
+        float, typer.Option(help="turns: each earlier turn's starting weight, times the next one's.")
+    ] = 0.15,
+    persona_as: Annotated[
+        str, typer.Option(help="memory (the 1-hop memory network) or text (joined before a flat context)")
+    ] = "memory",
+    memory_gate: Annotated[float, typer.Option(help="The memory hop's starting gate (0: the identity).")] = 0.0,
+    persona_match: Annotated[
+        float | None,
+        typer.Option(
+            help="Starting weight of a candidate's best match with a persona sentence; default: 1 for "
+            "the pretrained encoder (as bundled:minilm), else 0."
+        ),
+    ] = None,
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation hits@1.")] = 0,
     bf16: Annotated[bool, typer.Option(help="bfloat16 autocast.")] = False,
     fasttext: Annotated[Path | None, typer.Option(help="FastText .vec file to initialise the embeddings.")] = None,
@@ -78,10 +96,20 @@ def train_retrieval(
         fail("--tuned-layers is for --encoder pretrained")
     if optimizer not in ("adamax", "adam", "adamw"):
         fail(f"--optimizer must be adamax, adam or adamw, not {optimizer}")
+    if context not in ("turns", "flat") or persona_as not in ("memory", "text"):
+        fail(f"--context must be turns or flat ({context}), --persona-as memory or text ({persona_as})")
+    if persona_match is None:
+        persona_match = 1.0 if encoder == "pretrained" else 0.0
+    try:
+        ranker = RankerConfig(encoder=encoder, use_persona=persona, embedding_dim=embedding_dim, layers=layers,
+                              heads=heads, dropout=dropout, persona_encoder=persona_encoder,
+                              share_encoders=share_encoders, similarity=similarity, tuned_layers=tuned_layers,
+                              context=context, context_turns=context_turns or None, turn_decay=turn_decay,
+                              persona_as=persona_as, memory_gate=memory_gate, persona_match=persona_match)  # fmt: skip
+    except ValueError as e:
+        fail(str(e))
     run = RetrievalRun(
-        ranker=RankerConfig(encoder=encoder, use_persona=persona, embedding_dim=embedding_dim, layers=layers,
-                            heads=heads, dropout=dropout, persona_encoder=persona_encoder,
-                            share_encoders=share_encoders, similarity=similarity, tuned_layers=tuned_layers),
+        ranker=ranker,
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, bf16=bf16, seed=seed,
                           patience=patience, log_every=10 if tensorboard else 0,
                           tensorboard=str(tensorboard) if tensorboard else None),

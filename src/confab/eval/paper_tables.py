@@ -28,6 +28,10 @@ def _checkpoint_config(model: str) -> dict:
     if model == "tfidf":
         return {}
     from confab.bundled import resolve
+    from confab.retrieval import checkpoint
+
+    if model == checkpoint.ZERO_SHOT:
+        return checkpoint.zero_shot_meta()
 
     path = resolve(model)[0] / "config.json"
     if not path.exists():

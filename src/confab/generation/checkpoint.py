@@ -15,6 +15,7 @@ from confab.generation.batches import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import untrained_heads
 from confab.io import atomic_path, atomic_write_json
+from confab.precision import inference_dtype
 from confab.text import subwords
 from confab.text.subwords import Tokenizer
 
@@ -34,22 +35,8 @@ def save(folder: Path, model: UnifiedTransformer, tok: Tokenizer, stage: str, li
     )  # fmt: skip
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
-
-
-def inference_dtype(precision: str) -> torch.dtype:
-    """`auto` is bfloat16 where the CPU has bfloat16 matrix units (AMX or AVX512-BF16), where replies take about
-    half the time, and float32 elsewhere (emulated bfloat16 is slower than float32)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        fast = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
-        return torch.bfloat16 if fast else torch.float32
-    return getattr(torch, precision)
-
-
 def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransformer, Tokenizer, dict]:
-    """The model in eval mode, its tokenizer and its config.json; `precision` as in `inference_dtype`.
+    """The model in eval mode, its tokenizer and its config.json; `precision` as in `precision.inference_dtype`.
     `bundled:plato2` is the shipped generator."""
     folder = resolve(folder)[0]
     path = folder / "config.json"

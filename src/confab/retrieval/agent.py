@@ -5,10 +5,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from confab.agents import Candidate, Reply
 from confab.retrieval import checkpoint
 from confab.retrieval.index import CandidateIndex
+from confab.retrieval.model import Query
 from confab.retrieval.score import RankerScorer
+
+# a model that scores a candidate by its match with the persona as well re-ranks this many of the index's best
+# by the context's vector (at least top_k): the index searches by one vector, not by the whole score
+RERANK = 100
 
 
 class RetrievalAgent:
@@ -26,11 +34,28 @@ class RetrievalAgent:
     def respond_batch(self, requests: list[tuple[list[str], list[str]]]) -> list[Reply]:
         """Replies to several (history, persona) requests: one encoder pass and one index search for all."""
         start = time.perf_counter()
-        examples = [{"context": history[-8:] or [""], "persona": persona} for history, persona in requests]
-        joint = self.scorer.encode_contexts(examples).float().numpy()
+        examples = [{"context": history or [""], "persona": persona} for history, persona in requests]
+        query = self.scorer.encode_queries(examples)
+        vectors = query.vector.float().numpy()
+        if query.memories is None or self.scorer.model.match.item() == 0.0:
+            found = self.index.search(vectors, self.top_k)
+        else:
+            found = self._rerank(query, vectors)
         replies = []
-        for found in self.index.search(joint, self.top_k):
-            candidates = [Candidate(text, score) for text, score in found]
+        for best in found:
+            candidates = [Candidate(text, score) for text, score in best]
             replies.append(Reply(candidates[0].text if candidates else "", candidates, 0.0))
         seconds = time.perf_counter() - start
         return [Reply(r.text, r.candidates, seconds) for r in replies]
+
+    @torch.no_grad()
+    def _rerank(self, query: Query, vectors: np.ndarray) -> list[list[tuple[str, float]]]:
+        _, ids = self.index.search_ids(vectors, max(RERANK, self.top_k))
+        out = []
+        for i, row in enumerate(ids):
+            row = row[row >= 0]
+            one = Query(*(None if x is None else x[i : i + 1] for x in query))
+            scores = self.scorer.model.scores(one, torch.from_numpy(self.index.vectors(row)))[0].numpy()
+            best = np.argsort(-scores, kind="stable")[: self.top_k]
+            out.append([(self.index.texts[row[j]], float(scores[j])) for j in best])
+        return out

@@ -1,4 +1,7 @@
-"""Examples (dicts of the dataset schema) to tensors for the ranker."""
+"""Examples (dicts of the dataset schema) to tensors for the ranker.
+
+A context is a list of slots (texts encoded one by one): its turns, the latest first, or one flat text; a persona
+is a list of sentences. Both become [B, N, T] ids with a mask, empty slots all padding."""
 
 from __future__ import annotations
 
@@ -8,21 +11,44 @@ from confab.retrieval.model import RankerConfig
 from confab.retrieval.tokens import join_turns
 
 
+def context_texts(example: dict, config: RankerConfig) -> list[str]:
+    """The texts the context is read as: its last `context_turns` turns, the latest first, or them (with the
+    persona before them, `persona_as="text"`) joined into one."""
+    turns = list(example["context"]) or [""]
+    k = config.context_turns
+    if config.context == "turns":
+        return turns[::-1][:k]
+    kept = turns[-k:] if k else turns
+    if config.use_persona and config.persona_as == "text":
+        kept = [*example.get("persona", [])[: config.max_persona_sentences], *kept]
+    return [join_turns(kept)]
+
+
+def persona_texts(example: dict, config: RankerConfig) -> list[str]:
+    """The persona sentences the memory reads (none when it reads none)."""
+    if not (config.use_persona and config.persona_as == "memory"):
+        return []
+    return list(example.get("persona", []))[: config.max_persona_sentences]
+
+
+def slots(lists: list[list[str]], tokenizer, max_len: int, keep_end: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lists of texts to ids and mask [B, N, T], N the longest list; missing slots are all padding."""
+    n = max((len(x) for x in lists), default=0)
+    flat = [t for x in lists for t in [*x, *[""] * (n - len(x))]]
+    present = torch.tensor([[True] * len(x) + [False] * (n - len(x)) for x in lists], dtype=torch.bool)
+    if not n:
+        return torch.zeros(len(lists), 0, 1, dtype=torch.long), torch.zeros(len(lists), 0, 1, dtype=torch.bool)
+    ids, mask = tokenizer.encode(flat, max_len, keep_end=keep_end)
+    ids, mask = ids.view(len(lists), n, -1), mask.view(len(lists), n, -1) & present.view(len(lists), n, 1)
+    return ids, mask
+
+
 def context_batch(examples: list[dict], tokenizer, config: RankerConfig) -> dict[str, torch.Tensor]:
-    ids, mask = tokenizer.encode([join_turns(e["context"]) for e in examples], config.max_context_tokens, keep_end=True)
+    ids, mask = slots([context_texts(e, config) for e in examples], tokenizer, config.max_context_tokens, True)
     batch = {"context": ids, "context_mask": mask}
-    if config.use_persona:
-        n = min(config.max_persona_sentences, max((len(e["persona"]) for e in examples), default=0))
-        if n:
-            flat, present = [], []
-            for e in examples:
-                sentences = list(e["persona"][:n])
-                present.append([True] * len(sentences) + [False] * (n - len(sentences)))
-                flat.extend(sentences + [""] * (n - len(sentences)))
-            p_ids, p_mask = tokenizer.encode(flat, config.max_persona_tokens)
-            p_ids = p_ids.view(len(examples), n, -1)
-            p_mask = p_mask.view(len(examples), n, -1) & torch.tensor(present).unsqueeze(-1)
-            batch.update(persona=p_ids, persona_mask=p_mask)
+    personas = [persona_texts(e, config) for e in examples]
+    if any(personas):
+        batch["persona"], batch["persona_mask"] = slots(personas, tokenizer, config.max_persona_tokens, False)
     return batch
 
 

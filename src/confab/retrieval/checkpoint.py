@@ -22,6 +22,12 @@ from confab.retrieval.model import PersonaRanker, RankerConfig
 from confab.retrieval.tokens import PretrainedTokenizer, WordTokenizer
 
 KIND = "confab-retrieval"
+# The untrained all-MiniLM-L6-v2 as a ranker, with the context and persona read as a trained agent of the same
+# config reads them. The construction's weights were chosen on the bundled PERSONA-CHAT samples
+# (benchmarks/README.md, "Context construction"); the shipped retrieval model starts from them.
+ZERO_SHOT = "bundled:minilm"
+ZERO_SHOT_RANKER = dict(encoder="pretrained", persona_encoder="encoder", similarity="cosine", context="turns",
+                        context_turns=2, turn_decay=0.15, memory_gate=0.0, persona_match=1.0)  # fmt: skip
 
 
 def new_model(config: RankerConfig) -> PersonaRanker:
@@ -49,14 +55,36 @@ def save(folder: Path, model: PersonaRanker, tokenizer, extra: dict) -> None:
     )
 
 
+def zero_shot(**changes) -> tuple[PersonaRanker, PretrainedTokenizer, dict]:
+    """`bundled:minilm`: the installed encoder untrained, read as ZERO_SHOT_RANKER (with `changes`) reads it."""
+    meta = zero_shot_meta(**changes)
+    model = new_model(from_dict(RankerConfig, meta["ranker"])).eval()
+    return model, PretrainedTokenizer(pretrained_folder()), meta
+
+
+def zero_shot_meta(**changes) -> dict:
+    """What `zero_shot` would read from a config.json (the vocabulary: the encoder's 30,522 WordPiece tokens)."""
+    config = RankerConfig(**{**ZERO_SHOT_RANKER, "tuned_layers": 0, "vocab_size": 30522, **changes})
+    return {"kind": KIND, "ranker": to_dict(config), "model": ZERO_SHOT}
+
+
 def load(folder: str | Path) -> tuple[PersonaRanker, WordTokenizer | PretrainedTokenizer, dict]:
-    folder = resolve(folder)[0]  # bundled:retrieval is the shipped model
+    """A checkpoint's ranker, tokenizer and config.json; `bundled:retrieval` is the shipped model,
+    `bundled:minilm` the untrained encoder (`zero_shot`)."""
+    if str(folder) == ZERO_SHOT:
+        return zero_shot()
+    folder = resolve(folder)[0]
     meta_path = folder / "config.json"
     if not meta_path.exists():
         raise FileNotFoundError(f"{folder}: no config.json; is it a checkpoint of `confab train retrieval`?")
     meta = json.loads(meta_path.read_text())
     if meta.get("kind") != KIND:
         raise ValueError(f"{meta_path}: not a retrieval checkpoint (kind {meta.get('kind')!r})")
+    if "context" not in meta["ranker"]:
+        raise ValueError(
+            f"{meta_path}: saved by a confab that read every context as one flat text, before the context and "
+            f"persona options (`confab train retrieval --context`); train it again with this version"
+        )
     config = from_dict(RankerConfig, meta["ranker"], f"{meta_path}:ranker")
     weights = folder / "model.safetensors"
     if _partial(config):

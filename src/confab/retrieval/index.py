@@ -106,8 +106,16 @@ class CandidateIndex:
         return len(self.texts)
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        scores, ids = self.search_ids(queries, k)
         return [
             [(self.texts[i], float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
             for row_ids, row_scores in zip(ids, scores, strict=True)
         ]
+
+    def search_ids(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner products and ids [Q, k] of the best k responses of each query (id -1: fewer than k)."""
+        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these response ids [n, d]."""
+        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))

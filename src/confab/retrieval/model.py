@@ -1,17 +1,22 @@
-"""The persona-based ranking network of Mazaré et al. (figure 1).
+"""The persona-based ranking network of Mazaré et al. (figure 1), with the context put together by config.
 
-context --encoder--> q ──┐
-persona sentences --bag-of-words--> m_1..m_N ──1-hop memory──> q + sum_i softmax(q . m_i) m_i = joint
-candidate --encoder--> r ;  score = joint . r
+turns of the context --encoder--> t_1..t_K ── weighted sum ──> q ──┐
+persona sentences --encoder or bag-of-words--> m_1..m_N ──1-hop memory──> q + g * sum_i softmax(q . m_i) m_i = joint
+candidate --encoder--> r ;  score = joint . r + w * max_i m_i . r
 
-Training maximises the log-likelihood of the correct response under a softmax over the dot products with
-every response of the mini-batch (the others are the negatives).
+The paper reads the context as one text (`context="flat"`) and has the gate g fixed at 1 and no w. With a
+pretrained sentence encoder the latest turns read one by one (`context="turns"`) rank better than one flat text,
+and the candidate's best match among the persona sentences adds most (benchmarks/README.md, "Context
+construction"). g and w are learnt from their configured starts; g = 0 makes an untrained memory the identity.
+
+Training maximises the log-likelihood of the correct response under a softmax over the scores of every response
+of the mini-batch (the others are the negatives).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -51,14 +56,48 @@ class RankerConfig:
     # stays the installed all-MiniLM-L6-v2, which guards thousands of examples against overfitting and lets the
     # checkpoint store the tuned layers alone (a seventh of the size for N=2).
     tuned_layers: int | None = None
+    # The context: "turns", its last `context_turns` turns encoded one by one and summed, the latest with weight
+    # 1 and each earlier one with `turn_decay` times the weight of the one after it (learnt from there); "flat",
+    # its last `context_turns` turns (None: all that fit) joined into one text, as the paper and ParlAI read it.
+    context: Literal["turns", "flat"] = "turns"
+    context_turns: int | None = 2
+    turn_decay: float = 0.15
+    # The persona: "memory", the 1-hop memory network; "text", its sentences joined before a flat context, as
+    # ParlAI's models read "your persona:" lines.
+    persona_as: Literal["memory", "text"] = "memory"
+    # where the learnt weights of the memory start: the gate g on the hop's output (0: the identity, so an
+    # untrained memory cannot hurt) and w on a candidate's best match among the persona sentences
+    memory_gate: float = 0.0
+    persona_match: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.context_turns is not None and self.context_turns < 1:
+            raise ValueError(f"context_turns: {self.context_turns}; give 1 or more, or None for all (flat)")
+        if self.context == "turns" and self.context_turns is None:
+            raise ValueError("context='turns' needs context_turns: one weight is learnt per turn")
+        if self.persona_as == "text" and self.context != "flat":
+            raise ValueError("persona_as='text' joins the persona to a flat context: set context='flat'")
+
+
+class Query(NamedTuple):
+    """What a context and its persona score candidates with."""
+
+    vector: torch.Tensor  # [B, d]: the joint representation
+    memories: torch.Tensor | None  # [B, N, d]: the persona sentences (None: no persona memory)
+    memory_mask: torch.Tensor | None  # [B, N]
 
 
 class PersonaMemory(nn.Module):
-    """A 1-hop memory network with a residual connection: the context queries the persona sentences."""
+    """A 1-hop memory network with a gated residual connection: the context queries the persona sentences."""
+
+    def __init__(self, gate: float = 1.0):
+        super().__init__()
+        self.gate = nn.Parameter(torch.tensor(float(gate)))
 
     def forward(self, query: torch.Tensor, memories: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
         # query [B, d], memories [B, N, d], memory_mask [B, N]
-        return query + torch.einsum("bn,bnd->bd", self.weights(query, memories, memory_mask), memories)
+        read = torch.einsum("bn,bnd->bd", self.weights(query, memories, memory_mask), memories)
+        return query + self.gate.to(read.dtype) * read
 
     @staticmethod
     def weights(query: torch.Tensor, memories: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
@@ -86,7 +125,10 @@ class PersonaRanker(nn.Module):
         dim = self.context_encoder.dim
         # The persona encoder is deliberately cheap: a linear layer on the shared word embeddings, summed.
         self.persona_proj = nn.Linear(embeddings.embedding_dim, dim) if c.persona_encoder == "bow" else None
-        self.memory = PersonaMemory()
+        self.memory = PersonaMemory(c.memory_gate)
+        self.match = nn.Parameter(torch.tensor(float(c.persona_match)))
+        turns = c.context_turns if c.context == "turns" else 1
+        self.turn_weights = nn.Parameter(torch.tensor([c.turn_decay**k for k in range(turns)]))
 
     def _encoder(self, embeddings: nn.Embedding) -> nn.Module:
         c = self.config
@@ -98,45 +140,74 @@ class PersonaRanker(nn.Module):
             return TransformerEncoder(embeddings, c.layers, c.heads, c.ffn, c.dropout)
         raise ValueError(f"unknown encoder '{c.encoder}'; encoders: bow, lstm, transformer, pretrained")
 
-    def encode_persona(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """ids, mask [B, N, T] -> [B, N, d]"""
-        if self.persona_proj is None:
-            b, n, t = ids.shape
-            present = mask.view(b * n, t).any(-1)
-            out = torch.zeros(b * n, self.context_encoder.dim, device=ids.device)
-            if present.any():
-                flat_ids, flat_mask = ids.view(b * n, t)[present], mask.view(b * n, t)[present]
-                out[present] = self.context_encoder(flat_ids, flat_mask).to(out.dtype)
-            return out.view(b, n, -1)
-        x = self.persona_proj(self.embeddings(ids)) * mask.unsqueeze(-1)
-        return x.sum(2)
+    @property
+    def reads_memory(self) -> bool:
+        return self.config.use_persona and self.config.persona_as == "memory"
 
-    def encode_context(
-        self,
-        ids: torch.Tensor,
-        mask: torch.Tensor,
-        persona_ids: torch.Tensor | None = None,
-        persona_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        query = self.context_encoder(ids, mask)
-        if self.config.use_persona and persona_ids is not None and persona_ids.size(1) > 0:
-            memories = self.encode_persona(persona_ids, persona_mask)
-            query = self.memory(query, memories, persona_mask.any(-1))
-        return self._finish(query)
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor, role: Literal["context", "persona", "response"]):
+        """Texts' ids, mask [n, T] -> vectors [n, d], unit vectors for cosine models: a context turn, a persona
+        sentence or a candidate response."""
+        if role == "response":
+            x = self.response_encoder(ids, mask)
+        elif role == "persona" and self.persona_proj is not None:
+            x = (self.persona_proj(self.embeddings(ids)) * mask.unsqueeze(-1)).sum(1)
+        else:
+            x = self.context_encoder(ids, mask)
+        return F.normalize(x, dim=-1) if self.config.similarity == "cosine" else x
 
-    def encode_response(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self._finish(self.response_encoder(ids, mask))
+    def query(self, turns: torch.Tensor, turn_mask: torch.Tensor, memories: torch.Tensor | None = None,
+              memory_mask: torch.Tensor | None = None) -> Query:  # fmt: skip
+        """Encoded turns [B, K, d] (the latest first) and persona sentences [B, N, d], with their masks [B, K]
+        and [B, N], to the query that scores candidates."""
+        weights = self.turn_weights[: turns.size(1)].to(turns.dtype) * turn_mask.to(turns.dtype)
+        vector = torch.einsum("bk,bkd->bd", weights, turns)
+        if not self.reads_memory or memories is None or memories.size(1) == 0:
+            return Query(self._finish(vector), None, None)
+        vector = self.memory(vector, memories, memory_mask)
+        return Query(self._finish(vector), memories, memory_mask)
+
+    def scores(self, query: Query, responses: torch.Tensor) -> torch.Tensor:
+        """Each context's score of each response: responses [R, d] shared by all, or [B, R, d] each its own."""
+        if responses.dim() == 2:
+            responses = responses.unsqueeze(0).expand(query.vector.size(0), -1, -1)
+        responses = responses.to(query.vector.dtype)
+        out = torch.einsum("bd,brd->br", query.vector, responses)
+        if query.memories is not None:
+            # a candidate's best match among the persona sentences (hard attention; 0 without a persona)
+            per = torch.einsum("bnd,brd->bnr", query.memories.to(responses.dtype), responses)
+            per = per.masked_fill(~query.memory_mask.unsqueeze(-1), float("-inf")).amax(1)
+            per = per.masked_fill(~query.memory_mask.any(1, keepdim=True), 0.0)
+            out = out + self.match.to(out.dtype) * per
+        return out
 
     def _finish(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(x, dim=-1) if self.config.similarity == "cosine" else x
+
+    def encode_slots(self, ids: torch.Tensor, mask: torch.Tensor, role: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids, mask [B, N, T] of N slots (turns or persona sentences), some empty -> vectors [B, N, d] and
+        which slots hold a text [B, N]; empty slots are not encoded."""
+        b, n, t = ids.shape
+        present = mask.any(-1)
+        flat = present.view(-1)
+        out = torch.zeros(b * n, self.context_encoder.dim, device=ids.device)
+        if flat.any():
+            out[flat] = self.encode(ids.view(b * n, t)[flat], mask.view(b * n, t)[flat], role).to(out.dtype)
+        return out.view(b, n, -1), present
+
+    def encode_query(self, batch: dict[str, torch.Tensor]) -> Query:
+        """The query of a batch of `batches.context_batch`."""
+        turns, turn_mask = self.encode_slots(batch["context"], batch["context_mask"], "context")
+        memories = memory_mask = None
+        if self.reads_memory and batch.get("persona") is not None:
+            memories, memory_mask = self.encode_slots(batch["persona"], batch["persona_mask"], "persona")
+        return self.query(turns, turn_mask, memories, memory_mask)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The in-batch softmax loss: every other response of the batch is a negative. Under torchrun each rank
         holds a shard of the batch and the responses of all shards are gathered (gradients flow back to their
         ranks), so the negatives and the loss are the single-process ones."""
-        joint = self.encode_context(batch["context"], batch["context_mask"], batch.get("persona"),
-                                    batch.get("persona_mask"))  # fmt: skip
-        responses = self.encode_response(batch["response"], batch["response_mask"])
+        query = self.encode_query(batch)
+        responses = self.encode(batch["response"], batch["response_mask"], "response")
         first = 0
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             from torch.distributed.nn.functional import all_gather
@@ -144,8 +215,8 @@ class PersonaRanker(nn.Module):
             shards = all_gather(responses)
             first = sum(len(s) for s in shards[: dist.get_rank()])
             responses = torch.cat(shards)
-        scores = joint @ responses.T
+        scores = self.scores(query, responses)
         if self.config.similarity == "cosine":
             scores = scores * self.config.scale
-        targets = torch.arange(first, first + joint.size(0), device=scores.device)
+        targets = torch.arange(first, first + scores.size(0), device=scores.device)
         return F.cross_entropy(scores.float(), targets)

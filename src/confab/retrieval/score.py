@@ -5,49 +5,90 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from confab.retrieval.batches import context_batch, response_batch
-from confab.retrieval.model import PersonaRanker
+from confab.precision import inference_dtype
+from confab.retrieval.batches import context_texts, persona_texts
+from confab.retrieval.model import PersonaRanker, Query
 from confab.retrieval.tokens import join_turns
 from confab.text import tokenize
 
 
 class RankerScorer:
-    """Scores with a PersonaRanker: joint(context, persona) . encode(candidate)."""
+    """Scores with a PersonaRanker. Each distinct text of a call (a turn, a persona sentence, a candidate) is
+    encoded once, in batches of similar lengths: personas repeat over a dialogue's turns, turns over its
+    examples, candidates over the examples of a file. `precision` as `precision.inference_dtype`: bfloat16
+    where the CPU has bfloat16 matrix units."""
 
-    def __init__(self, model: PersonaRanker, tokenizer, batch_size: int = 64):
+    def __init__(self, model: PersonaRanker, tokenizer, batch_size: int = 256, precision: str = "auto",
+                 cache_size: int = 100_000):  # fmt: skip
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.dtype = inference_dtype(precision)
+        self.encoded = 0  # texts through the encoder, for the tests and benchmarks
+        # (role, text) -> vector, across calls: an evaluation's calls share candidates and personas; emptied when
+        # full (100,000 vectors of 384 floats: 150 MB). The model must not change while the scorer is in use.
+        self._cache: dict[tuple[str, str], torch.Tensor] = {}
+        self.cache_size = cache_size
 
     @torch.no_grad()
-    def encode_contexts(self, examples: list[dict]) -> torch.Tensor:
-        out = []
-        for i in range(0, len(examples), self.batch_size):
-            batch = context_batch(examples[i : i + self.batch_size], self.tokenizer, self.model.config)
-            out.append(self.model.encode_context(batch["context"], batch["context_mask"], batch.get("persona"),
-                                                 batch.get("persona_mask")))  # fmt: skip
-        return torch.cat(out) if out else torch.zeros(0, 1)
+    def encode_texts(self, texts: list[str], role: str) -> torch.Tensor:
+        """Vectors [n, d] of these texts, each distinct one encoded once; float32."""
+        limit, keep_end = {
+            "context": (self.model.config.max_context_tokens, True),
+            "persona": (self.model.config.max_persona_tokens, False),
+            "response": (self.model.config.max_response_tokens, False),
+        }[role]
+        distinct = list(dict.fromkeys(texts))
+        if len(self._cache) + len(distinct) > self.cache_size:
+            self._cache.clear()
+        todo = [t for t in distinct if (role, t) not in self._cache]
+        # batches of similar lengths pad little: texts run from 2 words to 60
+        todo.sort(key=len)
+        for i in range(0, len(todo), self.batch_size):
+            chunk = todo[i : i + self.batch_size]
+            ids, mask = self.tokenizer.encode(chunk, limit, keep_end=keep_end)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16):
+                vectors = self.model.encode(ids, mask, role).float()
+            self._cache.update(zip(((role, t) for t in chunk), vectors, strict=True))
+            self.encoded += len(chunk)
+        if not texts:
+            return torch.zeros(0, self.model.context_encoder.dim)
+        return torch.stack([self._cache[role, t] for t in texts])
 
-    @torch.no_grad()
     def encode_responses(self, texts: list[str]) -> torch.Tensor:
-        # batches of similar lengths pad little: an index's responses run from 2 words to 60
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = []
-        for i in range(0, len(texts), self.batch_size * 4):
-            chunk = [texts[j] for j in order[i : i + self.batch_size * 4]]
-            batch = response_batch(chunk, self.tokenizer, self.model.config)
-            out.append(self.model.encode_response(batch["response"], batch["response_mask"]))
-        if not out:
-            return torch.zeros(0, 1)
-        encoded = torch.cat(out)
-        return encoded[torch.argsort(torch.tensor(order))]  # back to the order of `texts`
+        return self.encode_texts(texts, "response")
 
+    @torch.no_grad()
+    def encode_queries(self, examples: list[dict]) -> Query:
+        """The query of each (context, persona) example."""
+        config = self.model.config
+        contexts = [context_texts(e, config) for e in examples]
+        personas = [persona_texts(e, config) for e in examples]
+        turns, turn_mask = self._slots(contexts, "context")
+        memories, memory_mask = self._slots(personas, "persona") if any(personas) else (None, None)
+        return self.model.query(turns, turn_mask, memories, memory_mask)
+
+    def _slots(self, lists: list[list[str]], role: str) -> tuple[torch.Tensor, torch.Tensor]:
+        flat = [t for x in lists for t in x]
+        vectors = self.encode_texts(flat, role)
+        n = max(len(x) for x in lists)
+        out = torch.zeros(len(lists), n, vectors.size(-1))
+        mask = torch.zeros(len(lists), n, dtype=torch.bool)
+        at = 0
+        for i, x in enumerate(lists):
+            out[i, : len(x)], mask[i, : len(x)] = vectors[at : at + len(x)], True
+            at += len(x)
+        return out, mask
+
+    @torch.no_grad()
     def __call__(self, examples: list[dict], candidates: list[list[str]]) -> list[np.ndarray]:
-        unique = sorted({c for cands in candidates for c in cands})
+        unique = list(dict.fromkeys(c for cands in candidates for c in cands))
         position = {c: i for i, c in enumerate(unique)}
         responses = self.encode_responses(unique)
-        joint = self.encode_contexts(examples)
-        return [
-            (responses[[position[c] for c in cands]] @ joint[i]).float().numpy() for i, cands in enumerate(candidates)
-        ]
+        query = self.encode_queries(examples)
+        out = []
+        for i, cands in enumerate(candidates):
+            one = Query(*(None if x is None else x[i : i + 1] for x in query))
+            out.append(self.model.scores(one, responses[[position[c] for c in cands]])[0].numpy())
+        return out
 
 
 class TfidfScorer:
