@@ -31,6 +31,15 @@ def persona_texts(example: dict, config: RankerConfig) -> list[str]:
     return list(example.get("persona", []))[: config.max_persona_sentences]
 
 
+def token_limit(config: RankerConfig, role: str) -> tuple[int, bool]:
+    """(most tokens, whether the end is kept) of a text in this role: a context keeps its latest tokens."""
+    return {
+        "context": (config.max_context_tokens, True),
+        "persona": (config.max_persona_tokens, False),
+        "response": (config.max_response_tokens, False),
+    }[role]
+
+
 def slots(lists: list[list[str]], tokenizer, max_len: int, keep_end: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Lists of texts to ids and mask [B, N, T], N the longest list; missing slots are all padding."""
     n = max((len(x) for x in lists), default=0)
@@ -44,16 +53,17 @@ def slots(lists: list[list[str]], tokenizer, max_len: int, keep_end: bool) -> tu
 
 
 def context_batch(examples: list[dict], tokenizer, config: RankerConfig) -> dict[str, torch.Tensor]:
-    ids, mask = slots([context_texts(e, config) for e in examples], tokenizer, config.max_context_tokens, True)
+    ids, mask = slots([context_texts(e, config) for e in examples], tokenizer, *token_limit(config, "context"))
     batch = {"context": ids, "context_mask": mask}
     personas = [persona_texts(e, config) for e in examples]
     if any(personas):
-        batch["persona"], batch["persona_mask"] = slots(personas, tokenizer, config.max_persona_tokens, False)
+        batch["persona"], batch["persona_mask"] = slots(personas, tokenizer, *token_limit(config, "persona"))
     return batch
 
 
 def response_batch(texts: list[str], tokenizer, config: RankerConfig) -> dict[str, torch.Tensor]:
-    ids, mask = tokenizer.encode(texts, config.max_response_tokens)
+    limit, keep_end = token_limit(config, "response")
+    ids, mask = tokenizer.encode(texts, limit, keep_end=keep_end)
     return {"response": ids, "response_mask": mask}
 
 

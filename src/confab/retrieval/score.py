@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from confab.precision import inference_dtype
-from confab.retrieval.batches import context_texts, persona_texts
+from confab.retrieval.batches import context_texts, persona_texts, token_limit
 from confab.retrieval.model import PersonaRanker, Query
 from confab.retrieval.tokens import join_turns
 from confab.text import tokenize
@@ -31,11 +31,7 @@ class RankerScorer:
     @torch.no_grad()
     def encode_texts(self, texts: list[str], role: str) -> torch.Tensor:
         """Vectors [n, d] of these texts, each distinct one encoded once; float32."""
-        limit, keep_end = {
-            "context": (self.model.config.max_context_tokens, True),
-            "persona": (self.model.config.max_persona_tokens, False),
-            "response": (self.model.config.max_response_tokens, False),
-        }[role]
+        limit, keep_end = token_limit(self.model.config, role)
         distinct = list(dict.fromkeys(texts))
         if len(self._cache) + len(distinct) > self.cache_size:
             self._cache.clear()
