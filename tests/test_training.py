@@ -11,6 +11,15 @@ def test_warmup_then_inverse_square_root():
     assert lr_factor(5, TrainConfig(warmup_steps=10)) == 0.6 and lr_factor(50, TrainConfig(warmup_steps=10)) == 1.0
 
 
+def test_warmup_then_linear_to_zero():
+    config = TrainConfig(warmup_steps=10, schedule="linear")
+    factors = [lr_factor(s, config, 110) for s in range(110)]
+    assert factors[0] == 0.1 and factors[9] == 1.0 and factors[10] == 1.0
+    assert abs(factors[60] - 0.5) < 1e-9 and 0 < factors[-1] <= 0.01  # (110 - 60) / 100; the last step still learns
+    assert all(a >= b for a, b in zip(factors[9:-1], factors[10:], strict=True))
+    assert lr_factor(0, TrainConfig(schedule="linear"), 4) == 1.0
+
+
 class Regression(nn.Module):
     def __init__(self):
         super().__init__()

@@ -43,7 +43,8 @@ class TrainConfig:
     optimizer: Literal["adamax", "adam", "adamw"] = "adamax"
     weight_decay: float = 0.0
     warmup_steps: int = 0
-    schedule: Literal["constant", "inverse_sqrt"] = "constant"  # after warm-up (PLATO-2: inverse square root)
+    # after warm-up: constant, 1/sqrt(step) (PLATO-2) or linear to zero at the last step (BERT fine-tuning)
+    schedule: Literal["constant", "inverse_sqrt", "linear"] = "constant"
     grad_clip: float = 0.0  # 0: off
     bf16: bool = False  # bfloat16 autocast on the CPU's matrix units
     seed: int = 0
@@ -116,7 +117,8 @@ def fit(
     optimizer = make_optimizer(model, config, world)
     # some parameters sit out some steps (a persona memory when no example of the shard has a persona)
     net = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
+    total = config.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config, total))
     state_path = work / "train_state.pt"
     state = {"epoch": 0, "batch": 0, "step": 0, "best": -math.inf, "bad": 0, "history": []}
     best_weights = None
@@ -252,11 +254,16 @@ def _figure(value) -> str:
     return str(value)
 
 
-def lr_factor(step: int, config: TrainConfig) -> float:
-    """Linear warm-up over `warmup_steps`, then constant or decaying as 1/sqrt(step)."""
+def lr_factor(step: int, config: TrainConfig, total: int = 0) -> float:
+    """Linear warm-up over `warmup_steps`, then constant, decaying as 1/sqrt(step), or linearly to zero at step
+    `total` (a run's steps)."""
     s, w = step + 1, config.warmup_steps
     if config.schedule == "inverse_sqrt":
         return min(s / w, (w / s) ** 0.5) if w else s**-0.5
+    if config.schedule == "linear":
+        if total <= w:
+            raise ValueError(f"a linear schedule needs more steps ({total}) than warm-up steps ({w})")
+        return min(s / w if w else 1.0, max(0.0, (total - step) / (total - w)))
     return min(1.0, s / w) if w else 1.0
 
 

@@ -42,6 +42,10 @@ def train_retrieval(
     batch_size: Annotated[int, typer.Option(help="Examples per batch; the others are the negatives.")] = 512,
     lr: float = 8e-4,
     optimizer: Annotated[str, typer.Option(help="adamax (the paper's), adam or adamw")] = "adamax",
+    schedule: Annotated[
+        str, typer.Option(help="constant, or linear: to zero at the last step (as BERT is fine-tuned)")
+    ] = "constant",
+    warmup_steps: Annotated[int, typer.Option(help="Steps of linear warm-up from zero.")] = 0,
     layers: Annotated[int, typer.Option(help="Transformer layers (paper: 4 on Reddit, 2 on PERSONA-CHAT).")] = 4,
     heads: Annotated[int, typer.Option(help="Transformer heads (paper: 6 on Reddit, 2 on PERSONA-CHAT).")] = 6,
     embedding_dim: int = 300,
@@ -96,6 +100,8 @@ def train_retrieval(
         fail("--tuned-layers is for --encoder pretrained")
     if optimizer not in ("adamax", "adam", "adamw"):
         fail(f"--optimizer must be adamax, adam or adamw, not {optimizer}")
+    if schedule not in ("constant", "linear"):
+        fail(f"--schedule must be constant or linear, not {schedule}")
     if context not in ("turns", "flat") or persona_as not in ("memory", "text"):
         fail(f"--context must be turns or flat ({context}), --persona-as memory or text ({persona_as})")
     if persona_match is None:
@@ -110,8 +116,9 @@ def train_retrieval(
         fail(str(e))
     run = RetrievalRun(
         ranker=ranker,
-        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, bf16=bf16, seed=seed,
-                          patience=patience, log_every=10 if tensorboard else 0,
+        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
+                          warmup_steps=warmup_steps, bf16=bf16, seed=seed, patience=patience,
+                          log_every=10 if tensorboard else 0,
                           tensorboard=str(tensorboard) if tensorboard else None),
         fasttext=str(fasttext) if fasttext else None,
         init=str(init) if init else None,
