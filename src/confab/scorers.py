@@ -35,7 +35,8 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
         from confab.retrieval.score import RankerScorer
 
         ranker, tokenizer, _ = checkpoint.load(model)
-        return RankerScorer(ranker, tokenizer, precision=precision), "retrieval dot product", False
+        similarity = "cosine" if ranker.config.similarity == "cosine" else "dot product"
+        return RankerScorer(ranker, tokenizer, precision=precision), f"retrieval {similarity}", False
     if kind == "confab-plato":
         from confab.generation import checkpoint
         from confab.generation.scoring import PlatoScorer

@@ -37,8 +37,8 @@ def eval_ranking(
     report: ReportDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """hits@k and MRR of each model (retrieval: dot product; PLATO-2: its score; or the TF-IDF baseline) at
-    ranking the correct response first (Mazaré et al. Table 1)."""
+    """hits@k and MRR of each model (retrieval: its dot product or cosine; PLATO-2: its score; or the TF-IDF
+    baseline) at ranking the correct response first (Mazaré et al. Table 1)."""
     from confab.eval.compare import ranking_results
     from confab.eval.report import Table
 

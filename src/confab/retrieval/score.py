@@ -1,4 +1,4 @@
-"""Scoring candidates for contexts: the trained ranker (dot products) and the TF-IDF baseline."""
+"""Scoring candidates for contexts: the trained ranker (dot products or cosines) and the TF-IDF baseline."""
 
 from __future__ import annotations
 
