@@ -14,6 +14,7 @@ its data gives each rank its own share instead (RankBatch). Rank 0 writes files.
 
 from __future__ import annotations
 
+import atexit
 import csv
 import math
 import os
@@ -94,6 +95,9 @@ def distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        # left to interpreter teardown, gloo's threads can be destroyed still running ("terminate called
+        # without an active exception", SIGABRT after a finished run)
+        atexit.register(dist.destroy_process_group)
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
