@@ -35,8 +35,7 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
         from confab.retrieval.score import RankerScorer
 
         ranker, tokenizer, _ = checkpoint.load(model)
-        similarity = "cosine" if ranker.config.similarity == "cosine" else "dot product"
-        return RankerScorer(ranker, tokenizer, precision=precision), f"retrieval {similarity}", False
+        return RankerScorer(ranker, tokenizer, precision=precision), f"retrieval {ranker.config.similarity_name}", False
     if kind == "confab-plato":
         from confab.generation import checkpoint
         from confab.generation.scoring import PlatoScorer

@@ -96,8 +96,8 @@ def distributed() -> tuple[int, int]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         # left to interpreter teardown, gloo's threads can be destroyed still running ("terminate called
-        # without an active exception", SIGABRT after a finished run)
-        atexit.register(dist.destroy_process_group)
+        # without an active exception", SIGABRT after a finished run); a caller may have destroyed it already
+        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 

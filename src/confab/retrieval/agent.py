@@ -25,8 +25,7 @@ class RetrievalAgent:
         self.scorer = RankerScorer(model, tokenizer)
         self.index = CandidateIndex(index_dir)
         self.top_k = top_k
-        similarity = "cosine" if model.config.similarity == "cosine" else "dot product"
-        self.scored_by = f"{similarity} of the context and response encodings"
+        self.scored_by = f"{model.config.similarity_name} of the context and response encodings"
 
     def respond(self, history: list[str], persona: list[str]) -> Reply:
         return self.respond_batch([(history, persona)])[0]

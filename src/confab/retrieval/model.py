@@ -78,6 +78,11 @@ class RankerConfig:
         if self.persona_as == "text" and self.context != "flat":
             raise ValueError("persona_as='text' joins the persona to a flat context: set context='flat'")
 
+    @property
+    def similarity_name(self) -> str:
+        """How scores are described to a user: "cosine" or "dot product"."""
+        return "cosine" if self.similarity == "cosine" else "dot product"
+
 
 class Query(NamedTuple):
     """What a context and its persona score candidates with."""
