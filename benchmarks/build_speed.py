@@ -131,7 +131,10 @@ def main() -> None:
 
     skipped = f", rules off: {', '.join(args.skip_rule)}" if args.skip_rule else ""
     processes = args.processes or len(os.sched_getaffinity(0))
-    print(f"\nBuild of RC_2006-01 replicated (persona setup: {args.persona}{skipped}, {processes} processes)\n")
+    from confab.precision import machine
+
+    print(f"\nBuild of RC_2006-01 replicated (persona setup: {args.persona}{skipped}, {processes} processes)\n"
+          f"{machine()}\n")
     print(
         "| copies | comments | partition MB | partitions | build s | comments/s | parse-only comments/s "
         "| build/parse | peak RSS MB (build / largest worker) |"

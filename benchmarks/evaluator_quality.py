@@ -16,6 +16,7 @@ from plato_quality import CONVAI2, DDPP, evaluator_accuracy
 
 from confab.eval.compare import ranking_results, selection_results
 from confab.eval.report import Table
+from confab.precision import PRECISIONS, machine
 
 
 def main() -> None:
@@ -23,6 +24,7 @@ def main() -> None:
     parser.add_argument("evaluators", nargs="+")
     parser.add_argument("--examples", type=int, default=300, help="ConvAI2 examples scored (the first N)")
     parser.add_argument("--contexts", type=int, default=300, help="DailyDialog++ contexts (the first N)")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="of every evaluator")
     args = parser.parse_args()
     if not CONVAI2.exists():
         sys.exit(f"{CONVAI2}: not found (the shared data folder beside the project)")
@@ -32,14 +34,14 @@ def main() -> None:
     table = Table("Evaluators", ["evaluator", "accuracy vs random", "hits@1 (20 cands)", "MRR", "DD++ P@1 random",
                   "DD++ P@1 adversarial"])  # fmt: skip
     for scorer in ["tfidf", *args.evaluators]:
-        accuracy = None if scorer == "tfidf" else evaluator_accuracy(scorer, examples)
-        ranked = ranking_results([scorer], CONVAI2, "parlai", limit=args.examples)[0]
-        _, selection = selection_results([scorer], DDPP, ["random", "adversarial"], args.contexts)
+        accuracy = None if scorer == "tfidf" else evaluator_accuracy(scorer, examples, args.precision)
+        ranked = ranking_results([scorer], CONVAI2, "parlai", precision=args.precision, limit=args.examples)[0]
+        _, selection = selection_results([scorer], DDPP, ["random", "adversarial"], args.contexts, args.precision)
         m = selection[0]["metrics"]
         table.rows.append([scorer, accuracy, ranked["hits@1"], ranked["mrr"], m["random"]["p@1"],
                            m["adversarial"]["p@1"]])  # fmt: skip
         print(table.rows[-1], flush=True)
-    print(table.markdown())
+    print(f"\n{machine()}\n\n{table.markdown()}")
 
 
 if __name__ == "__main__":

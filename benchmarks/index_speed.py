@@ -18,6 +18,7 @@ import faiss
 import numpy as np
 
 from confab.data.examples import examples_from_file
+from confab.precision import PRECISIONS, machine
 from confab.retrieval import checkpoint
 from confab.retrieval.index import make_index
 from confab.retrieval.score import RankerScorer
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, nargs="+", default=[256, 512, 1024, 2048])
     parser.add_argument("--ef-construction", type=int, default=200)
     parser.add_argument("--cache", type=Path, help="Save the encoded vectors here, or load them if present.")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="of the encoder")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     texts, contexts = real_texts()
@@ -64,7 +66,7 @@ def main() -> None:
         encode_s = 0.0
     else:
         model, tok, _ = checkpoint.load(args.model)
-        scorer = RankerScorer(model, tok, batch_size=256)
+        scorer = RankerScorer(model, tok, batch_size=256, precision=args.precision)
         start = time.perf_counter()
         vectors = np.concatenate(
             [scorer.encode_responses(pool[i : i + 65536]).float().numpy() for i in range(0, len(pool), 65536)]
@@ -75,6 +77,7 @@ def main() -> None:
             args.cache.mkdir(parents=True, exist_ok=True)
             np.save(args.cache / "vectors.npy", vectors)
             np.save(args.cache / "queries.npy", queries)
+    print(machine())
     print(f"{len(texts):,} distinct real texts; pool {len(pool):,} x {vectors.shape[1]}; encoded in {encode_s:.0f} s")
 
     exact = faiss.IndexFlatIP(vectors.shape[1])

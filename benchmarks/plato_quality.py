@@ -38,6 +38,7 @@ from confab.generation.data import BatchConfig, encode
 from confab.generation.objectives import Objective
 from confab.generation.train import evaluate_stage
 from confab.io import atomic_write_json
+from confab.precision import PRECISIONS, machine
 from confab.resources import resource_path
 
 CONVAI2 = Path(__file__).resolve().parents[1].parent / "shared/data/personachat/convai2_valid_self_original_part1.txt"
@@ -52,16 +53,16 @@ def parse_model(spec: str) -> dict:
     return model
 
 
-def evaluator_accuracy(path: str, examples: list[dict]) -> float:
+def evaluator_accuracy(path: str, examples: list[dict], precision: str = "auto") -> float:
     """Coherence accuracy against random other responses, as stage 2.2's validation computes it."""
-    model, tok, meta = checkpoint.load(path, "auto")
+    model, tok, meta = checkpoint.load(path, precision)
     seqs = encode(examples, tok, checkpoint.limits_of(meta))
     metrics = evaluate_stage(Objective(model, "2.2", mlm_weight=0.0), seqs, "2.2", tok, BatchConfig(), seed=0)
     return metrics["accuracy"]
 
 
-def candidate_sets(generator: str, evaluator: str, examples: list[dict]) -> dict:
-    agent = PlatoAgent(generator, evaluator)
+def candidate_sets(generator: str, evaluator: str, examples: list[dict], precision: str = "auto") -> dict:
+    agent = PlatoAgent(generator, evaluator, precision=precision)
     sets, picks = [], []
     for i, e in enumerate(examples):
         torch.manual_seed(i)  # each context's sampling as in any other run
@@ -71,8 +72,8 @@ def candidate_sets(generator: str, evaluator: str, examples: list[dict]) -> dict
     return {"distinct-2 within the 20": statistics.mean(sets), "p(l=1) of the pick": statistics.mean(picks)}
 
 
-def replies(generator: str, evaluator: str | None, out: Path) -> list[dict]:
-    agent = PlatoAgent(generator, evaluator)
+def replies(generator: str, evaluator: str | None, out: Path, precision: str = "auto") -> list[dict]:
+    agent = PlatoAgent(generator, evaluator, precision=precision)
     rows = []
     for i, question in enumerate(vinyals_le_questions()):
         torch.manual_seed(i)
@@ -88,7 +89,9 @@ def main() -> None:
     parser.add_argument("--contexts", type=int, default=50, help="contexts whose candidate sets are compared")
     parser.add_argument("--selection", type=int, default=None, help="DailyDialog++ contexts (default: all)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/plato_quality"))
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="of every model (perplexity: float32)")
     args = parser.parse_args()
+    p = args.precision
     if not CONVAI2.exists():
         sys.exit(f"{CONVAI2}: not found (the shared data folder beside the project)")
     from confab.data.examples import examples_from_file
@@ -105,17 +108,17 @@ def main() -> None:
         r = results[m["name"]] = {}
         for stage in ("stage1", "generator"):
             if stage in m:
-                r[f"perplexity {stage}"] = perplexity_of(m[stage], examples, "auto")
-        r["evaluator accuracy"] = evaluator_accuracy(m["evaluator"], examples)
-        ranked = ranking_results([m["evaluator"]], CONVAI2, "parlai", limit=args.examples)[0]
+                r[f"perplexity {stage}"] = perplexity_of(m[stage], examples)
+        r["evaluator accuracy"] = evaluator_accuracy(m["evaluator"], examples, p)
+        ranked = ranking_results([m["evaluator"]], CONVAI2, "parlai", precision=p, limit=args.examples)[0]
         r["evaluator hits@1"], r["evaluator mrr"] = ranked["hits@1"], ranked["mrr"]
         scorers = [m["evaluator"]] + ([m["stage1"]] if "stage1" in m else [])
-        _, selection = selection_results(scorers, DDPP, ["random", "adversarial"], args.selection)
+        _, selection = selection_results(scorers, DDPP, ["random", "adversarial"], args.selection, p)
         r["selection"] = {s["score"]: s["metrics"] for s in selection}
-        r["candidates 2.1"] = candidate_sets(m["generator"], m["evaluator"], examples[: args.contexts])
+        r["candidates 2.1"] = candidate_sets(m["generator"], m["evaluator"], examples[: args.contexts], p)
         if "stage1" in m:
-            r["candidates stage 1"] = candidate_sets(m["stage1"], m["evaluator"], examples[: args.contexts])
-        r["replies"] = replies(m["generator"], m["evaluator"], args.out / f"replies-{m['name']}.jsonl")
+            r["candidates stage 1"] = candidate_sets(m["stage1"], m["evaluator"], examples[: args.contexts], p)
+        r["replies"] = replies(m["generator"], m["evaluator"], args.out / f"replies-{m['name']}.jsonl", p)
         atomic_write_json(args.out / "results.json", results)
     show(results, models)
 
@@ -149,6 +152,7 @@ def show(results: dict, models: list[dict]) -> None:
             if c:
                 what = "one per latent (2.1)" if key.endswith("2.1") else "top-k samples (stage 1)"
                 cands.rows.append([m["name"], what, c["distinct-2 within the 20"], c["p(l=1) of the pick"]])
+    print(machine(), "\n")
     for table in (ppl, ev, cands):
         print(table.markdown(), "\n")
     picked = sorted(random.Random(0).sample(range(200), 20))

@@ -1,7 +1,7 @@
 """PLATO-2 speed against Hugging Face GPT-2 of the same shape (layers, width, heads, feed-forward, vocabulary),
 in the same run: training tokens/s, and the latency of one full reply.
 
-    .venv/bin/python benchmarks/plato_speed.py train [--config small] [--batch 16] [--length 128] [--bf16]
+    .venv/bin/python benchmarks/plato_speed.py train [--config small] [--batch 16] [--length 128] [--precision P]
     .venv/bin/python benchmarks/plato_speed.py reply --generator GEN_CKPT --evaluator EVAL_CKPT [--precision P]
 
 `train`: Adam steps of the stage-1 objective (NLL of a 64-token response after a 64-token context, at the default
@@ -11,7 +11,8 @@ full-width batches of random token ids (speed does not depend on the text).
 `reply`: `PlatoAgent.respond` (K = 20 candidates, one per latent z, each of exactly 20 tokens after a 64-token
 context, top-k 10 sampling with 3-gram blocking, then ranked by the evaluation model) against GPT-2's
 `generate(num_return_sequences=20)` with its key/value cache and the same sampling, 20 new tokens, both models in
-the agent's precision (`--precision`, default auto: bfloat16 on CPUs with bfloat16 matrix units).
+the agent's precision (`--precision`, default auto: bfloat16 on CPUs with bfloat16 matrix units). `train` runs
+both models under the same policy (`--precision`, as `confab train`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from confab.generation.batches import Limits, Sequence, collate
 from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import Objective
+from confab.precision import PRECISIONS, choose, machine
 
 
 def gpt2(config: PlatoConfig):
@@ -57,11 +59,13 @@ def train(args) -> None:
     labels = tokens.clone()
     labels[:, :prefix] = -100  # the same loss: the response given the context
 
+    precision = choose(args.precision)
+
     def runner(model, loss_of):
         optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
         def step():
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            with precision.autocast():
                 loss = loss_of()
             optimizer.zero_grad()
             loss.backward()
@@ -81,8 +85,7 @@ def train(args) -> None:
     a = n / statistics.median(r[0] for r in rows)
     b = n / statistics.median(r[1] for r in rows)
     print(f"\nTraining, config {args.config} (vocab {args.vocab}), batch {args.batch} x {args.length} tokens, "
-          f"{args.steps} steps x {args.repeats} interleaved repeats, bf16 {args.bf16}, threads "
-          f"{torch.get_num_threads()}\n")  # fmt: skip
+          f"{args.steps} steps x {args.repeats} interleaved repeats, precision {precision}\n{machine()}\n")  # fmt: skip
     print("| model | parameters | tokens/s (median) |")
     print("|---|---:|---:|")
     print(f"| confab UnifiedTransformer | {ours_model.parameter_count():,} | {a:,.0f} |")
@@ -125,8 +128,8 @@ def reply(args) -> None:
         return statistics.quantiles(times[name], n=100)[q - 1] * 1000
 
     print(f"\nOne reply: 20 candidates x {args.new_tokens} tokens after a {min(prefix_len, args.context)}-token "
-          f"context (GPT-2: {args.context}), {args.runs} runs interleaved, {agent.model.tokens.weight.dtype}, "
-          f"threads {torch.get_num_threads()}\n")  # fmt: skip
+          f"context (GPT-2: {args.context}), {args.runs} runs interleaved, {agent.model.tokens.weight.dtype}\n"
+          f"{machine()}\n")  # fmt: skip
     print("| system | p50 ms | p90 ms |")
     print("|---|---:|---:|")
     print(f"| confab PlatoAgent.respond (generate + evaluator ranking) | {p('ours', 50):.1f} | {p('ours', 90):.1f} |")
@@ -145,14 +148,14 @@ def main() -> None:
     t.add_argument("--steps", type=int, default=5)
     t.add_argument("--repeats", type=int, default=3)
     t.add_argument("--dropout", type=float, default=0.1)
-    t.add_argument("--bf16", action="store_true")
+    t.add_argument("--precision", default="auto", choices=PRECISIONS, help="as `confab train --precision`")
     r = sub.add_parser("reply")
     r.add_argument("--generator", required=True)
     r.add_argument("--evaluator", required=True)
     r.add_argument("--context", type=int, default=64)
     r.add_argument("--new-tokens", type=int, default=20)
     r.add_argument("--runs", type=int, default=30)
-    r.add_argument("--precision", default="auto", help="both models: auto | float32 | bfloat16")
+    r.add_argument("--precision", default="auto", choices=PRECISIONS, help="both models")
     args = parser.parse_args()
     {"train": train, "reply": reply}[args.command](args)
 

@@ -3,7 +3,7 @@
 (context, response) pairs, batch size and sequence length, in the same run.
 
     .venv/bin/pip install -e '.[bench]'
-    python benchmarks/pretrained_speed.py --data DATASET_DIR [--batch-size 32] [--steps 30] [--bf16]
+    python benchmarks/pretrained_speed.py --data DATASET_DIR [--batch-size 32] [--steps 30] [--precision P]
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from confab.data.schema import read_split
+from confab.precision import PRECISIONS, Precision, choose, machine
 from confab.retrieval import checkpoint
 from confab.retrieval.batches import training_batch
 from confab.retrieval.encoders import pretrained_folder
@@ -25,7 +24,7 @@ from confab.retrieval.tokens import PretrainedTokenizer, join_turns
 from confab.training import TrainConfig, make_optimizer
 
 
-def ours(rows: list[dict], batch: int, steps: int, bf16: bool, max_len: int) -> float:
+def ours(rows: list[dict], batch: int, steps: int, precision: Precision, max_len: int) -> float:
     tok = PretrainedTokenizer(pretrained_folder())
     # the context as one flat text, as the peer reads it
     config = RankerConfig(encoder="pretrained", use_persona=False, vocab_size=len(tok), max_context_tokens=max_len,
@@ -37,7 +36,7 @@ def ours(rows: list[dict], batch: int, steps: int, bf16: bool, max_len: int) -> 
         if step == 2:  # the first steps warm up allocators and kernels
             start = time.perf_counter()
         b = training_batch(rows[step * batch : (step + 1) * batch], tok, config)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with precision.autocast():
             loss = model(b)
         optimizer.zero_grad()
         loss.backward()
@@ -45,7 +44,7 @@ def ours(rows: list[dict], batch: int, steps: int, bf16: bool, max_len: int) -> 
     return steps * batch / (time.perf_counter() - start)
 
 
-def theirs(rows: list[dict], batch: int, steps: int, bf16: bool, max_len: int) -> float:
+def theirs(rows: list[dict], batch: int, steps: int, precision: Precision, max_len: int) -> float:
     from datasets import Dataset
     from sentence_transformers import (
         SentenceTransformer,
@@ -61,7 +60,8 @@ def theirs(rows: list[dict], batch: int, steps: int, bf16: bool, max_len: int) -
                               "positive": [r["response"] for r in timed]})  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         args = SentenceTransformerTrainingArguments(
-            output_dir=tmp, per_device_train_batch_size=batch, num_train_epochs=1, learning_rate=5e-5, bf16=bf16,
+            output_dir=tmp, per_device_train_batch_size=batch, num_train_epochs=1, learning_rate=5e-5,
+            bf16=precision.reduced,
             use_cpu=True, save_strategy="no", report_to=[], logging_steps=10_000, dataloader_drop_last=True,
         )  # fmt: skip
         trainer = SentenceTransformerTrainer(
@@ -78,17 +78,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--max-len", type=int, default=128)
-    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="both trainers")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rows = read_split(args.data, "train").to_pylist()
     need = (args.steps + 2) * args.batch_size
     if len(rows) < need:
         raise SystemExit(f"{args.data}: {len(rows)} training examples, {need} needed")
-    a = ours(rows, args.batch_size, args.steps, args.bf16, args.max_len)
-    b = theirs(rows, args.batch_size, args.steps, args.bf16, args.max_len)
+    precision = choose(args.precision)
+    a = ours(rows, args.batch_size, args.steps, precision, args.max_len)
+    b = theirs(rows, args.batch_size, args.steps, precision, args.max_len)
     print(f"\nFine-tuning all-MiniLM-L6-v2, batch {args.batch_size}, {args.steps} steps, max length {args.max_len}, "
-          f"bf16 {args.bf16}\n")  # fmt: skip
+          f"precision {precision}\n{machine()}\n")  # fmt: skip
     print("| trainer | examples/s |")
     print("|---|---:|")
     print(f"| confab | {a:.1f} |")

@@ -75,7 +75,9 @@ def main() -> None:
         ("sentence-transformers encode, distinct texts, batch 256", *peer(examples, True, 256)),
     ]
     best = len(examples) / rows[0][1]
-    print(f"\nRanking {len(examples):,} ConvAI2 examples (20 candidates each)\n")
+    from confab.precision import machine
+
+    print(f"\nRanking {len(examples):,} ConvAI2 examples (20 candidates each)\n{machine()}\n")
     print("| scorer | texts encoded | seconds | examples/s | hits@1 | confab (auto) / this |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, seconds, info in rows:

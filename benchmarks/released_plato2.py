@@ -54,6 +54,9 @@ def main() -> None:
     parser.add_argument("--size", default="24L", choices=["24L", "32L"])
     parser.add_argument("--replies", type=int, default=5)
     parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--precision", nargs="+", choices=["float32", "bfloat16"], default=None,
+                        help="the precisions measured (default: both where the CPU has bfloat16 units, else float32: "
+                        "emulated bfloat16 takes minutes a reply)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -62,10 +65,13 @@ def main() -> None:
     if not (VOCAB / "spm.model").exists():
         sys.exit(f"{VOCAB}: Knover's spm.model and vocab.txt are needed (the shared folder beside the project)")
     from confab.generation.knover import random_release
+    from confab.precision import cpu_bfloat16_units, machine
+
+    precisions = args.precision or (["bfloat16", "float32"] if cpu_bfloat16_units() else ["float32"])
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for precision in ("bfloat16", "float32"):
+        for precision in precisions:
             folder = Path(tmp) / precision
             random_release(args.size, folder, VOCAB, precision)
             out = subprocess.run([sys.executable, __file__, "--child", str(folder), precision, "--replies",
@@ -73,7 +79,8 @@ def main() -> None:
                                  check=True, capture_output=True, text=True).stdout  # fmt: skip
             rows.append(json.loads(out.splitlines()[-1]))
             print(rows[-1], flush=True)
-    print(f"\n| {args.size}, random weights | parameters (both models) | load s | RSS loaded MB | peak RSS MB | "
+    print(f"\n{machine()}\n")
+    print(f"| {args.size}, random weights | parameters (both models) | load s | RSS loaded MB | peak RSS MB | "
           "reply p50 ms |\n|---|---:|---:|---:|---:|---:|")  # fmt: skip
     for r in rows:
         print(

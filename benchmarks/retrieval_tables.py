@@ -31,6 +31,7 @@ from pathlib import Path
 
 from confab.data.build import Build, BuildConfig
 from confab.data.schema import read_split
+from confab.precision import PRECISIONS, machine
 from confab.retrieval import checkpoint
 from confab.retrieval.evaluate import evaluate
 from confab.retrieval.model import RankerConfig
@@ -47,7 +48,7 @@ SETTINGS = {
     "transformer": dict(ranker=dict(layers=2, heads=2, dropout=0.2), train=dict(epochs=20, batch_size=64, patience=4)),
     "pretrained": dict(  # read as bundled:minilm reads the context and persona: it starts there
         ranker={k: v for k, v in checkpoint.ZERO_SHOT_RANKER.items() if k != "encoder"},
-        train=dict(epochs=5, batch_size=64, lr=8e-5, optimizer="adamw", schedule="linear", warmup_steps=20, bf16=True),
+        train=dict(epochs=5, batch_size=64, lr=8e-5, optimizer="adamw", schedule="linear", warmup_steps=20),
     ),
 }
 # Pre-training sees more data per epoch: fewer epochs, bigger batches.
@@ -69,7 +70,7 @@ def train_and_test(datasets: list[Path], run: RetrievalRun, test: list[dict], n:
     result = train_retrieval(datasets, run, out)
     seconds = time.perf_counter() - start
     model, tok, _ = checkpoint.load(out)
-    metrics = evaluate(RankerScorer(model, tok), test, n=n)
+    metrics = evaluate(RankerScorer(model, tok, precision=run.train.precision), test, n=n)
     speed = result["steps"] * run.train.batch_size / sum(h["seconds"] for h in result["history"])
     return {
         **metrics,
@@ -97,12 +98,14 @@ def table1(args, tmp: Path) -> list[dict]:
             tag, first = ("yes" if persona else "no"), len(rows)
             if encoder == "pretrained":  # the point it starts from: the encoder untrained, read the same way
                 model, tok, _ = checkpoint.zero_shot(use_persona=persona)
-                m = evaluate(RankerScorer(model, tok), test, n=args.candidates)
+                m = evaluate(RankerScorer(model, tok, precision=args.precision), test, n=args.candidates)
                 rows.append({"model": "pretrained, untrained", "persona": tag, **m})
-            m = train_and_test([args.data], run_for(encoder, persona), test, args.candidates, tmp / "ck")
+            m = train_and_test([args.data], run_for(encoder, persona, precision=args.precision), test, args.candidates,
+                               tmp / "ck")
             rows.append({"model": encoder, "persona": tag, **m})
             print(*rows[first:], sep="\n", flush=True)
-    print(f"\nhits@k among {rows[0]['candidates']} candidates, {args.data} test split ({len(test)} examples)\n")
+    print(f"\nhits@k among {rows[0]['candidates']} candidates, {args.data} test split ({len(test)} examples)\n"
+          f"{machine()}\n")
     print("| model | persona " + HEADER + "\n|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['model']} | {r['persona']} | {cells(r)} |")
@@ -119,11 +122,12 @@ def table3(args, tmp: Path) -> list[dict]:
             report = Build(config, data).run()
             test = read_split(data, "test").to_pylist()
             n = min(args.candidates or 100, len({e["response"] for e in test}))  # a small dump has few
-            m = train_and_test([data], run_for("bow", True), test, n, tmp / "ck")
+            m = train_and_test([data], run_for("bow", True, precision=args.precision), test, n, tmp / "ck")
             share = report["persona"]["train_share_with_persona"]
             rows.append({"setup": setup, "N": size, "examples": report["examples"]["total"], "linked": share, **m})
             print(rows[-1], flush=True)
-    print(f"\nbow ranker with persona memory, hits@k among {rows[0]['candidates']}, test split of each build\n")
+    print(f"\nbow ranker with persona memory, hits@k among {rows[0]['candidates']}, test split of each build\n"
+          f"{machine()}\n")
     print("| persona setup | N | examples | train examples with a persona " + HEADER)
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -138,17 +142,19 @@ def table4(args, tmp: Path) -> list[dict]:
     for encoder in args.encoders:
         for persona in (False, True):
             tag = "yes" if persona else "no"
-            target = train_and_test([args.data], run_for(encoder, persona), test, args.candidates, tmp / "t")
+            mine = run_for(encoder, persona, precision=args.precision)
+            target = train_and_test([args.data], mine, test, args.candidates, tmp / "t")
             rows.append({"trained on": "target only", "encoder": encoder, "persona": tag, **target})
-            pre = train_and_test(args.pretrain, run_for(encoder, persona, **PRETRAIN), test, args.candidates, tmp / "p")
+            pretrain = run_for(encoder, persona, **PRETRAIN, precision=args.precision)
+            pre = train_and_test(args.pretrain, pretrain, test, args.candidates, tmp / "p")
             rows.append({"trained on": "other corpora only", "encoder": encoder, "persona": tag, **pre})
-            tuned = replace(run_for(encoder, persona), init=str(tmp / "p"))
+            tuned = replace(mine, init=str(tmp / "p"))
             ft = train_and_test([args.data], tuned, test, args.candidates, tmp / "f")
             rows.append({"trained on": "other corpora, then fine-tuned", "encoder": encoder, "persona": tag, **ft})
             print(*rows[-3:], sep="\n", flush=True)
     others = ", ".join(p.name for p in args.pretrain)
     print(f"\nTested on {args.data} (test split, {len(test)} examples, {rows[0]['candidates']} candidates); "
-          f"other corpora: {others}\n")  # fmt: skip
+          f"other corpora: {others}\n{machine()}\n")  # fmt: skip
     print("| trained on | encoder | persona " + HEADER + "\n|---|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['trained on']} | {r['encoder']} | {r['persona']} | {cells(r)} |")
@@ -162,6 +168,7 @@ def main() -> None:
         p = sub.add_parser(name)
         p.add_argument("--candidates", type=int, default=None, help="Rank among N drawn (default: the data's own)")
         p.add_argument("--out", type=Path, help="Write the rows as JSON here.")
+        p.add_argument("--precision", default="auto", choices=PRECISIONS, help="as `confab train --precision`")
         if name in ("table1", "table4"):
             p.add_argument("--data", type=Path, required=True)
             p.add_argument("--encoders", nargs="+", default=["bow"] if name == "table4" else list(SETTINGS))

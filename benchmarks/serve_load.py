@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--evaluator", type=Path)
     parser.add_argument("--index", type=Path)
-    parser.add_argument("--precision")
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], help="the server's (default: auto)")
     parser.add_argument("--sessions", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--max-batch", type=int, default=16)
@@ -122,7 +122,10 @@ def main() -> None:
             server.wait(timeout=30)
         rows.append((name, max_batch, result))
         print(name, result, flush=True)
-    print(f"\n{args.sessions} sessions, {args.seconds:.0f} s each, model {args.model.name}\n")
+    from confab.precision import choose, machine
+
+    print(f"\n{args.sessions} sessions, {args.seconds:.0f} s each, model {args.model.name}, precision "
+          f"{choose(args.precision or 'auto')}\n{machine()}\n")  # fmt: skip
     print("| setting | max batch | replies | replies/s | p50 ms | p99 ms | mean batch | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, max_batch, r in rows:

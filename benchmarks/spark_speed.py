@@ -75,7 +75,10 @@ def main() -> None:
             identical = same(Path(tmp) / f"local-{copies}", Path(tmp) / f"spark-{copies}")
             rows.append((copies, result, identical))
     skipped = f", rules off: {', '.join(args.skip_rule)}" if args.skip_rule else ""
-    print(f"\npersona {args.persona}{skipped}, partitions of {args.partition_mb} MB, Spark {args.master}\n")
+    from confab.precision import machine
+
+    print(f"\npersona {args.persona}{skipped}, partitions of {args.partition_mb} MB, Spark {args.master}\n"
+          f"{machine()}\n")
     print("| copies | comments | partitions | local s | local comments/s | Spark s | Spark comments/s | Spark/local | "
           "identical |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")

@@ -221,8 +221,12 @@ def test_a_bfloat16_conversion_loads_and_stays_close(tmp_path, arrays, io_json):
 
     written = convert(reference("knover_static/NSP"), tmp_path, "bfloat16", vocab=reference("."), heads=2)
     assert list(written) == ["evaluator"]  # one variable folder: the NSP model alone
-    model, tok, meta = checkpoint.load(written["evaluator"], "auto")  # the precision it was converted for
+    model, tok, meta = checkpoint.load(written["evaluator"], "bfloat16")
     assert model.tokens.weight.dtype == torch.bfloat16 and meta["precision"] == "bfloat16"
+    # auto follows the hardware, not the stored weights: in float32 where bfloat16 would be emulated
+    from confab.precision import choose
+
+    assert checkpoint.load(written["evaluator"], "auto")[0].tokens.weight.dtype == choose("auto").dtype
     from confab.generation import scoring
 
     case = io_json["cases"][0]

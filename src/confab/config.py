@@ -1,6 +1,7 @@
 """Typed configs: dataclasses saved as JSON next to every output and loaded back exactly.
 
-Unknown or misspelt keys are an error naming the key, never a silent default.
+Unknown or misspelt keys are an error naming the key, never a silent default. A dataclass whose keys changed
+reads its older configs through a `legacy(data) -> data` static method.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     """Build dataclass `cls` from `data`, checking every key and value type."""
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+    if hasattr(cls, "legacy"):
+        data = cls.legacy(data)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)

@@ -67,7 +67,7 @@ BUDGETS = {
 # It reads the context and persona as bundled:minilm does (retrieval.checkpoint.ZERO_SHOT_RANKER), so that it
 # starts where that untrained model stands.
 TUNED_LAYERS = 2
-RANKER_TRAINING = dict(batch_size=64, lr=1e-4, optimizer="adamw", bf16=True, patience=2)
+RANKER_TRAINING = dict(batch_size=64, lr=1e-4, optimizer="adamw", patience=2)
 LIMITS = dict(max_context=128, max_persona=64, max_response=40)
 # the evaluator reads the last turns and the response only: over the generator's 128 + 64 tokens of context and
 # persona, the response was a tenth of what it pools and held-out coherence stayed at chance (benchmarks/README.md)
@@ -91,10 +91,14 @@ class Demo:
     budget: str = "quick"
     console: Console | None = None
     progress: Callable | None = None
+    precision: str = "auto"  # of every training and model run (confab.precision): auto follows the hardware
 
     def __post_init__(self):
+        from confab.precision import choose
+
         if self.budget not in BUDGETS:
             raise ValueError(f"budget {self.budget!r}: choose {' or '.join(BUDGETS)}")
+        self.chosen = choose(self.precision)  # an unknown precision fails here, before any step
         self.b = BUDGETS[self.budget]
         self.console = self.console or Console()
         self.out = Path(self.out)
@@ -161,7 +165,8 @@ class Demo:
 
         ranker = RankerConfig(**ZERO_SHOT_RANKER, tuned_layers=TUNED_LAYERS)
         run = RetrievalRun(ranker=ranker, max_train=self.b.retrieval_examples,
-                           train=TrainConfig(epochs=self.b.retrieval_epochs, **RANKER_TRAINING))  # fmt: skip
+                           train=TrainConfig(epochs=self.b.retrieval_epochs, precision=self.precision,
+                                             **RANKER_TRAINING))  # fmt: skip
         # PERSONA-CHAT only: Topical-Chat's extracted personas run to 20 sentences, which the encoder reads one by
         # one, so an epoch of it costs ten of PERSONA-CHAT's; its responses still fill the index
         self._show_epochs(train_retrieval(self.data[:1], run, self.models / "retrieval", self.progress))
@@ -173,7 +178,7 @@ class Demo:
         from confab.retrieval.score import RankerScorer
 
         ranker, tokenizer, _ = checkpoint.load(self.models / "retrieval")
-        scorer = RankerScorer(ranker, tokenizer)
+        scorer = RankerScorer(ranker, tokenizer, precision=self.precision)
         # the training responses only: the test split's answers must be found by generalising, not recalled
         responses = collect_responses(row["response"] for d in self.data for row in iter_examples(d, SPLITS[0]))
         responses = responses[: self.b.indexed]
@@ -189,7 +194,8 @@ class Demo:
         from confab.training import TrainConfig
 
         train = TrainConfig(epochs=epochs, lr=PLATO_LR[stage], optimizer="adam", warmup_steps=20,
-                            schedule="inverse_sqrt", grad_clip=1.0, bf16=True, patience=2, log_every=10)  # fmt: skip
+                            schedule="inverse_sqrt", grad_clip=1.0, precision=self.precision, patience=2,
+                            log_every=10)  # fmt: skip
         limits = Limits(**(EVALUATOR_LIMITS if stage == "2.2" else LIMITS))
         run = PlatoRun(stage=stage, limits=limits, train=train, freeze_embeddings=True,
                        batch=BatchConfig(max_tokens=tokens, tokens_per_step=tokens), max_train=examples,
@@ -224,7 +230,7 @@ class Demo:
         m = self.models
         # beside the retrieval model, the untrained encoder it starts from
         models = [str(m / "retrieval"), ENCODER, str(m / "plato-2.2"), "tfidf"]
-        ranked = ranking_results(models, self.data[0], candidates=20)
+        ranked = ranking_results(models, self.data[0], candidates=20, precision=self.precision)
         perplexity = perplexity_results([m / "plato-1", m / "plato-2.1"], self.data[0])
         atomic_write_json(self.out / "eval" / "ranking.json", {"ranking": ranked, "perplexity": perplexity})
 
@@ -235,8 +241,8 @@ class Demo:
         from confab.eval.selfchat import vinyals_le_questions, write_selfchats
 
         e, m = self.out / "eval", self.models
-        plato = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2")
-        retrieval = load_agent(m / "retrieval", index=m / "retrieval-index")
+        plato = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2", precision=self.precision)
+        retrieval = load_agent(m / "retrieval", index=m / "retrieval-index", precision=self.precision)
         examples = read_split(self.data[0], "test").to_pylist()[: self.b.answered]
         results = {}
         for name, agent in (("PLATO-2", plato), ("retrieval", retrieval)):
@@ -255,7 +261,7 @@ class Demo:
         m = self.models
         data = resource_path("samples/dailydialog_plusplus_dev.json.gz")
         count, results = selection_results([str(m / "plato-2.2"), str(m / "retrieval"), ENCODER, "tfidf"], data,
-                                           ["random", "adversarial"], self.b.selection)  # fmt: skip
+                                           ["random", "adversarial"], self.b.selection, self.precision)  # fmt: skip
         atomic_write_json(self.out / "eval" / "selection.json", {"contexts": count, "results": results})
 
     def _task(self, name: str, items: list) -> Callable | None:
@@ -325,7 +331,7 @@ class Demo:
         from confab.agents import load_agent
         from confab.eval.selfchat import vinyals_le_questions
 
-        agent = load_agent(self.models / "plato-2.1", evaluator=self.models / "plato-2.2")
+        agent = load_agent(self.models / "plato-2.1", evaluator=self.models / "plato-2.2", precision=self.precision)
         questions = vinyals_le_questions()
         picked = sorted(random.Random(0).sample(range(len(questions)), count))
         replies = []
@@ -344,10 +350,12 @@ def chat_at_the_end(demo: Demo) -> None:
 
     console = demo.console
     if (bundled_folder() / BUNDLED["plato2"][0] / "config.json").exists():
-        agent, which = load_agent("bundled:plato2"), "the PLATO-2 that ships with confab (`--budget full`)"
+        agent = load_agent("bundled:plato2", precision=demo.precision)
+        which = "the PLATO-2 that ships with confab (`--budget full`)"
     else:
         m = demo.models
-        agent, which = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2"), "the demo's PLATO-2"
+        agent = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2", precision=demo.precision)
+        which = "the demo's PLATO-2"
     console.print(f"[bold]Chat[/] with {which}; persona: {' '.join(PERSONA)}", highlight=False)
     if sys.stdin.isatty() and sys.stdout.isatty():
         run_chat(agent, PERSONA, console)

@@ -1,10 +1,12 @@
-"""One training loop for every model: optimiser, warm-up, bf16 autocast, validation, keep-best, resume.
+"""One training loop for every model: optimiser, warm-up, mixed precision, validation, keep-best, resume.
 
 The model's forward(batch) returns the loss. Batches come from `batches(epoch)`, which must give the same
 batches in the same order for the same epoch, so that a run killed mid-epoch resumes at the same batch. A batch
 may be a list of micro-batches, each with a "weight" (its share of the step): their gradients are accumulated
 into one optimiser step, which is how a step reaches a token budget that does not fit in memory at once.
 The resume state is written with torch.save and read back with weights_only=True (no code runs on load).
+The forward passes run under the precision policy (`confab.precision`): bfloat16 autocast where the hardware
+computes it fast, float32 elsewhere; every epoch's log row says which it ran in.
 
 Under `torchrun` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel (gloo on CPU, NCCL on GPUs):
 every rank builds the same steps, takes every world-th micro-batch of each, and the gradients are summed across
@@ -33,6 +35,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from confab.io import atomic_path
+from confab.precision import choose
 from confab.progress import no_progress
 
 
@@ -47,7 +50,7 @@ class TrainConfig:
     # after warm-up: constant, 1/sqrt(step) (PLATO-2) or linear to zero at the last step (BERT fine-tuning)
     schedule: Literal["constant", "inverse_sqrt", "linear"] = "constant"
     grad_clip: float = 0.0  # 0: off
-    bf16: bool = False  # bfloat16 autocast on the CPU's matrix units
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"  # confab.precision: auto follows the hardware
     seed: int = 0
     save_every: int = 200  # steps between resume points
     patience: int = 0  # stop after this many validations without improvement (0: never)
@@ -55,6 +58,14 @@ class TrainConfig:
     tensorboard: str | None = None  # also write those rows and each validation as TensorBoard events here
     zero: bool = False  # under torchrun: shard the optimizer state across the ranks (ZeRO stage 1)
     validate_start: bool = True  # the starting weights compete for the best: a run that never beats them keeps them
+
+    @staticmethod
+    def legacy(data: dict) -> dict:
+        """A config saved before `precision`: `bf16` said whether to autocast to bfloat16."""
+        if "bf16" in data and "precision" not in data:
+            data = dict(data)
+            data["precision"] = "bfloat16" if data.pop("bf16") else "float32"
+        return data
 
 
 class RankBatch(list):
@@ -117,6 +128,7 @@ def fit(
     `start` is their validation and `kept_start` says whether no epoch beat them."""
     rank, world = distributed()
     work.mkdir(parents=True, exist_ok=True)
+    precision = choose(config.precision)
     seed_everything(config.seed + rank)
     optimizer = make_optimizer(model, config, world)
     # some parameters sit out some steps (a persona memory when no example of the shard has a persona)
@@ -160,7 +172,7 @@ def fit(
             for j, m in enumerate(mine):
                 # DDP averages over ranks; scaling by the world size makes that the sum of the weighted parts
                 with net.no_sync() if world > 1 and j < len(mine) - 1 else nullcontext():
-                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                    with precision.autocast():
                         part = net(m) * m.get("weight", 1.0 if len(micro) == 1 else 1.0 / len(micro)) * world
                     part.backward()
                 loss += part.detach() / world
@@ -183,7 +195,7 @@ def fit(
             if config.save_every and state["step"] % config.save_every == 0:
                 _save_state(state_path, model, optimizer, schedule, state, best_weights, rank)
         record = {"epoch": epoch + 1, "step": state["step"], "loss": float(np.mean(losses)) if losses else None,
-                  "seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
+                  "seconds": round(time.perf_counter() - start, 2), "precision": precision.name}  # fmt: skip
         if validate is not None:
             model.eval()
             with torch.no_grad():
@@ -212,7 +224,7 @@ def fit(
         model.load_state_dict(best_weights)
     model.eval()
     best = state["best"] * (1 if higher_is_better else -1) if validate else None
-    result = {"history": state["history"], "best": best, "steps": state["step"]}
+    result = {"history": state["history"], "best": best, "steps": state["step"], "precision": str(precision)}
     if "start" in state:
         kept = not any(
             r[f"valid_{metric}"] * (1 if higher_is_better else -1) > state["best"] - 1e-12 for r in state["history"]
@@ -222,8 +234,10 @@ def fit(
 
 
 def describe_result(result: dict) -> list[str]:
-    """A training result as readable lines: the starting point's validation, each epoch, and what was kept."""
-    lines = [describe({"epoch": "start", **result["start"]})] if "start" in result else []
+    """A training result as readable lines: its precision, the starting point's validation, each epoch, and what
+    was kept."""
+    lines = [f"precision {result['precision']}"] if "precision" in result else []
+    lines += [describe({"epoch": "start", **result["start"]})] if "start" in result else []
     lines += [describe(record) for record in result["history"]]
     if result.get("kept_start"):
         lines.append("no epoch beat the starting weights on validation: the checkpoint keeps them")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from confab.cli import convert, data, evaluate, human, index, talk, train
-from confab.cli.common import console, fail
+from confab.cli.common import Precision, console, fail
 
 app = typer.Typer(help="confab: persona-grounded open-domain dialogue.", no_args_is_help=True)
 app.add_typer(data.app, name="data")
@@ -33,16 +33,22 @@ def demo(
         str, typer.Option(help="quick (minutes), full (the shipped models' recipe, ~1 h) or smoke.")
     ] = "quick",
     chat: Annotated[bool, typer.Option(help="End in a chat (a scripted one without a terminal).")] = True,
+    precision: Precision = "auto",
 ) -> None:
     """The whole mission on the bundled real data: build datasets, train a retrieval agent and PLATO-2's three
     stages, evaluate them, write a report with a plot, and chat."""
     from confab.demo import Demo, chat_at_the_end
+    from confab.precision import choose
     from confab.progress import progress_bars
 
-    console.print(f"[bold]confab demo[/] ({budget}): everything goes to {out}", highlight=False)
+    try:
+        chosen = choose(precision)
+    except ValueError as e:
+        fail(str(e))
+    console.print(f"[bold]confab demo[/] ({budget}): everything goes to {out}; precision {chosen}", highlight=False)
     try:
         with progress_bars() as bars:
-            demo_run = Demo(out, budget, console, bars)
+            demo_run = Demo(out, budget, console, bars, precision)
             demo_run.run()
         if chat:
             chat_at_the_end(demo_run)

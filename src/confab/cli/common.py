@@ -11,13 +11,15 @@ import typer
 from rich.console import Console
 
 console = Console()
-PRECISION_HELP = "PLATO-2: auto (bfloat16 where the CPU has bfloat16 matrix units) | float32 | bfloat16."
+PRECISION_HELP = "auto (bfloat16 where the CPU has bfloat16 matrix units, AMX or AVX512-BF16) | float32 | bfloat16."
 REPORT_HELP = "Folder for report.json, report.md and plots (default: a new one under reports/)."
 # options that many commands share
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 ReportDir = Annotated[Path | None, typer.Option(help=REPORT_HELP)]
 Precision = Annotated[str, typer.Option(help=PRECISION_HELP)]
 Stream = Annotated[bool, typer.Option(help="Stream the train splits from disk, shared among torchrun's processes.")]
+# the trainers' --bf16 before --precision: still taken, with a warning
+Bf16 = Annotated[bool, typer.Option(help="Deprecated: --precision bfloat16.", hidden=True)]
 
 
 def fail(message: str) -> None:
@@ -36,10 +38,29 @@ def expand(files: list[str]) -> list[str]:
     return out
 
 
+def training_precision(precision: str, bf16: bool) -> str:
+    """A trainer's --precision, with the deprecated --bf16 taken as `bfloat16`."""
+    from confab.precision import PRECISIONS
+
+    if bf16:
+        warning = ("--bf16 is deprecated: use --precision bfloat16, or --precision auto (the default: bfloat16 "
+                   "where the CPU computes it fast)")  # fmt: skip
+        Console(stderr=True).print(f"[yellow]warning:[/] {warning}", highlight=False)
+        if precision not in ("auto", "bfloat16"):
+            fail(f"--bf16 and --precision {precision}: one of them")
+        return "bfloat16"
+    if precision not in PRECISIONS:
+        fail(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision}")
+    return precision
+
+
 def train_with_progress(train, data: list[Path], run, out: Path, quiet: bool) -> None:
-    """Run a trainer with progress bars; print its epochs and where the checkpoint went."""
+    """Run a trainer with progress bars; print its precision, its epochs and where the checkpoint went."""
+    from confab.precision import choose
     from confab.progress import progress_bars
 
+    if not quiet:
+        console.print(f"precision {choose(run.train.precision)}", highlight=False)
     try:
         with progress_bars(quiet) as bars:
             result = train(data, run, out, bars)

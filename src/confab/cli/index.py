@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import console, fail
+from confab.cli.common import Precision, console, fail
 
 app = typer.Typer(help="Candidate indexes for retrieval agents.", no_args_is_help=True)
 
@@ -21,6 +21,7 @@ def index_build(
     exact_max: Annotated[
         int, typer.Option(help="Exact search up to this many responses; HNSW above (cosine models only).")
     ] = 200_000,
+    precision: Precision = "auto",
     quiet: bool = False,
 ) -> None:
     """Encode a pool of candidate responses and index them for search (resumable)."""
@@ -31,7 +32,7 @@ def index_build(
 
     try:
         ranker, tokenizer, _ = checkpoint.load(model)
-        scorer = RankerScorer(ranker, tokenizer)
+        scorer = RankerScorer(ranker, tokenizer, precision=precision)
         responses = collect_responses(_responses_of(data), max_tokens)
         if not responses:
             raise ValueError("no responses to index")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import Stream, console, fail, train_with_progress
+from confab.cli.common import Bf16, Precision, Stream, console, fail, train_with_progress, training_precision
 
 app = typer.Typer(help="Train models.", no_args_is_help=True)
 
@@ -73,7 +73,8 @@ def train_retrieval(
         ),
     ] = None,
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation hits@1.")] = 0,
-    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast.")] = False,
+    precision: Precision = "auto",
+    bf16: Bf16 = False,
     fasttext: Annotated[Path | None, typer.Option(help="FastText .vec file to initialise the embeddings.")] = None,
     init: Annotated[
         Path | None, typer.Option(help="Fine-tune this checkpoint (its model options and vocabulary are kept).")
@@ -104,6 +105,7 @@ def train_retrieval(
         fail(f"--schedule must be constant or linear, not {schedule}")
     if context not in ("turns", "flat") or persona_as not in ("memory", "text"):
         fail(f"--context must be turns or flat ({context}), --persona-as memory or text ({persona_as})")
+    precision = training_precision(precision, bf16)
     if persona_match is None:
         persona_match = 1.0 if encoder == "pretrained" else 0.0
     try:
@@ -117,7 +119,7 @@ def train_retrieval(
     run = RetrievalRun(
         ranker=ranker,
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
-                          warmup_steps=warmup_steps, bf16=bf16, seed=seed, patience=patience,
+                          warmup_steps=warmup_steps, precision=precision, seed=seed, patience=patience,
                           log_every=10 if tensorboard else 0,
                           tensorboard=str(tensorboard) if tensorboard else None),
         fasttext=str(fasttext) if fasttext else None,
@@ -174,7 +176,8 @@ def train_plato(
     max_response: int = 128,
     max_train: Annotated[int | None, typer.Option(help="Train on the first N examples only.")] = None,
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation score.")] = 0,
-    bf16: Annotated[bool, typer.Option(help="bfloat16 autocast.")] = False,
+    precision: Precision = "auto",
+    bf16: Bf16 = False,
     gradient_checkpointing: bool = False,
     backward: Annotated[bool, typer.Option(help="Stage 1: a backward model p(c|r) for MMI ranking.")] = False,
     dropout: float = 0.1,
@@ -191,11 +194,12 @@ def train_plato(
     from confab.generation.train import train_plato as run_training
     from confab.training import TrainConfig
 
+    precision = training_precision(precision, bf16)
     run = PlatoRun(
         stage=stage, size=config, vocab_size=vocab_size, limits=Limits(max_context, max_persona, max_response),
         batch=BatchConfig(max_tokens=max_tokens, tokens_per_step=tokens_per_step),
         train=TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=warmup_steps, schedule="inverse_sqrt",
-                          grad_clip=1.0, bf16=bf16, seed=seed, patience=patience, log_every=10, zero=zero,
+                          grad_clip=1.0, precision=precision, seed=seed, patience=patience, log_every=10, zero=zero,
                           tensorboard=str(tensorboard) if tensorboard else None),
         max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
         init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None, stream=stream,

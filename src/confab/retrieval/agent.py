@@ -20,9 +20,9 @@ RERANK = 100
 
 
 class RetrievalAgent:
-    def __init__(self, model_dir: str | Path, index_dir: str | Path, top_k: int = 10):
+    def __init__(self, model_dir: str | Path, index_dir: str | Path, top_k: int = 10, precision: str = "auto"):
         model, tokenizer, self.meta = checkpoint.load(model_dir)
-        self.scorer = RankerScorer(model, tokenizer)
+        self.scorer = RankerScorer(model, tokenizer, precision=precision)
         self.index = CandidateIndex(index_dir)
         self.top_k = top_k
         self.scored_by = f"{model.config.similarity_name} of the context and response encodings"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from confab.precision import inference_dtype
+from confab.precision import choose
 from confab.retrieval.batches import context_texts, persona_texts, token_limit
 from confab.retrieval.model import PersonaRanker, Query
 from confab.retrieval.tokens import join_turns
@@ -15,13 +15,13 @@ from confab.text import tokenize
 class RankerScorer:
     """Scores with a PersonaRanker. Each distinct text of a call (a turn, a persona sentence, a candidate) is
     encoded once, in batches of similar lengths: personas repeat over a dialogue's turns, turns over its
-    examples, candidates over the examples of a file. `precision` as `precision.inference_dtype`: bfloat16
+    examples, candidates over the examples of a file. `precision` as `confab.precision.choose`: bfloat16 autocast
     where the CPU has bfloat16 matrix units."""
 
     def __init__(self, model: PersonaRanker, tokenizer, batch_size: int = 256, precision: str = "auto",
                  cache_size: int = 100_000):  # fmt: skip
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
-        self.dtype = inference_dtype(precision)
+        self.precision = choose(precision)
         self.encoded = 0  # texts through the encoder, for the tests and benchmarks
         # (role, text) -> vector, across calls: an evaluation's calls share candidates and personas; emptied when
         # full (100,000 vectors of 384 floats: 150 MB). The model must not change while the scorer is in use.
@@ -41,7 +41,7 @@ class RankerScorer:
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i : i + self.batch_size]
             ids, mask = self.tokenizer.encode(chunk, limit, keep_end=keep_end)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16):
+            with self.precision.autocast():
                 vectors = self.model.encode(ids, mask, role).float()
             self._cache.update(zip(((role, t) for t in chunk), vectors, strict=True))
             self.encoded += len(chunk)

@@ -101,7 +101,8 @@ def train_retrieval(
         n = None if own else min(run.valid_candidates or 20, len({e["response"] for e in valid}))
 
         def validate() -> dict:
-            return evaluate(RankerScorer(model, tokenizer), valid, n=n, seed=run.train.seed)
+            scorer = RankerScorer(model, tokenizer, precision=run.train.precision)
+            return evaluate(scorer, valid, n=n, seed=run.train.seed)
 
     work = out / ".train"
     result = fit(model, batches, steps, run.train, work, validate, "hits@1", progress)
