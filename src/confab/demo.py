@@ -53,9 +53,11 @@ BUDGETS = {
                     stage22_examples=200,
                     stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=4, selfchats=2, selfchat_turns=3,
                     selection=8),
-    "quick": Budget(retrieval_examples=None, retrieval_epochs=3, indexed=None, plato_examples=1500,
-                    stage21_examples=900, stage22_examples=3000, stage1_epochs=1, stage21_epochs=2,
-                    stage22_epochs=1, answered=40, selfchats=4, selfchat_turns=6, selection=100),
+    # minutes on 2 cores of a CPU without bfloat16 units (float32): a third of the work of the budget before the
+    # precision policy, which took 10 minutes in bfloat16 on a CPU with AMX (benchmarks/README.md)
+    "quick": Budget(retrieval_examples=None, retrieval_epochs=1, indexed=3000, plato_examples=600,
+                    stage21_examples=600, stage22_examples=1000, stage1_epochs=1, stage21_epochs=1,
+                    stage22_epochs=1, answered=20, selfchats=2, selfchat_turns=6, selection=50),
     "full": Budget(retrieval_examples=None, retrieval_epochs=8, indexed=None, plato_examples=None,
                    stage21_examples=900, stage22_examples=None, stage1_epochs=1, stage21_epochs=4,
                    stage22_epochs=2, answered=100, selfchats=20, selfchat_turns=10, selection=None),
