@@ -14,7 +14,8 @@ data, out, bpe = sys.argv[1:4]
 streamed = "stream" in sys.argv[4:]  # read the split from disk, a share per process
 zero = "zero" in sys.argv[4:]  # the optimizer state sharded across the processes
 train = TrainConfig(
-    epochs=2 if streamed else 1, lr=2e-3, optimizer="adam", warmup_steps=3, schedule="inverse_sqrt", zero=zero
+    epochs=2 if streamed else 1, lr=2e-3, optimizer="adam", warmup_steps=3, schedule="inverse_sqrt", zero=zero,
+    precision="float32",  # one process and two must agree to float tolerance: no bfloat16 rounding
 )
 run = PlatoRun(stage="1", size="tiny", tokenizer=bpe, dropout=0.0, limits=Limits(32, 8, 16), train=train,
                max_train=None if streamed else 200, max_valid=20, stream=streamed,

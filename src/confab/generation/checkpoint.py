@@ -45,6 +45,8 @@ def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransfo
     meta = json.loads(path.read_text())
     if meta.get("kind") != KIND:
         raise ValueError(f"{folder}: a {meta.get('kind')!r} checkpoint, not a PLATO-2 one")
+    if precision == "auto" and meta.get("precision") == "float32":
+        precision = "float32"  # converted in full precision (`convert --dtype float32`: the reference's figures)
     dtype = inference_dtype(precision)
     # built without memory, then given the file's tensors in the inference dtype: no random initialisation of
     # weights about to be replaced, and no float32 copy of a bfloat16 model (a 24-layer pair: 2.7 -> 1.3 GB)
