@@ -38,17 +38,13 @@ def demo(
     """The whole mission on the bundled real data: build datasets, train a retrieval agent and PLATO-2's three
     stages, evaluate them, write a report with a plot, and chat."""
     from confab.demo import Demo, chat_at_the_end
-    from confab.precision import choose
     from confab.progress import progress_bars
 
-    try:
-        chosen = choose(precision)
-    except ValueError as e:
-        fail(str(e))
-    console.print(f"[bold]confab demo[/] ({budget}): everything goes to {out}; precision {chosen}", highlight=False)
+    console.print(f"[bold]confab demo[/] ({budget}): everything goes to {out}", highlight=False)
     try:
         with progress_bars() as bars:
-            demo_run = Demo(out, budget, console, bars, precision)
+            demo_run = Demo(out, budget, console, bars, precision)  # checks the budget and the precision
+            console.print(f"precision {demo_run.chosen}", highlight=False)
             demo_run.run()
         if chat:
             chat_at_the_end(demo_run)
