@@ -98,17 +98,21 @@ def test_auto_follows_the_cpu_and_the_environment(monkeypatch):
 
 
 def test_onednn_capped_below_bfloat16_counts_the_units_as_absent(monkeypatch):
-    precision.cpu_bfloat16_units.cache_clear()
-    try:
-        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    own = precision.cpu_bfloat16_units()
+    with monkeypatch.context() as env:
+        precision.cpu_bfloat16_units.cache_clear()
+        env.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
         assert precision.cpu_bfloat16_units() is None
-        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+        env.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
         precision.cpu_bfloat16_units.cache_clear()
         expected = "AMX" if torch.cpu._is_amx_tile_supported() else None
         expected = expected or ("AVX512-BF16" if torch.cpu._is_avx512_bf16_supported() else None)
         assert precision.cpu_bfloat16_units() == expected  # the cap allows them: the CPU decides
-    finally:
-        precision.cpu_bfloat16_units.cache_clear()
+    # probed again under the process's own environment: an answer cached under the patched one would make every
+    # later `auto` in this process follow it (bfloat16 emulated for the rest of a suite run with the cap)
+    precision.cpu_bfloat16_units.cache_clear()
+    precision.machine.cache_clear()
+    assert precision.cpu_bfloat16_units() == own
     assert "bfloat16 units" in precision.machine() and "auto precision" in precision.machine()
 
 
