@@ -520,13 +520,14 @@ def ddp_plato(args: list[str], world: int, port: int) -> None:
 def test_ddp_on_two_gloo_processes_matches_one_process(topical, tmp_path):
     """torchrun with 2 CPU processes: each takes half of every step's micro-batches; the summed gradients give
     the single-process step, so the trained weights agree within float tolerance; the same with the Adam state
-    sharded between the two (ZeRO-1), whose resume points gather it on rank 0."""
+    sharded between the two (ZeRO-1), whose resume points gather it on rank 0, and with weights, gradients and Adam
+    state sharded (FSDP2 through Lightning Fabric)."""
     from safetensors.torch import load_file
 
-    for world, out, extra in ((1, "one", []), (2, "two", []), (2, "zero", ["zero"])):
+    for world, out, extra in ((1, "one", []), (2, "two", []), (2, "zero", ["zero"]), (2, "fsdp", ["fsdp"])):
         ddp_plato([str(topical / "ds"), str(tmp_path / out), str(topical / "bpe"), *extra], world, free_port())
     one = load_file(tmp_path / "one" / "model.safetensors")
-    for other in ("two", "zero"):
+    for other in ("two", "zero", "fsdp"):
         weights = load_file(tmp_path / other / "model.safetensors")
         assert all(torch.allclose(one[k], weights[k], atol=2e-4) for k in one), other
     fresh = UnifiedTransformer(checkpoint.load(tmp_path / "one")[0].config)  # training moved the weights
@@ -604,7 +605,9 @@ def test_dry_run_plans_memory_and_takes_a_step():
     assert 1.5e9 < parameters < 1.8e9 and memory_plan(parameters) == {"weights": 4 * parameters,
                                                                       "gradients": 4 * parameters,
                                                                       "adam": 8 * parameters}  # fmt: skip
-    assert memory_plan(parameters, world=64, zero=True)["adam"] == math.ceil(8 * parameters / 64)
+    assert memory_plan(parameters, world=64, strategy="zero")["adam"] == math.ceil(8 * parameters / 64)
+    sharded = memory_plan(parameters, world=64, strategy="fsdp", layer=1000)
+    assert sharded["weights"] == math.ceil(4 * parameters / 64) and sharded["gathered_layers"] == 8000
     assert 90e6 < parameter_count(PlatoConfig(vocab_size=8000, **SIZES["93M"])) < 110e6
     assert 300e6 < parameter_count(PlatoConfig(vocab_size=8000, **SIZES["314M"])) < 330e6
     result = runner_json(["train", "dry-run", "--config", "tiny", "--world-size", "2", "--max-tokens", "512"])

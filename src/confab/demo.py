@@ -94,13 +94,16 @@ class Demo:
     console: Console | None = None
     progress: Callable | None = None
     precision: str = "auto"  # of every training and model run (confab.precision): auto follows the hardware
+    device: str = "auto"  # where they run (confab.devices): the GPU when there is one
 
     def __post_init__(self):
+        from confab.devices import resolve
         from confab.precision import choose
 
         if self.budget not in BUDGETS:
             raise ValueError(f"budget {self.budget!r}: choose {' or '.join(BUDGETS)}")
-        self.chosen = choose(self.precision)  # an unknown precision fails here, before any step
+        self.on = resolve(self.device)  # an unknown device or precision fails here, before any step
+        self.chosen = choose(self.precision, self.on)
         self.b = BUDGETS[self.budget]
         self.console = self.console or Console()
         self.out = Path(self.out)
@@ -168,7 +171,7 @@ class Demo:
         ranker = RankerConfig(**ZERO_SHOT_RANKER, tuned_layers=TUNED_LAYERS)
         run = RetrievalRun(ranker=ranker, max_train=self.b.retrieval_examples,
                            train=TrainConfig(epochs=self.b.retrieval_epochs, precision=self.precision,
-                                             **RANKER_TRAINING))  # fmt: skip
+                                             device=self.device, **RANKER_TRAINING))  # fmt: skip
         # PERSONA-CHAT only: Topical-Chat's extracted personas run to 20 sentences, which the encoder reads one by
         # one, so an epoch of it costs ten of PERSONA-CHAT's; its responses still fill the index
         self._show_epochs(train_retrieval(self.data[:1], run, self.models / "retrieval", self.progress))
@@ -180,11 +183,11 @@ class Demo:
         from confab.retrieval.score import RankerScorer
 
         ranker, tokenizer, _ = checkpoint.load(self.models / "retrieval")
-        scorer = RankerScorer(ranker, tokenizer, precision=self.precision)
+        scorer = RankerScorer(ranker.to(self.on), tokenizer, precision=self.precision)
         # the training responses only: the test split's answers must be found by generalising, not recalled
         responses = collect_responses(row["response"] for d in self.data for row in iter_examples(d, SPLITS[0]))
         responses = responses[: self.b.indexed]
-        build_index(responses, lambda texts: scorer.encode_responses(texts).float().numpy(),
+        build_index(responses, lambda texts: scorer.encode_responses(texts).float().cpu().numpy(),
                     self.models / "retrieval-index", progress=self.progress,
                     meta={"model": "retrieval", "data": [d.name for d in self.data], "split": SPLITS[0]},
                     unit_vectors=ranker.config.similarity == "cosine")  # fmt: skip
@@ -196,8 +199,8 @@ class Demo:
         from confab.training import TrainConfig
 
         train = TrainConfig(epochs=epochs, lr=PLATO_LR[stage], optimizer="adam", warmup_steps=20,
-                            schedule="inverse_sqrt", grad_clip=1.0, precision=self.precision, patience=2,
-                            log_every=10)  # fmt: skip
+                            schedule="inverse_sqrt", grad_clip=1.0, precision=self.precision, device=self.device,
+                            patience=2, log_every=10)  # fmt: skip
         limits = Limits(**(EVALUATOR_LIMITS if stage == "2.2" else LIMITS))
         run = PlatoRun(stage=stage, limits=limits, train=train, freeze_embeddings=True,
                        batch=BatchConfig(max_tokens=tokens, tokens_per_step=tokens), max_train=examples,
@@ -243,8 +246,9 @@ class Demo:
         from confab.eval.selfchat import vinyals_le_questions, write_selfchats
 
         e, m = self.out / "eval", self.models
-        plato = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2", precision=self.precision)
-        retrieval = load_agent(m / "retrieval", index=m / "retrieval-index", precision=self.precision)
+        plato = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2", precision=self.precision, device=self.on)
+        retrieval = load_agent(m / "retrieval", index=m / "retrieval-index", precision=self.precision,
+                               device=self.on)
         examples = read_split(self.data[0], "test").to_pylist()[: self.b.answered]
         results = {}
         for name, agent in (("PLATO-2", plato), ("retrieval", retrieval)):
@@ -333,7 +337,8 @@ class Demo:
         from confab.agents import load_agent
         from confab.eval.selfchat import vinyals_le_questions
 
-        agent = load_agent(self.models / "plato-2.1", evaluator=self.models / "plato-2.2", precision=self.precision)
+        agent = load_agent(self.models / "plato-2.1", evaluator=self.models / "plato-2.2", precision=self.precision,
+                           device=self.on)
         questions = vinyals_le_questions()
         picked = sorted(random.Random(0).sample(range(len(questions)), count))
         replies = []
@@ -352,11 +357,11 @@ def chat_at_the_end(demo: Demo) -> None:
 
     console = demo.console
     if (bundled_folder() / BUNDLED["plato2"][0] / "config.json").exists():
-        agent = load_agent("bundled:plato2", precision=demo.precision)
+        agent = load_agent("bundled:plato2", precision=demo.precision, device=demo.on)
         which = "the PLATO-2 that ships with confab (`--budget full`)"
     else:
         m = demo.models
-        agent = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2", precision=demo.precision)
+        agent = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2", precision=demo.precision, device=demo.on)
         which = "the demo's PLATO-2"
     console.print(f"[bold]Chat[/] with {which}; persona: {' '.join(PERSONA)}", highlight=False)
     if sys.stdin.isatty() and sys.stdout.isatty():

@@ -3,7 +3,8 @@
 `auto` is bfloat16 where the device computes it fast and float32 elsewhere. On a CPU, bfloat16 is fast only with
 matrix units for it (AMX, or AVX512-BF16): without them PyTorch emulates it 20-50x slower than float32, so `auto`
 there must be float32, for training as for inference. A CUDA device is fast in bfloat16 where it supports it
-(Ampere and later). `float32` and `bfloat16` are taken as asked.
+(Ampere and later); older GPUs get float16, whose training needs a gradient scaler (Lightning Fabric's
+"16-mixed" brings it). `float32`, `bfloat16` and `float16` are taken as asked.
 
 The CPU is probed once per process. Two environment variables steer `auto` for a whole run:
 - `CONFAB_PRECISION=float32|bfloat16`: what `auto` becomes (the test suite forced to float32 on a CPU that has
@@ -21,7 +22,9 @@ from dataclasses import dataclass
 
 import torch
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+# Lightning Fabric's name for training in each: autocast to the reduced type over float32 weights
+FABRIC = {torch.float32: "32-true", torch.bfloat16: "bf16-mixed", torch.float16: "16-mixed"}
 ENVIRONMENT = "CONFAB_PRECISION"
 # oneDNN's instruction-set caps at or above which it runs bfloat16 on the CPU's own units
 ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_AMX", "AVX10_1_512_AMX", "AVX512_CORE_FP16",
@@ -43,6 +46,11 @@ class Precision:
     @property
     def reduced(self) -> bool:
         return self.dtype != torch.float32
+
+    @property
+    def fabric(self) -> str:
+        """The precision plugin of Lightning Fabric that trains in it (float16 with a gradient scaler)."""
+        return FABRIC[self.dtype]
 
     def autocast(self) -> AbstractContextManager:
         """Mixed precision for a forward pass of float32 weights (training, and inference of a trained-in-place
@@ -82,20 +90,15 @@ def choose(precision: str = "auto", device: str | torch.device = "cpu") -> Preci
         return Precision(getattr(torch, forced), f"{ENVIRONMENT}={forced}", device_type)
     if device_type == "cuda":
         name = torch.cuda.get_device_name(device)
-        if torch.cuda.is_bf16_supported(including_emulation=False):
+        if torch.cuda.get_device_capability(device)[0] >= 8:  # Ampere and later: bfloat16 tensor cores
             return Precision(torch.bfloat16, f"{name} supports it", device_type)
-        return Precision(torch.float32, f"{name} has no bfloat16 units", device_type)
+        return Precision(torch.float16, f"{name} has no bfloat16 units", device_type)
     if device_type != "cpu":  # `meta` and others: shapes only, or a device without a policy here
         return Precision(torch.float32, f"the {device_type} device", device_type)
     units = cpu_bfloat16_units()
     if units:
         return Precision(torch.bfloat16, f"this CPU has {units}", device_type)
     return Precision(torch.float32, "this CPU has no bfloat16 units", device_type)
-
-
-def inference_dtype(precision: str) -> torch.dtype:
-    """The dtype a model's weights are loaded in for inference (CPU)."""
-    return choose(precision).dtype
 
 
 @functools.cache

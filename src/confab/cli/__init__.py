@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from confab.cli import convert, data, evaluate, human, index, talk, train
-from confab.cli.common import Precision, console, fail
+from confab.cli.common import Device, Precision, console, fail
 
 app = typer.Typer(help="confab: persona-grounded open-domain dialogue.", no_args_is_help=True)
 app.add_typer(data.app, name="data")
@@ -34,6 +34,7 @@ def demo(
     ] = "quick",
     chat: Annotated[bool, typer.Option(help="End in a chat (a scripted one without a terminal).")] = True,
     precision: Precision = "auto",
+    device: Device = "auto",
 ) -> None:
     """The whole mission on the bundled real data: build datasets, train a retrieval agent and PLATO-2's three
     stages, evaluate them, write a report with a plot, and chat."""
@@ -43,8 +44,8 @@ def demo(
     console.print(f"[bold]confab demo[/] ({budget}): everything goes to {out}", highlight=False)
     try:
         with progress_bars() as bars:
-            demo_run = Demo(out, budget, console, bars, precision)  # checks the budget and the precision
-            console.print(f"precision {demo_run.chosen}", highlight=False)
+            demo_run = Demo(out, budget, console, bars, precision, device)  # checks budget, precision, device
+            console.print(f"device {demo_run.on} · precision {demo_run.chosen}", highlight=False)
             demo_run.run()
         if chat:
             chat_at_the_end(demo_run)

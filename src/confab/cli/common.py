@@ -18,6 +18,12 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 ReportDir = Annotated[Path | None, typer.Option(help=REPORT_HELP)]
 Precision = Annotated[str, typer.Option(help=PRECISION_HELP)]
 Stream = Annotated[bool, typer.Option(help="Stream the train splits from disk, shared among torchrun's processes.")]
+DEVICE_HELP = "auto (the GPU when there is one, else the CPU) | cpu | cuda | cuda:N."
+Device = Annotated[str, typer.Option(help=DEVICE_HELP)]
+AgentDevice = Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)]
+Strategy = Annotated[str, typer.Option(
+    help="Under torchrun: ddp (each process holds the model), zero (and 1/N of Adam's state) or fsdp (1/N of the "
+         "weights, gradients and Adam's state: FSDP2).")]  # fmt: skip
 # the trainers' --bf16 before --precision: still taken, with a warning
 Bf16 = Annotated[bool, typer.Option(help="Deprecated: --precision bfloat16.", hidden=True)]
 
@@ -54,13 +60,35 @@ def training_precision(precision: str, bf16: bool) -> str:
     return precision
 
 
+def model_options(precision: str | None, device: str | None) -> dict:
+    """load_agent's options from a command's --precision and --device (what was not given is left to auto)."""
+    options = {} if precision is None else {"precision": precision}
+    if device is not None:
+        options["device"] = device_or_fail(device)
+    return options
+
+
+def device_or_fail(device: str):
+    """The torch.device of a --device option; exit 2 with the reason when there is no such device here."""
+    from confab.devices import resolve
+
+    try:
+        return resolve(device)
+    except ValueError as e:
+        fail(str(e))
+
+
 def train_with_progress(train, data: list[Path], run, out: Path, quiet: bool) -> None:
-    """Run a trainer with progress bars; print its precision, its epochs and where the checkpoint went."""
+    """Run a trainer with progress bars; print its device and precision, its epochs and where the checkpoint
+    went."""
     from confab.precision import choose
     from confab.progress import progress_bars
 
+    if run.train.strategy not in ("ddp", "zero", "fsdp"):
+        fail(f"--strategy must be ddp, zero or fsdp, not {run.train.strategy}")
+    device = device_or_fail(run.train.device)
     if not quiet:
-        console.print(f"precision {choose(run.train.precision)}", highlight=False)
+        console.print(f"device {device} · precision {choose(run.train.precision, device)}", highlight=False)
     try:
         with progress_bars(quiet) as bars:
             result = train(data, run, out, bars)

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import PRECISION_HELP, AsJson, Precision, ReportDir, fail, finish, prepare
+from confab.cli.common import (
+    PRECISION_HELP,
+    AgentDevice,
+    AsJson,
+    Precision,
+    ReportDir,
+    fail,
+    finish,
+    model_options,
+    prepare,
+)
 
 MODEL_HELP = "a checkpoint folder or bundled:plato2 | bundled:retrieval"
 
@@ -138,6 +148,7 @@ def eval_responses(
     split: str = "test",
     max_examples: Annotated[int, typer.Option(help="The first N examples of the split.")] = 200,
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    device: AgentDevice = None,
     seed: int = 0,
     report: ReportDir = None,
     quiet: bool = False,
@@ -150,7 +161,7 @@ def eval_responses(
     from confab.eval.responses import write_responses
     from confab.progress import progress_bars
 
-    options = {} if precision is None else {"precision": precision}
+    options = model_options(precision, device)
     folder, inputs = prepare("eval responses", report, [data], agents=[(model, index, evaluator)])
     try:
         examples = read_split(data, split).to_pylist()[:max_examples]
@@ -232,6 +243,7 @@ def selfchat(
     persona: Annotated[list[str] | None, typer.Option(help="P2's persona sentence (repeatable).")] = None,
     partner_persona: Annotated[list[str] | None, typer.Option(help="P1's persona sentence (repeatable).")] = None,
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    device: AgentDevice = None,
     seed: int = 0,
     report: ReportDir = None,
     quiet: bool = False,
@@ -243,7 +255,7 @@ def selfchat(
     from confab.eval.selfchat import read_starts, vinyals_le_questions, write_selfchats
     from confab.progress import progress_bars
 
-    options = {} if precision is None else {"precision": precision}
+    options = model_options(precision, device)
     agents = [(model, index, evaluator)] + ([(partner, partner_index, partner_evaluator)] if partner else [])
     folder, inputs = prepare("selfchat", report, [seeds], agents=agents)
     try:

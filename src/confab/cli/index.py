@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import Precision, console, fail
+from confab.cli.common import Device, Precision, console, device_or_fail, fail
 
 app = typer.Typer(help="Candidate indexes for retrieval agents.", no_args_is_help=True)
 
@@ -22,6 +22,7 @@ def index_build(
         int, typer.Option(help="Exact search up to this many responses; HNSW above (cosine models only).")
     ] = 200_000,
     precision: Precision = "auto",
+    device: Device = "auto",
     quiet: bool = False,
 ) -> None:
     """Encode a pool of candidate responses and index them for search (resumable)."""
@@ -32,14 +33,14 @@ def index_build(
 
     try:
         ranker, tokenizer, _ = checkpoint.load(model)
-        scorer = RankerScorer(ranker, tokenizer, precision=precision)
+        scorer = RankerScorer(ranker.to(device_or_fail(device)), tokenizer, precision=precision)
         responses = collect_responses(_responses_of(data), max_tokens)
         if not responses:
             raise ValueError("no responses to index")
         with progress_bars(quiet) as bars:
             build_index(
                 responses,
-                lambda texts: scorer.encode_responses(texts).float().numpy(),
+                lambda texts: scorer.encode_responses(texts).float().cpu().numpy(),
                 out,
                 exact_max,
                 bars,

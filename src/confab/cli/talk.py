@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import PRECISION_HELP, console, fail
+from confab.cli.common import PRECISION_HELP, AgentDevice, console, fail, model_options
 
 MODEL_HELP = "A retrieval checkpoint, a PLATO-2 generator, or bundled:plato2 | bundled:retrieval (shipped)."
 
@@ -19,12 +19,13 @@ def chat(
     evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 model that ranks candidates.")] = None,
     persona: Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")] = None,
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    device: AgentDevice = None,
 ) -> None:
     """Talk to an agent in the terminal. /help lists the commands."""
     from confab.agents import load_agent
     from confab.chat import run_chat
 
-    options = {} if precision is None else {"precision": precision}
+    options = model_options(precision, device)
     try:
         agent = load_agent(model, index=index, evaluator=evaluator, **options)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
@@ -42,6 +43,7 @@ def respond(
         Path | None, typer.Option(help="PLATO-2: a backward model p(c|r) for --ranking backward.")
     ] = None,
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    device: AgentDevice = None,
     decoding: Annotated[str | None, typer.Option(help="PLATO-2: sampling | greedy | beam.")] = None,
     max_length: Annotated[int | None, typer.Option(help="PLATO-2: response tokens at most ([EOS] included).")] = None,
     min_length: Annotated[int | None, typer.Option(help="PLATO-2: response tokens before [EOS] may come.")] = None,
@@ -63,8 +65,8 @@ def respond(
     history = [line.strip() for line in sys.stdin if line.strip()]
     if not history:
         fail("standard input is empty: give the context, one turn a line")
-    options = {"ranking": ranking, "backward": backward, "precision": precision, "evaluator_input": evaluator_input}
-    options = {k: v for k, v in options.items() if v is not None}
+    options = {"ranking": ranking, "backward": backward, "evaluator_input": evaluator_input}
+    options = {k: v for k, v in options.items() if v is not None} | model_options(precision, device)
     settings = {"strategy": decoding, "max_length": max_length, "min_length": min_length, "top_k": top_k,
                 "no_repeat_ngram": no_repeat_ngram}  # fmt: skip
     if settings := {k: v for k, v in settings.items() if v is not None}:
@@ -96,6 +98,7 @@ def serve(
     ] = None,
     safety: Annotated[bool, typer.Option(help="Never send a candidate with an offensive word.")] = False,
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    device: AgentDevice = None,
 ) -> None:
     """Serve an agent over HTTP: a JSON chat API with sessions, /metrics, and a web page at /."""
     import uvicorn
@@ -105,7 +108,7 @@ def serve(
 
     if max_batch < 1 or max_sessions < 1 or session_ttl <= 0 or max_wait_ms < 0:
         fail("--max-batch and --max-sessions must be at least 1, --session-ttl above 0, --max-wait-ms at least 0")
-    options = {} if precision is None else {"precision": precision}
+    options = model_options(precision, device)
     try:
         agent = load_agent(model, index=index, evaluator=evaluator, **options)
     except (ValueError, FileNotFoundError, RuntimeError) as e:

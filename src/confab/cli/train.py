@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import Bf16, Precision, Stream, console, fail, train_with_progress, training_precision
+from confab.cli.common import (
+    Bf16,
+    Device,
+    Precision,
+    Strategy,
+    Stream,
+    console,
+    fail,
+    train_with_progress,
+    training_precision,
+)
 
 app = typer.Typer(help="Train models.", no_args_is_help=True)
 
@@ -74,6 +84,8 @@ def train_retrieval(
     ] = None,
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation hits@1.")] = 0,
     precision: Precision = "auto",
+    device: Device = "auto",
+    strategy: Strategy = "ddp",
     bf16: Bf16 = False,
     fasttext: Annotated[Path | None, typer.Option(help="FastText .vec file to initialise the embeddings.")] = None,
     init: Annotated[
@@ -119,8 +131,8 @@ def train_retrieval(
     run = RetrievalRun(
         ranker=ranker,
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
-                          warmup_steps=warmup_steps, precision=precision, seed=seed, patience=patience,
-                          log_every=10 if tensorboard else 0,
+                          warmup_steps=warmup_steps, precision=precision, device=device, strategy=strategy,
+                          seed=seed, patience=patience, log_every=10 if tensorboard else 0,
                           tensorboard=str(tensorboard) if tensorboard else None),
         fasttext=str(fasttext) if fasttext else None,
         init=str(init) if init else None,
@@ -177,13 +189,15 @@ def train_plato(
     max_train: Annotated[int | None, typer.Option(help="Train on the first N examples only.")] = None,
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation score.")] = 0,
     precision: Precision = "auto",
+    device: Device = "auto",
+    strategy: Strategy = "ddp",
     bf16: Bf16 = False,
     gradient_checkpointing: bool = False,
     backward: Annotated[bool, typer.Option(help="Stage 1: a backward model p(c|r) for MMI ranking.")] = False,
     dropout: float = 0.1,
     tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard events to this folder.")] = None,
     stream: Stream = False,
-    zero: Annotated[bool, typer.Option(help="Under torchrun: shard Adam's state across the processes.")] = False,
+    zero: Annotated[bool, typer.Option(help="Deprecated: --strategy zero.", hidden=True)] = False,
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
@@ -199,7 +213,8 @@ def train_plato(
         stage=stage, size=config, vocab_size=vocab_size, limits=Limits(max_context, max_persona, max_response),
         batch=BatchConfig(max_tokens=max_tokens, tokens_per_step=tokens_per_step),
         train=TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=warmup_steps, schedule="inverse_sqrt",
-                          grad_clip=1.0, precision=precision, seed=seed, patience=patience, log_every=10, zero=zero,
+                          grad_clip=1.0, precision=precision, device=device, seed=seed, patience=patience,
+                          log_every=10, strategy="zero" if zero else strategy,
                           tensorboard=str(tensorboard) if tensorboard else None),
         max_train=max_train, gradient_checkpointing=gradient_checkpointing, backward=backward, dropout=dropout,
         init=str(init) if init else None, tokenizer=str(tokenizer) if tokenizer else None, stream=stream,
@@ -239,7 +254,9 @@ def train_dry_run(
     world_size: Annotated[int, typer.Option(help="Processes (GPUs) the recipe is planned for (paper: 64).")] = 64,
     max_tokens: Annotated[int, typer.Option(help="Padded tokens per micro-batch.")] = 4096,
     gradient_checkpointing: Annotated[bool, typer.Option(help="Recompute activations in backward.")] = True,
-    zero: Annotated[bool, typer.Option(help="Plan with Adam's state sharded across the processes.")] = False,
+    strategy: Annotated[str, typer.Option(help="ddp, zero or fsdp: what each process holds (as `train plato`).")
+                        ] = "ddp",
+    zero: Annotated[bool, typer.Option(help="Deprecated: --strategy zero.", hidden=True)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Build a paper-size PLATO-2, run one step on made-up data, and report parameters, memory per process and
@@ -249,7 +266,8 @@ def train_dry_run(
     if world_size < 1:
         fail("--world-size must be at least 1")
     try:
-        report = dry_run(config, stage, world_size, max_tokens, gradient_checkpointing, zero=zero)
+        report = dry_run(config, stage, world_size, max_tokens, gradient_checkpointing,
+                         strategy="zero" if zero else strategy)
     except ValueError as e:
         fail(str(e))
     if as_json:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from confab.agents import Candidate, Reply
+from confab.devices import resolve
 from confab.generation import checkpoint, scoring
 from confab.generation.batches import PERSONA_TURN, layout
 from confab.generation.decode import DecodeConfig, Output, generate
@@ -47,8 +48,10 @@ class PlatoAgent:
         precision: str = "auto",
         evaluator_input: str | None = None,
         decoding: dict | None = None,
+        device: str = "auto",
     ):
-        self.model, self.tok, meta = checkpoint.load(generator, precision)
+        self.device = resolve(device)
+        self.model, self.tok, meta = checkpoint.load(generator, precision, self.device)
         # a checkpoint may carry how it is meant to be decoded and ranked (a converted release: as the reference)
         self.evaluator_input = evaluator_input or meta.get("evaluator_input", "ids")
         if self.evaluator_input not in EVALUATOR_INPUTS:
@@ -62,7 +65,7 @@ class PlatoAgent:
             )
         self.evaluator = None
         if evaluator is not None:
-            self.evaluator, etok, emeta = checkpoint.load(evaluator, precision)
+            self.evaluator, etok, emeta = checkpoint.load(evaluator, precision, self.device)
             self.evaluator_limits = checkpoint.limits_of(emeta)  # it reads the context it was trained on
             if emeta["stage"] != "2.2":
                 raise ValueError(f"{evaluator}: a stage-{emeta['stage']} checkpoint; the evaluator is stage 2.2")
@@ -72,7 +75,7 @@ class PlatoAgent:
                 )
         self.backward = None
         if backward is not None:
-            self.backward, btok, bmeta = checkpoint.load(backward, precision)
+            self.backward, btok, bmeta = checkpoint.load(backward, precision, self.device)
             if not bmeta.get("run", {}).get("backward"):
                 raise ValueError(f"{backward}: not a backward model (train one with --stage 1 --backward)")
             if btok.digest() != self.tok.digest():
@@ -99,7 +102,8 @@ class PlatoAgent:
         prefixes = [layout(self.tok, persona, history, None, self.limits) for history, persona in requests]
         slots = None
         if self.latent:
-            slots = self.model.latent_embedding(torch.eye(self.model.config.latent_k)[: self.k]).repeat(
+            one_hot = torch.eye(self.model.config.latent_k, device=self.device)[: self.k]
+            slots = self.model.latent_embedding(one_hot).repeat(
                 len(requests), 1
             )
         with torch.no_grad():

@@ -118,28 +118,29 @@ def evaluator_view(seq: Sequence, tok: Tokenizer, layout: str) -> Sequence:
     return Sequence([tok.cls, *seq.tokens[1:]], seq.roles, seq.turns, seq.prefix)
 
 
-def collate(sequences: list[Sequence], pad: int = 0) -> dict[str, torch.Tensor]:
-    """Right-padded tensors: tokens, roles, turns, positions [B, T]; prefix and length [B]."""
+def collate(sequences: list[Sequence], pad: int = 0, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Right-padded tensors: tokens, roles, turns, positions [B, T]; prefix and length [B]; on `device` (default:
+    the CPU, where training batches are made before they are moved)."""
     width = max(len(s.tokens) for s in sequences)
 
     def padded(rows: list[list[int]], value: int) -> torch.Tensor:
-        return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+        return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long, device=device)
 
     return {
         "tokens": padded([s.tokens for s in sequences], pad),
         "roles": padded([s.roles for s in sequences], 0),
         "turns": padded([s.turns for s in sequences], 0),
         "positions": padded([list(range(len(s.tokens))) for s in sequences], 0),
-        "prefix": torch.tensor([s.prefix for s in sequences]),
-        "length": torch.tensor([len(s.tokens) for s in sequences]),
+        "prefix": torch.tensor([s.prefix for s in sequences], device=device),
+        "length": torch.tensor([len(s.tokens) for s in sequences], device=device),
     }
 
 
 def prefix_lm_mask(prefix: torch.Tensor, length: torch.Tensor, width: int, causal: bool = True) -> torch.Tensor:
     """[B, T, T] booleans, True where query i may attend key j: keys inside the sequence, and (when causal)
     either in the prefix or not after i. Padding queries attend to themselves only, so no row is empty."""
-    i = torch.arange(width)[None, :, None]
-    j = torch.arange(width)[None, None, :]
+    i = torch.arange(width, device=length.device)[None, :, None]
+    j = torch.arange(width, device=length.device)[None, None, :]
     inside = (j < length[:, None, None]) & (i < length[:, None, None])
     allowed = inside & ((j < prefix[:, None, None]) | (j <= i)) if causal else inside
     return allowed | ((i == j) & (i >= length[:, None, None]))
@@ -152,17 +153,18 @@ def coherence_view(batch: dict[str, torch.Tensor], dual: bool) -> tuple[dict[str
     mask = prefix_lm_mask(prefix, length, width, causal=False)
     if not dual:
         return batch, mask
-    column = torch.arange(width)[None, :]
+    column = torch.arange(width, device=prefix.device)[None, :]
     answer = column >= prefix[:, None]
     positions = torch.where(answer & (column < length[:, None]), column - prefix[:, None], batch["positions"])
     same = answer[:, :, None] == answer[:, None, :]
-    return {**batch, "positions": positions}, mask & (same | torch.eye(width, dtype=torch.bool)[None])
+    alone = torch.eye(width, dtype=torch.bool, device=prefix.device)[None]
+    return {**batch, "positions": positions}, mask & (same | alone)
 
 
 def response_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """[B, T] next-token targets: at each response position before [EOS], the token after it; elsewhere -100."""
     tokens, prefix, length = batch["tokens"], batch["prefix"], batch["length"]
-    pos = torch.arange(tokens.size(1))[None, :]
+    pos = torch.arange(tokens.size(1), device=tokens.device)[None, :]
     targets = torch.full_like(tokens, -100)
     targets[:, :-1] = tokens[:, 1:]
     inside = (pos >= prefix[:, None]) & (pos < length[:, None] - 1)

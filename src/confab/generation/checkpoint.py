@@ -11,11 +11,12 @@ from safetensors.torch import load_file, save_file, save_model
 from confab import __version__
 from confab.bundled import resolve
 from confab.config import from_dict, to_dict
+from confab.devices import resolve as resolve_device
 from confab.generation.batches import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import untrained_heads
 from confab.io import atomic_path, atomic_write_json
-from confab.precision import inference_dtype
+from confab.precision import choose
 from confab.text import subwords
 from confab.text.subwords import Tokenizer
 
@@ -35,9 +36,11 @@ def save(folder: Path, model: UnifiedTransformer, tok: Tokenizer, stage: str, li
     )  # fmt: skip
 
 
-def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransformer, Tokenizer, dict]:
-    """The model in eval mode, its tokenizer and its config.json; `precision` as in `precision.inference_dtype`.
-    `bundled:plato2` is the shipped generator."""
+def load(folder: str | Path, precision: str = "float32", device: str | torch.device = "cpu",
+         ) -> tuple[UnifiedTransformer, Tokenizer, dict]:  # fmt: skip
+    """The model in eval mode on `device` (`confab.devices`), its tokenizer and its config.json; `precision` as
+    `confab.precision.choose` says for that device. `bundled:plato2` is the shipped generator."""
+    device = resolve_device(device)
     folder = resolve(folder)[0]
     path = folder / "config.json"
     if not path.exists():
@@ -47,7 +50,7 @@ def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransfo
         raise ValueError(f"{folder}: a {meta.get('kind')!r} checkpoint, not a PLATO-2 one")
     if precision == "auto" and meta.get("precision") == "float32":
         precision = "float32"  # converted in full precision (`convert --dtype float32`: the reference's figures)
-    dtype = inference_dtype(precision)
+    dtype = choose(precision, device).dtype
     # built without memory, then given the file's tensors in the inference dtype: no random initialisation of
     # weights about to be replaced, and no float32 copy of a bfloat16 model (a 24-layer pair: 2.7 -> 1.3 GB)
     with torch.device("meta"):
@@ -70,7 +73,7 @@ def load(folder: str | Path, precision: str = "float32") -> tuple[UnifiedTransfo
     ]:
         raise ValueError(f"{weights}: misshaped tensors {', '.join(wrong[:5])}")
     state = {**fresh, **{k: base[k] for k in shapes if k not in tensors and k not in fresh}, **tensors}
-    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    state = {k: v.to(device, dtype) if v.is_floating_point() else v.to(device) for k, v in state.items()}
     model.load_state_dict(state, assign=True)
     model.eval()
     return model, subwords.load(folder), meta

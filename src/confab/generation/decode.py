@@ -62,18 +62,19 @@ def generate(
     """One response per prefix (each ends with [BOS]); `slots` [B, D] replaces the slot embeddings (latent z);
     `banned` tokens are never emitted (the vocabulary's special tokens but [EOS], as the reference bans UNK,
     BOS and MASK)."""
-    banned = torch.tensor(sorted(set(banned) - {eos}), dtype=torch.long)
+    device = model.device  # everything decoding makes lives where the model does
+    banned = torch.tensor(sorted(set(banned) - {eos}), dtype=torch.long, device=device)
     if config.strategy == "beam":
         return [
             _beam(model, p, eos, config, None if slots is None else slots[i : i + 1], banned)
             for i, p in enumerate(prefixes)
         ]
-    generator = torch.Generator().manual_seed(config.seed) if config.seed is not None else None
+    generator = torch.Generator(device).manual_seed(config.seed) if config.seed is not None else None
     logits, visible, position, cache, role = _first_step(model, prefixes, slots, config.max_length)
     b = len(prefixes)
     out = [[] for _ in range(b)]
-    logprob = torch.zeros(b)
-    done = torch.zeros(b, dtype=torch.bool)
+    logprob = torch.zeros(b, device=device)
+    done = torch.zeros(b, dtype=torch.bool, device=device)
     for step in range(config.max_length):
         # the logits themselves are blocked and sampled (the same order as log p): only the chosen token's log p
         # is needed, logit - logsumexp, not a second vocabulary-wide tensor
@@ -93,26 +94,27 @@ def generate(
         done |= token == eos
         if done.all() or step == config.max_length - 1:
             break
-        visible = torch.cat([visible, torch.ones(b, 1, dtype=torch.bool)], dim=1)
+        visible = torch.cat([visible, visible.new_ones(b, 1)], dim=1)
         logits = _next(model, token, position, visible, cache, role)
         position += 1
     return [Output(out[i], float(logprob[i]), bool(done[i])) for i in range(b)]
 
 
-def _left_padded(prefixes: list[Sequence]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def _left_padded(prefixes: list[Sequence], device: torch.device) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     width = max(len(p.tokens) for p in prefixes)
 
     def rows(get) -> torch.Tensor:
-        return torch.tensor([[0] * (width - len(p.tokens)) + get(p) for p in prefixes], dtype=torch.long)
+        return torch.tensor([[0] * (width - len(p.tokens)) + get(p) for p in prefixes], dtype=torch.long,
+                            device=device)  # fmt: skip
 
     batch = {
         "tokens": rows(lambda p: p.tokens),
         "roles": rows(lambda p: p.roles),
         "turns": rows(lambda p: p.turns),
         "positions": rows(lambda p: list(range(len(p.tokens)))),
-        "length": torch.tensor([len(p.tokens) for p in prefixes]),
+        "length": torch.tensor([len(p.tokens) for p in prefixes], device=device),
     }
-    visible = torch.arange(width)[None, :] >= (width - batch["length"])[:, None]
+    visible = torch.arange(width, device=device)[None, :] >= (width - batch["length"])[:, None]
     return batch, visible
 
 
@@ -120,18 +122,19 @@ def _first_step(model, prefixes: list[Sequence], slots, max_length: int):
     """Encode the prefixes without their final [BOS] in one pass (bidirectional: the slot, persona and context
     see each other and not the response, as in training), then feed [BOS] as the first step. Returns the logits of
     the token after [BOS], the visible keys, the next position, the cache and the response's role per row."""
+    device = model.device
     context = [Sequence(p.tokens[:-1], p.roles[:-1], p.turns[:-1], p.prefix) for p in prefixes]
-    batch, visible = _left_padded(context)
+    batch, visible = _left_padded(context, device)
     width = batch["tokens"].size(1)
     cache = [{"capacity": width + 1 + max_length} for _ in model.blocks]
     mask = None  # no padding (e.g. K candidates of one context): SDPA's unmasked kernel
     if not visible.all():
-        mask = visible[:, None, :].expand(-1, width, -1) | torch.eye(width, dtype=torch.bool)[None]
+        mask = visible[:, None, :].expand(-1, width, -1) | torch.eye(width, dtype=torch.bool, device=device)[None]
     first = (~visible).sum(1)  # the slot is the first visible column of each row
     model(batch, mask, slot=slots, cache=cache, slot_at=first, outputs_from=width - 1)
-    role = torch.tensor([p.roles[-1] for p in prefixes])
-    bos = torch.tensor([p.tokens[-1] for p in prefixes])
-    visible = torch.cat([visible, torch.ones(len(prefixes), 1, dtype=torch.bool)], dim=1)
+    role = torch.tensor([p.roles[-1] for p in prefixes], device=device)
+    bos = torch.tensor([p.tokens[-1] for p in prefixes], device=device)
+    visible = torch.cat([visible, visible.new_ones(len(prefixes), 1)], dim=1)
     position = batch["length"].clone()
     logits = _next(model, bos, position, visible, cache, role)
     return logits, visible, position + 1, cache, role
@@ -182,7 +185,7 @@ def _beam(model, prefix: Sequence, eos: int, config: DecodeConfig, slot: torch.T
     w = config.beam_size
     logits, visible, position, cache, role = _first_step(model, [prefix], slot, config.max_length)
     beams: list[list[int]] = [[]]
-    scores = torch.zeros(1)
+    scores = torch.zeros(1, device=logits.device)
     finished: list[tuple[float, list[int], float]] = []
     for step in range(config.max_length):
         logp = _block(F.log_softmax(logits.float(), dim=-1), beams, eos, step, config, banned)
@@ -201,14 +204,14 @@ def _beam(model, prefix: Sequence, eos: int, config: DecodeConfig, slot: torch.T
         best_open = max(keep_scores, default=-float("inf")) / (step + 2) ** config.length_penalty
         if not keep_rows or (len(finished) >= w and max(f[0] for f in finished) >= best_open):
             break
-        rows = torch.tensor(keep_rows)
+        rows = torch.tensor(keep_rows, device=logits.device)
         for layer in cache:
             layer["k"], layer["v"] = layer["k"][rows], layer["v"][rows]
         beams = [beams[r] + [t] for r, t in zip(keep_rows, keep_tokens, strict=True)]
-        scores = torch.tensor(keep_scores)
-        visible = torch.cat([visible[:1].expand(len(rows), -1), torch.ones(len(rows), 1, dtype=torch.bool)], dim=1)
-        logits = _next(model, torch.tensor(keep_tokens), position.expand(len(rows)), visible, cache,
-                       role.expand(len(rows)))  # fmt: skip
+        scores = torch.tensor(keep_scores, device=logits.device)
+        visible = torch.cat([visible[:1].expand(len(rows), -1), visible.new_ones(len(rows), 1)], dim=1)
+        logits = _next(model, torch.tensor(keep_tokens, device=logits.device), position.expand(len(rows)), visible,
+                       cache, role.expand(len(rows)))  # fmt: skip
         position = position + 1
     if finished:
         _, ids, logprob = max(finished, key=lambda f: f[0])

@@ -3,12 +3,13 @@ report the parameter count, the memory each process needs and the tokens of a st
 
     confab train dry-run --config 1.6B --world-size 64
 
-Memory per process for training with Adam in float32 under DDP (how `fit` distributes): weights 4 bytes a
-parameter, gradients 4, Adam's two moments 8, all on every process; with `zero`, Adam's moments are sharded and
-each process keeps 1/world of them. Activations come on top: measured here for
-one micro-batch of `max_tokens`, with activation checkpointing unless it is turned off. When the step with Adam
-would not fit in this machine's memory, the step runs forward and backward only, in bfloat16, and the report says
-so.
+Memory per process (per GPU) for training with Adam in float32 under each strategy of `fit`: weights 4 bytes a
+parameter, gradients 4, Adam's two moments 8. "ddp": all of it on every process; "zero": Adam's moments sharded,
+1/world each; "fsdp": weights, gradients and moments sharded, plus the whole weights of the two largest layers
+gathered at a time (the one computing and the one prefetched). Activations come on top: measured here for one
+micro-batch of `max_tokens`, with activation checkpointing unless it is turned off. When the step with Adam would
+not fit in this machine's memory, the step runs forward and backward only, in the precision `auto` picks here
+(bfloat16 where the CPU has units for it), and the report says so.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from confab.generation.batches import Sequence, collate
 from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import Objective
 from confab.generation.train import PAPER_RECIPE
+from confab.precision import choose
 from confab.training import TrainConfig, make_optimizer
 
 BYTES_PER_PARAMETER = {"weights": 4, "gradients": 4, "adam": 8}
@@ -37,12 +39,27 @@ def parameter_count(config: PlatoConfig) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def memory_plan(parameters: int, world: int = 1, zero: bool = False) -> dict:
-    """Bytes per process for weights, gradients and Adam state under DDP (Adam's sharded with `zero`)."""
+def memory_plan(parameters: int, world: int = 1, strategy: str = "ddp", layer: int = 0) -> dict:
+    """Bytes per process for weights, gradients and Adam state under `strategy` (ddp, zero, fsdp); `layer`: the
+    parameters of the largest unit FSDP gathers whole."""
     plan = {k: parameters * b for k, b in BYTES_PER_PARAMETER.items()}
-    if zero:
+    if strategy == "zero":
         plan["adam"] = math.ceil(plan["adam"] / world)
+    elif strategy == "fsdp":
+        plan = {k: math.ceil(v / world) for k, v in plan.items()}
+        plan["gathered_layers"] = 2 * layer * BYTES_PER_PARAMETER["weights"]
+    elif strategy != "ddp":
+        raise ValueError(f"strategy {strategy!r}: ddp, zero or fsdp")
     return plan
+
+
+def largest_unit(config: PlatoConfig) -> int:
+    """Parameters of the largest unit FSDP shards apart: a block, or the embeddings the root holds."""
+    with torch.device("meta"):
+        model = UnifiedTransformer(config)
+    block = sum(p.numel() for p in model.blocks[0].parameters())
+    rest = sum(p.numel() for p in model.parameters()) - block * len(model.blocks)
+    return max(block, rest)
 
 
 def made_up_batch(config: PlatoConfig, tokens: int, length: int = 128) -> dict:
@@ -57,21 +74,24 @@ def made_up_batch(config: PlatoConfig, tokens: int, length: int = 128) -> dict:
 
 
 def dry_run(size: str, stage: str = "1", world: int = 64, max_tokens: int = 4096, checkpointing: bool = True,
-            vocab_size: int = 8000, zero: bool = False) -> dict:  # fmt: skip
+            vocab_size: int = 8000, strategy: str = "ddp") -> dict:  # fmt: skip
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; sizes: {', '.join(SIZES)}")
     if stage not in ("1", "2.1"):
         raise ValueError("the dry run checks the generation stages, 1 and 2.1 (2.2 has the same model)")
     config = PlatoConfig(vocab_size=vocab_size, gradient_checkpointing=checkpointing, **SIZES[size])
     parameters = parameter_count(config)
-    plan = memory_plan(parameters, world, zero)
+    layer = largest_unit(config)
+    plan = memory_plan(parameters, world, strategy, layer)
     tokens_per_step = PAPER_RECIPE[stage]["tokens_per_step"]
     report = {
         "size": size, "stage": stage, "parameters": parameters, "world_size": world,
-        "strategy": "ddp + zero-1" if zero else "ddp", "activation_checkpointing": checkpointing,
+        "strategy": strategy, "activation_checkpointing": checkpointing,
         "tokens_per_step": tokens_per_step, "max_tokens_per_micro_batch": max_tokens,
         "micro_batches_per_process_per_step": math.ceil(tokens_per_step / (world * max_tokens)),
         "memory_per_process_gb": {k: round(v / GB, 2) for k, v in plan.items()},
+        "weights_gradients_adam_per_process_gb_by_strategy": {
+            s: round(sum(memory_plan(parameters, world, s, layer).values()) / GB, 2) for s in ("ddp", "zero", "fsdp")},
     }  # fmt: skip
     needed = sum(memory_plan(parameters).values())  # this one process holds all of Adam's state
     available = psutil.virtual_memory().available
@@ -88,11 +108,12 @@ def dry_run(size: str, stage: str = "1", world: int = 64, max_tokens: int = 4096
         optimizer.step()
         report["step"] = "forward, backward and an Adam step in float32"
     else:
-        model = UnifiedTransformer(config).to(torch.bfloat16)
+        dtype = choose("auto").dtype
+        model = UnifiedTransformer(config).to(dtype)
         loss = Objective(model, stage)(batch)
         loss.backward()
-        report["step"] = (f"forward and backward only, in bfloat16: weights, gradients and Adam in float32 need "
-                          f"{needed / GB:.1f} GB, {available / GB:.1f} GB are free here")  # fmt: skip
+        report["step"] = (f"forward and backward only, in {str(dtype)[6:]}: weights, gradients and Adam in float32 "
+                          f"need {needed / GB:.1f} GB, {available / GB:.1f} GB are free here")  # fmt: skip
     report["step_seconds"] = round(time.perf_counter() - start, 2)
     report["loss"] = round(float(loss.detach()), 4)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

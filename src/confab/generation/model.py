@@ -183,7 +183,7 @@ class UnifiedTransformer(nn.Module):
         a loss that reads only the response need not pay for the context's last layer."""
         c = self.config
         x = self.tokens(batch["tokens"])
-        rows, column = torch.arange(x.size(0)), 0 if slot_at is None else slot_at
+        rows, column = torch.arange(x.size(0), device=x.device), 0 if slot_at is None else slot_at
         if slot is not None:
             x = x.clone()
             x[rows, column] = slot.to(x.dtype)
@@ -205,6 +205,10 @@ class UnifiedTransformer(nn.Module):
             else:
                 x = block(x, mask, None if cache is None else cache[i], start)
         return self.norm(x)
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm_bias.device
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return F.linear(self.lm_transform(hidden), self.tokens.weight, self.lm_bias)

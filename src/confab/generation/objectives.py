@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from confab.devices import to_device
 from confab.generation.batches import coherence_view, prefix_lm_mask, response_targets
 from confab.generation.model import UnifiedTransformer
 
@@ -48,6 +49,7 @@ class Objective(nn.Module):
             getattr(model, name).requires_grad_(False)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        batch = to_device(batch, self.model.device)  # validation hands in batches made on the CPU
         parts = {"1": self.generation, "2.1": self.latent_generation, "2.2": self.evaluation}[self.stage](batch)
         self.last = {k: float(v.detach()) for k, v in parts.items()}
         return sum(parts.values())
@@ -113,7 +115,7 @@ def in_batch_ranking(model: UnifiedTransformer, hidden: torch.Tensor, batch: dic
         return hidden.new_zeros(()).float()
     u, v = model.pair_vectors(hidden[true], batch["prefix"][true], batch["length"][true])
     cosines = F.normalize(u, dim=-1) @ F.normalize(v, dim=-1).T
-    return F.cross_entropy(model.similarity.weight.float()[0, 0] * cosines, torch.arange(len(u)))
+    return F.cross_entropy(model.similarity.weight.float()[0, 0] * cosines, torch.arange(len(u), device=u.device))
 
 
 def information(logits: torch.Tensor) -> torch.Tensor:

@@ -52,7 +52,7 @@ def coherence(
     seqs = [evaluator_view(layout(tok, persona, context, r, limits), tok, limits.layout) for r in responses]
     if model.config.coherence == "dual" and _one_prefix(seqs):
         return _dual_shared(model, seqs, tok.pad).float().softmax(-1)[:, 1]
-    batch, mask = coherence_view(collate(seqs, tok.pad), model.config.coherence == "dual")
+    batch, mask = coherence_view(collate(seqs, tok.pad, model.device), model.config.coherence == "dual")
     hidden = model(batch, mask)
     return model.coherence_logits(hidden, batch["prefix"], batch["length"]).float().softmax(-1)[:, 1]
 
@@ -71,7 +71,7 @@ def _dual_shared(model: UnifiedTransformer, seqs: list[Sequence], pad: int) -> t
     answers = [Sequence(s.tokens[p:], s.roles[p:], s.turns[p:], 0) for s in seqs]  # positions from 0
     u, v = (
         model.pair_vectors(model(*coherence_view(batch, True)), batch["prefix"], batch["length"])[side]
-        for batch, side in ((collate([context], pad), 0), (collate(answers, pad), 1))
+        for batch, side in ((collate([context], pad, model.device), 0), (collate(answers, pad, model.device), 1))
     )
     return model.pair_logits(u.expand_as(v), v)
 
@@ -79,7 +79,7 @@ def _dual_shared(model: UnifiedTransformer, seqs: list[Sequence], pad: int) -> t
 @torch.no_grad()
 def loglik(model: UnifiedTransformer, seqs: list[Sequence], pad: int) -> torch.Tensor:
     """Token-averaged log-likelihood of each sequence's response given its prefix."""
-    batch = collate(seqs, pad)
+    batch = collate(seqs, pad, model.device)
     mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
     logp = model.logits(model(batch, mask)).float().log_softmax(-1)
     targets = response_targets(batch)
@@ -111,6 +111,6 @@ class PlatoScorer:
 
     def __call__(self, examples: list[dict], candidates: list[list[str]]) -> list[np.ndarray]:
         return [
-            self.score(list(e.get("persona") or []), list(e["context"]), cands).numpy()
+            self.score(list(e.get("persona") or []), list(e["context"]), cands).cpu().numpy()
             for e, cands in zip(examples, candidates, strict=True)
         ]

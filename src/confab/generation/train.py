@@ -91,7 +91,7 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     if run.init and run.init_encoder:
         raise ValueError("--init (a confab checkpoint) and --init-encoder (a pretrained encoder): one of them")
     seed_everything(run.train.seed)
-    rank, world = distributed()
+    rank, world = distributed(run.train.device)
     if run.stream:
         if run.max_train is not None:
             raise ValueError("--max-train reads the first examples into memory; it does not go with --stream")
@@ -176,7 +176,7 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
 
     work = out / ".train"
     result = fit(objective, batches, steps_per_epoch, run.train, work, validate, metric, progress, higher)
-    if distributed()[0] != 0:
+    if distributed(run.train.device)[0] != 0:
         return result  # rank 0 writes the checkpoint
     extra = {"run": to_dict(run), "data": [str(d) for d in datasets], "result": result}
     checkpoint.save(out, model, tok, run.stage, run.limits, extra | ({"base": base} if base else {}))

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from confab.agents import Candidate, Reply
+from confab.devices import resolve
 from confab.retrieval import checkpoint
 from confab.retrieval.index import CandidateIndex
 from confab.retrieval.model import Query
@@ -20,9 +21,10 @@ RERANK = 100
 
 
 class RetrievalAgent:
-    def __init__(self, model_dir: str | Path, index_dir: str | Path, top_k: int = 10, precision: str = "auto"):
+    def __init__(self, model_dir: str | Path, index_dir: str | Path, top_k: int = 10, precision: str = "auto",
+                 device: str = "auto"):  # fmt: skip
         model, tokenizer, self.meta = checkpoint.load(model_dir)
-        self.scorer = RankerScorer(model, tokenizer, precision=precision)
+        self.scorer = RankerScorer(model.to(resolve(device)), tokenizer, precision=precision)
         self.index = CandidateIndex(index_dir)
         self.top_k = top_k
         self.scored_by = f"{model.config.similarity_name} of the context and response encodings"
@@ -35,7 +37,7 @@ class RetrievalAgent:
         start = time.perf_counter()
         examples = [{"context": history or [""], "persona": persona} for history, persona in requests]
         query = self.scorer.encode_queries(examples)
-        vectors = query.vector.float().numpy()
+        vectors = query.vector.float().cpu().numpy()  # the index searches on the CPU (FAISS)
         if query.memories is None or self.scorer.model.match.item() == 0.0:
             found = self.index.search(vectors, self.top_k)
         else:
@@ -54,7 +56,8 @@ class RetrievalAgent:
         for i, row in enumerate(ids):
             row = row[row >= 0]
             one = Query(*(None if x is None else x[i : i + 1] for x in query))
-            scores = self.scorer.model.scores(one, torch.from_numpy(self.index.vectors(row)))[0].numpy()
+            found = torch.from_numpy(self.index.vectors(row)).to(self.scorer.device)
+            scores = self.scorer.model.scores(one, found)[0].cpu().numpy()
             best = np.argsort(-scores, kind="stable")[: self.top_k]
             out.append([(self.index.texts[row[j]], float(scores[j])) for j in best])
         return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from confab.devices import model_device
 from confab.precision import choose
 from confab.retrieval.batches import context_texts, persona_texts, token_limit
 from confab.retrieval.model import PersonaRanker, Query
@@ -15,13 +16,14 @@ from confab.text import tokenize
 class RankerScorer:
     """Scores with a PersonaRanker. Each distinct text of a call (a turn, a persona sentence, a candidate) is
     encoded once, in batches of similar lengths: personas repeat over a dialogue's turns, turns over its
-    examples, candidates over the examples of a file. `precision` as `confab.precision.choose`: bfloat16 autocast
-    where the CPU has bfloat16 matrix units."""
+    examples, candidates over the examples of a file. Everything is computed where the model is; `precision` as
+    `confab.precision.choose` says for that device (bfloat16 autocast where it computes bfloat16 fast)."""
 
     def __init__(self, model: PersonaRanker, tokenizer, batch_size: int = 256, precision: str = "auto",
                  cache_size: int = 100_000):  # fmt: skip
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
-        self.precision = choose(precision)
+        self.device = model_device(model)
+        self.precision = choose(precision, self.device)
         self.encoded = 0  # texts through the encoder, for the tests and benchmarks
         # (role, text) -> vector, across calls: an evaluation's calls share candidates and personas; emptied when
         # full (100,000 vectors of 384 floats: 150 MB). The model must not change while the scorer is in use.
@@ -41,12 +43,13 @@ class RankerScorer:
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i : i + self.batch_size]
             ids, mask = self.tokenizer.encode(chunk, limit, keep_end=keep_end)
+            ids, mask = ids.to(self.device), mask.to(self.device)
             with self.precision.autocast():
                 vectors = self.model.encode(ids, mask, role).float()
             self._cache.update(zip(((role, t) for t in chunk), vectors, strict=True))
             self.encoded += len(chunk)
         if not texts:
-            return torch.zeros(0, self.model.context_encoder.dim)
+            return torch.zeros(0, self.model.context_encoder.dim, device=self.device)
         return torch.stack([self._cache[role, t] for t in texts])
 
     def encode_responses(self, texts: list[str]) -> torch.Tensor:
@@ -66,8 +69,8 @@ class RankerScorer:
         flat = [t for x in lists for t in x]
         vectors = self.encode_texts(flat, role)
         n = max(len(x) for x in lists)
-        out = torch.zeros(len(lists), n, vectors.size(-1))
-        mask = torch.zeros(len(lists), n, dtype=torch.bool)
+        out = vectors.new_zeros(len(lists), n, vectors.size(-1))
+        mask = torch.zeros(len(lists), n, dtype=torch.bool, device=self.device)
         at = 0
         for i, x in enumerate(lists):
             out[i, : len(x)], mask[i, : len(x)] = vectors[at : at + len(x)], True
@@ -83,7 +86,7 @@ class RankerScorer:
         out = []
         for i, cands in enumerate(candidates):
             one = Query(*(None if x is None else x[i : i + 1] for x in query))
-            out.append(self.model.scores(one, responses[[position[c] for c in cands]])[0].numpy())
+            out.append(self.model.scores(one, responses[[position[c] for c in cands]])[0].cpu().numpy())
         return out
 
 

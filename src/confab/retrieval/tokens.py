@@ -22,9 +22,10 @@ def join_turns(turns: list[str]) -> str:
 
 def _pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(1, max((len(r) for r in rows), default=1))
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    # made on the CPU, whatever the default device: batches are moved to the model's device at its door
+    ids = torch.full((len(rows), width), pad, dtype=torch.long, device="cpu")
     for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long, device="cpu")
     return ids, ids != pad
 
 

@@ -44,7 +44,7 @@ def train_retrieval(
     datasets = [Path(d) for d in (data if isinstance(data, list) else [data])]
     data, out = datasets[0], Path(out)
     seed_everything(run.train.seed)
-    rank, world = distributed()
+    rank, world = distributed(run.train.device)
     if run.stream:
         if run.max_train is not None:
             raise ValueError("--max-train reads the first examples into memory; it does not go with --stream")
@@ -106,7 +106,7 @@ def train_retrieval(
 
     work = out / ".train"
     result = fit(model, batches, steps, run.train, work, validate, "hits@1", progress)
-    if distributed()[0] != 0:
+    if distributed(run.train.device)[0] != 0:
         return result  # rank 0 writes the checkpoint
     checkpoint.save(out, model, tokenizer, {"run": to_dict(run), "data": [str(d) for d in datasets], "result": result})
     shutil.rmtree(work, ignore_errors=True)
