@@ -43,7 +43,7 @@ random_release('$RELEASE', Path('$WORK/release'), Path('../shared/plato2_referen
 else
   step "bundled:plato2 answers on $DEVICE"
   echo "what do you do for a living ?" | confab respond --model bundled:plato2 --device "$DEVICE" --json \
-    | "$PY" -c "import json, sys; r = json.load(sys.stdin); assert len(r['candidates']) == 20; print(r['text'])"
+    | "$PY" -c "import json, sys; r = json.load(sys.stdin); assert len(r['candidates']) == 20; print(r['response'])"
 fi
 
 step "the bundled PERSONA-CHAT sample as a dataset"

@@ -14,9 +14,10 @@ data, out, bpe = sys.argv[1:4]
 streamed = "stream" in sys.argv[4:]  # read the split from disk, a share per process
 # what each process holds: the whole model, 1/N of the optimizer state (zero) or of everything (fsdp)
 strategy = next((s for s in ("zero", "fsdp") if s in sys.argv[4:]), "ddp")
+resumable = "resumable" in sys.argv[4:]  # two epochs with a resume point every 2 steps, to be killed
 train = TrainConfig(
-    epochs=2 if streamed else 1, lr=2e-3, optimizer="adam", warmup_steps=3, schedule="inverse_sqrt",
-    strategy=strategy,
+    epochs=2 if streamed or resumable else 1, lr=2e-3, optimizer="adam", warmup_steps=3, schedule="inverse_sqrt",
+    strategy=strategy, save_every=2 if resumable else 200,
     precision="float32",  # one process and two must agree to float tolerance: no bfloat16 rounding
 )  # fmt: skip
 run = PlatoRun(stage="1", size="tiny", tokenizer=bpe, dropout=0.0, limits=Limits(32, 8, 16), train=train,

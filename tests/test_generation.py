@@ -534,6 +534,37 @@ def test_ddp_on_two_gloo_processes_matches_one_process(topical, tmp_path):
     assert not torch.allclose(one["blocks.0.mlp.0.weight"], fresh.blocks[0].mlp[0].weight, atol=1e-3)
 
 
+def test_a_sharded_run_killed_with_sigkill_resumes_to_the_same_weights(topical, tmp_path):
+    """FSDP over 2 gloo processes: the resume point gathers the sharded weights and Adam state whole on rank 0, and
+    a run killed (every process at once) and started again ends with the weights of a run never interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.torch import load_file
+
+    args = [str(topical / "ds"), None, str(topical / "bpe"), "fsdp", "resumable"]
+    ddp_plato([*args[:1], str(tmp_path / "whole"), *args[2:]], 2, free_port())
+    killed = tmp_path / "killed"
+    launch = ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port())]
+    script = str(Path(__file__).parent / "ddp_plato.py")
+    proc = subprocess.Popen([sys.executable, *launch, script, args[0], str(killed), *args[2:]], start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    state = killed / ".train" / "train_state.pt"
+    deadline = time.time() + 300
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both of its workers
+    proc.wait()
+    assert not (killed / "model.safetensors").exists()
+    ddp_plato([args[0], str(killed), *args[2:]], 2, free_port())
+    whole, resumed = load_file(tmp_path / "whole" / "model.safetensors"), load_file(killed / "model.safetensors")
+    assert all(torch.allclose(whole[k], resumed[k], atol=1e-6) for k in whole)
+
+
 @pytest.mark.parametrize("stage", ["1", "2.2"])
 def test_streamed_steps_hold_every_example_once_across_ranks(topical, stage):
     """Each rank plans its stream chunk by chunk; together the ranks' micro-batches hold each example once."""
