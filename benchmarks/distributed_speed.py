@@ -18,6 +18,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 CASES = ("torch-ddp", "fabric-ddp", "fabric-fsdp2", "accelerate-ddp", "accelerate-fsdp")
 
@@ -76,11 +77,11 @@ def worker(case: str, steps: int) -> None:
     times = []
     for i in range(steps):
         b = batch(2 * i + rank)
-        start = torch.utils.benchmark.utils.timer.timer()
+        start = time.perf_counter()
         optimizer.zero_grad()
         backward(net(b))
         optimizer.step()
-        times.append(torch.utils.benchmark.utils.timer.timer() - start)
+        times.append(time.perf_counter() - start)
     whole = [p.full_tensor() if hasattr(p, "full_tensor") else p for p in objective.parameters()]
     total = sum(float(p.detach().double().sum()) for p in whole)
     if rank == 0:
