@@ -52,8 +52,12 @@ def test_to_device_moves_tensors_and_keeps_the_rest():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where there is no GPU")
 @pytest.mark.parametrize("command", [["respond", "--model", "bundled:plato2"],
                                      ["respond", "--model", "bundled:retrieval"],
-                                     ["train", "plato", "--data", "x", "--out", "y"]])  # fmt: skip
-def test_asking_for_a_gpu_that_is_not_there_exits_2_with_the_reason(command, tmp_path):
+                                     ["train", "plato", "--data", "x", "--out", "y"],
+                                     ["eval", "ranking", "--model", "bundled:retrieval", "--format", "parlai", "--data",
+                                      "FIXTURE", "--report", "REPORT"]])  # fmt: skip
+def test_asking_for_a_gpu_that_is_not_there_exits_2_with_the_reason(command, fixtures, tmp_path):
+    command = [str(fixtures / "personachat_fixture.txt") if w == "FIXTURE" else str(tmp_path) if w == "REPORT" else w
+               for w in command]  # fmt: skip
     result = CliRunner().invoke(app, [*command, "--device", "cuda"], input="hi\n")
     assert result.exit_code == 2, result.output
     assert "sees no CUDA GPU" in " ".join(result.output.split())

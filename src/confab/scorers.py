@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from confab.devices import resolve
 from confab.eval.selection import Scorer
 
 
-def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple[Scorer, str, bool]:
-    """(scorer, what it scores, whether its scores are probabilities). `corpus` gives TF-IDF its document
-    frequencies."""
+def load_scorer(model: str, corpus: list[str], precision: str = "auto", device: str = "auto",
+                ) -> tuple[Scorer, str, bool]:  # fmt: skip
+    """(scorer, what it scores, whether its scores are probabilities), its model on `device` (confab.devices).
+    `corpus` gives TF-IDF its document frequencies."""
     if model == "tfidf":
         from confab.retrieval.score import TfidfScorer
 
@@ -24,7 +26,8 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
         from confab.retrieval.score import RankerScorer
 
         ranker, tokenizer, _ = checkpoint.zero_shot()
-        return RankerScorer(ranker, tokenizer, precision=precision), "untrained encoder, cosine", False
+        scorer = RankerScorer(ranker.to(resolve(device)), tokenizer, precision=precision)
+        return scorer, "untrained encoder, cosine", False
     model = str(scorer_folder(model))
     path = Path(model) / "config.json"
     if not path.exists():
@@ -35,12 +38,13 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto") -> tuple
         from confab.retrieval.score import RankerScorer
 
         ranker, tokenizer, _ = checkpoint.load(model)
-        return RankerScorer(ranker, tokenizer, precision=precision), f"retrieval {ranker.config.similarity_name}", False
+        scorer = RankerScorer(ranker.to(resolve(device)), tokenizer, precision=precision)
+        return scorer, f"retrieval {ranker.config.similarity_name}", False
     if kind == "confab-plato":
         from confab.generation import checkpoint
         from confab.generation.scoring import PlatoScorer
 
-        generator, tok, meta = checkpoint.load(model, precision)
+        generator, tok, meta = checkpoint.load(model, precision, resolve(device))
         scorer = PlatoScorer(generator, tok, checkpoint.limits_of(meta), meta)
         name = {"coherence": "p(l=1|c,r)", "forward": "log p(r|c)", "backward": "log p(c|r)"}[scorer.kind]
         return scorer, name, scorer.kind == "coherence"

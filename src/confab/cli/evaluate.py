@@ -11,8 +11,10 @@ from confab.cli.common import (
     PRECISION_HELP,
     AgentDevice,
     AsJson,
+    Device,
     Precision,
     ReportDir,
+    device_or_fail,
     fail,
     finish,
     model_options,
@@ -43,6 +45,7 @@ def eval_ranking(
     k: Annotated[list[int] | None, typer.Option("--k", help="hits@k for these k (repeatable).")] = None,
     max_examples: Annotated[int | None, typer.Option(help="Rank the first N examples only.")] = None,
     precision: Precision = "auto",
+    device: Device = "auto",
     seed: int = 0,
     report: ReportDir = None,
     as_json: AsJson = False,
@@ -55,7 +58,8 @@ def eval_ranking(
     ks = tuple(k or (1, 3, 10))
     folder, inputs = prepare("eval ranking", report, [data], scorers=model)
     try:
-        results = ranking_results(model, data, format, split, candidates, ks, seed, precision, max_examples)
+        results = ranking_results(model, data, format, split, candidates, ks, seed, precision, max_examples,
+                                  device_or_fail(device))
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
     n = results[0]["candidates"]
@@ -76,6 +80,7 @@ def eval_selection(
     ] = None,
     max_contexts: Annotated[int | None, typer.Option(help="Score the first N contexts only.")] = None,
     precision: Precision = "auto",
+    device: Device = "auto",
     report: ReportDir = None,
     as_json: AsJson = False,
 ) -> None:
@@ -90,7 +95,7 @@ def eval_selection(
     kinds = list(negatives or NEGATIVES)
     folder, inputs = prepare("eval selection", report, [data], scorers=model)
     try:
-        contexts, results = selection_results(model, data, kinds, max_contexts, precision)
+        contexts, results = selection_results(model, data, kinds, max_contexts, precision, device_or_fail(device))
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
     table = Table(f"Response selection on {data.name} ({contexts} contexts)",
@@ -116,6 +121,7 @@ def eval_perplexity(
     split: str = "test",
     max_examples: Annotated[int | None, typer.Option(help="The first N examples of the split.")] = None,
     precision: Precision = "float32",
+    device: Device = "auto",
     report: ReportDir = None,
     as_json: AsJson = False,
 ) -> None:
@@ -127,7 +133,7 @@ def eval_perplexity(
 
     folder, inputs = prepare("eval perplexity", report, [data], checkpoints=model)
     try:
-        results = perplexity_results(model, data, split, max_examples, precision)
+        results = perplexity_results(model, data, split, max_examples, precision, device_or_fail(device))
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
     columns = ["model", "stage", "perplexity (tokens)", "tokens", "perplexity (words)", "latents used"]
@@ -315,6 +321,7 @@ def table_mazare1(
     candidates: PaperCandidates = 100,
     max_examples: FirstTestExamples = None,
     precision: Precision = "auto",
+    device: Device = "auto",
     seed: int = 0,
     report: ReportDir = None,
     as_json: AsJson = False,
@@ -322,7 +329,8 @@ def table_mazare1(
     """Mazaré et al. Table 1: hits@1/3/10 of each encoder with and without persona, and the IR baseline."""
     from confab.eval.paper_tables import mazare_table1
 
-    _paper_table(ctx, "mazare1", lambda: mazare_table1(model, data, candidates, seed, precision, max_examples),
+    on = device_or_fail(device)
+    _paper_table(ctx, "mazare1", lambda: mazare_table1(model, data, candidates, seed, precision, max_examples, on),
                  dict(data=[data], scorers=model), seed, report, as_json, "hits")  # fmt: skip
 
 
@@ -334,6 +342,7 @@ def table_mazare3(
     candidates: PaperCandidates = 100,
     max_examples: FirstTestExamples = None,
     precision: Precision = "auto",
+    device: Device = "auto",
     seed: int = 0,
     report: ReportDir = None,
     as_json: AsJson = False,
@@ -342,7 +351,8 @@ def table_mazare3(
     dataset: N sentences at most, rules / rules + classifier / random from user / random from dataset)."""
     from confab.eval.paper_tables import mazare_table3
 
-    _paper_table(ctx, "mazare3", lambda: mazare_table3(model, data, candidates, seed, precision, max_examples),
+    on = device_or_fail(device)
+    _paper_table(ctx, "mazare3", lambda: mazare_table3(model, data, candidates, seed, precision, max_examples, on),
                  dict(data=[data], scorers=model), seed, report, as_json, "hits_at_1")  # fmt: skip
 
 
@@ -353,6 +363,7 @@ def table_mazare4(
     data: Annotated[list[Path], typer.Option(help="Dataset folders, one column each (paper: PERSONA-CHAT, REDDIT).")],
     max_examples: Annotated[int | None, typer.Option(help="The first N test examples of each only.")] = None,
     precision: Precision = "auto",
+    device: Device = "auto",
     seed: int = 0,
     report: ReportDir = None,
     as_json: AsJson = False,
@@ -361,7 +372,8 @@ def table_mazare4(
     candidates, PERSONA-CHAT's 20, else 100)."""
     from confab.eval.paper_tables import mazare_table4
 
-    _paper_table(ctx, "mazare4", lambda: mazare_table4(model, data, seed, precision, max_examples),
+    on = device_or_fail(device)
+    _paper_table(ctx, "mazare4", lambda: mazare_table4(model, data, seed, precision, max_examples, on),
                  dict(data=data, scorers=model), seed, report, as_json, "transfer")  # fmt: skip
 
 
@@ -404,6 +416,7 @@ def table_plato8(
     negatives: Annotated[str, typer.Option(help="random | adversarial | both.")] = "both",
     max_contexts: Annotated[int | None, typer.Option(help="Score the first N contexts only.")] = None,
     precision: Precision = "auto",
+    device: Device = "auto",
     report: ReportDir = None,
     as_json: AsJson = False,
 ) -> None:
@@ -413,7 +426,8 @@ def table_plato8(
 
     if negatives not in NEGATIVES:
         fail(f"--negatives must be one of {', '.join(NEGATIVES)}, not {negatives}")
-    _paper_table(ctx, "plato8", lambda: plato_table8(model, data, negatives, max_contexts, precision),
+    on = device_or_fail(device)
+    _paper_table(ctx, "plato8", lambda: plato_table8(model, data, negatives, max_contexts, precision, on),
                  dict(data=[data], scorers=model), None, report, as_json, "selection")  # fmt: skip
 
 

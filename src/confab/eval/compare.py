@@ -44,6 +44,7 @@ def ranking_results(
     seed: int = 0,
     precision: str = "auto",
     limit: int | None = None,
+    device: str = "auto",
 ) -> list[dict]:
     """hits@k and MRR of each model on the same candidate sets (the same seed draws the same negatives)."""
     from confab.retrieval.evaluate import evaluate
@@ -53,14 +54,15 @@ def ranking_results(
     corpus = tfidf_corpus(data, format, examples) if "tfidf" in models else []
     results = []
     for name in models:
-        scorer, score, _ = load_scorer(name, corpus, precision)
+        scorer, score, _ = load_scorer(name, corpus, precision, device)
         metrics = evaluate(scorer, examples, n=candidates, seed=seed, ks=tuple(ks))
         results.append({"model": str(name), "score": score, **metrics})
     return results
 
 
 def selection_results(
-    models: Sequence[str], data: Path, kinds: Sequence[str], limit: int | None = None, precision: str = "auto"
+    models: Sequence[str], data: Path, kinds: Sequence[str], limit: int | None = None, precision: str = "auto",
+    device: str = "auto",
 ) -> tuple[int, list[dict]]:
     """(contexts, each model's MAP/MRR/P@1 per kind of negatives) on DailyDialog++-style data."""
     from confab.eval.selection import evaluate_selection, read_selection
@@ -70,14 +72,15 @@ def selection_results(
     corpus = [t for it in items for t in [*it["context"], *it["positive"], *it["adversarial"], *it["random"]]]
     results = []
     for name in models:
-        scorer, score, probabilities = load_scorer(name, corpus, precision)
+        scorer, score, probabilities = load_scorer(name, corpus, precision, device)
         results.append({"model": str(name), "score": score,
                         "metrics": evaluate_selection(scorer, items, list(kinds), probabilities)})  # fmt: skip
     return len(items), results
 
 
 def perplexity_results(
-    models: Sequence[Path], data: Path, split: str = "test", limit: int | None = None, precision: str = "float32"
+    models: Sequence[Path], data: Path, split: str = "test", limit: int | None = None, precision: str = "float32",
+    device: str = "auto",
 ) -> list[dict]:
     """Each PLATO-2 generator's perplexity of the split's reference responses: per subword token (`ppl`) and per
     word (`word_ppl`, the same total log-likelihood over the responses' whitespace words), which compares models
@@ -87,16 +90,16 @@ def perplexity_results(
     examples = read_split(data, split).to_pylist()[:limit]
     if not examples:
         raise ValueError(f"{data}: no {split} examples")
-    return [perplexity_of(path, examples, precision) for path in models]
+    return [perplexity_of(path, examples, precision, device) for path in models]
 
 
-def perplexity_of(path: Path | str, examples: list[dict], precision: str = "float32") -> dict:
+def perplexity_of(path: Path | str, examples: list[dict], precision: str = "float32", device: str = "auto") -> dict:
     from confab.generation import checkpoint
     from confab.generation.data import BatchConfig, encode
     from confab.generation.objectives import Objective
     from confab.generation.train import evaluate_stage
 
-    model, tok, meta = checkpoint.load(path, precision)
+    model, tok, meta = checkpoint.load(path, precision, device)
     stage = meta.get("stage")
     if stage not in ("1", "2.1") or meta.get("run", {}).get("backward"):
         raise ValueError(f"{path}: perplexity of responses needs a forward generator (stage 1 or 2.1)")

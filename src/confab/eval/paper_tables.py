@@ -59,9 +59,10 @@ def _percent(x: float) -> float:
 
 
 def mazare_table1(models: Sequence[str], data: Path, candidates: int | None = 100, seed: int = 0,
-                  precision: str = "auto", limit: int | None = None) -> tuple[Table, list[dict]]:  # fmt: skip
+                  precision: str = "auto", limit: int | None = None, device: str = "auto",
+                  ) -> tuple[Table, list[dict]]:  # fmt: skip
     results = ranking_results(_with_baseline(models), data, "parquet", "test", candidates, (1, 3, 10), seed,
-                              precision, limit)  # fmt: skip
+                              precision, limit, device)  # fmt: skip
     rows = [[r["model"], *_describe(r["model"]), *(_percent(r[f"hits@{k}"]) for k in (1, 3, 10))] for r in results]
     n = results[0]["candidates"]
     table = Table(f"Test results when classifying the correct answer among {n} candidates ({Path(data).name})",
@@ -84,8 +85,9 @@ def persona_selection(model: str) -> tuple[int, str]:
 
 
 def mazare_table3(models: Sequence[str], data: Path, candidates: int | None = 100, seed: int = 0,
-                  precision: str = "auto", limit: int | None = None) -> tuple[Table, list[dict]]:  # fmt: skip
-    results = ranking_results(list(models), data, "parquet", "test", candidates, (1,), seed, precision, limit)
+                  precision: str = "auto", limit: int | None = None, device: str = "auto",
+                  ) -> tuple[Table, list[dict]]:  # fmt: skip
+    results = ranking_results(list(models), data, "parquet", "test", candidates, (1,), seed, precision, limit, device)
     rows = []
     for r in results:
         n, selection = persona_selection(r["model"])
@@ -97,7 +99,7 @@ def mazare_table3(models: Sequence[str], data: Path, candidates: int | None = 10
 
 
 def mazare_table4(models: Sequence[str], datasets: Sequence[Path], seed: int = 0, precision: str = "auto",
-                  limit: int | None = None) -> tuple[Table, list[dict]]:  # fmt: skip
+                  limit: int | None = None, device: str = "auto") -> tuple[Table, list[dict]]:  # fmt: skip
     """Columns: each dataset's test split, ranked among its own candidates when it has them (PERSONA-CHAT: 20),
     else among 100."""
     names = _with_baseline(models)
@@ -105,7 +107,7 @@ def mazare_table4(models: Sequence[str], datasets: Sequence[Path], seed: int = 0
     results = []
     columns = ["model"]
     for i, data in enumerate(datasets, 1):
-        found = ranking_results(names, data, "parquet", "test", None, (1,), seed, precision, limit)
+        found = ranking_results(names, data, "parquet", "test", None, (1,), seed, precision, limit, device)
         label = f"{Path(data).name} ({found[0]['candidates']} cand.)"
         columns.append(label if label not in columns else f"{label} #{i}")  # columns must stay distinct
         for r in found:
@@ -140,8 +142,8 @@ def plato_table1(logs: Sequence[Path], human: Path | None = None) -> tuple[Table
 
 
 def plato_table8(models: Sequence[str], data: Path, negatives: str = "both", limit: int | None = None,
-                 precision: str = "auto") -> tuple[Table, list[dict]]:  # fmt: skip
-    contexts, results = selection_results(models, data, [negatives], limit, precision)
+                 precision: str = "auto", device: str = "auto") -> tuple[Table, list[dict]]:  # fmt: skip
+    contexts, results = selection_results(models, data, [negatives], limit, precision, device)
     rows = [[r["score"], r["model"], *(r["metrics"][negatives][k] for k in ("map", "mrr", "p@1"))] for r in results]
     title = f"Score functions in response selection ({Path(data).name}, {contexts} contexts, {negatives} negatives)"
     return Table(title, ["score function", "model", "MAP", "MRR", "P@1"], rows), results
