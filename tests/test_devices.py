@@ -115,3 +115,9 @@ def test_a_reply_makes_nothing_off_the_models_device(name, strategy):
     with torch.device("meta"):  # a tensor made without saying where lands here, and fails against the CPU's
         reply = agent.respond(["hi ! what do you do for a living ?"], ["i work as a nurse ."])
     assert reply.text and len(reply.candidates) > 1
+
+
+def test_the_retrieval_trainer_says_it_does_not_shard_weights(tmp_path):
+    result = CliRunner().invoke(app, ["train", "retrieval", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                                      "--strategy", "fsdp", "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 2 and "--strategy fsdp is PLATO-2's" in " ".join(result.output.split())
