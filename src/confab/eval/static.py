@@ -24,7 +24,7 @@ from confab.eval.generation import generation_metrics
 from confab.eval.report import Table
 from confab.eval.responses import reseed, write_log
 
-AGENT_OPTIONS = ("evaluator", "index", "ranking", "backward", "precision")
+AGENT_OPTIONS = ("evaluator", "index", "ranking", "backward", "precision", "device")
 
 
 @dataclass
