@@ -12,8 +12,6 @@ import os
 
 import torch
 
-DEVICE_HELP = "auto (the GPU when there is one, else the CPU) | cpu | cuda | cuda:N."
-
 
 def resolve(device: str | torch.device = "auto") -> torch.device:
     """The torch.device `device` stands for; under torchrun on GPUs, `auto`/`cuda` is this process's own GPU."""

@@ -418,15 +418,17 @@ def _save_state(path: Path, model, optimizer, schedule, state: dict, best_weight
     """Every rank calls this; rank 0 writes. A sharded optimizer or model is first gathered whole on rank 0."""
     if hasattr(optimizer, "consolidate_state_dict"):
         optimizer.consolidate_state_dict(to=0)
-    weights = _weights(model, sharded)
-    if sharded:
+    if sharded:  # gathered whole on rank 0, with every rank taking part
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
+        weights = _weights(model, sharded)
         options = StateDictOptions(full_state_dict=True, cpu_offload=True)
         optimizer_state = get_optimizer_state_dict(model, optimizer, options=options)
     if rank != 0:
         return
-    saved = {"model": weights, "optimizer": optimizer_state if sharded else optimizer.state_dict(),
+    if not sharded:  # written as they are: no copy (loaded with map_location="cpu")
+        weights, optimizer_state = model.state_dict(), optimizer.state_dict()
+    saved = {"model": weights, "optimizer": optimizer_state,
              "schedule": schedule.state_dict(), "rng": torch.get_rng_state(), "state": state,
              "best_weights": best_weights}  # fmt: skip
     if device.type == "cuda":

@@ -103,9 +103,7 @@ class PlatoAgent:
         slots = None
         if self.latent:
             one_hot = torch.eye(self.model.config.latent_k, device=self.device)[: self.k]
-            slots = self.model.latent_embedding(one_hot).repeat(
-                len(requests), 1
-            )
+            slots = self.model.latent_embedding(one_hot).repeat(len(requests), 1)
         with torch.no_grad():
             outputs = generate(self.model, [p for p in prefixes for _ in range(self.k)], self.tok.eos, self.decode,
                                slots, banned=self.tok.special_ids)  # fmt: skip
