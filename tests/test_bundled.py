@@ -114,3 +114,17 @@ def test_what_the_report_needs_is_checked_before_the_work(args, message, tmp_pat
                                  str(tmp_path / "log.jsonl"), "--quiet"])  # fmt: skip
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
     assert not (tmp_path / "log.jsonl").exists()  # nothing was answered
+
+
+def test_the_retrieval_agent_never_answers_with_a_turn_of_the_dialogue():
+    from confab.agents import load_agent
+    from confab.retrieval.agent import _normal
+
+    agent = load_agent("bundled:retrieval")
+    persona = ["i work as a nurse at night .", "i have two dogs ."]
+    for question in ("What do you do for a living?", "do you have any pets ?", "hi , how are you today ?"):
+        history = ["hello !", "hi there !", question]
+        reply = agent.respond(history, persona)
+        said = {_normal(t) for t in history}
+        assert len(reply.candidates) == agent.top_k and reply.text == reply.candidates[0].text
+        assert not any(_normal(c.text) in said for c in reply.candidates), question

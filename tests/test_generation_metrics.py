@@ -88,3 +88,48 @@ def test_selfchat_alternates_speakers_from_the_start_and_resumes(tmp_path):
     resumed = Scripted("bot")
     write_selfchats(resumed, questions[:3], tmp_path / "b.jsonl", turns=4)
     assert len(resumed.seen) == 6 and (tmp_path / "b.jsonl").read_text() == whole.read_text()
+
+
+NURSE = ["i work as a nurse at night .", "i have two dogs ."]
+PILOT = ["i fly planes for a living .", "my favorite food is sushi ."]
+
+
+def test_a_reply_that_uses_its_persona_covers_more_than_one_that_does_not():
+    from confab.eval.generation import persona_coverage
+
+    # content words of "i work as a nurse at night": work, nurse, night; the reply says two of the three
+    assert persona_coverage("I'm a nurse, I work nights mostly.", NURSE) == pytest.approx(2 / 3)
+    assert persona_coverage("i have two dogs , they are great", NURSE) == pytest.approx(1.0)  # "two" is a stop word
+    assert persona_coverage("that sounds like fun , tell me more !", NURSE) == 0.0
+    assert persona_coverage("anything", []) == 0.0
+
+
+def test_persona_use_subtracts_the_coverage_of_another_examples_persona():
+    from confab.eval.generation import persona_use, shuffled_personas
+
+    personas = [NURSE, NURSE, PILOT]
+    # the control of each example is the next one's persona that differs from its own, cyclically
+    assert shuffled_personas(personas) == [PILOT, PILOT, NURSE]
+    copying = ["i am a nurse and i work at night", "my two dogs keep me busy", "i fly planes for a living"]
+    result = persona_use(copying, personas)
+    assert result["persona_cover"] == pytest.approx((1 + 1 + 1) / 3)
+    assert result["persona_cover_shuffled"] == 0.0 and result["persona_use"] == pytest.approx(1.0)
+    # replies that say the other persona: covered by the control, so persona use is negative
+    swapped = persona_use(["i fly planes", "sushi is my favorite", "i am a nurse at night"], personas)
+    assert swapped["persona_use"] < 0 < swapped["persona_cover_shuffled"]
+    # generic replies score zero however often they are given
+    assert persona_use(["i like that ."] * 3, personas)["persona_use"] == 0.0
+    with pytest.raises(ValueError, match="two different personas"):
+        shuffled_personas([NURSE, NURSE])
+
+
+def test_generation_metrics_report_persona_use_when_the_log_has_personas():
+    from confab.eval.responses import log_metrics
+
+    replies = ["i am a nurse", "planes are my job , i fly them"]
+    rows = [{"response": r, "reference": "x", "persona": p} for r, p in zip(replies, [NURSE, PILOT], strict=True)]
+    metrics = log_metrics(rows)
+    # own personas: nurse 1 of (work, nurse, night), planes and fly 2 of (fly, planes, living); the others: none
+    assert metrics["persona_use"] == pytest.approx((1 / 3 + 2 / 3) / 2) and "f1" in metrics
+    rows[0]["persona"] = []
+    assert "persona_use" not in log_metrics(rows)

@@ -108,3 +108,37 @@ def test_static_evaluation_of_real_knover_contexts_exports_a_form_of_50(tmp_path
     items = json.loads(key.read_text())["items"]
     assert len(items) == 50 and len({it["prompt"] for it in items}) > 40  # 50 drawn at random, as in the paper
     assert contexts[0]["persona"][0] in form.read_text()  # the persona is shown to the annotators
+
+
+def test_every_reddit_pair_of_2015_is_read_from_the_concatenated_files():
+    from confab.data.sources.lines import iter_json_documents
+
+    files = sorted(shared_file("reddit/pairs_2015").glob("*.json.zst"))
+    assert len(files) == 260
+    problems = Problems()
+    # 393,449 pairs, about 25 files being several arrays and objects written one after another
+    assert sum(1 for f in files for _ in iter_json_documents(f, problems)) == 393449 and problems.total() == 0
+    messages = list(READERS["redditpairs"].read(files[0], files[0].name, problems))
+    assert problems.total() == 0 and sum(m.parent_id is not None for m in messages) > 1000
+
+
+def test_the_new_persona_and_chat_corpora_read_whole():
+    from confab.data.sources.chitchat import installed
+
+    expected = {  # file, format: responses with a context (the README's counts, less openings and placeholders)
+        "personachat/xpersona_en_persona_valid.json": ("xpersona", 6316),
+        "synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv": ("syntheticpersonachat", 25000),
+        "synthetic_persona_chat/Synthetic-Persona-Chat_test.csv": ("syntheticpersonachat", 24000),
+    }
+    paths = {shared_file(name): fmt_count for name, fmt_count in expected.items()}
+    paths[installed()] = ("chitchat", 130000)
+    for path, (fmt, responses) in paths.items():
+        assert detect_format(path) == fmt, path
+        problems = Problems()
+        messages = list(READERS[fmt].read(path, path.name, problems))
+        answered = sum(m.respond and m.parent_id is not None for m in messages)
+        assert answered >= responses, (path, answered)
+        # Synthetic-Persona-Chat has stage directions and two one-turn rows, reported by line; the others nothing
+        assert problems.total() < 200 and set(problems.counts) <= {"not_a_turn", "bad_record"}, problems.to_dict()
+        if fmt != "chitchat":
+            assert all(m.persona for m in messages if m.respond)

@@ -151,12 +151,65 @@ def test_dailydialog_and_dailydialogpp(fixtures):
 
 def test_redditpairs_rebuild_threads(fixtures):
     messages, problems = read("redditpairs", fixtures / "redditpairs_fixture.json")
-    assert problems.counts["bad_record"] == 1 and "pair 3" in problems.samples[0]["detail"]
+    assert problems.counts["bad_record"] == 1 and "without 'aSentId'" in problems.samples[0]["detail"]
+    assert problems.samples[0]["line"] == 4
     by_id = {m.id.rsplit(":", 1)[1]: m for m in messages}
     assert set(by_id) == {"10", "11", "12", "20", "21"}
     assert by_id["12"].parent_id == by_id["11"].id and by_id["11"].parent_id == by_id["10"].id
     assert by_id["10"].parent_id is None and by_id["12"].thread_id == by_id["10"].id
     assert by_id["21"].subreddit == "movies" and all(m.author is None for m in messages)
+
+
+def test_redditpairs_concatenated_documents_all_read_and_the_damaged_one_reported(fixtures):
+    # an array, then an object without a comma, a damaged object, then an array starting with `[,`
+    messages, problems = read("redditpairs", fixtures / "redditpairs_concatenated_fixture.json")
+    assert {m.id.rsplit(":", 1)[1] for m in messages} == {"30", "31", "32", "40", "41", "42"}
+    assert problems.counts == {"bad_json": 1}
+    assert problems.samples[0]["line"] == 1 and "skipped to the next object" in problems.samples[0]["detail"]
+    by_id = {m.id.rsplit(":", 1)[1]: m for m in messages}
+    assert by_id["32"].parent_id == by_id["31"].id and by_id["42"].parent_id == by_id["40"].id
+
+
+def test_xpersona_dialogues_with_the_bots_persona(fixtures):
+    messages, problems = read("xpersona", fixtures / "xpersona_fixture.json")
+    assert problems.counts == {"bad_record": 1} and "dialogue 2: 'persona'" in problems.samples[0]["detail"]
+    first = [m for m in messages if m.thread_id.endswith(":0")]
+    # 8 (partner, bot) pairs, the first partner turn __SILENCE__: the bot opens, 15 turns
+    assert len(first) == 15 and first[0].text.startswith("hey there !") and first[0].parent_id is None
+    bot = [m for m in first if m.respond]
+    assert len(bot) == 8 and all(m.persona == ["i'm a nurse.", "i am a great baker.", "i surf often.",
+                                                "i was an army brat."] for m in bot)  # fmt: skip
+    assert all(not m.respond and m.persona is None for m in first if m not in bot)
+    assert first[1].parent_id == first[0].id and first[1].author != first[0].author
+
+
+def test_synthetic_persona_chat_both_speakers_personas(fixtures):
+    messages, problems = read("syntheticpersonachat", fixtures / "syntheticpersonachat_fixture.csv")
+    # the short last row, and the stage directions of the third conversation, reported by file line
+    assert problems.counts["bad_record"] == 1 and problems.counts["not_a_turn"] >= 1
+    lines = (fixtures / "syntheticpersonachat_fixture.csv").read_text().splitlines()
+    for sample in problems.samples:
+        if sample["kind"] == "not_a_turn":
+            assert lines[sample["line"] - 1].strip() == sample["detail"]
+    first = [m for m in messages if m.thread_id.endswith(":0")]
+    assert len(first) == 23 and first[0].text.startswith("Hi, I'm [User 1's name].")
+    user1, user2 = first[0].persona, first[1].persona
+    assert user1[0] == "I just bought a brand new house." and user2[0] == "I love to meet new people."
+    assert first[2].persona == user1 and first[3].persona == user2
+    # placeholders stay as context and are never a response
+    assert not first[0].respond and not first[1].respond and first[2].respond
+    assert not any(m.respond and "[" in m.text for m in messages)
+
+
+def test_chitchat_turns_by_sender(fixtures):
+    messages, problems = read("chitchat", fixtures / "chitchat_fixture.json")
+    assert problems.counts == {"bad_record": 1} and "mixes 2 senders" in problems.samples[0]["detail"]
+    first = [m for m in messages if "a07edb12" in m.thread_id]
+    assert len(first) == 35 and first[0].text == "Hello How are you doing today?" and not first[0].respond
+    assert first[1].text == "whats up MD im doing good how are you doing?" and first[1].respond
+    # senders are users kept across conversations: the author is the sender, not the conversation's speaker
+    assert first[0].author == "chitchat:720840be-e522-47ba-9e9f-143f66372673" == first[2].author
+    assert first[0].created_utc == 1525289895 and first[0].persona is None
 
 
 def test_topicalchat_bundled_sample():
@@ -185,6 +238,10 @@ def test_format_detection(fixtures, tmp_path):
         "dailydialogpp_fixture.jsonl": "dailydialogpp",
         "dialogues_fixture.jsonl": "jsonl",
         "redditpairs_fixture.json": "redditpairs",
+        "redditpairs_concatenated_fixture.json": "redditpairs",
+        "xpersona_fixture.json": "xpersona",
+        "syntheticpersonachat_fixture.csv": "syntheticpersonachat",
+        "chitchat_fixture.json": "chitchat",
     }
     for name, fmt in expected.items():
         assert detect_format(fixtures / name) == fmt, name

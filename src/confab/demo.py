@@ -1,7 +1,9 @@
 """The embedded default: the whole mission on the real samples that ship with confab, in minutes.
 
-Builds two persona dialogue datasets (PERSONA-CHAT examples of the PLATO-2 reference code, with their personas;
-Topical-Chat, with personas extracted from each speaker's turns), trains a retrieval agent and PLATO-2's three
+Builds persona dialogue datasets from the bundled samples (`quick`: PERSONA-CHAT examples of the PLATO-2 reference
+code, with their personas, and Topical-Chat, with personas extracted from each speaker's turns; `full` adds
+XPersona's PERSONA-CHAT dialogues, Synthetic-Persona-Chat, the other Topical-Chat splits and the Chit-Chat
+Challenge conversations), trains a retrieval agent and PLATO-2's three
 stages, evaluates them (hits@k, perplexity, distinct-1/2 and F1 of answers to test contexts, self-chats from the
 200 questions, response selection on DailyDialog++), writes a report with a plot, and ends in a chat.
 
@@ -30,8 +32,33 @@ SCRIPT = ["hi ! what do you like to do on weekends ?", "do you have any pets ?",
           "nice talking to you , bye !"]  # fmt: skip
 
 
+# The datasets the demo can build: (bundled files or the installed chitchat-dataset, format, build options).
+# PERSONA-CHAT's own examples come first: their validation and test splits are the demo's; the persona corpora
+# (personas given by the data) are what the retrieval agent, stage 2.1 and the evaluator train on.
+# `clean`: the rules turned off (Reddit's cleaning, `confab.data.clean`). In a chat, dropping a turn drops the rest of
+# its conversation, so the rules for Reddit comments that would cut chats at their greetings ("Hello": one token)
+# and their common phrases (repeated) are off for the two chat corpora of the full recipe.
+CHAT_SKIP = ("token_count", "repeated", "parent_overlap")
+TOPICAL = dict(format="topicalchat", examples="paths", persona="rules", max_persona=20, clean=())
+SOURCES = {
+    "persona": (("knover_example_train.tsv.gz", "knover_example_valid.tsv.gz"),
+                dict(format="knover", valid_size=100, test_size=100)),
+    "xpersona": (("xpersona_en_persona_convai2_train.json.gz",),
+                 dict(format="xpersona", valid_size=100, test_size=100)),
+    "synthetic": (("synthetic_persona_chat_test.csv.gz",),
+                  dict(format="syntheticpersonachat", valid_size=200, test_size=200)),
+    "topical": (("topical_chat_valid_freq.json.gz",), TOPICAL),
+    "topical4": (tuple(f"topical_chat_{s}.json.gz" for s in ("valid_freq", "valid_rare", "test_freq", "test_rare")),
+                 {**TOPICAL, "clean": CHAT_SKIP}),
+    "chitchat": (("chitchat-dataset",), dict(format="chitchat", examples="paths", persona="rules", max_persona=20,
+                                             valid_size=500, test_size=500, clean=CHAT_SKIP)),
+}  # fmt: skip
+PERSONA_SOURCES = ("persona", "xpersona", "synthetic")
+
+
 @dataclass(frozen=True)
 class Budget:
+    sources: tuple[str, ...]  # of SOURCES, the first being "persona"
     retrieval_examples: int | None  # training examples of the retrieval agent (None: all)
     retrieval_epochs: int
     indexed: int | None  # training responses in the retrieval agent's index (None: all)
@@ -49,18 +76,22 @@ class Budget:
 
 BUDGETS = {
     # seconds: what the tests run
-    "smoke": Budget(retrieval_examples=300, retrieval_epochs=1, indexed=500, plato_examples=200, stage21_examples=200,
-                    stage22_examples=200,
+    "smoke": Budget(sources=("persona", "topical"), retrieval_examples=300, retrieval_epochs=1, indexed=500,
+                    plato_examples=200, stage21_examples=200, stage22_examples=200,
                     stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=4, selfchats=2, selfchat_turns=3,
                     selection=8),
     # minutes on 2 cores of a CPU without bfloat16 units (float32): a third of the work of the budget before the
     # precision policy, which took 10 minutes in bfloat16 on a CPU with AMX (benchmarks/README.md)
-    "quick": Budget(retrieval_examples=None, retrieval_epochs=1, indexed=3000, plato_examples=600,
-                    stage21_examples=600, stage22_examples=1000, stage1_epochs=1, stage21_epochs=1,
+    "quick": Budget(sources=("persona", "topical"), retrieval_examples=None, retrieval_epochs=1, indexed=3000,
+                    plato_examples=600, stage21_examples=600, stage22_examples=1000, stage1_epochs=1, stage21_epochs=1,
                     stage22_epochs=1, answered=20, selfchats=2, selfchat_turns=6, selection=50),
-    "full": Budget(retrieval_examples=None, retrieval_epochs=8, indexed=None, plato_examples=None,
-                   stage21_examples=900, stage22_examples=None, stage1_epochs=1, stage21_epochs=4,
-                   stage22_epochs=2, answered=100, selfchats=20, selfchat_turns=10, selection=None),
+    # the shipped models (about 1.5 hours on 2 cores): 2 cores reach only the persona corpora in that time, so
+    # every training takes the persona corpora first; the chat corpora are there for longer budgets (GPUs) and
+    # fill no index (its 20,000 responses are persona ones)
+    "full": Budget(sources=("persona", "xpersona", "synthetic", "chitchat", "topical4"), retrieval_examples=None,
+                   retrieval_epochs=1, indexed=20000, plato_examples=20000, stage21_examples=8000,
+                   stage22_examples=20000, stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=100,
+                   selfchats=20, selfchat_turns=10, selection=None),
 }  # fmt: skip
 # Options of the full recipe that the quick one shares: the shipped models' cards quote them.
 # The retrieval agent is the pretrained sentence encoder installed with confab (all-MiniLM-L6-v2) with the persona
@@ -107,14 +138,16 @@ class Demo:
         self.b = BUDGETS[self.budget]
         self.console = self.console or Console()
         self.out = Path(self.out)
-        self.data = [self.out / "data" / "persona", self.out / "data" / "topical"]
+        self.data = [self.out / "data" / name for name in self.b.sources]
+        # the corpora whose personas are given by the data, not extracted from a speaker's turns
+        self.persona_data = [d for d, name in zip(self.data, self.b.sources, strict=True) if name in PERSONA_SOURCES]
         self.models = self.out / "models"
 
     # each step: (what it does, the file that says it is done, the function)
     def steps(self) -> list[tuple[str, Path, Callable[[], None]]]:
         m, e = self.models, self.out / "eval"
         steps = [
-            ("build two persona dialogue datasets", self.data[1] / "report.json", self.build),
+            ("build the persona dialogue datasets", self.data[-1] / "report.json", self.build),
             ("train the retrieval agent", m / "retrieval" / "config.json", self.retrieval),
             ("index its candidate responses", m / "retrieval-index" / "index.json", self.index),
             ("PLATO-2 stage 1: one-to-one generation", m / "plato-1" / "config.json", self.stage1),
@@ -150,17 +183,19 @@ class Demo:
     def build(self) -> None:
         from confab.data.build import Build, BuildConfig
         from confab.data.clean import CleanConfig
+        from confab.data.sources.chitchat import installed
         from confab.resources import resource_path
 
-        samples = resource_path("samples")
-        knover = [str(samples / f"knover_example_{s}.tsv.gz") for s in ("train", "valid")]
-        topical = [str(samples / "topical_chat_valid_freq.json.gz")]
-        Build(BuildConfig(inputs=knover, format="knover", valid_size=100, test_size=100), self.data[0]).run()
-        Build(BuildConfig(inputs=topical, format="topicalchat", examples="paths", persona="rules", max_persona=20,
-                          clean=CleanConfig(enabled=True)), self.data[1]).run()  # fmt: skip
-        for d in self.data:
-            report = json.loads((d / "report.json").read_text())
-            self.console.print(f"  {d.name}: {_splits(report)}", highlight=False)
+        for name, folder in zip(self.b.sources, self.data, strict=True):
+            files, options = SOURCES[name]
+            options = dict(options)
+            skip = options.pop("clean", None)
+            clean = CleanConfig() if skip is None else CleanConfig(enabled=True, skip=list(skip))
+            inputs = [str(installed() if f == "chitchat-dataset" else resource_path(f"samples/{f}")) for f in files]
+            if not (folder / "report.json").exists():
+                Build(BuildConfig(inputs=inputs, clean=clean, **options), folder).run()
+            report = json.loads((folder / "report.json").read_text())
+            self.console.print(f"  {name}: {_splits(report)}", highlight=False)
 
     def retrieval(self) -> None:
         from confab.retrieval.checkpoint import ZERO_SHOT_RANKER
@@ -172,9 +207,9 @@ class Demo:
         run = RetrievalRun(ranker=ranker, max_train=self.b.retrieval_examples,
                            train=TrainConfig(epochs=self.b.retrieval_epochs, precision=self.precision,
                                              device=self.device, **RANKER_TRAINING))  # fmt: skip
-        # PERSONA-CHAT only: Topical-Chat's extracted personas run to 20 sentences, which the encoder reads one by
-        # one, so an epoch of it costs ten of PERSONA-CHAT's; its responses still fill the index
-        self._show_epochs(train_retrieval(self.data[:1], run, self.models / "retrieval", self.progress))
+        # the persona corpora only: extracted personas run to 20 sentences, which the encoder reads one by one, so
+        # an epoch of Topical-Chat costs ten of PERSONA-CHAT's; its responses still fill the quick index
+        self._show_epochs(train_retrieval(self.persona_data, run, self.models / "retrieval", self.progress))
 
     def index(self) -> None:
         from confab.data.schema import SPLITS, iter_examples
@@ -192,7 +227,8 @@ class Demo:
                     meta={"model": "retrieval", "data": [d.name for d in self.data], "split": SPLITS[0]},
                     unit_vectors=ranker.config.similarity == "cosine")  # fmt: skip
 
-    def _plato(self, stage: str, epochs: int, examples: int | None, init: str | None, tokens: int = 4096) -> None:
+    def _plato(self, stage: str, epochs: int, examples: int | None, init: str | None, data: list[Path],
+               tokens: int = 4096) -> None:
         from confab.generation.batches import Limits
         from confab.generation.data import BatchConfig
         from confab.generation.train import PlatoRun, train_plato
@@ -207,20 +243,20 @@ class Demo:
                        init=str(self.models / init) if init else None, init_encoder=None if init else ENCODER,
                        mlm_weight=MLM_WEIGHT, latent_diversity=LATENT_DIVERSITY,
                        heads_lr=HEADS_LR[stage], coherence=COHERENCE if stage == "2.2" else "joint")  # fmt: skip
-        self._show_epochs(train_plato(self.data, run, self.models / f"plato-{stage}", self.progress))
+        self._show_epochs(train_plato(data, run, self.models / f"plato-{stage}", self.progress))
 
     def stage1(self) -> None:
-        self._plato("1", self.b.stage1_epochs, self.b.plato_examples, None)
+        self._plato("1", self.b.stage1_epochs, self.b.plato_examples, None, self.data)
 
     def stage21(self) -> None:
-        # PERSONA-CHAT's examples only, in steps of 2,048 tokens: on the mix with Topical-Chat the recognition
+        # the persona corpora only, in steps of 2,048 tokens: on the mix with Topical-Chat the recognition
         # spread Topical-Chat's long responses over 10 latents and put 86% of PERSONA-CHAT's on one
-        self._plato("2.1", self.b.stage21_epochs, self.b.stage21_examples, "plato-1", tokens=2048)
+        self._plato("2.1", self.b.stage21_epochs, self.b.stage21_examples, "plato-1", self.persona_data, tokens=2048)
 
     def stage22(self) -> None:
         # from the encoder itself, not from stage 1: from stage 1 its validation accuracy stayed at 0.49 after an
         # epoch (benchmarks/README.md), while the encoder, trained to read bidirectionally, learns coherence at once
-        self._plato("2.2", self.b.stage22_epochs, self.b.stage22_examples, None)
+        self._plato("2.2", self.b.stage22_epochs, self.b.stage22_examples, None, self.data)
 
     def _show_epochs(self, result: dict) -> None:
         from confab.training import describe_result
@@ -289,10 +325,10 @@ class Demo:
         ranked.rows = [[names[Path(r["model"]).name], r["hits@1"], r["hits@3"], r["mrr"]] for r in ranking["ranking"]]
         ppl = Table(f"Perplexity of the reference responses ({test})", ["model", "per token", "per word"], digits=1)
         ppl.rows = [[names[Path(r["model"]).name], r["ppl"], r["word_ppl"]] for r in ranking["perplexity"]]
-        gen = Table("Answers to test contexts and self-chats", ["agent", "distinct-1", "distinct-2", "words", "F1"])
-        gen.rows = [
-            [name, r["distinct-1"], r["distinct-2"], r["avg_length"], r.get("f1")] for name, r in answers.items()
-        ]
+        gen = Table("Answers to test contexts and self-chats",
+                    ["agent", "distinct-1", "distinct-2", "words", "F1", "persona use"])  # fmt: skip
+        gen.rows = [[name, r["distinct-1"], r["distinct-2"], r["avg_length"], r.get("f1"), r.get("persona_use")]
+                    for name, r in answers.items()]  # fmt: skip
         sel = Table(f"Response selection, DailyDialog++ dev ({selection['contexts']} contexts): MAP",
                     ["model", "random negatives", "adversarial negatives"])  # fmt: skip
         sel.rows = [[names[Path(r["model"]).name], r["metrics"]["random"]["map"], r["metrics"]["adversarial"]["map"]]

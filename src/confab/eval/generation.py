@@ -6,6 +6,11 @@
 - avg_length: mean number of words a response.
 - F1 (ConvAI2): unigram F1 between a response and its reference, after lower-casing and dropping punctuation
   and the articles a/an/the; averaged over responses.
+- persona use (after P-Cover, Song et al. 2019): how much of its persona a response says, beyond chance. A
+  response's coverage of a persona is, over its sentences, the largest share of a sentence's content words (not
+  stop words, not punctuation) that the response contains; persona use is the mean coverage of the response's own
+  persona minus that of another example's persona (the next example with a different persona, a fixed
+  derangement), so that words every reply uses ("i", "like", "love") and topics of the context cancel out.
 - latent usage: how often each latent value z was the chosen candidate.
 """
 
@@ -17,6 +22,12 @@ from collections.abc import Iterable, Sequence
 from confab.text.tokenize import tokenize
 
 ARTICLES = frozenset(("a", "an", "the"))
+
+
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS  # noqa: PLC0415 - spaCy's English list, without a pipeline
+
+    return frozenset(STOP_WORDS) | {"'m", "'s", "'re", "'ve", "'ll", "'d", "n't"}
 
 
 def words(text: str) -> list[str]:
@@ -45,9 +56,43 @@ def unigram_f1(response: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def content_words(text: str, stop: frozenset[str]) -> set[str]:
+    return {w for w in words(text) if any(c.isalnum() for c in w) and w not in stop}
+
+
+def persona_coverage(response: str, persona: Sequence[str], stop: frozenset[str] | None = None) -> float:
+    """The largest share of one persona sentence's content words found in the response (0.0 without any)."""
+    stop = _stop_words() if stop is None else stop
+    said = content_words(response, stop)
+    shares = [len(said & c) / len(c) for c in (content_words(s, stop) for s in persona) if c]
+    return max(shares, default=0.0)
+
+
+def shuffled_personas(personas: Sequence[Sequence[str]]) -> list[Sequence[str]]:
+    """Each example's control persona: the next example's (cyclically) whose persona differs from its own."""
+    n, keys = len(personas), [tuple(p) for p in personas]
+    out = []
+    for i in range(n):
+        j = next((j % n for j in range(i + 1, i + n) if keys[j % n] != keys[i]), None)
+        if j is None:
+            raise ValueError("persona use needs at least two different personas")
+        out.append(personas[j])
+    return out
+
+
+def persona_use(responses: Sequence[str], personas: Sequence[Sequence[str]]) -> dict:
+    """Coverage of each response's own persona, of a shuffled one, and the difference (the persona use)."""
+    stop = _stop_words()
+    own = [persona_coverage(r, p, stop) for r, p in zip(responses, personas, strict=True)]
+    other = [persona_coverage(r, p, stop) for r, p in zip(responses, shuffled_personas(personas), strict=True)]
+    cover, control = sum(own) / len(own), sum(other) / len(other)
+    return {"persona_cover": cover, "persona_cover_shuffled": control, "persona_use": cover - control}
+
+
 def generation_metrics(
-    responses: Sequence[str], references: Sequence[str] | None = None, latents: Sequence[int | None] = ()
-) -> dict:
+    responses: Sequence[str], references: Sequence[str] | None = None, latents: Sequence[int | None] = (),
+    personas: Sequence[Sequence[str]] | None = None,
+) -> dict:  # fmt: skip
     if not responses:
         raise ValueError("no responses to measure")
     out = {
@@ -59,6 +104,8 @@ def generation_metrics(
     if references is not None:
         pairs = list(zip(responses, references, strict=True))
         out["f1"] = sum(unigram_f1(r, g) for r, g in pairs) / len(pairs)
+    if personas is not None and len({tuple(p) for p in personas}) > 1:
+        out.update(persona_use(responses, personas))
     chosen = Counter(z for z in latents if z is not None)
     if chosen:
         out["latent_usage"] = {int(z): c / sum(chosen.values()) for z, c in sorted(chosen.items())}

@@ -113,8 +113,8 @@ def generated_turns(rows: list[dict]) -> list[dict]:
 
 
 def log_metrics(rows: list[dict]) -> dict:
-    """distinct-1/2, length and latent usage of a log's generated texts; F1 too when every row has a reference.
-    A self-chat log (rows with `turns`) counts every generated utterance."""
+    """distinct-1/2, length and latent usage of a log's generated texts; F1 too when every row has a reference, and
+    persona use when every row has a persona. A self-chat log (rows with `turns`) counts every generated utterance."""
     from confab.eval.generation import generation_metrics
 
     if rows and all("turns" in r for r in rows):
@@ -125,4 +125,11 @@ def log_metrics(rows: list[dict]) -> dict:
         [r["response"] for r in rows],
         references if all(isinstance(g, str) for g in references) else None,
         [r.get("z") for r in rows],
+        row_personas(rows),
     )
+
+
+def row_personas(rows: list[dict]) -> list[list[str]] | None:
+    """The personas of a log's rows when every row has one, else None."""
+    personas = [r.get("persona") for r in rows]
+    return personas if all(isinstance(p, list) and p for p in personas) else None

@@ -22,7 +22,7 @@ from confab.data.sources import detect_format
 from confab.data.sources.lines import iter_json_lines
 from confab.eval.generation import generation_metrics
 from confab.eval.report import Table
-from confab.eval.responses import reseed, write_log
+from confab.eval.responses import reseed, row_personas, write_log
 
 AGENT_OPTIONS = ("evaluator", "index", "ranking", "backward", "precision", "device")
 
@@ -160,8 +160,10 @@ def static_metrics(rows: list[dict]) -> dict[str, dict]:
     names = list(rows[0]["replies"])
     references = [r.get("reference") for r in rows]
     refs = references if all(isinstance(g, str) for g in references) else None
+    personas = row_personas(rows)
     return {name: generation_metrics([r["replies"][name]["response"] for r in rows], refs,
-                                     [r["replies"][name].get("z") for r in rows]) for name in names}  # fmt: skip
+                                     [r["replies"][name].get("z") for r in rows], personas)
+            for name in names}  # fmt: skip
 
 
 def side_by_side(rows: list[dict], limit: int = 20, turns: int = 3) -> Table:
@@ -177,6 +179,6 @@ def side_by_side(rows: list[dict], limit: int = 20, turns: int = 3) -> Table:
 
 def metrics_table(title: str, metrics: dict[str, dict]) -> Table:
     """One row per agent: the generation metrics any of them has."""
-    shown = [m for m in ("distinct-1", "distinct-2", "avg_length", "f1", "latents_chosen")
+    shown = [m for m in ("distinct-1", "distinct-2", "avg_length", "f1", "persona_use", "latents_chosen")
              if any(m in v for v in metrics.values())]  # fmt: skip
     return Table(title, ["agent", *shown], [[name, *(m.get(k) for k in shown)] for name, m in metrics.items()])

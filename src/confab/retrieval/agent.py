@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from confab.retrieval.score import RankerScorer
 # a model that scores a candidate by its match with the persona as well re-ranks this many of the index's best
 # by the context's vector (at least top_k): the index searches by one vector, not by the whole score
 RERANK = 100
+# candidates that say again a turn of the dialogue are never replies ("What do you do for a living?" answered by
+# itself); this many more are searched so that top_k are left after removing them
+REPEATS = 8
 
 
 class RetrievalAgent:
@@ -38,26 +42,33 @@ class RetrievalAgent:
         examples = [{"context": history or [""], "persona": persona} for history, persona in requests]
         query = self.scorer.encode_queries(examples)
         vectors = query.vector.float().cpu().numpy()  # the index searches on the CPU (FAISS)
+        wanted = self.top_k + REPEATS
         if query.memories is None or self.scorer.model.match.item() == 0.0:
-            found = self.index.search(vectors, self.top_k)
+            found = self.index.search(vectors, wanted)
         else:
-            found = self._rerank(query, vectors)
+            found = self._rerank(query, vectors, wanted)
         replies = []
-        for best in found:
-            candidates = [Candidate(text, score) for text, score in best]
+        for best, (history, _) in zip(found, requests, strict=True):
+            said = {_normal(turn) for turn in history}
+            candidates = [Candidate(text, score) for text, score in best if _normal(text) not in said][: self.top_k]
             replies.append(Reply(candidates[0].text if candidates else "", candidates, 0.0))
         seconds = time.perf_counter() - start
         return [Reply(r.text, r.candidates, seconds) for r in replies]
 
     @torch.no_grad()
-    def _rerank(self, query: Query, vectors: np.ndarray) -> list[list[tuple[str, float]]]:
-        _, ids = self.index.search_ids(vectors, max(RERANK, self.top_k))
+    def _rerank(self, query: Query, vectors: np.ndarray, wanted: int) -> list[list[tuple[str, float]]]:
+        _, ids = self.index.search_ids(vectors, max(RERANK, wanted))
         out = []
         for i, row in enumerate(ids):
             row = row[row >= 0]
             one = Query(*(None if x is None else x[i : i + 1] for x in query))
             found = torch.from_numpy(self.index.vectors(row)).to(self.scorer.device)
             scores = self.scorer.model.scores(one, found)[0].cpu().numpy()
-            best = np.argsort(-scores, kind="stable")[: self.top_k]
+            best = np.argsort(-scores, kind="stable")[:wanted]
             out.append([(self.index.texts[row[j]], float(scores[j])) for j in best])
         return out
+
+
+def _normal(text: str) -> str:
+    """A turn as compared for repeats: lower-cased letters and digits only."""
+    return re.sub(r"[^a-z0-9]+", "", text.lower())

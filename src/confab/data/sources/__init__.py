@@ -8,6 +8,7 @@ from types import ModuleType
 
 from confab.data.records import Problems
 from confab.data.sources import (
+    chitchat,
     dailydialog,
     dailydialogpp,
     jsonl,
@@ -15,16 +16,22 @@ from confab.data.sources import (
     parlai,
     pushshift,
     redditpairs,
+    syntheticpersonachat,
     topicalchat,
+    xpersona,
 )
 from confab.data.sources.lines import open_binary
 
 READERS: dict[str, ModuleType] = {
-    m.FORMAT: m for m in (pushshift, parlai, knover, dailydialog, dailydialogpp, topicalchat, jsonl, redditpairs)
-}
+    m.FORMAT: m
+    for m in (
+        pushshift, parlai, knover, xpersona, syntheticpersonachat, dailydialog, dailydialogpp, topicalchat, chitchat,
+        jsonl, redditpairs,
+    )
+}  # fmt: skip
 FORMATS = tuple(READERS)
 # Formats whose files carry the responder's persona.
-WITH_PERSONAS = ("parlai", "knover", "jsonl")
+WITH_PERSONAS = ("parlai", "knover", "xpersona", "syntheticpersonachat", "jsonl")
 # Curated corpora are kept whole by default (they are benchmarks); Reddit-like data is cleaned.
 CLEANED_BY_DEFAULT = ("pushshift", "redditpairs", "jsonl")
 
@@ -44,6 +51,12 @@ def detect_format(path: Path) -> str:
         return "parlai"
     if stripped.startswith("[") and "qSentId" in head:
         return "redditpairs"
+    if stripped.startswith("[") and '"persona"' in head and '"dialogue"' in head:
+        return "xpersona"
+    if head.lower().startswith("user 1 personas,user 2 personas"):
+        return "syntheticpersonachat"
+    if stripped.startswith("{") and '"messages": [[{' in head and '"sender"' in head:
+        return "chitchat"
     if stripped.startswith("{"):
         try:
             obj = json.loads(head)

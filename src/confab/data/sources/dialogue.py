@@ -16,10 +16,12 @@ class Turn:
     candidates: list[str] = field(default_factory=list)
     candidate_labels: list[int] = field(default_factory=list)
     created_utc: int | None = None
+    author: str | None = None  # a user id the corpus keeps across dialogues; None: the speaker of this dialogue
 
 
 def chain(source: str, dialogue_id: str, turns: list[Turn], line: int) -> list[Message]:
-    """Messages for one dialogue; authors are per dialogue and speaker, since corpora name no real users."""
+    """Messages for one dialogue; authors are per dialogue and speaker unless the corpus names its users (so that
+    persona extraction can gather a user's sentences from all their dialogues, as from Reddit authors)."""
     thread = f"{source}:{dialogue_id}"
     messages: list[Message] = []
     for i, turn in enumerate(turns):
@@ -28,7 +30,7 @@ def chain(source: str, dialogue_id: str, turns: list[Turn], line: int) -> list[M
                 id=f"{thread}:{i}",
                 parent_id=messages[-1].id if messages else None,
                 thread_id=thread,
-                author=f"{thread}:{turn.speaker}",
+                author=turn.author or f"{thread}:{turn.speaker}",
                 text=turn.text,
                 created_utc=turn.created_utc,
                 kind="turn",

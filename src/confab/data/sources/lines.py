@@ -55,6 +55,44 @@ def read_json(path: Path, problems: Problems, repair: Callable[[str], str] | Non
         return None
 
 
+def read_json_as(path: Path, problems: Problems, expected: type, what: str) -> object | None:
+    """The file as one JSON document of type `expected` (`what` names it in the report); None, with the problem
+    recorded, when it is not."""
+    data = read_json(path, problems)
+    if data is not None and not isinstance(data, expected):
+        problems.add("bad_record", str(path), 1, f"expected {what}")
+        return None
+    return data
+
+
+def iter_json_documents(path: Path, problems: Problems) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every JSON object of a file of several documents written one after another:
+    arrays of objects, bare objects, `[,` starts, missing commas between them. What cannot be parsed is
+    reported with its line and skipped up to the next object, so one damaged record loses only itself."""
+    text = _read_text(path, problems)
+    if text is None:
+        return
+    decoder, pos, end = json.JSONDecoder(), 0, len(text)
+    line, counted = 1, 0  # the line of `pos`, counted incrementally (a file may be one long line or many)
+    while pos < end:
+        if text[pos] in " \t\r\n,[]":  # separators between and around the objects
+            pos += 1
+            continue
+        line, counted = line + text.count("\n", counted, pos), pos
+        try:
+            value, after = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            problems.add("bad_json", str(path), e.lineno, f"{e.msg} (character {e.pos}); skipped to the next object")
+            nxt = text.find("{", pos + 1)
+            pos = nxt if nxt >= 0 else end
+            continue
+        if isinstance(value, dict):
+            yield line, value
+        else:
+            problems.add("bad_record", str(path), line, "expected a JSON object")
+        pos = after
+
+
 def _read_text(path: Path, problems: Problems) -> str | None:
     """The whole decoded file; None when it cannot be read."""
     chunks = []

@@ -1,7 +1,9 @@
-"""Reddit comment/reply pairs (leahrnh/reddit_corpus): one JSON array of {docID, qSentId, question, aSentId, answer}.
+"""Reddit comment/reply pairs (leahrnh/reddit_corpus): a JSON array of {docID, qSentId, question, aSentId, answer}.
 
 Every sentence id is a comment; a pair makes the answer a reply to the question, so chains of pairs rebuild
-threads. Authors are not given, so these comments carry no persona. Some files start with `[,`: repaired.
+threads. Authors are not given, so these comments carry no persona. Some files start with `[,`, and some are
+several arrays and objects written one after another without commas: every object is read, and what cannot be
+parsed is reported by file and line and skipped.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from confab.data.records import Message, Problems
-from confab.data.sources.lines import read_json
+from confab.data.sources.lines import iter_json_documents
 
 FORMAT = "redditpairs"
 
@@ -18,24 +20,18 @@ FORMAT = "redditpairs"
 def read(
     path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[Message]:
-    pairs = read_json(path, problems, repair=_leading_comma)
-    if pairs is None:
-        return
-    if not isinstance(pairs, list):
-        problems.add("bad_record", str(path), 1, "expected a JSON array of pairs")
-        return
     texts: dict[str, str] = {}
     parents: dict[str, str | None] = {}
     community: dict[str, str | None] = {}
-    for i, pair in enumerate(pairs):
+    for line, pair in iter_json_documents(path, problems):
         try:
             q, a = f"{source}:{pair['qSentId']}", f"{source}:{pair['aSentId']}"
             question, answer = pair["question"], pair["answer"]
-        except (TypeError, KeyError) as e:
-            problems.add("bad_record", str(path), 0, f"pair {i}: missing {e}")
+        except KeyError as e:
+            problems.add("bad_record", str(path), line, f"a pair without {e}")
             continue
         if not isinstance(question, str) or not isinstance(answer, str):
-            problems.add("bad_record", str(path), 0, f"pair {i}: question and answer must be strings")
+            problems.add("bad_record", str(path), line, "question and answer must be strings")
             continue
         texts[q], texts[a] = question, answer
         parents.setdefault(q, None)
@@ -54,11 +50,6 @@ def read(
         )
     if on_progress is not None:
         on_progress(path.stat().st_size)
-
-
-def _leading_comma(text: str) -> str:
-    stripped = text.lstrip()
-    return "[" + stripped[2:] if stripped.startswith("[,") else text
 
 
 def _root(mid: str, parents: dict[str, str | None]) -> str:

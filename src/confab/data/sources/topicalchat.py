@@ -7,7 +7,7 @@ from pathlib import Path
 
 from confab.data.records import Message, Problems
 from confab.data.sources.dialogue import Turn, chain
-from confab.data.sources.lines import read_json
+from confab.data.sources.lines import read_json_as
 
 FORMAT = "topicalchat"
 
@@ -15,11 +15,8 @@ FORMAT = "topicalchat"
 def read(
     path: Path, source: str, problems: Problems, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[Message]:
-    data = read_json(path, problems)
+    data = read_json_as(path, problems, dict, "an object of conversations")
     if data is None:
-        return
-    if not isinstance(data, dict):
-        problems.add("bad_record", str(path), 1, "expected an object of conversations")
         return
     for conversation_id, conversation in data.items():
         content = conversation.get("content") if isinstance(conversation, dict) else None
