@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,10 @@ from confab.retrieval.score import RankerScorer
 # by the context's vector (at least top_k): the index searches by one vector, not by the whole score
 RERANK = 100
 # candidates that say again a turn of the dialogue are never replies ("What do you do for a living?" answered by
-# itself); this many more are searched so that top_k are left after removing them
-REPEATS = 8
+# itself, or by "Same to you! What do you do for a living?"): a candidate whose words overlap a turn's by this unigram
+# F1 or more repeats it; this many more are searched so that top_k are left after removing them
+REPEAT_F1 = 0.75
+REPEATS = 16
 
 
 class RetrievalAgent:
@@ -55,8 +58,9 @@ class RetrievalAgent:
             found = self._with_persona(query, found, [persona for _, persona in requests])
         replies = []
         for best, (history, _) in zip(found, requests, strict=True):
-            said = {_normal(turn) for turn in history}
-            candidates = [Candidate(text, score) for text, score in best if _normal(text) not in said][: self.top_k]
+            said = [_words(turn) for turn in history]
+            fresh = [(text, score) for text, score in best if not _repeats(_words(text), said)]
+            candidates = [Candidate(text, score) for text, score in fresh][: self.top_k]
             replies.append(Reply(candidates[0].text if candidates else "", candidates, 0.0))
         seconds = time.perf_counter() - start
         return [Reply(r.text, r.candidates, seconds) for r in replies]
@@ -97,6 +101,15 @@ class RetrievalAgent:
         return out
 
 
-def _normal(text: str) -> str:
-    """A turn as compared for repeats: lower-cased letters and digits only."""
-    return re.sub(r"[^a-z0-9]+", "", text.lower())
+def _words(text: str) -> Counter[str]:
+    return Counter(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _repeats(candidate: Counter[str], turns: list[Counter[str]]) -> bool:
+    """Whether the candidate's words overlap one of the turns' by a unigram F1 of REPEAT_F1 or more."""
+    size = candidate.total()
+    for turn in turns:
+        common = (candidate & turn).total()
+        if common and 2 * common / (size + turn.total()) >= REPEAT_F1:
+            return True
+    return False
