@@ -59,6 +59,7 @@ PERSONA_SOURCES = ("persona", "xpersona", "synthetic")
 @dataclass(frozen=True)
 class Budget:
     sources: tuple[str, ...]  # of SOURCES, the first being "persona"
+    persona_examples: str  # what an example of the persona corpora holds: "pairs" (the last turn) or "paths" (all)
     retrieval_examples: int | None  # training examples of the retrieval agent (None: all)
     retrieval_epochs: int
     indexed: int | None  # training responses in the retrieval agent's index (None: all)
@@ -76,22 +77,25 @@ class Budget:
 
 BUDGETS = {
     # seconds: what the tests run
-    "smoke": Budget(sources=("persona", "topical"), retrieval_examples=300, retrieval_epochs=1, indexed=500,
-                    plato_examples=200, stage21_examples=200, stage22_examples=200,
+    "smoke": Budget(sources=("persona", "topical"), persona_examples="pairs", retrieval_examples=300,
+                    retrieval_epochs=1, indexed=500, plato_examples=200, stage21_examples=200, stage22_examples=200,
                     stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=4, selfchats=2, selfchat_turns=3,
                     selection=8),
     # minutes on 2 cores of a CPU without bfloat16 units (float32): a third of the work of the budget before the
     # precision policy, which took 10 minutes in bfloat16 on a CPU with AMX (benchmarks/README.md)
-    "quick": Budget(sources=("persona", "topical"), retrieval_examples=None, retrieval_epochs=1, indexed=3000,
-                    plato_examples=600, stage21_examples=600, stage22_examples=1000, stage1_epochs=1, stage21_epochs=1,
-                    stage22_epochs=1, answered=20, selfchats=2, selfchat_turns=6, selection=50),
+    "quick": Budget(sources=("persona", "topical"), persona_examples="pairs", retrieval_examples=None,
+                    retrieval_epochs=1, indexed=3000, plato_examples=600, stage21_examples=600, stage22_examples=1000,
+                    stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=20, selfchats=2, selfchat_turns=6,
+                    selection=50),
     # the shipped models (about 1.5 hours on 2 cores): 2 cores reach only the persona corpora in that time, so
     # every training takes the persona corpora first; the chat corpora are there for longer budgets (GPUs) and
-    # fill no index (its 20,000 responses are persona ones)
-    "full": Budget(sources=("persona", "xpersona", "synthetic", "chitchat", "topical4"), retrieval_examples=None,
-                   retrieval_epochs=1, indexed=20000, plato_examples=20000, stage21_examples=8000,
-                   stage22_examples=20000, stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=100,
-                   selfchats=20, selfchat_turns=10, selection=None),
+    # fill no index (its 20,000 responses are persona ones). Examples with the whole dialogue before the response:
+    # trained on the last turn alone, stage 2.1 had per-word perplexity 132 on ConvAI2 given the last turn and 161
+    # given the dialogue (benchmarks/README.md)
+    "full": Budget(sources=("persona", "xpersona", "synthetic", "chitchat", "topical4"), persona_examples="paths",
+                   retrieval_examples=None, retrieval_epochs=1, indexed=20000, plato_examples=20000,
+                   stage21_examples=8000, stage22_examples=20000, stage1_epochs=1, stage21_epochs=1,
+                   stage22_epochs=1, answered=100, selfchats=20, selfchat_turns=10, selection=None),
 }  # fmt: skip
 # Options of the full recipe that the quick one shares: the shipped models' cards quote them.
 # The retrieval agent is the pretrained sentence encoder installed with confab (all-MiniLM-L6-v2) with the persona
@@ -189,6 +193,8 @@ class Demo:
         for name, folder in zip(self.b.sources, self.data, strict=True):
             files, options = SOURCES[name]
             options = dict(options)
+            if name in PERSONA_SOURCES:
+                options["examples"] = self.b.persona_examples
             skip = options.pop("clean", None)
             clean = CleanConfig() if skip is None else CleanConfig(enabled=True, skip=list(skip))
             inputs = [str(installed() if f == "chitchat-dataset" else resource_path(f"samples/{f}")) for f in files]
