@@ -11,7 +11,7 @@ Every step writes its outputs atomically and is skipped when they are there, so 
 results and a killed run starts again at the step it was in (the trainers and logs resume mid-way).
 
 Two budgets run the same steps: `quick` (the demo: minutes on 2 cores) and `full` (the recipe of the models that
-ship with confab, about an hour). `full` also packs the models for shipping (`ship`).
+ship with confab, under two hours). `full` also packs the models for shipping (`ship`).
 """
 
 from __future__ import annotations
@@ -87,14 +87,14 @@ BUDGETS = {
                     retrieval_epochs=1, indexed=3000, plato_examples=600, stage21_examples=600, stage22_examples=1000,
                     stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=20, selfchats=2, selfchat_turns=6,
                     selection=50),
-    # the shipped models (about 1.5 hours on 2 cores): 2 cores reach only the persona corpora in that time, so
+    # the shipped models (under 2 hours on 2 cores): 2 cores reach only the persona corpora in that time, so
     # every training takes the persona corpora first; the chat corpora are there for longer budgets (GPUs) and
     # fill no index (its 20,000 responses are persona ones). Examples with the whole dialogue before the response:
     # trained on the last turn alone, stage 2.1 had per-word perplexity 132 on ConvAI2 given the last turn and 161
     # given the dialogue (benchmarks/README.md)
     "full": Budget(sources=("persona", "xpersona", "synthetic", "chitchat", "topical4"), persona_examples="paths",
-                   retrieval_examples=None, retrieval_epochs=1, indexed=20000, plato_examples=20000,
-                   stage21_examples=8000, stage22_examples=20000, stage1_epochs=1, stage21_epochs=1,
+                   retrieval_examples=None, retrieval_epochs=1, indexed=20000, plato_examples=14000,
+                   stage21_examples=5000, stage22_examples=20000, stage1_epochs=1, stage21_epochs=1,
                    stage22_epochs=1, answered=100, selfchats=20, selfchat_turns=10, selection=None),
 }  # fmt: skip
 # Options of the full recipe that the quick one shares: the shipped models' cards quote them.

@@ -120,7 +120,7 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
               "DailyDialog++ dev (its other models measured alongside):", "", measured, "",
               "## Reproduce", "", "```bash", command + " --out build/full    # then build/full/shipped", "```", "",
               "## Limits", "",
-              "Small models trained for about an hour on two CPU cores with a few thousand examples: they show "
+              "Small models trained for under two hours on two CPU cores with tens of thousands of examples: they show "
               "confab working end to end, not good conversationalists. They may repeat themselves, contradict their "
               "persona or produce inappropriate text learnt from its data (`confab serve --safety` filters "
               "offensive words).", ""]  # fmt: skip

@@ -30,7 +30,7 @@ def demo(
         "build/demo"
     ),
     budget: Annotated[
-        str, typer.Option(help="quick (minutes), full (the shipped models' recipe, ~1 h) or smoke.")
+        str, typer.Option(help="quick (minutes), full (the shipped models' recipe, under 2 h) or smoke.")
     ] = "quick",
     chat: Annotated[bool, typer.Option(help="End in a chat (a scripted one without a terminal).")] = True,
     precision: Precision = "auto",
