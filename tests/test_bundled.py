@@ -133,19 +133,3 @@ def test_the_retrieval_agent_never_answers_with_a_turn_of_the_dialogue():
         assert not any(_repeats(_words(c.text), said) for c in reply.candidates), question
         assert not any(_words(question) == _words(c.text) for c in reply.candidates)
 
-
-def test_the_retrieval_agent_can_say_its_own_persona():
-    from confab.agents import load_agent
-
-    persona = ["my pet iguana is named gerald the third .", "i collect antique maps ."]
-    history = ["tell me about your pets !"]
-    said = load_agent("bundled:retrieval", top_k=300).respond(history, persona)
-    texts = [c.text for c in said.candidates]
-    # the sentences are candidates, in score order with the index's (scored by the context and the other sentence)
-    assert persona[0] in texts and [c.score for c in said.candidates] == sorted(
-        (c.score for c in said.candidates), reverse=True
-    )
-    # the pet, not the maps, answers a question on pets
-    assert persona[1] not in texts or texts.index(persona[0]) < texts.index(persona[1])
-    unsaid = load_agent("bundled:retrieval", top_k=300, persona_candidates=False).respond(history, persona)
-    assert not set(persona) & {c.text for c in unsaid.candidates}

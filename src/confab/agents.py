@@ -63,7 +63,7 @@ def load_agent(
 
         if index is None:
             raise ValueError(f"{model}: a retrieval model answers from a candidate index: pass one (--index)")
-        if extra := sorted(set(options) - {"top_k", "precision", "device", "persona_candidates"}):
+        if extra := sorted(set(options) - {"top_k", "precision", "device"}):
             raise ValueError(f"{model}: a retrieval model; {', '.join(extra)} apply to PLATO-2 models only")
         return RetrievalAgent(model, index, **options)
     raise ValueError(f"{model}: unknown checkpoint kind {kind!r}")

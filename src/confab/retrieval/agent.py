@@ -29,15 +29,11 @@ REPEATS = 16
 
 class RetrievalAgent:
     def __init__(self, model_dir: str | Path, index_dir: str | Path, top_k: int = 10, precision: str = "auto",
-                 device: str = "auto", persona_candidates: bool = True):  # fmt: skip
+                 device: str = "auto"):  # fmt: skip
         model, tokenizer, self.meta = checkpoint.load(model_dir)
         self.scorer = RankerScorer(model.to(resolve(device)), tokenizer, precision=precision)
         self.index = CandidateIndex(index_dir)
         self.top_k = top_k
-        # the persona's own sentences join the index's candidates ("i work as a nurse at night ." is the answer to
-        # "what do you do for a living?" that no index of other people's replies holds), scored by the context
-        # alone: the persona match would make each of them its own perfect match
-        self.persona_candidates = persona_candidates
         self.scored_by = f"{model.config.similarity_name} of the context and response encodings"
 
     def respond(self, history: list[str], persona: list[str]) -> Reply:
@@ -54,8 +50,6 @@ class RetrievalAgent:
             found = self.index.search(vectors, wanted)
         else:
             found = self._rerank(query, vectors, wanted)
-        if self.persona_candidates:
-            found = self._with_persona(query, found, [persona for _, persona in requests])
         replies = []
         for best, (history, _) in zip(found, requests, strict=True):
             said = [_words(turn) for turn in history]
@@ -64,28 +58,6 @@ class RetrievalAgent:
             replies.append(Reply(candidates[0].text if candidates else "", candidates, 0.0))
         seconds = time.perf_counter() - start
         return [Reply(r.text, r.candidates, seconds) for r in replies]
-
-    @torch.no_grad()
-    def _with_persona(self, query: Query, found: list, personas: list[list[str]]) -> list[list[tuple[str, float]]]:
-        """Each request's candidates with its persona sentences among them, by score."""
-        out = []
-        for i, (best, persona) in enumerate(zip(found, personas, strict=True)):
-            sentences = list(dict.fromkeys(s for s in persona if s.strip()))
-            if not sentences:
-                out.append(best)
-                continue
-            one = Query(*(None if x is None else x[i : i + 1] for x in query))
-            vectors = self.scorer.encode_responses(sentences).to(one.vector.dtype)
-            scores = []
-            for sentence, vector in zip(sentences, vectors, strict=True):
-                if one.memories is not None:  # matched with the other sentences only, as any candidate would be
-                    mask = one.memory_mask.clone()
-                    mask[0, [j for j, s in enumerate(persona) if s == sentence and j < mask.size(1)]] = False
-                    one = one._replace(memory_mask=mask) if mask.any() else Query(one.vector, None, None)
-                scores.append(float(self.scorer.model.scores(one, vector[None])[0, 0]))
-                one = Query(*(None if x is None else x[i : i + 1] for x in query))
-            out.append(sorted([*best, *zip(sentences, scores, strict=True)], key=lambda c: -c[1]))
-        return out
 
     @torch.no_grad()
     def _rerank(self, query: Query, vectors: np.ndarray, wanted: int) -> list[list[tuple[str, float]]]:
