@@ -118,18 +118,17 @@ def test_what_the_report_needs_is_checked_before_the_work(args, message, tmp_pat
 
 def test_the_retrieval_agent_never_answers_with_a_turn_of_the_dialogue():
     from confab.agents import load_agent
-    from confab.retrieval.agent import REPEAT_F1, _repeats, _words
+    from confab.retrieval.agent import REPEAT_F1, _repeats
 
-    assert _repeats(_words("Same to you! What do you do for a living?"), [_words("what do you do for a living ?")])
-    assert _repeats(_words("What's your favorite food?"), [_words("what is your favorite food ?")])
-    assert not _repeats(_words("i am good , how are you ?"), [_words("how are you ?")]) and REPEAT_F1 == 0.75
+    assert _repeats("Same to you! What do you do for a living?", ["what do you do for a living ?"])
+    assert _repeats("What's your favorite food?", ["what is your favorite food ?"])
+    assert not _repeats("i am good , how are you ?", ["how are you ?"]) and REPEAT_F1 == 0.75
     agent = load_agent("bundled:retrieval")
     persona = ["i work as a nurse at night .", "i have two dogs ."]
     for question in ("What do you do for a living?", "do you have any pets ?", "hi , how are you today ?"):
         history = ["hello !", "hi there !", question]
         reply = agent.respond(history, persona)
-        said = [_words(t) for t in history]
         assert len(reply.candidates) == agent.top_k and reply.text == reply.candidates[0].text
-        assert not any(_repeats(_words(c.text), said) for c in reply.candidates), question
-        assert not any(_words(question) == _words(c.text) for c in reply.candidates)
+        assert not any(_repeats(c.text, history) for c in reply.candidates), question
+        assert not any(c.text.lower().strip(" ?") == question.lower().strip(" ?") for c in reply.candidates)
 

@@ -18,20 +18,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import cache
 
-from confab.text.tokenize import tokenize
+from confab.text.overlap import unigram_f1, words
 
-ARTICLES = frozenset(("a", "an", "the"))
+__all__ = ["distinct", "generation_metrics", "persona_coverage", "persona_use", "unigram_f1", "words"]
 
 
+@cache
 def _stop_words() -> frozenset[str]:
     from spacy.lang.en.stop_words import STOP_WORDS  # noqa: PLC0415 - spaCy's English list, without a pipeline
 
     return frozenset(STOP_WORDS) | {"'m", "'s", "'re", "'ve", "'ll", "'d", "n't"}
-
-
-def words(text: str) -> list[str]:
-    return [t.lower() for t in tokenize(text)]
 
 
 def distinct(texts: Iterable[str], n: int) -> float:
@@ -44,27 +42,15 @@ def distinct(texts: Iterable[str], n: int) -> float:
     return len(grams) / total if total else 0.0
 
 
-def unigram_f1(response: str, reference: str) -> float:
-    def normal(text: str) -> list[str]:
-        return [w for w in words(text) if w.isalnum() and w not in ARTICLES]
-
-    r, g = normal(response), normal(reference)
-    common = sum((Counter(r) & Counter(g)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(r), common / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
-def content_words(text: str, stop: frozenset[str]) -> set[str]:
+def content_words(text: str) -> set[str]:
+    stop = _stop_words()
     return {w for w in words(text) if any(c.isalnum() for c in w) and w not in stop}
 
 
-def persona_coverage(response: str, persona: Sequence[str], stop: frozenset[str] | None = None) -> float:
+def persona_coverage(response: str, persona: Sequence[str]) -> float:
     """The largest share of one persona sentence's content words found in the response (0.0 without any)."""
-    stop = _stop_words() if stop is None else stop
-    said = content_words(response, stop)
-    shares = [len(said & c) / len(c) for c in (content_words(s, stop) for s in persona) if c]
+    said = content_words(response)
+    shares = [len(said & c) / len(c) for c in map(content_words, persona) if c]
     return max(shares, default=0.0)
 
 
@@ -82,9 +68,8 @@ def shuffled_personas(personas: Sequence[Sequence[str]]) -> list[Sequence[str]]:
 
 def persona_use(responses: Sequence[str], personas: Sequence[Sequence[str]]) -> dict:
     """Coverage of each response's own persona, of a shuffled one, and the difference (the persona use)."""
-    stop = _stop_words()
-    own = [persona_coverage(r, p, stop) for r, p in zip(responses, personas, strict=True)]
-    other = [persona_coverage(r, p, stop) for r, p in zip(responses, shuffled_personas(personas), strict=True)]
+    own = [persona_coverage(r, p) for r, p in zip(responses, personas, strict=True)]
+    other = [persona_coverage(r, p) for r, p in zip(responses, shuffled_personas(personas), strict=True)]
     cover, control = sum(own) / len(own), sum(other) / len(other)
     return {"persona_cover": cover, "persona_cover_shuffled": control, "persona_use": cover - control}
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from confab.retrieval import checkpoint
 from confab.retrieval.index import CandidateIndex
 from confab.retrieval.model import Query
 from confab.retrieval.score import RankerScorer
+from confab.text.overlap import unigram_f1
 
 # a model that scores a candidate by its match with the persona as well re-ranks this many of the index's best
 # by the context's vector (at least top_k): the index searches by one vector, not by the whole score
@@ -52,8 +51,7 @@ class RetrievalAgent:
             found = self._rerank(query, vectors, wanted)
         replies = []
         for best, (history, _) in zip(found, requests, strict=True):
-            said = [_words(turn) for turn in history]
-            fresh = [(text, score) for text, score in best if not _repeats(_words(text), said)]
+            fresh = [(text, score) for text, score in best if not _repeats(text, history)]
             candidates = [Candidate(text, score) for text, score in fresh][: self.top_k]
             replies.append(Reply(candidates[0].text if candidates else "", candidates, 0.0))
         seconds = time.perf_counter() - start
@@ -73,15 +71,6 @@ class RetrievalAgent:
         return out
 
 
-def _words(text: str) -> Counter[str]:
-    return Counter(re.findall(r"[a-z0-9]+", text.lower()))
-
-
-def _repeats(candidate: Counter[str], turns: list[Counter[str]]) -> bool:
+def _repeats(candidate: str, turns: list[str]) -> bool:
     """Whether the candidate's words overlap one of the turns' by a unigram F1 of REPEAT_F1 or more."""
-    size = candidate.total()
-    for turn in turns:
-        common = (candidate & turn).total()
-        if common and 2 * common / (size + turn.total()) >= REPEAT_F1:
-            return True
-    return False
+    return any(unigram_f1(candidate, turn) >= REPEAT_F1 for turn in turns)
