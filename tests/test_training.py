@@ -71,3 +71,21 @@ def test_keeping_the_best_includes_the_start(tmp_path):
 
     result = fit(better, lambda e: [{"x": x, "y": y}], 1, config, tmp_path / "b", fit_error, "mse", None, False)
     assert not result["kept_start"] and result["best"] < result["start"]["valid_mse"]
+
+
+def test_slow_steps_save_resume_points_by_the_clock(tmp_path, monkeypatch):
+    """A step of a large model on 2 cores takes seconds: a run killed before `save_every` steps must not lose them
+    all, so a resume point is also saved once `save_minutes` have passed."""
+    import confab.training as training
+
+    saved = []
+    save = training._save_state
+    monkeypatch.setattr(training, "_save_state", lambda path, m, o, s, state, *a: saved.append(state["step"])
+                        or save(path, m, o, s, state, *a))  # fmt: skip
+    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+    batches = [{"x": x[i : i + 2], "y": x[i : i + 2].sum(1)} for i in range(0, 8, 2)]
+    fit(Regression(), lambda e: batches, 4, TrainConfig(epochs=1, save_every=0, save_minutes=1e-9), tmp_path / "a")
+    assert saved == [1, 2, 3, 4, 4]  # after every step (the clock is always due), then the epoch's end
+    saved.clear()
+    fit(Regression(), lambda e: batches, 4, TrainConfig(epochs=1, save_every=0, save_minutes=0), tmp_path / "b")
+    assert saved == [4]

@@ -64,6 +64,7 @@ class TrainConfig:
     device: str = "auto"  # confab.devices: the GPU when there is one
     seed: int = 0
     save_every: int = 200  # steps between resume points
+    save_minutes: float = 10.0  # also a resume point when this long has passed since the last (slow steps); 0: off
     patience: int = 0  # stop after this many validations without improvement (0: never)
     log_every: int = 0  # steps between rows of steps.csv (step, loss, learning rate); 0: off
     tensorboard: str | None = None  # also write those rows and each validation as TensorBoard events here
@@ -185,6 +186,7 @@ def fit(
         state["best"] = state["start"][f"valid_{metric}"] * (1 if higher_is_better else -1)
         best_weights = _weights(model, sharded)
     task = (progress or no_progress)("train (steps)", config.epochs * steps_per_epoch)
+    saved_at = time.monotonic()
     log = work / "log.csv"
     events = _event_writer(config.tensorboard) if rank == 0 else None
     for epoch in range(state["epoch"], config.epochs):
@@ -223,8 +225,9 @@ def fit(
                 if events:
                     events.add_scalar("train/loss", row["loss"], row["step"])
                     events.add_scalar("train/lr", row["lr"], row["step"])
-            if config.save_every and state["step"] % config.save_every == 0:
+            if _resume_point(config, state["step"], saved_at, world, device):
                 _save_state(state_path, model, optimizer, schedule, state, best_weights, rank, sharded, device)
+                saved_at = time.monotonic()
         record = {"epoch": epoch + 1, "step": state["step"], "loss": float(np.mean(losses)) if losses else None,
                   "seconds": round(time.perf_counter() - start, 2), "precision": precision.name}  # fmt: skip
         if validate is not None:
@@ -266,6 +269,22 @@ def fit(
         )
         result |= {"start": state["start"], "kept_start": kept}
     return result
+
+
+def _resume_point(config: TrainConfig, step: int, saved_at: float, world: int, device) -> bool:
+    """Whether to save a resume point after this step: every `save_every` steps, or when `save_minutes` have passed
+    (a step of a large model on 2 cores can take seconds, and an epoch hours). Ranks agree on the clock of the
+    slowest, so that all of them save together."""
+    if config.save_every and step % config.save_every == 0:
+        return True
+    if not config.save_minutes:
+        return False
+    due = time.monotonic() - saved_at >= 60 * config.save_minutes
+    if world > 1:
+        flag = torch.tensor(float(due), device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        due = bool(flag)
+    return due
 
 
 def describe_result(result: dict) -> list[str]:
