@@ -3,7 +3,7 @@ import json
 import pytest
 
 from confab.agents import Candidate, Reply
-from confab.eval.generation import distinct, generation_metrics, unigram_f1
+from confab.eval.generation import distinct, english_words, generation_metrics, unigram_f1
 from confab.eval.responses import read_log, write_responses
 from tests.scripted import Scripted
 
@@ -133,3 +133,12 @@ def test_generation_metrics_report_persona_use_when_the_log_has_personas():
     assert metrics["persona_use"] == pytest.approx((1 / 3 + 2 / 3) / 2) and "f1" in metrics
     rows[0]["persona"] = []
     assert "persona_use" not in log_metrics(rows)
+
+
+def test_english_words_counts_dictionary_words_with_their_contractions():
+    # the shipped generator's old reply is English words; word salad of subword pieces is not
+    assert english_words(["i have a cat? my dad is in the home on my house, but my mother is my husband"]) == 1.0
+    assert english_words(["I don't know, I'm a nurse at Netflix."]) == 1.0  # contractions whole, names it knows
+    assert english_words(["qwv lol zzkt", "fine"]) == pytest.approx(1 / 4)  # not words, chat shorthand
+    assert english_words(["", "123 ?!"]) == 0.0
+    assert generation_metrics(["fine thanks", "xqz"])["english_words"] == pytest.approx(2 / 3)

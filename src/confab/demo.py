@@ -332,9 +332,9 @@ class Demo:
         ppl = Table(f"Perplexity of the reference responses ({test})", ["model", "per token", "per word"], digits=1)
         ppl.rows = [[names[Path(r["model"]).name], r["ppl"], r["word_ppl"]] for r in ranking["perplexity"]]
         gen = Table("Answers to test contexts and self-chats",
-                    ["agent", "distinct-1", "distinct-2", "words", "F1", "persona use"])  # fmt: skip
-        gen.rows = [[name, r["distinct-1"], r["distinct-2"], r["avg_length"], r.get("f1"), r.get("persona_use")]
-                    for name, r in answers.items()]  # fmt: skip
+                    ["agent", "distinct-1", "distinct-2", "words", "English words", "F1", "persona use"])  # fmt: skip
+        gen.rows = [[name, r["distinct-1"], r["distinct-2"], r["avg_length"], r.get("english_words"), r.get("f1"),
+                     r.get("persona_use")] for name, r in answers.items()]  # fmt: skip
         sel = Table(f"Response selection, DailyDialog++ dev ({selection['contexts']} contexts): MAP",
                     ["model", "random negatives", "adversarial negatives"])  # fmt: skip
         sel.rows = [[names[Path(r["model"]).name], r["metrics"]["random"]["map"], r["metrics"]["adversarial"]["map"]]

@@ -11,18 +11,24 @@
   stop words, not punctuation) that the response contains; persona use is the mean coverage of the response's own
   persona minus that of another example's persona (the next example with a different persona, a fixed
   derangement), so that words every reply uses ("i", "like", "love") and topics of the context cancel out.
+- english_words: the share of a response's words (letters, with their contractions: "don't") that an English
+  dictionary knows (pyspellchecker's, built from subtitle word frequencies, so "netflix" and "mom" are in it and
+  chat shorthand such as "lol" is not: measure the references beside a model).
 - latent usage: how often each latent value z was the chosen candidate.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cache
 
 from confab.text.overlap import unigram_f1, words
 
-__all__ = ["distinct", "generation_metrics", "persona_coverage", "persona_use", "unigram_f1", "words"]
+__all__ = ["distinct", "english_words", "generation_metrics", "persona_coverage", "persona_use", "unigram_f1", "words"]
+
+WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 
 
 @cache
@@ -40,6 +46,20 @@ def distinct(texts: Iterable[str], n: int) -> float:
         grams.update(tuple(w[i : i + n]) for i in range(len(w) - n + 1))
     total = sum(grams.values())
     return len(grams) / total if total else 0.0
+
+
+@cache
+def _english() -> frozenset[str]:
+    from spellchecker import SpellChecker  # noqa: PLC0415 - its dictionary is read when first measured
+
+    return frozenset(SpellChecker(language="en").word_frequency.dictionary)
+
+
+def english_words(texts: Iterable[str]) -> float:
+    """The share of all the texts' words that the English dictionary knows (0.0 when there are none)."""
+    found = [w for text in texts for w in WORD.findall(text.lower())]
+    known = _english()
+    return sum(w in known for w in found) / len(found) if found else 0.0
 
 
 def content_words(text: str) -> set[str]:
@@ -85,6 +105,7 @@ def generation_metrics(
         "distinct-1": distinct(responses, 1),
         "distinct-2": distinct(responses, 2),
         "avg_length": sum(len(words(r)) for r in responses) / len(responses),
+        "english_words": english_words(responses),
     }
     if references is not None:
         pairs = list(zip(responses, references, strict=True))
