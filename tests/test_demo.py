@@ -61,13 +61,16 @@ def test_packing_stores_bfloat16_weights_and_a_model_card(smoke, tmp_path):
 
     out, _ = smoke
     samples = Demo(out, "smoke").samples(3)
-    packed = pack(out / "models", tmp_path / "shipped", "#### hits@1: 0.2", "confab demo --budget smoke", samples)
+    demo = Demo(out, "smoke")
+    packed = pack(out / "models", tmp_path / "shipped", "#### hits@1: 0.2", "confab demo --budget smoke", samples,
+                  data=demo.data_card())  # fmt: skip
     weights = load_file(packed / "plato2" / "model.safetensors")
     assert {str(t.dtype) for t in weights.values() if t.is_floating_point()} == {"torch.bfloat16"}
     card = (packed / "plato2" / "README.md").read_text()
     assert "confab demo --budget smoke --out build/full" in card and '"stage": "2.1"' in card and "hits@1: 0.2" in card
     assert len(samples) == 3 and all(f"- **{q}** {r}" in card for q, r in samples)
     assert "started from all-MiniLM-L6-v2" in card and "epoch 1 · step" in card  # readable training lines
+    assert "| Topical-Chat `valid_freq`" in card and "stage 1 on the first 200 training examples" in card
     config = (packed / "plato2" / "config.json").read_text()
     assert str(out) not in config and '"build/full/data/persona"' in config  # no path of the packing machine
     assert not (packed / "retrieval-index" / "chunks").exists() and not (packed / "plato2" / ".train").exists()
@@ -99,3 +102,10 @@ def test_the_shipped_models_answer_right_after_install(name):
 def test_the_shipped_models_are_small():
     total = sum(f.stat().st_size for f in bundled_folder().rglob("*") if f.is_file())
     assert total < 120e6, f"{total / 1e6:.1f} MB of shipped models"  # the budget: 120 MB in all
+
+
+def test_the_full_recipe_measures_the_models_it_would_replace(tmp_path):
+    before = Demo(tmp_path, "full").before()
+    assert set(before) == {"plato2", "plato2-evaluator", "retrieval", "retrieval-index"}
+    assert all((folder / "config.json").exists() or (folder / "index.json").exists() for folder in before.values())
+    assert Demo(tmp_path, "quick").before() == {}

@@ -54,6 +54,17 @@ SOURCES = {
                                              valid_size=500, test_size=500, clean=CHAT_SKIP)),
 }  # fmt: skip
 PERSONA_SOURCES = ("persona", "xpersona", "synthetic")
+# what each dataset is, for the model cards (licences and attribution: resources/samples/README.md)
+DESCRIBED = {
+    "persona": "PERSONA-CHAT examples of the PLATO-2 reference code (Knover; Apache-2.0), personas given",
+    "xpersona": "XPersona's English PERSONA-CHAT: ConvAI2 training dialogues (MIT / CC BY 4.0), the bot's persona",
+    "synthetic": "Synthetic-Persona-Chat `test`, the conversations sharing no persona sentence with ConvAI2 "
+    "validation (CC BY 4.0), both users' personas",
+    "topical": "Topical-Chat `valid_freq` (CDLA-Sharing-1.0), personas extracted from each speaker's other turns",
+    "topical4": "Topical-Chat, its four validation and test splits (CDLA-Sharing-1.0), personas extracted from each "
+    "speaker's other turns",
+    "chitchat": "Chit-Chat Challenge (package `chitchat-dataset`, MIT), personas extracted from each sender's turns",
+}
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,16 @@ class Demo:
         self.show()
         return self.out / "report"
 
+    def before(self) -> dict[str, Path]:
+        """The models installed with confab, which the full recipe's would replace: measured beside them in the
+        same run (the model cards show both). Other budgets train too little to be compared with them."""
+        if self.budget != "full":
+            return {}
+        from confab.bundled import bundled_folder
+
+        folder = bundled_folder()
+        return {name: folder / name for name in ("plato2", "plato2-evaluator", "retrieval", "retrieval-index")}
+
     # --- data and training ---
     def build(self) -> None:
         from confab.data.build import Build, BuildConfig
@@ -276,9 +297,12 @@ class Demo:
 
         m = self.models
         # beside the retrieval model, the untrained encoder it starts from
+        before = self.before()
         models = [str(m / "retrieval"), ENCODER, str(m / "plato-2.2"), "tfidf"]
+        models += [str(before[n]) for n in ("retrieval", "plato2-evaluator") if n in before]
         ranked = ranking_results(models, self.data[0], candidates=20, precision=self.precision)
-        perplexity = perplexity_results([m / "plato-1", m / "plato-2.1"], self.data[0])
+        generators = [m / "plato-1", m / "plato-2.1"] + ([before["plato2"]] if before else [])
+        perplexity = perplexity_results(generators, self.data[0])
         atomic_write_json(self.out / "eval" / "ranking.json", {"ranking": ranked, "perplexity": perplexity})
 
     def answers(self) -> None:
@@ -291,9 +315,15 @@ class Demo:
         plato = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2", precision=self.precision, device=self.on)
         retrieval = load_agent(m / "retrieval", index=m / "retrieval-index", precision=self.precision,
                                device=self.on)
+        agents = [("PLATO-2", plato), ("retrieval", retrieval)]
+        if before := self.before():
+            agents += [("PLATO-2, shipped before", load_agent(before["plato2"], evaluator=before["plato2-evaluator"],
+                                                             precision=self.precision, device=self.on)),
+                       ("retrieval, shipped before", load_agent(before["retrieval"], index=before["retrieval-index"],
+                                                               precision=self.precision, device=self.on))]  # fmt: skip
         examples = read_split(self.data[0], "test").to_pylist()[: self.b.answered]
         results = {}
-        for name, agent in (("PLATO-2", plato), ("retrieval", retrieval)):
+        for name, agent in agents:
             log = write_responses(agent, examples, e / f"answers-{name}.jsonl", on_progress=self._task(name, examples))
             results[name] = log_metrics(read_log(log))
         starts = vinyals_le_questions()[: self.b.selfchats]
@@ -308,8 +338,11 @@ class Demo:
 
         m = self.models
         data = resource_path("samples/dailydialog_plusplus_dev.json.gz")
-        count, results = selection_results([str(m / "plato-2.2"), str(m / "retrieval"), ENCODER, "tfidf"], data,
-                                           ["random", "adversarial"], self.b.selection, self.precision)  # fmt: skip
+        before = self.before()
+        models = [str(m / "plato-2.2"), str(m / "retrieval"), ENCODER, "tfidf"]
+        models += [str(before[n]) for n in ("plato2-evaluator", "retrieval") if n in before]
+        count, results = selection_results(models, data, ["random", "adversarial"], self.b.selection,
+                                           self.precision)  # fmt: skip
         atomic_write_json(self.out / "eval" / "selection.json", {"contexts": count, "results": results})
 
     def _task(self, name: str, items: list) -> Callable | None:
@@ -323,21 +356,28 @@ class Demo:
         ranking = json.loads((e / "ranking.json").read_text())
         answers = json.loads((e / "answers.json").read_text())
         selection = json.loads((e / "selection.json").read_text())
-        names = {"retrieval": "retrieval (MiniLM, persona)", ENCODER: "MiniLM untrained (its start)",
-                 "plato-2.2": "PLATO-2 evaluator", "tfidf": "TF-IDF",
-                 "plato-1": "PLATO-2 stage 1", "plato-2.1": "PLATO-2 stage 2.1"}  # fmt: skip
+        m = self.models
+        names = {str(m / "retrieval"): "retrieval (MiniLM, persona)", ENCODER: "MiniLM untrained (its start)",
+                 str(m / "plato-2.2"): "PLATO-2 evaluator", "tfidf": "TF-IDF",
+                 str(m / "plato-1"): "PLATO-2 stage 1", str(m / "plato-2.1"): "PLATO-2 stage 2.1"}  # fmt: skip
+        names |= {str(path): f"{name}, shipped before" for name, path in self.before().items()}
+        leaves = {Path(k).name: v for k, v in list(names.items())[:6]}  # a report read from another working folder
+
+        def label(model: str) -> str:
+            return names.get(str(model)) or leaves.get(Path(model).name, str(model))
+
         test = f"{self.data[0].name} test split"
         ranked = Table(f"Ranking the true response among 20 candidates ({test})", ["model", "hits@1", "hits@3", "MRR"])
-        ranked.rows = [[names[Path(r["model"]).name], r["hits@1"], r["hits@3"], r["mrr"]] for r in ranking["ranking"]]
+        ranked.rows = [[label(r["model"]), r["hits@1"], r["hits@3"], r["mrr"]] for r in ranking["ranking"]]
         ppl = Table(f"Perplexity of the reference responses ({test})", ["model", "per token", "per word"], digits=1)
-        ppl.rows = [[names[Path(r["model"]).name], r["ppl"], r["word_ppl"]] for r in ranking["perplexity"]]
+        ppl.rows = [[label(r["model"]), r["ppl"], r["word_ppl"]] for r in ranking["perplexity"]]
         gen = Table("Answers to test contexts and self-chats",
                     ["agent", "distinct-1", "distinct-2", "words", "English words", "F1", "persona use"])  # fmt: skip
         gen.rows = [[name, r["distinct-1"], r["distinct-2"], r["avg_length"], r.get("english_words"), r.get("f1"),
                      r.get("persona_use")] for name, r in answers.items()]  # fmt: skip
         sel = Table(f"Response selection, DailyDialog++ dev ({selection['contexts']} contexts): MAP",
                     ["model", "random negatives", "adversarial negatives"])  # fmt: skip
-        sel.rows = [[names[Path(r["model"]).name], r["metrics"]["random"]["map"], r["metrics"]["adversarial"]["map"]]
+        sel.rows = [[label(r["model"]), r["metrics"]["random"]["map"], r["metrics"]["adversarial"]["map"]]
                     for r in selection["results"]]  # fmt: skip
         return [ranked, ppl, gen, sel]
 
@@ -367,7 +407,27 @@ class Demo:
         from confab.models import pack
 
         measured = "\n\n".join(t.markdown().replace("### ", "#### ") for t in self.tables())
-        pack(self.models, self.out / "shipped", measured, f"confab demo --budget {self.budget}", self.samples())
+        pack(self.models, self.out / "shipped", measured, f"confab demo --budget {self.budget}", self.samples(),
+             data=self.data_card())  # fmt: skip
+
+    def data_card(self) -> str:
+        """The run's datasets, as built, and what each model trained on (the model cards' data section)."""
+        rows = ["| dataset | examples: train / valid / test |", "|---|---:|"]
+        for name, folder in zip(self.b.sources, self.data, strict=True):
+            c = json.loads((folder / "report.json").read_text())["examples"]
+            rows.append(f"| {DESCRIBED[name]} | {c['train']:,} / {c['valid']:,} / {c['test']:,} ({c['kind']}) |")
+
+        def first(count: int | None, what: str) -> str:
+            return f"the first {count:,} training examples of {what}" if count else f"every training example of {what}"
+
+        persona = f"the persona corpora (the first {len(self.persona_data)} rows)"
+        trained = [f"- retrieval: {first(self.b.retrieval_examples, persona)}; its index holds the first "
+                   f"{self.b.indexed or 0:,} distinct training responses of the rows in order.",
+                   f"- plato2: stage 1 on {first(self.b.plato_examples, 'the rows in order')}, then stage 2.1 on "
+                   f"{first(self.b.stage21_examples, persona)}.",
+                   f"- plato2-evaluator: {first(self.b.stage22_examples, 'the rows in order')}."]  # fmt: skip
+        return "\n".join(["Licences and attribution: `confab/resources/samples/README.md`. Validation and test "
+                          "splits are held out of training (split with seed 0).", "", *rows, "", *trained])
 
     def samples(self, count: int = 20) -> list[tuple[str, str]]:
         """The generator's replies to `count` of the 200 Vinyals & Le questions, picked with seed 0, each sampled

@@ -28,9 +28,10 @@ SKIPPED = {".train", "chunks", "train_steps.csv"}  # resume state and index chun
 
 
 def pack(models: Path, out: Path, measured: str, command: str, samples: list[tuple[str, str]] = (),
-         only: Sequence[str] | None = None) -> Path:  # fmt: skip
-    """Copy the demo's models into `out` in bfloat16, each with a model card quoting `measured` (the demo's
-    result tables, markdown) and, in the generator's, `samples` (question, reply) as the model answered them;
+         only: Sequence[str] | None = None, data: str = "") -> Path:  # fmt: skip
+    """Copy the demo's models into `out` in bfloat16, each with a model card quoting `data` (what they were trained
+    on, markdown), `measured` (the demo's result tables, markdown) and, in the generator's, `samples` (question,
+    reply) as the model answered them;
     `out/README.md` is written last. `only`: these shipped names alone (the others in `out` stay as they are)."""
     out.mkdir(parents=True, exist_ok=True)
     for source, name in PACKED.items():
@@ -52,7 +53,8 @@ def pack(models: Path, out: Path, measured: str, command: str, samples: list[tup
                 config = config.replace(f'"{folder}/', '"build/full/')
             atomic_write_text(target / "config.json", config)
             atomic_write_text(
-                target / "README.md", model_card(name, target, measured, command, samples if name == "plato2" else ())
+                target / "README.md",
+                model_card(name, target, measured, command, samples if name == "plato2" else (), data),
             )
     sizes = {name: sum(f.stat().st_size for f in (out / name).rglob("*") if f.is_file()) for name in PACKED.values()}
     lines = ["# Models that ship with confab", "", f"Made by `{command}`; see each folder's README.md.", ""]
@@ -61,7 +63,8 @@ def pack(models: Path, out: Path, measured: str, command: str, samples: list[tup
     return out
 
 
-def model_card(name: str, folder: Path, measured: str, command: str, samples: list[tuple[str, str]] = ()) -> str:
+def model_card(name: str, folder: Path, measured: str, command: str, samples: list[tuple[str, str]] = (),
+               data: str = "") -> str:  # fmt: skip
     from confab.training import describe_result
 
     config = json.loads((folder / "config.json").read_text())
@@ -101,12 +104,7 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
         "training splits, indexed in `retrieval-index`",
     }[name]
     lines = [f"# {name}", "", what + ".", "", f"Use: {use}.", "", "## Data", "",
-             "The real samples that ship in `confab/resources/samples`: 1,000 + 100 PERSONA-CHAT examples of the "
-             "PLATO-2 reference code (Knover, Apache-2.0), with their personas, and the Topical-Chat `valid_freq` "
-             "conversations (CDLA-Sharing-1.0), with personas extracted from each speaker's other turns; split "
-             "90/5/5 with seed 0 (PERSONA-CHAT: 100 validation, 100 test examples)." + (
-                 " The retrieval model trains on the PERSONA-CHAT examples; its index holds the training responses "
-                 "of both." if name == "retrieval" else ""), "",
+             data or "The real samples that ship in `confab/resources/samples` (see its README).", "",
              "## Config", "", "```json", json.dumps({"model": config.get("model") or config.get("ranker"),
                                                      "run": run}, indent=1), "```", ""]  # fmt: skip
     if history:
@@ -117,7 +115,8 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
                   "unedited; no persona), as `confab chat` gives them:", ""]  # fmt: skip
         lines += [f"- **{q}** {r}" for q, r in samples] + [""]
     lines += ["## Measured", "", "By the same command, on the PERSONA-CHAT test split (100 examples) and "
-              "DailyDialog++ dev (its other models measured alongside):", "", measured, "",
+              "DailyDialog++ dev, the other models of the run and the models shipped before it (when it ran) "
+              "measured alongside:", "", measured, "",
               "## Reproduce", "", "```bash", command + " --out build/full    # then build/full/shipped", "```", "",
               "## Limits", "",
               "Small models trained for under two hours on two CPU cores with tens of thousands of examples: they show "
