@@ -12,7 +12,8 @@ For each model, on the ConvAI2 validation file (PERSONA-CHAT's validation dialog
   beside it), DailyDialog++ P@1 and MAP with random and with adversarial negatives, with the stage-1 generator's
   log p(r|c) beside it when a stage 1 is given (the order of the paper's Table 8);
 - candidates: for the first contexts, 20 candidates one per latent (stage 2.1) and 20 top-k samples (stage 1),
-  their distinct-2 within the set and the evaluator's p(l=1|c,r) of its pick;
+  their distinct-2 within the set and the evaluator's p(l=1|c,r) of its pick; the picks as replies: F1 against
+  the reference, English words, persona use (confab.eval.generation), distinct-2 and latents chosen;
 - replies to the 200 Vinyals & Le questions (written whole to the out folder; 20 picked by seed 0 printed).
 """
 
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from confab.eval.compare import perplexity_of, ranking_results, selection_results
-from confab.eval.generation import distinct
+from confab.eval.generation import distinct, generation_metrics
 from confab.eval.report import Table
 from confab.eval.selfchat import vinyals_le_questions
 from confab.generation import checkpoint
@@ -62,14 +63,21 @@ def evaluator_accuracy(path: str, examples: list[dict], precision: str = "auto")
 
 
 def candidate_sets(generator: str, evaluator: str, examples: list[dict], precision: str = "auto") -> dict:
+    """The candidate sets' diversity, the evaluator's confidence in its pick, and the picked replies measured
+    against the references and the personas (F1, English words, persona use, latents chosen)."""
     agent = PlatoAgent(generator, evaluator, precision=precision)
-    sets, picks = [], []
+    sets, picks, texts, latents = [], [], [], []
     for i, e in enumerate(examples):
         torch.manual_seed(i)  # each context's sampling as in any other run
         reply = agent.respond(list(e["context"]), list(e.get("persona") or []))
         sets.append(distinct([c.text for c in reply.candidates], 2))
         picks.append(reply.candidates[0].score)
-    return {"distinct-2 within the 20": statistics.mean(sets), "p(l=1) of the pick": statistics.mean(picks)}
+        texts.append(reply.text)
+        latents.append(reply.candidates[0].info.get("z"))
+    answers = generation_metrics(texts, [e["response"] for e in examples], latents,
+                                 [list(e.get("persona") or []) for e in examples])  # fmt: skip
+    return {"distinct-2 within the 20": statistics.mean(sets), "p(l=1) of the pick": statistics.mean(picks),
+            "answers": answers}  # fmt: skip
 
 
 def replies(generator: str, evaluator: str | None, out: Path, precision: str = "auto") -> list[dict]:
@@ -144,14 +152,18 @@ def show(results: dict, models: list[dict]) -> None:
                                 *selection_row(metrics)])  # fmt: skip
             else:
                 ev.rows.append([f"{m['name']} stage 1, {score}", None, None, None, *selection_row(metrics)])
-    cands = Table("20 candidates per context", ["model", "candidates", "distinct-2 within the set",
-                  "evaluator's p of the pick"])  # fmt: skip
+    cands = Table("20 candidates per context, and the evaluator's pick as the reply",
+                  ["model", "candidates", "distinct-2 within the set", "evaluator's p of the pick", "F1",
+                   "English words", "persona use", "distinct-2 of the replies", "latents chosen"])  # fmt: skip
     for m in models:
         for key in ("candidates 2.1", "candidates stage 1"):
             c = results[m["name"]].get(key)
             if c:
                 what = "one per latent (2.1)" if key.endswith("2.1") else "top-k samples (stage 1)"
-                cands.rows.append([m["name"], what, c["distinct-2 within the 20"], c["p(l=1) of the pick"]])
+                a = c["answers"]
+                cands.rows.append([m["name"], what, c["distinct-2 within the 20"], c["p(l=1) of the pick"],
+                                   100 * a["f1"], a["english_words"], a.get("persona_use"), a["distinct-2"],
+                                   a.get("latents_chosen")])  # fmt: skip
     print(machine(), "\n")
     for table in (ppl, ev, cands):
         print(table.markdown(), "\n")
