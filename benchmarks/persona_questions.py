@@ -7,8 +7,8 @@ this check (benchmarks/data/persona_questions.jsonl; no training data has them).
 Each question is asked alone, by an agent whose persona is the answering sentence among three others (those of
 other questions, in a fixed order), and again with no persona. A reply answers from the persona when it says one of
 the question's answer words (word starts: "dog" counts "dogs"; none of them is in the question). Also counted: replies
-that repeat the question. Agents are named as on `confab eval static` ([NAME=]MODEL[,evaluator=...][,index=...]);
-sampling is seeded by the question's number, so runs repeat.
+that repeat the question (`confab.text.overlap.repeats`, the retrieval agent's filter). Agents are named as on
+`confab eval static` ([NAME=]MODEL[,evaluator=...][,index=...]); sampling is seeded by the question's number, so runs repeat.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from confab.eval.report import Table
 from confab.eval.static import AgentSpec
 from confab.io import atomic_write_json
 from confab.precision import machine
+from confab.text.overlap import repeats
 
 QUESTIONS = Path(__file__).resolve().parent / "data" / "persona_questions.jsonl"
 
@@ -42,13 +43,6 @@ def cases() -> list[dict]:
 def answers(reply: str, keys: list[str]) -> bool:
     text = reply.lower()
     return any(re.search(r"\b" + re.escape(k), text) for k in keys)
-
-
-def repeats(reply: str, question: str) -> bool:
-    def normal(t: str) -> str:
-        return re.sub(r"[^a-z0-9]+", "", t.lower())
-
-    return normal(reply) == normal(question)
 
 
 def ask(spec: AgentSpec, items: list[dict]) -> list[dict]:

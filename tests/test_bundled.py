@@ -118,11 +118,14 @@ def test_what_the_report_needs_is_checked_before_the_work(args, message, tmp_pat
 
 def test_the_retrieval_agent_never_answers_with_a_turn_of_the_dialogue():
     from confab.agents import load_agent
-    from confab.retrieval.agent import REPEAT_F1, _repeats
+    from confab.retrieval.agent import _repeats
 
     assert _repeats("Same to you! What do you do for a living?", ["what do you do for a living ?"])
+    assert _repeats("Nice to meet you! What do you do for a living?", ["what do you do for a living ?"])  # F1 0.75
     assert _repeats("What's your favorite food?", ["what is your favorite food ?"])
-    assert not _repeats("i am good , how are you ?", ["how are you ?"]) and REPEAT_F1 == 0.75
+    assert _repeats("What do you do for a living? I'm in the army.", ["hello !", "what do you do for a living ?"])
+    assert not _repeats("i am good , how are you ?", ["how are you ?"])
+    assert not _repeats("how are you ? i am fine", ["how are you ?"])  # three words: a greeting echoed, then answered
     agent = load_agent("bundled:retrieval")
     persona = ["i work as a nurse at night .", "i have two dogs ."]
     for question in ("What do you do for a living?", "do you have any pets ?", "hi , how are you today ?"):

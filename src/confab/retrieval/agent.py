@@ -14,15 +14,14 @@ from confab.retrieval import checkpoint
 from confab.retrieval.index import CandidateIndex
 from confab.retrieval.model import Query
 from confab.retrieval.score import RankerScorer
-from confab.text.overlap import unigram_f1
+from confab.text.overlap import repeats
 
 # a model that scores a candidate by its match with the persona as well re-ranks this many of the index's best
 # by the context's vector (at least top_k): the index searches by one vector, not by the whole score
 RERANK = 100
-# candidates that say again a turn of the dialogue are never replies ("What do you do for a living?" answered by
-# itself, or by "Same to you! What do you do for a living?"): a candidate whose words overlap a turn's by this unigram
-# F1 or more repeats it; this many more are searched so that top_k are left after removing them
-REPEAT_F1 = 0.75
+# candidates that say again a turn of the dialogue (confab.text.overlap.repeats) are never replies ("What do you do
+# for a living?" answered by itself, or by "Same to you! What do you do for a living?"): this many more are searched
+# so that top_k are left after removing them
 REPEATS = 16
 
 
@@ -72,5 +71,4 @@ class RetrievalAgent:
 
 
 def _repeats(candidate: str, turns: list[str]) -> bool:
-    """Whether the candidate's words overlap one of the turns' by a unigram F1 of REPEAT_F1 or more."""
-    return any(unigram_f1(candidate, turn) >= REPEAT_F1 for turn in turns)
+    return any(repeats(candidate, turn) for turn in turns)
