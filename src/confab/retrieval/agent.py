@@ -21,7 +21,7 @@ from confab.text.overlap import repeats
 RERANK = 100
 # candidates that say again a turn of the dialogue (confab.text.overlap.repeats) are never replies ("What do you do
 # for a living?" answered by itself, or by "Same to you! What do you do for a living?"): this many more are searched
-# so that top_k are left after removing them
+# first, and four times more each time fewer than top_k are left after removing them
 REPEATS = 16
 
 
@@ -44,14 +44,21 @@ class RetrievalAgent:
         query = self.scorer.encode_queries(examples)
         vectors = query.vector.float().cpu().numpy()  # the index searches on the CPU (FAISS)
         wanted = self.top_k + REPEATS
-        if query.memories is None or self.scorer.model.match.item() == 0.0:
-            found = self.index.search(vectors, wanted)
-        else:
-            found = self._rerank(query, vectors, wanted)
+        while True:
+            if query.memories is None or self.scorer.model.match.item() == 0.0:
+                found = self.index.search(vectors, wanted)
+            else:
+                found = self._rerank(query, vectors, wanted)
+            fresh = [[(text, score) for text, score in best if not _repeats(text, history)]
+                     for best, (history, _) in zip(found, requests, strict=True)]  # fmt: skip
+            # an index full of one question's variants ("Nice! What do you do for a living?") can fill the first
+            # candidates with repeats: search further until top_k are left or the index is exhausted
+            if all(len(f) >= self.top_k for f in fresh) or wanted >= len(self.index):
+                break
+            wanted *= 4
         replies = []
-        for best, (history, _) in zip(found, requests, strict=True):
-            fresh = [(text, score) for text, score in best if not _repeats(text, history)]
-            candidates = [Candidate(text, score) for text, score in fresh][: self.top_k]
+        for best in fresh:
+            candidates = [Candidate(text, score) for text, score in best][: self.top_k]
             replies.append(Reply(candidates[0].text if candidates else "", candidates, 0.0))
         seconds = time.perf_counter() - start
         return [Reply(r.text, r.candidates, seconds) for r in replies]
