@@ -8,7 +8,8 @@ Each question is asked alone, by an agent whose persona is the answering sentenc
 other questions, in a fixed order), and again with no persona. A reply answers from the persona when it says one of
 the question's answer words (word starts: "dog" counts "dogs"; none of them is in the question). Also counted: replies
 that repeat the question (`confab.text.overlap.repeats`, the retrieval agent's filter). Agents are named as on
-`confab eval static` ([NAME=]MODEL[,evaluator=...][,index=...]); sampling is seeded by the question's number, so runs repeat.
+`confab eval static` ([NAME=]MODEL[,evaluator=...][,index=...]); sampling is seeded by the question's number, so
+runs repeat.
 """
 
 from __future__ import annotations
