@@ -179,7 +179,6 @@ def side_by_side(rows: list[dict], limit: int = 20, turns: int = 3) -> Table:
 
 def metrics_table(title: str, metrics: dict[str, dict]) -> Table:
     """One row per agent: the generation metrics any of them has."""
-    shown = [m for m in ("distinct-1", "distinct-2", "avg_length", "english_words", "f1", "persona_use",
-                                 "latents_chosen")
-             if any(m in v for v in metrics.values())]  # fmt: skip
+    names = ("distinct-1", "distinct-2", "avg_length", "english_words", "f1", "persona_use", "latents_chosen")
+    shown = [m for m in names if any(m in v for v in metrics.values())]
     return Table(title, ["agent", *shown], [[name, *(m.get(k) for k in shown)] for name, m in metrics.items()])

@@ -4,6 +4,7 @@ retrieval agent's filter, and the persona-questions check)."""
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 
 from confab.text.tokenize import tokenize
 
@@ -14,13 +15,16 @@ def words(text: str) -> list[str]:
     return [t.lower() for t in tokenize(text)]
 
 
+@lru_cache(maxsize=8192)
+def _alnum(text: str) -> tuple[str, ...]:
+    # cached: the retrieval agent tests every candidate against every turn of the dialogue, each reply
+    return tuple(w for w in words(text) if w.isalnum())
+
+
 def unigram_f1(response: str, reference: str) -> float:
     """Unigram F1 after lower-casing and dropping punctuation and the articles a/an/the."""
-
-    def normal(text: str) -> list[str]:
-        return [w for w in words(text) if w.isalnum() and w not in ARTICLES]
-
-    r, g = normal(response), normal(reference)
+    r = [w for w in _alnum(response) if w not in ARTICLES]
+    g = [w for w in _alnum(reference) if w not in ARTICLES]
     common = sum((Counter(r) & Counter(g)).values())
     if common == 0:
         return 0.0
@@ -38,5 +42,5 @@ def repeats(reply: str, turn: str) -> bool:
     opening the reply ("What do you do for a living? I'm in the army." for "what do you do for a living ?")."""
     if unigram_f1(reply, turn) >= REPEAT_F1 - 1e-9:  # 0.75 computed as 0.7499999999999999
         return True
-    said, asked = [w for w in words(reply) if w.isalnum()], [w for w in words(turn) if w.isalnum()]
+    said, asked = _alnum(reply), _alnum(turn)
     return len(asked) >= 4 and said[: len(asked)] == asked  # "how are you ? i am fine" answers
