@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 PIP := pip==26.3
-PYTEST := python -m pytest -q -ra
+# one worker per core (pytest-xdist); a test file's tests share a worker, and with it the file's fixtures
+PYTEST := python -m pytest -q -ra -n auto --dist loadfile
 
 .PHONY: demo test lint install lock test-ranges test-seeds clean
 

@@ -5,6 +5,12 @@ from pathlib import Path
 
 import pytest
 
+# `make test` runs one pytest-xdist worker per core: each worker's PyTorch, and the processes it starts, take their
+# share of the cores rather than all of them (threads spinning on a core another worker holds slow both down).
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # ../shared/data beside the checkout holds real public dialogue data (not part of the repository).
 SHARED = Path(os.environ.get("CONFAB_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))

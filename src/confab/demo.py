@@ -88,8 +88,8 @@ class Budget:
 
 BUDGETS = {
     # seconds: what the tests run
-    "smoke": Budget(sources=("persona", "topical"), persona_examples="pairs", retrieval_examples=300,
-                    retrieval_epochs=1, indexed=500, plato_examples=200, stage21_examples=200, stage22_examples=200,
+    "smoke": Budget(sources=("persona", "topical"), persona_examples="pairs", retrieval_examples=128,
+                    retrieval_epochs=1, indexed=300, plato_examples=100, stage21_examples=100, stage22_examples=100,
                     stage1_epochs=1, stage21_epochs=1, stage22_epochs=1, answered=4, selfchats=2, selfchat_turns=3,
                     selection=8),
     # minutes on 2 cores of a CPU without bfloat16 units (float32): a third of the work of the budget before the

@@ -29,7 +29,8 @@ Bf16 = Annotated[bool, typer.Option(help="Deprecated: --precision bfloat16.", hi
 
 
 def fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft wrap: the terminal folds a long line; rich's own folding would break a path in it with a newline
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
