@@ -36,8 +36,8 @@ from confab.eval.selfchat import vinyals_le_questions
 from confab.generation import checkpoint
 from confab.generation.agent import PlatoAgent
 from confab.generation.data import BatchConfig, encode
+from confab.generation.evaluate import evaluate_stage
 from confab.generation.objectives import Objective
-from confab.generation.train import evaluate_stage
 from confab.io import atomic_write_json
 from confab.precision import PRECISIONS, machine
 from confab.resources import resource_path

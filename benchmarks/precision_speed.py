@@ -56,11 +56,11 @@ def linear(precision: Precision) -> tuple[float, str]:
 
 
 def retrieval_step(precision: Precision, steps: int) -> tuple[float, str]:
+    from confab.bundled import pretrained_folder
     from confab.data.examples import examples_from_file
     from confab.resources import resource_path
     from confab.retrieval import checkpoint
     from confab.retrieval.batches import training_batch
-    from confab.retrieval.encoders import pretrained_folder
     from confab.retrieval.model import RankerConfig
     from confab.retrieval.tokens import PretrainedTokenizer
     from confab.training import TrainConfig, make_optimizer

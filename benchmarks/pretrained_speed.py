@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from confab.bundled import pretrained_folder
 from confab.data.schema import read_split
 from confab.precision import PRECISIONS, Precision, choose, machine
 from confab.retrieval import checkpoint
 from confab.retrieval.batches import training_batch
-from confab.retrieval.encoders import pretrained_folder
 from confab.retrieval.model import RankerConfig
 from confab.retrieval.tokens import PretrainedTokenizer, join_turns
 from confab.training import TrainConfig, make_optimizer

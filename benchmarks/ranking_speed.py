@@ -35,7 +35,7 @@ def ours(examples: list[dict], precision: str) -> tuple[float, dict]:
 def peer(examples: list[dict], distinct: bool, batch_size: int) -> tuple[float, dict]:
     from sentence_transformers import SentenceTransformer
 
-    from confab.retrieval.encoders import pretrained_folder
+    from confab.bundled import pretrained_folder
     from confab.retrieval.evaluate import candidate_sets
 
     model = SentenceTransformer(str(pretrained_folder()), device="cpu")

@@ -1,6 +1,6 @@
 """A deterministic stand-in for an agent, for tests of the protocols that drive agents."""
 
-from confab.agents import Candidate, Reply
+from confab.replies import Candidate, Reply
 
 
 class Scripted:

@@ -5,9 +5,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from confab.agents import Candidate, Reply
 from confab.chat import run_chat
 from confab.cli import app
+from confab.replies import Candidate, Reply
 
 
 class Echo:

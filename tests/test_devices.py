@@ -88,9 +88,9 @@ def test_a_plato_training_step_makes_nothing_off_the_models_device(stage, cohere
 
 
 def test_a_retrieval_training_step_makes_nothing_off_the_models_device():
+    from confab.bundled import pretrained_folder
     from confab.retrieval.batches import training_batch
     from confab.retrieval.checkpoint import ZERO_SHOT_RANKER, new_model
-    from confab.retrieval.encoders import pretrained_folder
     from confab.retrieval.model import RankerConfig
     from confab.retrieval.tokens import PretrainedTokenizer
 

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from confab.agents import Candidate, Reply
 from confab.eval.generation import distinct, english_words, generation_metrics, unigram_f1
 from confab.eval.responses import read_log, write_responses
+from confab.replies import Candidate, Reply
 from tests.scripted import Scripted
 
 

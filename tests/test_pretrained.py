@@ -157,7 +157,7 @@ def test_only_what_training_changed_is_stored_and_loads_back(tmp_path):
 
 
 def test_latent_usage_on_a_constructed_case():
-    from confab.generation.train import latent_diagnostics
+    from confab.generation.evaluate import latent_diagnostics
 
     k = 4
     # 6 examples: z=0 recognised three times, z=1 twice, z=3 once, z=2 never; the first row is sure, the rest even

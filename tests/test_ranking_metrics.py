@@ -1,6 +1,6 @@
 import pytest
 
-from confab.eval.ranking import rank_of, ranking_metrics
+from confab.ranking import rank_of, ranking_metrics
 
 
 def test_rank_breaks_ties_against_the_model():

@@ -7,7 +7,8 @@ import typer
 from typer.testing import CliRunner
 
 from confab.cli.common import invocation
-from confab.eval.report import Report, Table, checksum
+from confab.eval.report import Report, Table
+from confab.io import checksum
 
 
 def test_a_table_is_markdown_with_numbers_right_aligned_and_pipes_escaped():

@@ -131,7 +131,7 @@ def test_zero_shot_scores_are_the_cosines_of_the_encoders_mean_pooled_vectors():
     with a persona sentence, computed here with transformers directly."""
     from transformers import AutoModel, AutoTokenizer
 
-    from confab.retrieval.encoders import pretrained_folder
+    from confab.bundled import pretrained_folder
     from confab.scorers import load_scorer
 
     folder = pretrained_folder()
@@ -203,7 +203,7 @@ def test_checkpoint_reloads_to_identical_scores(tmp_path):
 def test_pretrained_encoder_loads_offline_and_round_trips(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     config = RankerConfig(encoder="pretrained", persona_encoder="encoder")
-    from confab.retrieval.encoders import pretrained_folder
+    from confab.bundled import pretrained_folder
     from confab.retrieval.tokens import PretrainedTokenizer
 
     tok = PretrainedTokenizer(pretrained_folder())
@@ -223,7 +223,7 @@ def test_pretrained_encoder_loads_offline_and_round_trips(tmp_path, monkeypatch)
 def test_tuning_the_top_layers_stores_them_alone(tmp_path):
     """--tuned-layers 1: one step of training moves the top layer only; the checkpoint holds that layer (a
     fraction of the encoder), loads on the installed encoder, and refuses another one."""
-    from confab.retrieval.encoders import pretrained_folder
+    from confab.bundled import pretrained_folder
     from confab.retrieval.tokens import PretrainedTokenizer
 
     tok = PretrainedTokenizer(pretrained_folder())

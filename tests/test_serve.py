@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from confab.agents import Candidate, Reply
+from confab.replies import Candidate, Reply
 from confab.serve.app import MAX_MESSAGE_CHARS, MAX_PERSONA_SENTENCES, SAFE_REPLY, ServeConfig, create_app
 from confab.serve.batcher import Batcher
 from confab.serve.sessions import SessionStore

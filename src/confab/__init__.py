@@ -5,7 +5,8 @@ agent = load_agent("models/gen", evaluator="models/eval")
 reply = agent.respond(["hi , how are you ?"], persona=["i love to ski."])
 """
 
-from confab.agents import Agent, Candidate, Reply, load_agent
+from confab.agents import load_agent
+from confab.replies import Agent, Candidate, Reply
+from confab.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["Agent", "Candidate", "Reply", "load_agent", "__version__"]

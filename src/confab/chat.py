@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from confab.agents import Agent, Reply
 from confab.io import atomic_write_json
+from confab.replies import Agent, Reply
 
 HELP = """commands:
   /persona                  show the persona, numbered

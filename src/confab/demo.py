@@ -382,7 +382,7 @@ class Demo:
         return [ranked, ppl, gen, sel]
 
     def report(self) -> None:
-        from confab.eval import plots
+        from confab import plots
         from confab.eval.report import Report
 
         tables = self.tables()

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from confab.devices import resolve
-from confab.eval.selection import Scorer
+from confab.bundled import pretrained_folder, resolve
+from confab.devices import resolve as resolve_device
+from confab.ranking import Scorer
 
 
 def load_scorer(model: str, corpus: list[str], precision: str = "auto", device: str = "auto",
@@ -26,7 +27,7 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto", device: 
         from confab.retrieval.score import RankerScorer
 
         ranker, tokenizer, _ = checkpoint.zero_shot()
-        scorer = RankerScorer(ranker.to(resolve(device)), tokenizer, precision=precision)
+        scorer = RankerScorer(ranker.to(resolve_device(device)), tokenizer, precision=precision)
         return scorer, "untrained encoder, cosine", False
     model = str(scorer_folder(model))
     path = Path(model) / "config.json"
@@ -38,13 +39,13 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto", device: 
         from confab.retrieval.score import RankerScorer
 
         ranker, tokenizer, _ = checkpoint.load(model)
-        scorer = RankerScorer(ranker.to(resolve(device)), tokenizer, precision=precision)
+        scorer = RankerScorer(ranker.to(resolve_device(device)), tokenizer, precision=precision)
         return scorer, f"retrieval {ranker.config.similarity_name}", False
     if kind == "confab-plato":
         from confab.generation import checkpoint
         from confab.generation.scoring import PlatoScorer
 
-        generator, tok, meta = checkpoint.load(model, precision, resolve(device))
+        generator, tok, meta = checkpoint.load(model, precision, resolve_device(device))
         scorer = PlatoScorer(generator, tok, checkpoint.limits_of(meta), meta)
         name = {"coherence": "p(l=1|c,r)", "forward": "log p(r|c)", "backward": "log p(c|r)"}[scorer.kind]
         return scorer, name, scorer.kind == "coherence"
@@ -54,9 +55,7 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto", device: 
 def scorer_folder(model: str) -> Path | None:
     """The checkpoint a scorer of this name reads (None for tfidf): bundled:plato2 ranks with its evaluation model,
     as PLATO-2 does; bundled:minilm reads the installed encoder."""
-    from confab.bundled import resolve
     from confab.retrieval.checkpoint import ZERO_SHOT
-    from confab.retrieval.encoders import pretrained_folder
 
     if model == "tfidf":
         return None

@@ -87,7 +87,7 @@ def eval_selection(
     """Response selection (PLATO-2 appendix E, Table 8): MAP, MRR and P@1 of each model's scores at putting the
     positive responses first; the evaluation model's accuracy at 0.5. PLATO-2 checkpoints score by what they
     are: p(l|c,r) (stage 2.2), p(c|r) (backward stage 1), p(r|c) (stage 1)."""
-    from confab.eval import plots
+    from confab import plots
     from confab.eval.compare import selection_results
     from confab.eval.report import Table
     from confab.eval.selection import NEGATIVES
@@ -205,7 +205,7 @@ def _log_report(
 ) -> None:
     """The metrics of a log of generated replies, printed and reported with a latent-usage plot; `inputs` and
     `folder` as `prepare` gave them (the log is checksummed as it ends)."""
-    from confab.eval import plots
+    from confab import plots
     from confab.eval.report import Table
     from confab.eval.responses import log_metrics, read_log
     from confab.eval.static import metrics_table, static_metrics
@@ -292,7 +292,7 @@ def _paper_table(ctx: typer.Context, name: str, make, inputs: dict, seed: int | 
                  folder: Path | None, as_json: bool, chart: str | None = None, skip: tuple = ()) -> None:  # fmt: skip
     """Compute a paper table from its inputs (`prepare`'s lists), then print and report it, with its number columns
     (less `skip`) as grouped bars in CHART.png."""
-    from confab.eval import plots
+    from confab import plots
 
     folder, inputs = prepare(f"eval table {name}", folder, **inputs)
     try:

@@ -17,6 +17,7 @@ import pyarrow as pa
 from confab.data.records import Message
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
+from confab.text.offensive import is_offensive, offensive_words
 from confab.text.tokenize import ASCII_SPACE_CLASS, ASCII_SPACES, ascii_counts, ascii_space, string_bytes
 
 RULES = (
@@ -348,15 +349,6 @@ def _collapse_ascii_spaces(texts: pa.Array) -> pa.Array:
     out[ascii_space(out)] = 32
     kept = np.concatenate([np.zeros(1, wide), np.cumsum(keep, dtype=wide)])
     return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(kept[offsets].astype(np.int64)), pa.py_buffer(out))
-
-
-def offensive_words(path: str | None = None) -> frozenset[str]:
-    """The offensive-word list (lower-cased): a file, one word a line; None: the list that ships with confab."""
-    return frozenset(_load(path, "offensive_words.txt", lower=True))
-
-
-def is_offensive(tokens: list[str], words: frozenset[str]) -> bool:
-    return not words.isdisjoint(map(str.lower, tokens))
 
 
 def _load(path: str | None, default: str, lower: bool) -> list[str]:

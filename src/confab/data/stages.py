@@ -21,13 +21,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from confab import __version__
 from confab.data import persona as personas
 from confab.data.clean import RULES, Cleaner
 from confab.data.records import Problems
 from confab.data.schema import EXAMPLE_SCHEMA, SPLITS
 from confab.data.threads import examples, forest, kept_messages
 from confab.text.tokenize import token_counts
+from confab.version import __version__
 
 CANDIDATE_SCHEMA = pa.schema(
     [("author", pa.string()), ("message_id", pa.string()), ("sentence", pa.string()), ("key", pa.uint64())]

@@ -96,8 +96,8 @@ def perplexity_results(
 def perplexity_of(path: Path | str, examples: list[dict], precision: str = "float32", device: str = "auto") -> dict:
     from confab.generation import checkpoint
     from confab.generation.data import BatchConfig, encode
+    from confab.generation.evaluate import evaluate_stage
     from confab.generation.objectives import Objective
-    from confab.generation.train import evaluate_stage
 
     model, tok, meta = checkpoint.load(path, precision, device)
     stage = meta.get("stage")

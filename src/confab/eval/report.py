@@ -3,14 +3,13 @@ the command, configuration, seed, data and software that produced it."""
 
 from __future__ import annotations
 
-import hashlib
 import platform
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from confab.io import atomic_write_json, atomic_write_text
+from confab.io import atomic_write_json, atomic_write_text, checksum
 
 VERSIONED = ("confab", "torch", "numpy", "pyarrow", "sentencepiece", "spacy", "faiss-cpu")
 
@@ -57,24 +56,6 @@ def _cell(value, digits: int) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
-
-
-def checksum(path: str | Path) -> dict:
-    """sha256 of a file, or of a folder's files (relative names and contents, in sorted order)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: not found")
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    size = 0
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
-        with open(file, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-    return {"path": str(path), "sha256": digest.hexdigest(), "bytes": size, "files": len(files)}
 
 
 def versions() -> dict:

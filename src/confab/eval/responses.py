@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from confab.agents import Agent
+from confab.replies import Agent
 
 
 def write_responses(

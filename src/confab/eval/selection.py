@@ -13,7 +13,7 @@ Each context is ranked with its positives against one kind of negatives (`random
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,9 @@ import numpy as np
 from confab.data.records import Problems
 from confab.data.sources.dailydialogpp import response_groups
 from confab.data.sources.lines import iter_json_lines
+from confab.ranking import Scorer
 
 NEGATIVES = ("random", "adversarial", "both")
-Scorer = Callable[[list[dict], list[list[str]]], list[np.ndarray]]
 
 
 def read_selection(path: Path, limit: int | None = None) -> list[dict]:

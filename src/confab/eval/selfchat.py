@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from confab.agents import Agent
 from confab.eval.responses import reseed, write_log
+from confab.replies import Agent
 from confab.resources import resource_path
 
 

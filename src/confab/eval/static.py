@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from confab.agents import Agent
 from confab.data.records import Problems
 from confab.data.sources import detect_format
 from confab.data.sources.lines import iter_json_lines
 from confab.eval.generation import generation_metrics
 from confab.eval.report import Table
 from confab.eval.responses import reseed, row_personas, write_log
+from confab.replies import Agent
 
 AGENT_OPTIONS = ("evaluator", "index", "ranking", "backward", "precision", "device")
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from confab.agents import Candidate, Reply
 from confab.devices import resolve
 from confab.generation import checkpoint, scoring
 from confab.generation.batches import PERSONA_TURN, layout
 from confab.generation.decode import DecodeConfig, Output, generate
+from confab.replies import Candidate, Reply
 
 RANKINGS = ("evaluator", "loglik", "backward")
 # what the evaluator reads of a candidate: its ids as generated (Knover), its text encoded again, or (PaddleNLP's

@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file, save_model
 
-from confab import __version__
 from confab.bundled import resolve
 from confab.config import from_dict, to_dict
 from confab.devices import resolve as resolve_device
@@ -19,6 +18,7 @@ from confab.io import atomic_path, atomic_write_json
 from confab.precision import choose
 from confab.text import subwords
 from confab.text.subwords import Tokenizer
+from confab.version import __version__
 
 KIND = "confab-plato"
 CHANGED = "changed-from-base"  # config "weights": the file holds only what differs from the base encoder's

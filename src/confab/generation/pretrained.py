@@ -23,8 +23,9 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from confab.eval.report import checksum
+from confab.bundled import pretrained_folder
 from confab.generation.model import ROLE_SELF, PlatoConfig, UnifiedTransformer
+from confab.io import checksum
 from confab.text.wordpiece import WordPieceTokenizer
 
 BUNDLED = "bundled:minilm"
@@ -34,8 +35,6 @@ UNUSED = ("embeddings.position_ids", "cls.seq_relationship.", "cls.predictions.d
 
 def encoder_folder(name: str | Path) -> Path:
     if str(name) == BUNDLED:
-        from confab.retrieval.encoders import pretrained_folder
-
         return pretrained_folder()
     folder = Path(name)
     if not (folder / "config.json").exists():

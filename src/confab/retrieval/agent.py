@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from confab.agents import Candidate, Reply
 from confab.devices import resolve
+from confab.replies import Candidate, Reply
 from confab.retrieval import checkpoint
 from confab.retrieval.index import CandidateIndex
 from confab.retrieval.model import Query

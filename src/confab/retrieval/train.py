@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from confab.bundled import pretrained_folder
 from confab.config import to_dict
 from confab.data.schema import read_split
 from confab.data.stream import pieces, stream
 from confab.retrieval import checkpoint
 from confab.retrieval.batches import training_batch
-from confab.retrieval.encoders import pretrained_folder
 from confab.retrieval.evaluate import evaluate
 from confab.retrieval.model import PersonaRanker, RankerConfig
 from confab.retrieval.score import RankerScorer

@@ -25,13 +25,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from confab import __version__
-from confab.agents import Agent, Reply
-from confab.data.clean import is_offensive, offensive_words
+from confab.replies import Agent, Reply
 from confab.resources import resource_path
 from confab.serve.batcher import Batcher
 from confab.serve.sessions import Session, SessionStore
+from confab.text.offensive import is_offensive, offensive_words
 from confab.text.tokenize import tokenize
+from confab.version import __version__
 
 MAX_MESSAGE_CHARS = 1000
 MAX_PERSONA_SENTENCES = 20

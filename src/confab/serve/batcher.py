@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from confab.agents import Agent, Reply, respond_all
+from confab.replies import Agent, Reply, respond_all
 
 
 class Batcher:

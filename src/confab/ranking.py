@@ -8,9 +8,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+
+# (examples, one candidate list per example) -> one score per candidate, higher is better: TF-IDF, a retrieval
+# model, PLATO-2's evaluator (confab.scorers makes one from a name)
+Scorer = Callable[[list[dict], list[list[str]]], list[np.ndarray]]
 
 
 def rank_of(scores: Sequence[float] | np.ndarray, correct: int) -> int:
