@@ -96,3 +96,21 @@ def test_a_saved_config_is_the_base_and_flags_override_it(fixtures, tmp_path):
     broken.write_text('{"type": "BuildConfig", "inputs": [], "exampels": "paths"}')
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "third"), "--config", str(broken)])
     assert result.exit_code == 2 and "exampels" in result.output
+
+
+def test_a_user_error_is_one_clear_line_and_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
+    from confab.data import schema
+    from confab.errors import ConfabError
+
+    result = runner.invoke(app, ["data", "show", str(tmp_path / "no-such-dataset")])
+    assert result.exit_code == 2 and "no-such-dataset" in result.output and result.exception.__class__ is SystemExit
+
+    def crash(*args, **kwargs):  # a library's own error from deep inside (a ValueError): not the user's to fix
+        import pyarrow as pa
+
+        raise pa.ArrowInvalid("Expected bytes, got a 'int' object")
+
+    monkeypatch.setattr(schema, "iter_examples", crash)
+    result = runner.invoke(app, ["data", "show", str(tmp_path)])
+    assert result.exit_code == 1 and isinstance(result.exception, ValueError)
+    assert not isinstance(result.exception, ConfabError) and "error:" not in result.output

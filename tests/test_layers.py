@@ -8,7 +8,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # lowest first; the packages of a layer do not import one another
 LAYERS = [
-    {"version", "errors", "io", "progress", "precision", "devices", "resources", "replies", "ranking"},
+    {"version", "errors", "replies"},
+    {"io", "progress", "precision", "devices", "resources", "ranking"},
     {"config", "bundled", "plots"},
     {"text"},
     {"data", "training"},

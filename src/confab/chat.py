@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from confab.errors import InvalidInput
 from confab.io import atomic_write_json
 from confab.replies import Agent, Reply
 
@@ -98,11 +99,11 @@ def command(line: str, state: ChatState, console: Console) -> None:
         console.print("[dim]new dialogue[/]")
     elif word == "/save":
         if not rest:
-            raise ValueError("/save FILE: give a file name")
+            raise InvalidInput("/save FILE: give a file name")
         atomic_write_json(Path(rest), state.transcript())
         console.print(f"[dim]saved {rest}[/]", highlight=False)
     else:
-        raise ValueError(f"unknown command {word}; /help lists them")
+        raise InvalidInput(f"unknown command {word}; /help lists them")
 
 
 def persona_command(rest: str, persona: list[str]) -> None:
@@ -118,15 +119,15 @@ def persona_command(rest: str, persona: list[str]) -> None:
     elif action in ("set", "del"):
         number, _, sentence = argument.partition(" ")
         if not number.isdigit() or not 1 <= int(number) <= len(persona):
-            raise ValueError(f"/persona {action} N: N is a sentence number, 1 to {len(persona)}")
+            raise InvalidInput(f"/persona {action} N: N is a sentence number, 1 to {len(persona)}")
         if action == "del":
             del persona[int(number) - 1]
         elif sentence.strip():
             persona[int(number) - 1] = sentence.strip()
         else:
-            raise ValueError("/persona set N SENTENCE: give the new sentence")
+            raise InvalidInput("/persona set N SENTENCE: give the new sentence")
     else:
-        raise ValueError("/persona add SENTENCE | set N SENTENCE | del N | clear")
+        raise InvalidInput("/persona add SENTENCE | set N SENTENCE | del N | clear")
 
 
 def _line_editing() -> None:

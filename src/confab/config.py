@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from confab.errors import InvalidInput, MissingInput
 from confab.io import atomic_write_json
 
 T = TypeVar("T")
@@ -25,14 +26,14 @@ def to_dict(config: Any) -> dict[str, Any]:
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     """Build dataclass `cls` from `data`, checking every key and value type."""
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+        raise InvalidInput(f"{where}: expected an object, got {type(data).__name__}")
     if hasattr(cls, "legacy"):
         data = cls.legacy(data)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        raise InvalidInput(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
     kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
     return cls(**kwargs)
 
@@ -51,14 +52,14 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
                 return _convert(option, value, where)
             except ValueError as e:
                 errors.append(str(e))
-        raise ValueError(errors[0] if errors else f"{where}: bad value {value!r}")
+        raise InvalidInput(errors[0] if errors else f"{where}: bad value {value!r}")
     if origin is typing.Literal:
         if value not in typing.get_args(hint):
-            raise ValueError(f"{where}: {value!r} is not one of {list(typing.get_args(hint))}")
+            raise InvalidInput(f"{where}: {value!r} is not one of {list(typing.get_args(hint))}")
         return value
     if origin is list:
         if not isinstance(value, list):
-            raise ValueError(f"{where}: expected a list, got {type(value).__name__}")
+            raise InvalidInput(f"{where}: expected a list, got {type(value).__name__}")
         (item,) = typing.get_args(hint) or (Any,)
         return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if dataclasses.is_dataclass(hint):
@@ -70,7 +71,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if hint in (int, float, str, bool) and not (
         isinstance(value, hint) and not (hint is int and isinstance(value, bool))
     ):
-        raise ValueError(f"{where}: expected {hint.__name__}, got {value!r}")
+        raise InvalidInput(f"{where}: expected {hint.__name__}, got {value!r}")
     return value
 
 
@@ -79,9 +80,16 @@ def save_config(config: Any, path: str | Path) -> None:
 
 
 def load_config(cls: type[T], path: str | Path) -> T:
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise MissingInput(f"{path}: not found") from None
+    except json.JSONDecodeError as e:
+        raise InvalidInput(f"{path}:{e.lineno}: not JSON ({e.msg})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"{path}: cannot be read ({e})") from None
     kind = data.pop("type", cls.__name__)
     if kind != cls.__name__:
-        raise ValueError(f"{path}: holds a {kind}, expected a {cls.__name__}")
+        raise InvalidInput(f"{path}: holds a {kind}, expected a {cls.__name__}")
     return from_dict(cls, data, str(path))

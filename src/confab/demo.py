@@ -25,6 +25,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from confab.errors import InvalidInput
 from confab.io import atomic_write_json
 
 PERSONA = ["i love hiking in the mountains .", "i have two dogs .", "i work as a nurse at night ."]
@@ -147,7 +148,7 @@ class Demo:
         from confab.precision import choose
 
         if self.budget not in BUDGETS:
-            raise ValueError(f"budget {self.budget!r}: choose {' or '.join(BUDGETS)}")
+            raise InvalidInput(f"budget {self.budget!r}: choose {' or '.join(BUDGETS)}")
         self.on = resolve(self.device)  # an unknown device or precision fails here, before any step
         self.chosen = choose(self.precision, self.on)
         self.b = BUDGETS[self.budget]

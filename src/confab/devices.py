@@ -12,6 +12,8 @@ import os
 
 import torch
 
+from confab.errors import InvalidInput
+
 
 def resolve(device: str | torch.device = "auto") -> torch.device:
     """The torch.device `device` stands for; under torchrun on GPUs, `auto`/`cuda` is this process's own GPU."""
@@ -23,19 +25,19 @@ def resolve(device: str | torch.device = "auto") -> torch.device:
     try:
         chosen = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"device {device!r}: choose auto, cpu, cuda or cuda:N") from None
+        raise InvalidInput(f"device {device!r}: choose auto, cpu, cuda or cuda:N") from None
     if chosen.type == "meta":  # shapes without data: the tests' check that nothing is made on the CPU by itself
         return chosen
     if chosen.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r}: choose auto, cpu, cuda or cuda:N")
+        raise InvalidInput(f"device {device!r}: choose auto, cpu, cuda or cuda:N")
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
             build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-            raise ValueError(f"device {device!r}: PyTorch sees no CUDA GPU here (torch {torch.__version__}, {build})")
+            raise InvalidInput(f"device {device!r}: PyTorch sees no CUDA GPU here (torch {torch.__version__}, {build})")
         count = torch.cuda.device_count()
         index = chosen.index if chosen.index is not None else int(os.environ.get("LOCAL_RANK", 0))
         if index >= count:
-            raise ValueError(f"device {device!r}: this machine has {count} CUDA GPU{'s' if count > 1 else ''}")
+            raise InvalidInput(f"device {device!r}: this machine has {count} CUDA GPU{'s' if count > 1 else ''}")
         chosen = torch.device("cuda", index)
     return chosen
 

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from confab.errors import MissingInput
+
 _UMASK = os.umask(0)  # the umask can only be read by setting it: read once, put back
 os.umask(_UMASK)
 
@@ -49,7 +51,7 @@ def checksum(path: str | Path) -> dict:
     """sha256 of a file, or of a folder's files (relative names and contents, in sorted order)."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: not found")
+        raise MissingInput(f"{path}: not found")
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     size = 0

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from confab.errors import InvalidInput
+
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 # Lightning Fabric's name for training in each: autocast to the reduced type over float32 weights
 FABRIC = {torch.float32: "32-true", torch.bfloat16: "bf16-mixed", torch.float16: "16-mixed"}
@@ -79,14 +81,14 @@ def cpu_bfloat16_units() -> str | None:
 def choose(precision: str = "auto", device: str | torch.device = "cpu") -> Precision:
     """The precision `precision` stands for on `device`."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        raise InvalidInput(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     device_type = torch.device(device).type
     if precision != "auto":
         return Precision(getattr(torch, precision), "asked for", device_type)
     forced = os.environ.get(ENVIRONMENT, "").strip()
     if forced and forced != "auto":
         if forced not in PRECISIONS:
-            raise ValueError(f"{ENVIRONMENT}={forced!r}: choose one of {', '.join(PRECISIONS)}")
+            raise InvalidInput(f"{ENVIRONMENT}={forced!r}: choose one of {', '.join(PRECISIONS)}")
         return Precision(getattr(torch, forced), f"{ENVIRONMENT}={forced}", device_type)
     if device_type == "cuda":
         name = torch.cuda.get_device_name(device)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from confab.errors import InvalidInput
+
 # (examples, one candidate list per example) -> one score per candidate, higher is better: TF-IDF, a retrieval
 # model, PLATO-2's evaluator (confab.scorers makes one from a name)
 Scorer = Callable[[list[dict], list[list[str]]], list[np.ndarray]]
@@ -23,7 +25,7 @@ def rank_of(scores: Sequence[float] | np.ndarray, correct: int) -> int:
     if not 0 <= correct < len(scores):
         raise IndexError(f"correct index {correct} outside {len(scores)} candidates")
     if np.isnan(scores).any():
-        raise ValueError("scores contain NaN")
+        raise InvalidInput("scores contain NaN")
     others = np.delete(scores, correct)
     return 1 + int((others >= scores[correct]).sum())
 
@@ -32,7 +34,7 @@ def ranking_metrics(ranks: Iterable[int], ks: Sequence[int] = (1, 3, 10)) -> dic
     """hits@k for each k and MRR over the ranks of the correct candidates."""
     ranks = np.asarray(list(ranks), dtype=np.int64)
     if ranks.size == 0:
-        raise ValueError("no examples to score")
+        raise InvalidInput("no examples to score")
     out = {f"hits@{k}": float((ranks <= k).mean()) for k in ks}
     out["mrr"] = float((1.0 / ranks).mean())
     out["n"] = int(ranks.size)

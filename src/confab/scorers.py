@@ -9,6 +9,7 @@ from pathlib import Path
 
 from confab.bundled import pretrained_folder, resolve
 from confab.devices import resolve as resolve_device
+from confab.errors import InvalidInput, MissingInput
 from confab.ranking import Scorer
 
 
@@ -32,7 +33,7 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto", device: 
     model = str(scorer_folder(model))
     path = Path(model) / "config.json"
     if not path.exists():
-        raise FileNotFoundError(f"{model}: no config.json; give a confab checkpoint or tfidf")
+        raise MissingInput(f"{model}: no config.json; give a confab checkpoint or tfidf")
     kind = json.loads(path.read_text()).get("kind")
     if kind == "confab-retrieval":
         from confab.retrieval import checkpoint
@@ -49,7 +50,7 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto", device: 
         scorer = PlatoScorer(generator, tok, checkpoint.limits_of(meta), meta)
         name = {"coherence": "p(l=1|c,r)", "forward": "log p(r|c)", "backward": "log p(c|r)"}[scorer.kind]
         return scorer, name, scorer.kind == "coherence"
-    raise ValueError(f"{model}: unknown checkpoint kind {kind!r}")
+    raise InvalidInput(f"{model}: unknown checkpoint kind {kind!r}")
 
 
 def scorer_folder(model: str) -> Path | None:

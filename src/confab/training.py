@@ -44,6 +44,7 @@ import torch.distributed as dist
 from torch import nn
 
 from confab.devices import resolve, to_device
+from confab.errors import InvalidInput
 from confab.io import atomic_path
 from confab.precision import Precision, choose
 from confab.progress import no_progress
@@ -334,7 +335,7 @@ def lr_factor(step: int, config: TrainConfig, total: int = 0) -> float:
         return min(s / w, (w / s) ** 0.5) if w else s**-0.5
     if config.schedule == "linear":
         if total <= w:
-            raise ValueError(f"a linear schedule needs more steps ({total}) than warm-up steps ({w})")
+            raise InvalidInput(f"a linear schedule needs more steps ({total}) than warm-up steps ({w})")
         return min(s / w if w else 1.0, max(0.0, (total - step) / (total - w)))
     return min(1.0, s / w) if w else 1.0
 
@@ -345,7 +346,7 @@ def _event_writer(folder: str | None):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise ValueError("TensorBoard logs need the tensorboard package: pip install 'confab[tensorboard]'") from None
+        raise InvalidInput("TensorBoard logs need the tensorboard package: pip install 'confab[tensorboard]'") from None
     return SummaryWriter(folder)
 
 

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from confab.cli import convert, data, evaluate, human, index, talk, train
-from confab.cli.common import Device, Precision, console, fail
+from confab.cli.common import Commands, Device, Precision, console
 
-app = typer.Typer(help="confab: persona-grounded open-domain dialogue.", no_args_is_help=True)
+app = typer.Typer(cls=Commands, help="confab: persona-grounded open-domain dialogue.", no_args_is_help=True)
 app.add_typer(data.app, name="data")
 app.add_typer(train.app, name="train")
 app.add_typer(evaluate.app, name="eval")
@@ -42,12 +42,9 @@ def demo(
     from confab.progress import progress_bars
 
     console.print(f"[bold]confab demo[/] ({budget}): everything goes to {out}", highlight=False)
-    try:
-        with progress_bars() as bars:
-            demo_run = Demo(out, budget, console, bars, precision, device)  # checks budget, precision, device
-            console.print(f"device {demo_run.on} · precision {demo_run.chosen}", highlight=False)
-            demo_run.run()
-        if chat:
-            chat_at_the_end(demo_run)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    with progress_bars() as bars:
+        demo_run = Demo(out, budget, console, bars, precision, device)  # checks budget, precision, device
+        console.print(f"device {demo_run.on} · precision {demo_run.chosen}", highlight=False)
+        demo_run.run()
+    if chat:
+        chat_at_the_end(demo_run)

@@ -9,6 +9,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+from confab.errors import ConfabError, InvalidInput, MissingInput
 
 console = Console()
 PRECISION_HELP = "auto (bfloat16 where the CPU has bfloat16 matrix units, AMX or AVX512-BF16) | float32 | bfloat16."
@@ -26,6 +29,17 @@ Strategy = Annotated[str, typer.Option(
          "weights, gradients and Adam's state: FSDP2).")]  # fmt: skip
 # the trainers' --bf16 before --precision: still taken, with a warning
 Bf16 = Annotated[bool, typer.Option(help="Deprecated: --precision bfloat16.", hidden=True)]
+
+
+class Commands(TyperGroup):
+    """confab's command group: a ConfabError (a problem with the input or the set-up, which the user can fix) ends
+    in its message and exit status 2; any other exception is a bug and keeps its traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfabError as e:
+            fail(str(e))
 
 
 def fail(message: str) -> None:
@@ -70,13 +84,11 @@ def model_options(precision: str | None, device: str | None) -> dict:
 
 
 def device_or_fail(device: str):
-    """The torch.device of a --device option; exit 2 with the reason when there is no such device here."""
+    """The torch.device of a --device option (an InvalidInput, so exit 2 with the reason, when there is no such
+    device here). Imported here: the command line loads PyTorch only when a command needs it."""
     from confab.devices import resolve
 
-    try:
-        return resolve(device)
-    except ValueError as e:
-        fail(str(e))
+    return resolve(device)
 
 
 def train_with_progress(train, data: list[Path], run, out: Path, quiet: bool) -> None:
@@ -90,11 +102,8 @@ def train_with_progress(train, data: list[Path], run, out: Path, quiet: bool) ->
     device = device_or_fail(run.train.device)
     if not quiet:
         console.print(f"device {device} · precision {choose(run.train.precision, device)}", highlight=False)
-    try:
-        with progress_bars(quiet) as bars:
-            result = train(data, run, out, bars)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    with progress_bars(quiet) as bars:
+        result = train(data, run, out, bars)
     if not quiet:
         from confab.training import describe_result
 
@@ -182,15 +191,12 @@ def prepare(
     from confab.scorers import scorer_folder
 
     folder = Path(folder or default_folder(evaluation))
-    try:
-        paths = [*(Path(d) for d in data if d is not None), *(p for a in agents for p in folders_read(*a))]
-        paths += [p for p in [*map(scorer_folder, scorers), *(resolve(c)[0] for c in checkpoints)] if p is not None]
-        paths += reads() if reads else []
-        if missing := [str(p) for p in paths if not p.exists()]:
-            raise FileNotFoundError(f"{', '.join(missing)}: not found")
-        existing = next(p for p in [folder, *folder.absolute().parents] if p.exists())
-        if not existing.is_dir() or not os.access(existing, os.W_OK):
-            raise PermissionError(f"report folder {folder}: {existing} is not a folder this process may write to")
-    except (ValueError, FileNotFoundError, PermissionError) as e:
-        fail(str(e))
+    paths = [*(Path(d) for d in data if d is not None), *(p for a in agents for p in folders_read(*a))]
+    paths += [p for p in [*map(scorer_folder, scorers), *(resolve(c)[0] for c in checkpoints)] if p is not None]
+    paths += reads() if reads else []
+    if missing := [str(p) for p in paths if not p.exists()]:
+        raise MissingInput(f"{', '.join(missing)}: not found")
+    existing = next(p for p in [folder, *folder.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise InvalidInput(f"report folder {folder}: {existing} is not a folder this process may write to")
     return folder, list(dict.fromkeys(str(p) for p in paths))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import console, fail
+from confab.cli.common import console
 
 app = typer.Typer(help="Convert other toolkits' checkpoints into confab checkpoints.", no_args_is_help=True)
 
@@ -32,10 +32,7 @@ def plato2(
     The files are read as data: PaddlePaddle is not needed and nothing in them runs."""
     from confab.generation.knover import convert
 
-    try:
-        written = convert(source, out, dtype, vocab, heads)
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    written = convert(source, out, dtype, vocab, heads)
     from confab.generation import checkpoint
 
     for role, folder in written.items():

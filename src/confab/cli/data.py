@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import console, expand, fail
+from confab.cli.common import console, expand
 from confab.config import load_config
+from confab.errors import InvalidInput
 
 app = typer.Typer(help="Build and inspect persona dialogue datasets.", no_args_is_help=True)
 
@@ -84,26 +85,23 @@ def data_build(
         "quarantined_subreddits": str(quarantined) if quarantined else None,
         "bots": str(bots) if bots else None,
     }
-    try:
-        base = load_config(BuildConfig, config) if config else BuildConfig(inputs=[])
-        clean_config = replace(
-            base.clean,
-            skip=sorted(set(base.clean.skip) | set(skip_rule or [])),
-            **{k: v for k, v in clean_given.items() if v is not None},
-        )
-        cfg = replace(
-            base, inputs=expand(files), clean=clean_config, **{k: v for k, v in given.items() if v is not None}
-        )
-        if cfg.examples not in ("pairs", "paths"):
-            raise ValueError(f"--examples must be pairs or paths, not {cfg.examples}")
-        if cfg.split not in ("random", "time"):
-            raise ValueError(f"--split must be random or time, not {cfg.split}")
-        if cfg.split_unit not in ("example", "thread"):
-            raise ValueError(f"--split-unit must be example or thread, not {cfg.split_unit}")
-        if engine not in ("local", "spark"):
-            raise ValueError(f"--engine must be local or spark, not {engine}")
-    except (ValueError, OSError) as e:
-        fail(str(e))
+    base = load_config(BuildConfig, config) if config else BuildConfig(inputs=[])
+    clean_config = replace(
+        base.clean,
+        skip=sorted(set(base.clean.skip) | set(skip_rule or [])),
+        **{k: v for k, v in clean_given.items() if v is not None},
+    )
+    cfg = replace(
+        base, inputs=expand(files), clean=clean_config, **{k: v for k, v in given.items() if v is not None}
+    )
+    if cfg.examples not in ("pairs", "paths"):
+        raise InvalidInput(f"--examples must be pairs or paths, not {cfg.examples}")
+    if cfg.split not in ("random", "time"):
+        raise InvalidInput(f"--split must be random or time, not {cfg.split}")
+    if cfg.split_unit not in ("example", "thread"):
+        raise InvalidInput(f"--split-unit must be example or thread, not {cfg.split_unit}")
+    if engine not in ("local", "spark"):
+        raise InvalidInput(f"--engine must be local or spark, not {engine}")
     run_build(cfg, out, quiet, engine, master, processes)
 
 
@@ -112,16 +110,13 @@ def run_build(cfg, out: Path, quiet: bool, engine: str = "local", master: str = 
     from confab.data.build import Build
     from confab.progress import progress_bars
 
-    try:
-        with progress_bars(quiet) as bars:
-            if engine == "spark":
-                from confab.data.spark import SparkBuild
+    with progress_bars(quiet) as bars:
+        if engine == "spark":
+            from confab.data.spark import SparkBuild
 
-                SparkBuild(cfg, out, master, bars).run()
-            else:
-                Build(cfg, out, bars, processes).run()
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        fail(str(e))
+            SparkBuild(cfg, out, master, bars).run()
+        else:
+            Build(cfg, out, bars, processes).run()
     if not quiet:
         console.print((out / "report.md").read_text(), highlight=False)
 
@@ -136,17 +131,14 @@ def data_show(
     """Print examples of a dataset."""
     from confab.data.schema import iter_examples
 
-    try:
-        rows = iter_examples(dataset, split)
-        for i, row in enumerate(rows):
-            if i >= n:
-                break
-            if as_json:
-                print(json.dumps(row, ensure_ascii=False))
-            else:
-                _print_example(row)
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    rows = iter_examples(dataset, split)
+    for i, row in enumerate(rows):
+        if i >= n:
+            break
+        if as_json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            _print_example(row)
 
 
 def _print_example(row: dict) -> None:

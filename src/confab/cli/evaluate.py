@@ -20,6 +20,7 @@ from confab.cli.common import (
     model_options,
     prepare,
 )
+from confab.errors import InvalidInput
 
 MODEL_HELP = "a checkpoint folder or bundled:plato2 | bundled:retrieval"
 
@@ -57,11 +58,8 @@ def eval_ranking(
 
     ks = tuple(k or (1, 3, 10))
     folder, inputs = prepare("eval ranking", report, [data], scorers=model)
-    try:
-        results = ranking_results(model, data, format, split, candidates, ks, seed, precision, max_examples,
-                                  device_or_fail(device))
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    results = ranking_results(model, data, format, split, candidates, ks, seed, precision, max_examples,
+                              device_or_fail(device))
     n = results[0]["candidates"]
     table = Table(f"Ranking the correct response among {n} candidates: {data.name}",
                   ["model", *[f"hits@{x}" for x in ks], "MRR", "examples"],
@@ -94,10 +92,7 @@ def eval_selection(
 
     kinds = list(negatives or NEGATIVES)
     folder, inputs = prepare("eval selection", report, [data], scorers=model)
-    try:
-        contexts, results = selection_results(model, data, kinds, max_contexts, precision, device_or_fail(device))
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    contexts, results = selection_results(model, data, kinds, max_contexts, precision, device_or_fail(device))
     table = Table(f"Response selection on {data.name} ({contexts} contexts)",
                   ["model", "score", "negatives", "MAP", "MRR", "P@1", "accuracy"],
                   [[r["model"], r["score"], kind, m["map"], m["mrr"], m["p@1"], m.get("accuracy")]
@@ -132,10 +127,7 @@ def eval_perplexity(
     from confab.eval.report import Table
 
     folder, inputs = prepare("eval perplexity", report, [data], checkpoints=model)
-    try:
-        results = perplexity_results(model, data, split, max_examples, precision, device_or_fail(device))
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    results = perplexity_results(model, data, split, max_examples, precision, device_or_fail(device))
     columns = ["model", "stage", "perplexity (tokens)", "tokens", "perplexity (words)", "latents used"]
     rows = [[r["model"], r["stage"], r["ppl"], r["tokens"], r["word_ppl"], r.get("latents_used")] for r in results]
     table = Table(f"Perplexity on {data.name} {split}", columns, rows)
@@ -169,15 +161,12 @@ def eval_responses(
 
     options = model_options(precision, device)
     folder, inputs = prepare("eval responses", report, [data], agents=[(model, index, evaluator)])
-    try:
-        examples = read_split(data, split).to_pylist()[:max_examples]
-        if not examples:
-            raise ValueError(f"{data}: no {split} examples")
-        agent = load_agent(model, index=index, evaluator=evaluator, **options)
-        with progress_bars(quiet) as bars:
-            write_responses(agent, examples, out, seed, bars("responses", len(examples)))
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    examples = read_split(data, split).to_pylist()[:max_examples]
+    if not examples:
+        raise InvalidInput(f"{data}: no {split} examples")
+    agent = load_agent(model, index=index, evaluator=evaluator, **options)
+    with progress_bars(quiet) as bars:
+        write_responses(agent, examples, out, seed, bars("responses", len(examples)))
     _log_report(ctx, "eval responses", out, inputs, seed, folder, as_json, quiet)
 
 
@@ -210,16 +199,13 @@ def _log_report(
     from confab.eval.responses import log_metrics, read_log
     from confab.eval.static import metrics_table, static_metrics
 
-    try:
-        rows = read_log(log)
-        if "replies" in rows[0]:  # a static evaluation: every agent's replies
-            metrics = static_metrics(rows)
-            finish(ctx, evaluation, metrics, [metrics_table(f"Generated text: {log.name}", metrics)],
-                   [*inputs, str(log)], seed, folder, as_json, quiet=quiet)  # fmt: skip
-            return
-        metrics = log_metrics(rows)
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    rows = read_log(log)
+    if "replies" in rows[0]:  # a static evaluation: every agent's replies
+        metrics = static_metrics(rows)
+        finish(ctx, evaluation, metrics, [metrics_table(f"Generated text: {log.name}", metrics)],
+               [*inputs, str(log)], seed, folder, as_json, quiet=quiet)  # fmt: skip
+        return
+    metrics = log_metrics(rows)
     shown = {k: v for k, v in metrics.items() if k != "latent_usage"}
     table = Table(f"Generated text: {log.name}", ["metric", "value"], [[k, v] for k, v in shown.items()])
 
@@ -264,15 +250,12 @@ def selfchat(
     options = model_options(precision, device)
     agents = [(model, index, evaluator)] + ([(partner, partner_index, partner_evaluator)] if partner else [])
     folder, inputs = prepare("selfchat", report, [seeds], agents=agents)
-    try:
-        starts = (read_starts(seeds) if seeds else vinyals_le_questions())[:max_dialogues]
-        agent = load_agent(model, index=index, evaluator=evaluator, **options)
-        other = load_agent(partner, index=partner_index, evaluator=partner_evaluator, **options) if partner else None
-        with progress_bars(quiet) as bars:
-            write_selfchats(agent, starts, out, turns, other, (list(partner_persona or []), list(persona or [])),
-                            seed, (str(model), str(partner or model)), bars("self-chats", len(starts)))  # fmt: skip
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    starts = (read_starts(seeds) if seeds else vinyals_le_questions())[:max_dialogues]
+    agent = load_agent(model, index=index, evaluator=evaluator, **options)
+    other = load_agent(partner, index=partner_index, evaluator=partner_evaluator, **options) if partner else None
+    with progress_bars(quiet) as bars:
+        write_selfchats(agent, starts, out, turns, other, (list(partner_persona or []), list(persona or [])),
+                        seed, (str(model), str(partner or model)), bars("self-chats", len(starts)))  # fmt: skip
     _log_report(ctx, "selfchat", out, inputs, seed, folder, as_json, quiet)
 
 
@@ -295,10 +278,7 @@ def _paper_table(ctx: typer.Context, name: str, make, inputs: dict, seed: int | 
     from confab import plots
 
     folder, inputs = prepare(f"eval table {name}", folder, **inputs)
-    try:
-        table, results = make()
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    table, results = make()
 
     def draw(folder: Path) -> list[str]:
         if not chart:
@@ -459,22 +439,16 @@ def eval_static(
     from confab.eval.static import AgentSpec, metrics_table, read_contexts, side_by_side, static_metrics, write_static
     from confab.progress import progress_bars
 
-    try:
-        specs = [AgentSpec.parse(a) for a in agent]
-        names = [s.name for s in specs]
-        if len(set(names)) < len(names):
-            raise ValueError(f"agent names {', '.join(names)} repeat: name them, e.g. --agent small=PATH")
-    except ValueError as e:
-        fail(str(e))
+    specs = [AgentSpec.parse(a) for a in agent]
+    names = [s.name for s in specs]
+    if len(set(names)) < len(names):
+        raise InvalidInput(f"agent names {', '.join(names)} repeat: name them, e.g. --agent small=PATH")
     folder, inputs = prepare("eval static", report, [contexts], reads=lambda: [p for s in specs for p in s.reads()])
-    try:
-        items = read_contexts(contexts, format, max_contexts)
-        agents = {s.name: s.load() for s in specs}
-        with progress_bars(quiet) as bars:
-            write_static(agents, items, out, seed, bars("contexts", len(items)))
-        rows = read_log(out)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    items = read_contexts(contexts, format, max_contexts)
+    agents = {s.name: s.load() for s in specs}
+    with progress_bars(quiet) as bars:
+        write_static(agents, items, out, seed, bars("contexts", len(items)))
+    rows = read_log(out)
     metrics = static_metrics(rows)
     table = metrics_table(f"Static evaluation: {contexts.name} ({len(rows)} contexts)", metrics)
     result = {"contexts": str(contexts), "log": str(out), "agents": {s.name: s.model for s in specs},

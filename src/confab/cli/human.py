@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import AsJson, ReportDir, console, fail, finish
+from confab.cli.common import AsJson, ReportDir, console, finish
+from confab.errors import InvalidInput, MissingInput
 
 app = typer.Typer(help="Human evaluation: export a form for annotators, import their answers.", no_args_is_help=True)
 
@@ -33,10 +34,7 @@ def human_export(
     """Write a self-contained HTML form (works offline, no server) with the PLATO-2 Table 7 rubric."""
     from confab.eval.human import export_form
 
-    try:
-        form, key = export_form(log, out, speaker, max_items, seed, pairwise, title)
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    form, key = export_form(log, out, speaker, max_items, seed, pairwise, title)
     items = len(json.loads(key.read_text())["items"])
     console.print(f"{items} items: send {form} to each annotator (three in the paper) and keep {key}.", highlight=False)
     console.print(f"Their downloaded answers go to `confab human import {key} ANSWERS...`.", highlight=False)
@@ -57,10 +55,15 @@ def human_import(
 
     try:
         blind = json.loads(key.read_text(encoding="utf-8"))
-        rows = [row for path in answers for row in read_answers(path)]
+    except FileNotFoundError:
+        raise MissingInput(f"{key}: not found") from None
+    except ValueError as e:
+        raise InvalidInput(f"{key}: not JSON ({e})") from None
+    rows = [row for path in answers for row in read_answers(path)]
+    try:
         summary = summarise(blind, check_answers(blind, rows))
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        fail(str(e))
+    except KeyError as e:
+        raise InvalidInput(f"{key}: no field {e}: not the key of a form of `confab human export`") from None
     metrics = [*blind["metrics"]["utterance"], *blind["metrics"]["dialogue"]]
     tables = [Table(f"Human evaluation ({len(summary['annotators'])} annotators, majority vote, scores 0–2)",
                     ["system", *metrics], [[s, *(v[m] for m in metrics)] for s, v in summary["systems"].items()]),

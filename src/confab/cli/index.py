@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import Device, Precision, console, device_or_fail, fail
+from confab.cli.common import Device, Precision, console, device_or_fail
+from confab.errors import InvalidInput
 
 app = typer.Typer(help="Candidate indexes for retrieval agents.", no_args_is_help=True)
 
@@ -31,24 +32,21 @@ def index_build(
     from confab.retrieval.index import build_index, collect_responses
     from confab.retrieval.score import RankerScorer
 
-    try:
-        ranker, tokenizer, _ = checkpoint.load(model)
-        scorer = RankerScorer(ranker.to(device_or_fail(device)), tokenizer, precision=precision)
-        responses = collect_responses(_responses_of(data), max_tokens)
-        if not responses:
-            raise ValueError("no responses to index")
-        with progress_bars(quiet) as bars:
-            build_index(
-                responses,
-                lambda texts: scorer.encode_responses(texts).float().cpu().numpy(),
-                out,
-                exact_max,
-                bars,
-                {"model": str(model), "data": [str(d) for d in data], "max_tokens": max_tokens},
-                unit_vectors=ranker.config.similarity == "cosine",
-            )
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        fail(str(e))
+    ranker, tokenizer, _ = checkpoint.load(model)
+    scorer = RankerScorer(ranker.to(device_or_fail(device)), tokenizer, precision=precision)
+    responses = collect_responses(_responses_of(data), max_tokens)
+    if not responses:
+        raise InvalidInput("no responses to index")
+    with progress_bars(quiet) as bars:
+        build_index(
+            responses,
+            lambda texts: scorer.encode_responses(texts).float().cpu().numpy(),
+            out,
+            exact_max,
+            bars,
+            {"model": str(model), "data": [str(d) for d in data], "max_tokens": max_tokens},
+            unit_vectors=ranker.config.similarity == "cosine",
+        )
     if not quiet:
         console.print(f"indexed {len(responses):,} responses in {out}")
 

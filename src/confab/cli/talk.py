@@ -26,10 +26,7 @@ def chat(
     from confab.chat import run_chat
 
     options = model_options(precision, device)
-    try:
-        agent = load_agent(model, index=index, evaluator=evaluator, **options)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    agent = load_agent(model, index=index, evaluator=evaluator, **options)
     run_chat(agent, list(persona or []), console)
 
 
@@ -71,10 +68,7 @@ def respond(
                 "no_repeat_ngram": no_repeat_ngram}  # fmt: skip
     if settings := {k: v for k, v in settings.items() if v is not None}:
         options["decoding"] = settings
-    try:
-        agent = load_agent(model, index=index, evaluator=evaluator, **options)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    agent = load_agent(model, index=index, evaluator=evaluator, **options)
     reply = agent.respond(history, list(persona or []))
     if not as_json:
         print(reply.text)
@@ -109,10 +103,7 @@ def serve(
     if max_batch < 1 or max_sessions < 1 or session_ttl <= 0 or max_wait_ms < 0:
         fail("--max-batch and --max-sessions must be at least 1, --session-ttl above 0, --max-wait-ms at least 0")
     options = model_options(precision, device)
-    try:
-        agent = load_agent(model, index=index, evaluator=evaluator, **options)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    agent = load_agent(model, index=index, evaluator=evaluator, **options)
     config = ServeConfig(model=str(model), max_batch=max_batch, max_wait_ms=max_wait_ms, max_sessions=max_sessions,
                          session_ttl=session_ttl, api_key=api_key, safety=safety)  # fmt: skip
     console.print(f"confab serves {model} on http://{host}:{port}/ (API: /v1/chat, schema: /openapi.json)")

@@ -120,14 +120,11 @@ def train_retrieval(
     precision = training_precision(precision, bf16)
     if persona_match is None:
         persona_match = 1.0 if encoder == "pretrained" else 0.0
-    try:
-        ranker = RankerConfig(encoder=encoder, use_persona=persona, embedding_dim=embedding_dim, layers=layers,
-                              heads=heads, dropout=dropout, persona_encoder=persona_encoder,
-                              share_encoders=share_encoders, similarity=similarity, tuned_layers=tuned_layers,
-                              context=context, context_turns=context_turns or None, turn_decay=turn_decay,
-                              persona_as=persona_as, memory_gate=memory_gate, persona_match=persona_match)  # fmt: skip
-    except ValueError as e:
-        fail(str(e))
+    ranker = RankerConfig(encoder=encoder, use_persona=persona, embedding_dim=embedding_dim, layers=layers,
+                          heads=heads, dropout=dropout, persona_encoder=persona_encoder,
+                          share_encoders=share_encoders, similarity=similarity, tuned_layers=tuned_layers,
+                          context=context, context_turns=context_turns or None, turn_decay=turn_decay,
+                          persona_as=persona_as, memory_gate=memory_gate, persona_match=persona_match)  # fmt: skip
     run = RetrievalRun(
         ranker=ranker,
         train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
@@ -238,11 +235,8 @@ def tokenizertrain_with_progress(
     from confab.generation.train import training_texts
     from confab.text.bpe import BpeTokenizer
 
-    try:
-        rows = [r for d in data for r in read_split(d, "train").to_pylist()]
-        tok = BpeTokenizer.train(training_texts(rows), vocab_size)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    rows = [r for d in data for r in read_split(d, "train").to_pylist()]
+    tok = BpeTokenizer.train(training_texts(rows), vocab_size)
     tok.save(out)
     console.print(f"{len(tok):,} tokens: {out}")
 
@@ -265,11 +259,8 @@ def train_dry_run(
 
     if world_size < 1:
         fail("--world-size must be at least 1")
-    try:
-        report = dry_run(config, stage, world_size, max_tokens, gradient_checkpointing,
-                         strategy="zero" if zero else strategy)
-    except ValueError as e:
-        fail(str(e))
+    report = dry_run(config, stage, world_size, max_tokens, gradient_checkpointing,
+                     strategy="zero" if zero else strategy)
     if as_json:
         print(json.dumps(report))
         return

@@ -65,6 +65,7 @@ from confab.data.stages import (
     thread_partition,
     train_classifier,
 )
+from confab.errors import InvalidInput, MissingInput, OutputExists, SetupError
 from confab.io import atomic_path, atomic_write_json, atomic_write_text
 from confab.progress import no_progress
 from confab.text import Dictionary, TokenCounter
@@ -96,19 +97,19 @@ class BuildConfig:
     def resolved(self) -> BuildConfig:
         """The config with every `auto` replaced by what it means for these inputs."""
         if not self.inputs:
-            raise ValueError("no input files")
+            raise InvalidInput("no input files")
         fmt = detect_format(Path(self.inputs[0])) if self.format == "auto" else self.format
         if fmt not in FORMATS:
-            raise ValueError(f"unknown format '{fmt}'; formats: {', '.join(FORMATS)}")
+            raise InvalidInput(f"unknown format '{fmt}'; formats: {', '.join(FORMATS)}")
         setup = self.persona
         if setup == "auto":
             setup = "source" if fmt in WITH_PERSONAS else "rules"
         if setup not in personas.SETUPS:
-            raise ValueError(f"unknown persona setup '{setup}'; setups: {', '.join(personas.SETUPS)}")
+            raise InvalidInput(f"unknown persona setup '{setup}'; setups: {', '.join(personas.SETUPS)}")
         if setup == "source" and fmt not in WITH_PERSONAS:
-            raise ValueError(f"--persona source: {fmt} files carry no personas")
+            raise InvalidInput(f"--persona source: {fmt} files carry no personas")
         if self.max_persona < 1:
-            raise ValueError("--max-persona must be at least 1")
+            raise InvalidInput("--max-persona must be at least 1")
         enabled = fmt in CLEANED_BY_DEFAULT if self.clean.enabled is None else self.clean.enabled
         return replace(self, format=fmt, persona=setup, clean=replace(self.clean, enabled=enabled))
 
@@ -124,7 +125,7 @@ class Build:
                  processes: int = 0):  # fmt: skip
         for path in config.inputs:
             if not Path(path).is_file():
-                raise FileNotFoundError(f"input not found: {path}")
+                raise MissingInput(f"input not found: {path}")
         self.config = config.resolved()
         self.out = Path(out)
         self.work = self.out / ".work"
@@ -196,7 +197,7 @@ class Build:
         if (self.out / "config.json").exists():
             self._check_config()
         elif self.out.exists() and any(p.name != ".work" for p in self.out.iterdir()):
-            raise FileExistsError(f"{self.out} exists and is not a confab dataset; choose another --out")
+            raise OutputExists(f"{self.out} exists and is not a confab dataset; choose another --out")
         self.work.mkdir(parents=True, exist_ok=True)
         save_config(self.config, self.out / "config.json")
         # A resumed build must read the same bytes, and hash texts as it did (polars' hash may change between
@@ -204,7 +205,7 @@ class Build:
         fingerprint = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in self.inputs] + [pl.__version__]
         recorded = self.work / "inputs.json"
         if recorded.exists() and json.loads(recorded.read_text()) != fingerprint:
-            raise FileExistsError(
+            raise OutputExists(
                 f"the inputs or the polars version changed since the build in {self.out} was interrupted; "
                 f"remove {self.work} to start over"
             )
@@ -213,7 +214,7 @@ class Build:
     def _check_config(self) -> None:
         previous = load_config(BuildConfig, self.out / "config.json")
         if to_dict(previous) != to_dict(self.config):
-            raise FileExistsError(f"{self.out} holds a build with another config; remove it or choose another --out")
+            raise OutputExists(f"{self.out} holds a build with another config; remove it or choose another --out")
 
     # -- 1. ingest ------------------------------------------------------------------------------------------
 
@@ -546,7 +547,7 @@ def _result(future):
     try:
         return future.result()
     except BrokenProcessPool as e:
-        raise RuntimeError(
+        raise SetupError(
             "a process of the build stopped or could not start (see the error above it); a script that runs a "
             'build must start from `if __name__ == "__main__":`, or pass processes=1'
         ) from e

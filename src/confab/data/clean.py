@@ -15,6 +15,7 @@ import polars as pl
 import pyarrow as pa
 
 from confab.data.records import Message
+from confab.errors import InvalidInput
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
 from confab.text.offensive import is_offensive, offensive_words
@@ -65,7 +66,7 @@ class CleanConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.skip) - set(RULES))
         if unknown:
-            raise ValueError(f"unknown cleaning rule(s) {', '.join(unknown)}; rules: {', '.join(RULES)}")
+            raise InvalidInput(f"unknown cleaning rule(s) {', '.join(unknown)}; rules: {', '.join(RULES)}")
 
 
 class Cleaner:

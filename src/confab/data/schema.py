@@ -27,6 +27,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from confab.errors import InvalidInput, MissingInput
+
 SPLITS = ("train", "valid", "test")
 
 EXAMPLE_SCHEMA = pa.schema(
@@ -70,10 +72,10 @@ MESSAGE_SCHEMA = pa.schema(
 
 def split_files(dataset: str | Path, split: str) -> list[Path]:
     if split not in SPLITS:
-        raise ValueError(f"unknown split '{split}'; splits: {', '.join(SPLITS)}")
+        raise InvalidInput(f"unknown split '{split}'; splits: {', '.join(SPLITS)}")
     folder = Path(dataset) / split
     if not folder.is_dir():
-        raise FileNotFoundError(f"{dataset}: no '{split}' folder; is it a confab dataset (confab data build)?")
+        raise MissingInput(f"{dataset}: no '{split}' folder; is it a confab dataset (confab data build)?")
     return sorted(folder.glob("*.parquet"))
 
 

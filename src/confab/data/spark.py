@@ -48,6 +48,7 @@ from confab.data.stages import (
     thread_partition,
     train_classifier,
 )
+from confab.errors import SetupError
 from confab.text import TokenCounter
 
 STEPS = ("ingest", "repeats", "threads", "split", "personas", "write")
@@ -58,9 +59,9 @@ def spark_session(master: str):
     try:
         from pyspark.sql import SparkSession
     except ImportError as e:
-        raise RuntimeError("--engine spark needs PySpark: pip install 'confab[spark]'") from e
+        raise SetupError("--engine spark needs PySpark: pip install 'confab[spark]'") from e
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        raise RuntimeError("--engine spark needs Java (17 or newer): install a JRE or set JAVA_HOME")
+        raise SetupError("--engine spark needs Java (17 or newer): install a JRE or set JAVA_HOME")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName("confab data build").config("spark.ui.enabled", "false")

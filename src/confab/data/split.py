@@ -11,6 +11,7 @@ import heapq
 from collections.abc import Callable, Iterable
 
 from confab.data.persona import rank_key
+from confab.errors import InvalidInput
 
 PAPER_SIZE = 50_000  # Mazaré et al.: 50k validation and 50k test examples
 SMALL_SHARE = 0.05  # inputs too small for 50k each hold out 5% each
@@ -23,9 +24,9 @@ def sizes(n: int, valid_size: int | None, test_size: int | None) -> tuple[int, i
     valid = auto if valid_size is None else valid_size
     test = auto if test_size is None else test_size
     if valid < 0 or test < 0:
-        raise ValueError("--valid-size and --test-size must not be negative")
+        raise InvalidInput("--valid-size and --test-size must not be negative")
     if valid + test >= n and n > 0:
-        raise ValueError(f"--valid-size {valid} and --test-size {test} leave no training example out of {n}")
+        raise InvalidInput(f"--valid-size {valid} and --test-size {test} leave no training example out of {n}")
     return valid, test
 
 
@@ -37,9 +38,9 @@ def split_key(
         group = thread_id if unit == "thread" and thread_id is not None else example_id
         return (rank_key(seed, "split", group), group, example_id)
     if unit != "example":
-        raise ValueError("a time split holds out examples, not whole threads")
+        raise InvalidInput("a time split holds out examples, not whole threads")
     if created_utc is None:
-        raise ValueError(f"example {example_id} has no created_utc: a time split needs timestamps")
+        raise InvalidInput(f"example {example_id} has no created_utc: a time split needs timestamps")
     return (-created_utc, example_id, example_id)
 
 

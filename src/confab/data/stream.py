@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from confab.errors import InvalidInput, MissingInput
+
 
 @dataclass(frozen=True)
 class Piece:
@@ -27,7 +29,7 @@ def pieces(dataset: str | Path, split: str) -> list[Piece]:
     """Every non-empty row group of the split, in file order, from the files' metadata (no data is read)."""
     files = sorted((Path(dataset) / split).glob("*.parquet"))
     if not files:
-        raise FileNotFoundError(f"{dataset}: no {split} split (no {split}/*.parquet)")
+        raise MissingInput(f"{dataset}: no {split} split (no {split}/*.parquet)")
     found = []
     for f in files:
         meta = pq.ParquetFile(f).metadata
@@ -43,7 +45,7 @@ def share(total: int, rank: int, world: int) -> tuple[int, int]:
 def plan(parts: list[Piece], epoch: int, seed: int, rank: int, world: int) -> list[tuple[Piece, int, int]]:
     """The (row group, first row, end row) slices rank reads in this epoch."""
     if not 0 <= rank < world:
-        raise ValueError(f"rank {rank} is not in a world of {world}")
+        raise InvalidInput(f"rank {rank} is not in a world of {world}")
     order = np.random.default_rng([seed, epoch]).permutation(len(parts))
     start, stop = share(sum(p.rows for p in parts), rank, world)
     slices, offset = [], 0

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from confab.errors import InvalidInput
+
 
 def ranking_examples(data: Path, format: str = "parquet", split: str = "test", limit: int | None = None) -> list:
     from confab.data.examples import examples_from_file
@@ -19,7 +21,7 @@ def ranking_examples(data: Path, format: str = "parquet", split: str = "test", l
         examples = examples_from_file(data, format, kind="paths")
     examples = examples[:limit]
     if not examples:
-        raise ValueError(f"{data}: no examples to rank")
+        raise InvalidInput(f"{data}: no examples to rank")
     return examples
 
 
@@ -89,7 +91,7 @@ def perplexity_results(
 
     examples = read_split(data, split).to_pylist()[:limit]
     if not examples:
-        raise ValueError(f"{data}: no {split} examples")
+        raise InvalidInput(f"{data}: no {split} examples")
     return [perplexity_of(path, examples, precision, device) for path in models]
 
 
@@ -102,7 +104,7 @@ def perplexity_of(path: Path | str, examples: list[dict], precision: str = "floa
     model, tok, meta = checkpoint.load(path, precision, device)
     stage = meta.get("stage")
     if stage not in ("1", "2.1") or meta.get("run", {}).get("backward"):
-        raise ValueError(f"{path}: perplexity of responses needs a forward generator (stage 1 or 2.1)")
+        raise InvalidInput(f"{path}: perplexity of responses needs a forward generator (stage 1 or 2.1)")
     # responses are scored whole (as far as the positions go), so that per word counts every word of them
     limits = checkpoint.limits_of(meta)
     longest = max(len(tok.encode(e["response"])) for e in examples) + 2  # [BOS] and [EOS]

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cache
 
+from confab.errors import InvalidInput
 from confab.text.overlap import unigram_f1, words
 
 __all__ = ["distinct", "english_words", "generation_metrics", "persona_coverage", "persona_use", "unigram_f1", "words"]
@@ -81,7 +82,7 @@ def shuffled_personas(personas: Sequence[Sequence[str]]) -> list[Sequence[str]]:
     for i in range(n):
         j = next((j % n for j in range(i + 1, i + n) if keys[j % n] != keys[i]), None)
         if j is None:
-            raise ValueError("persona use needs at least two different personas")
+            raise InvalidInput("persona use needs at least two different personas")
         out.append(personas[j])
     return out
 
@@ -99,7 +100,7 @@ def generation_metrics(
     personas: Sequence[Sequence[str]] | None = None,
 ) -> dict:  # fmt: skip
     if not responses:
-        raise ValueError("no responses to measure")
+        raise InvalidInput("no responses to measure")
     out = {
         "responses": len(responses),
         "distinct-1": distinct(responses, 1),

@@ -25,6 +25,7 @@ import random
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from confab.errors import InvalidInput
 from confab.eval.responses import read_log
 from confab.io import atomic_write_json, atomic_write_text
 from confab.resources import resource_path
@@ -50,10 +51,10 @@ def export_form(logs: list[Path], out: Path, speaker: str = "P2", max_items: int
     elif kinds == {"selfchat"}:
         kind, items = "selfchat", _selfchat_items(rows_by_log, speaker)
     else:
-        raise ValueError("export self-chat logs (one per system) or one static-evaluation log (`confab eval static`)")
+        raise InvalidInput("export self-chat logs (one per system) or one static-evaluation log (`confab eval static`)")
     systems = sorted({s["system"] for item in items for s in item["slots"]})
     if pairwise and len(systems) != 2:
-        raise ValueError(f"pairwise comparison needs exactly two systems, not {len(systems)}: {', '.join(systems)}")
+        raise InvalidInput(f"pairwise comparison needs exactly two systems, not {len(systems)}: {', '.join(systems)}")
     rng = random.Random(seed)
     if max_items is not None and len(items) > max_items:
         items = sorted(rng.sample(items, max_items), key=lambda it: it["order"])  # the paper: 50 at random
@@ -76,17 +77,17 @@ def export_form(logs: list[Path], out: Path, speaker: str = "P2", max_items: int
 def _selfchat_items(rows_by_log: dict[Path, list[dict]], speaker: str) -> list[dict]:
     """One item per start utterance that every log has; the rated turns are `speaker`'s generated ones."""
     if speaker not in ("P1", "P2"):
-        raise ValueError(f"speaker {speaker!r}: P1 or P2")
+        raise InvalidInput(f"speaker {speaker!r}: P1 or P2")
     by_start: dict[str, dict] = defaultdict(dict)
     for log, rows in rows_by_log.items():
         system = log.stem
         if any(system in by_start[r["start"]] for r in rows):
-            raise ValueError(f"{log}: two logs or two dialogues share the system and start {system!r}")
+            raise InvalidInput(f"{log}: two logs or two dialogues share the system and start {system!r}")
         for r in rows:
             by_start[r["start"]][system] = r
     systems = [log.stem for log in rows_by_log]
     if len(set(systems)) < len(systems):
-        raise ValueError(f"logs {', '.join(map(str, rows_by_log))} share a file name: it names the system")
+        raise InvalidInput(f"logs {', '.join(map(str, rows_by_log))} share a file name: it names the system")
     items = []
     for order, (start, dialogues) in enumerate(by_start.items()):
         if len(dialogues) < len(systems):
@@ -99,7 +100,7 @@ def _selfchat_items(rows_by_log: dict[Path, list[dict]], speaker: str) -> list[d
                           "rated": rated, "source": f"{system}:{dialogues[system].get('id')}"})  # fmt: skip
         items.append({"order": order, "prompt": start, "slots": slots})
     if not items:
-        raise ValueError("no start utterance is in every log")
+        raise InvalidInput("no start utterance is in every log")
     return items
 
 
@@ -153,14 +154,14 @@ def read_answers(path: Path) -> list[dict]:
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
         if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
-            raise ValueError(f"{path}:1: the header must be {','.join(CSV_COLUMNS)}")
+            raise InvalidInput(f"{path}:1: the header must be {','.join(CSV_COLUMNS)}")
         return [dict(row, _where=f"{path}:{n}") for n, row in enumerate(reader, start=2)]
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}: not JSON ({e.msg})") from None
+        raise InvalidInput(f"{path}:{e.lineno}: not JSON ({e.msg})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("answers"), list):
-        raise ValueError(f"{path}: expected {{form, annotator, answers: [...]}} as the form downloads it")
+        raise InvalidInput(f"{path}: expected {{form, annotator, answers: [...]}} as the form downloads it")
     return [{"form": obj.get("form"), "annotator": obj.get("annotator"), **a, "_where": f"{path}: answers[{i}]"}
             for i, a in enumerate(obj["answers"]) if isinstance(a, dict)]  # fmt: skip
 
@@ -173,10 +174,10 @@ def check_answers(key: dict, rows: list[dict]) -> list[dict]:
     for row in rows:
         where = row["_where"]
         if row.get("form") != key["form"]:
-            raise ValueError(f"{where}: answers to form {row.get('form')!r}, not this key's {key['form']!r}")
+            raise InvalidInput(f"{where}: answers to form {row.get('form')!r}, not this key's {key['form']!r}")
         annotator = str(row.get("annotator") or "").strip()
         if not annotator:
-            raise ValueError(f"{where}: no annotator name")
+            raise InvalidInput(f"{where}: no annotator name")
         item, slot, metric, score = (
             items.get(row.get("item")),
             row.get("slot") or "",
@@ -184,32 +185,32 @@ def check_answers(key: dict, rows: list[dict]) -> list[dict]:
             row.get("score"),
         )
         if item is None:
-            raise ValueError(f"{where}: unknown item {row.get('item')!r}")
+            raise InvalidInput(f"{where}: unknown item {row.get('item')!r}")
         if metric == "preference":
             if not key["pairwise"] or str(score) not in PREFERENCES:
-                raise ValueError(f"{where}: a preference is one of {', '.join(PREFERENCES)} in a pairwise form")
+                raise InvalidInput(f"{where}: a preference is one of {', '.join(PREFERENCES)} in a pairwise form")
             checked.append({"annotator": annotator, "unit": (item["id"], "", -1, metric), "score": str(score)})
             continue
         if slot not in item["slots"]:
-            raise ValueError(f"{where}: item {item['id']} has no slot {slot!r}")
+            raise InvalidInput(f"{where}: item {item['id']} has no slot {slot!r}")
         try:
             turn = -1 if row.get("turn") in ("", None) else int(row["turn"])
             score = int(score)
         except (TypeError, ValueError):
-            raise ValueError(f"{where}: turn and score must be whole numbers") from None
+            raise InvalidInput(f"{where}: turn and score must be whole numbers") from None
         if score not in SCORES:
-            raise ValueError(f"{where}: score {score}; scores are 0, 1 or 2")
+            raise InvalidInput(f"{where}: score {score}; scores are 0, 1 or 2")
         if metric in utterance:
             if turn not in item["slots"][slot]["rated"]:
-                raise ValueError(f"{where}: turn {turn} of {item['id']}/{slot} is not one to rate")
+                raise InvalidInput(f"{where}: turn {turn} of {item['id']}/{slot} is not one to rate")
         elif metric in dialogue:
             turn = -1
         else:
-            raise ValueError(f"{where}: unknown metric {metric!r}")
+            raise InvalidInput(f"{where}: unknown metric {metric!r}")
         checked.append({"annotator": annotator, "unit": (item["id"], slot, turn, metric), "score": score})
     seen = Counter((r["annotator"], r["unit"]) for r in checked)
     if twice := [u for u, n in seen.items() if n > 1]:
-        raise ValueError(f"annotator {twice[0][0]!r} rated {'/'.join(map(str, twice[0][1]))} twice")
+        raise InvalidInput(f"annotator {twice[0][0]!r} rated {'/'.join(map(str, twice[0][1]))} twice")
     return checked
 
 
@@ -229,10 +230,10 @@ def fleiss_kappa(table: list[list[int]]) -> float:
     """Fleiss' kappa of `table` (one row per unit: how many raters chose each category; the same number of raters
     for every unit). 1 is perfect agreement, 0 what chance gives."""
     if not table:
-        raise ValueError("no units to measure agreement on")
+        raise InvalidInput("no units to measure agreement on")
     n = sum(table[0])
     if n < 2 or any(sum(row) != n for row in table):
-        raise ValueError("Fleiss' kappa needs the same number (at least 2) of raters for every unit")
+        raise InvalidInput("Fleiss' kappa needs the same number (at least 2) of raters for every unit")
     units = len(table)
     p = [sum(row[j] for row in table) / (units * n) for j in range(len(table[0]))]
     agreement = sum((sum(c * c for c in row) - n) / (n * (n - 1)) for row in table) / units

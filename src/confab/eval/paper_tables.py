@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from confab.errors import InvalidInput, MissingInput
 from confab.eval.compare import ranking_results, selection_results
 from confab.eval.report import Table
 
@@ -35,7 +36,7 @@ def _checkpoint_config(model: str) -> dict:
 
     path = resolve(model)[0] / "config.json"
     if not path.exists():
-        raise FileNotFoundError(f"{model}: no config.json; is it a confab checkpoint?")
+        raise MissingInput(f"{model}: no config.json; is it a confab checkpoint?")
     return json.loads(path.read_text())
 
 
@@ -136,7 +137,7 @@ def plato_table1(logs: Sequence[Path], human: Path | None = None) -> tuple[Table
         results.append(result)
         rows.append(list(result.values()))
     if human and not any(r["coherence"] is not None for r in results):
-        raise ValueError(f"{human}: no scores for the systems {', '.join(r['system'] for r in results)}")
+        raise InvalidInput(f"{human}: no scores for the systems {', '.join(r['system'] for r in results)}")
     columns = ["system", *HUMAN_METRICS, "distinct-1", "distinct-2", "average length"]
     return Table("Self-chat evaluation (human scores 0–2; automatic on all logs)", columns, rows), results
 

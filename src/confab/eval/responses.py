@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from confab.errors import InvalidInput
 from confab.replies import Agent
 
 
@@ -85,12 +86,14 @@ def read_log(path: Path) -> list[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not JSON ({e})") from None
+                raise InvalidInput(f"{path}:{lineno}: not JSON ({e})") from None
             if not isinstance(row, dict) or not (isinstance(row.get("response"), str) or _turns(row) or _replies(row)):
-                raise ValueError(f"{path}:{lineno}: needs a 'response' string, 'replies' by agent or a list of 'turns'")
+                raise InvalidInput(
+                    f"{path}:{lineno}: needs a 'response' string, 'replies' by agent or a list of 'turns'"
+                )
             rows.append(row)
     if not rows:
-        raise ValueError(f"{path}: no responses")
+        raise InvalidInput(f"{path}: no responses")
     return rows
 
 

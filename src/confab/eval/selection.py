@@ -21,6 +21,7 @@ import numpy as np
 from confab.data.records import Problems
 from confab.data.sources.dailydialogpp import response_groups
 from confab.data.sources.lines import iter_json_lines
+from confab.errors import InvalidInput
 from confab.ranking import Scorer
 
 NEGATIVES = ("random", "adversarial", "both")
@@ -32,16 +33,16 @@ def read_selection(path: Path, limit: int | None = None) -> list[dict]:
     for lineno, obj in iter_json_lines(path, problems):
         groups = response_groups(obj)
         if isinstance(groups, str):
-            raise ValueError(f"{path}:{lineno}: {groups}")
+            raise InvalidInput(f"{path}:{lineno}: {groups}")
         items.append({"context": obj["context"], "positive": groups[0], "adversarial": groups[1],
                       "random": groups[2]})  # fmt: skip
         if limit is not None and len(items) >= limit:
             break
     if problems.total():
         first = problems.samples[0]
-        raise ValueError(f"{first['file']}:{first['line']}: {first['detail']}")
+        raise InvalidInput(f"{first['file']}:{first['line']}: {first['detail']}")
     if not items:
-        raise ValueError(f"{path}: no records")
+        raise InvalidInput(f"{path}: no records")
     return items
 
 
@@ -51,7 +52,7 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> tuple[float, fl
     ranked = labels[order]
     hits = np.flatnonzero(ranked == 1)
     if hits.size == 0:
-        raise ValueError("a list without positive candidates")
+        raise InvalidInput("a list without positive candidates")
     precision = np.arange(1, hits.size + 1) / (hits + 1)
     return float(precision.mean()), float(1.0 / (hits[0] + 1)), float(ranked[0])
 
@@ -71,7 +72,7 @@ def evaluate_selection(scorer: Scorer, items: list[dict], negatives: Sequence[st
     """Metrics for each kind of negatives; every candidate is scored once."""
     for kind in negatives:
         if kind not in NEGATIVES:
-            raise ValueError(f"negatives {kind!r}: choose from {', '.join(NEGATIVES)}")
+            raise InvalidInput(f"negatives {kind!r}: choose from {', '.join(NEGATIVES)}")
     candidates = [it["positive"] + it["adversarial"] + it["random"] for it in items]
     scores = scorer([{"context": it["context"], "persona": []} for it in items], candidates)
     out = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from confab.errors import InvalidInput
 from confab.eval.responses import reseed, write_log
 from confab.replies import Agent
 from confab.resources import resource_path
@@ -25,7 +26,7 @@ def vinyals_le_questions() -> list[str]:
 def read_starts(path: Path) -> list[str]:
     starts = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if not starts:
-        raise ValueError(f"{path}: no start utterances (one a line)")
+        raise InvalidInput(f"{path}: no start utterances (one a line)")
     return starts
 
 
@@ -34,7 +35,7 @@ def dialogue(
 ) -> list[dict]:
     """`turns` utterances from `start`; P2 is `model`, P1 is `partner` (which may be the same agent)."""
     if turns < 2:
-        raise ValueError(f"turns {turns}: a dialogue needs the start and at least one answer")
+        raise InvalidInput(f"turns {turns}: a dialogue needs the start and at least one answer")
     said = [{"speaker": "P1", "text": start, "score": None, "z": None}]
     for t in range(1, turns):
         speaker, agent, persona = ("P2", model, personas[1]) if t % 2 else ("P1", partner, personas[0])

@@ -19,6 +19,7 @@ from pathlib import Path
 from confab.data.records import Problems
 from confab.data.sources import detect_format
 from confab.data.sources.lines import iter_json_lines
+from confab.errors import InvalidInput, MissingInput
 from confab.eval.generation import generation_metrics
 from confab.eval.report import Table
 from confab.eval.responses import reseed, row_personas, write_log
@@ -40,12 +41,12 @@ class AgentSpec:
         head, *rest = [part.strip() for part in spec.split(",")]
         name, _, model = head.rpartition("=")
         if not model:
-            raise ValueError(f"agent {spec!r}: no model; write [NAME=]MODEL[,evaluator=PATH][,index=PATH]")
+            raise InvalidInput(f"agent {spec!r}: no model; write [NAME=]MODEL[,evaluator=PATH][,index=PATH]")
         options = {}
         for part in rest:
             key, eq, value = part.partition("=")
             if not eq or key not in AGENT_OPTIONS or not value:
-                raise ValueError(
+                raise InvalidInput(
                     f"agent {spec!r}: {part!r} is not one of {', '.join(o + '=...' for o in AGENT_OPTIONS)}"
                 )
             options[key] = value
@@ -70,7 +71,7 @@ def read_contexts(path: Path, fmt: str = "auto", limit: int | None = None) -> li
     """Contexts as {id, persona, context, reference}; a malformed line is an error naming the file and line."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+        raise MissingInput(f"no such file: {path}")
     if fmt == "auto":
         fmt = "jsonl" if _is_context_lines(path) else detect_format(path)
     if fmt == "jsonl":
@@ -81,7 +82,7 @@ def read_contexts(path: Path, fmt: str = "auto", limit: int | None = None) -> li
         items = [{"id": e["id"], "persona": list(e.get("persona") or []), "context": list(e["context"]),
                   "reference": e["response"]} for e in examples_from_file(path, fmt, "paths")[:limit]]  # fmt: skip
     if not items:
-        raise ValueError(f"{path}: no contexts")
+        raise InvalidInput(f"{path}: no contexts")
     return items
 
 
@@ -100,20 +101,20 @@ def _context_lines(path: Path, limit: int | None) -> list[dict]:
     for lineno, obj in iter_json_lines(path, problems):
         turns = obj.get("context", obj.get("turns")) if isinstance(obj, dict) else None
         if not isinstance(turns, list) or not turns:
-            raise ValueError(f"{path}:{lineno}: a context line needs a non-empty list 'context' (or 'turns')")
+            raise InvalidInput(f"{path}:{lineno}: a context line needs a non-empty list 'context' (or 'turns')")
         turns = [t.get("text") if isinstance(t, dict) else t for t in turns]
         persona = obj.get("persona") or []
         if not all(isinstance(t, str) and t.strip() for t in turns) or not all(isinstance(p, str) for p in persona):
-            raise ValueError(f"{path}:{lineno}: context turns and persona sentences must be non-empty strings")
+            raise InvalidInput(f"{path}:{lineno}: context turns and persona sentences must be non-empty strings")
         reference = obj.get("reference")
         if reference is not None and not isinstance(reference, str):
-            raise ValueError(f"{path}:{lineno}: 'reference' must be a string")
+            raise InvalidInput(f"{path}:{lineno}: 'reference' must be a string")
         items.append({"id": obj.get("id", lineno), "persona": persona, "context": turns, "reference": reference})
         if limit is not None and len(items) >= limit:
             break
     if problems.total():
         first = problems.samples[0]
-        raise ValueError(f"{first['file']}:{first['line']}: {first['kind']}: {first['detail']}")
+        raise InvalidInput(f"{first['file']}:{first['line']}: {first['kind']}: {first['detail']}")
     return items
 
 
@@ -149,9 +150,9 @@ def _check_resume(out: Path, names: list[str]) -> None:
         try:
             logged = list(json.loads(f.readline())["replies"])
         except (json.JSONDecodeError, KeyError) as e:
-            raise ValueError(f"{partial}: not a static-evaluation log ({e}); remove it to start again") from e
+            raise InvalidInput(f"{partial}: not a static-evaluation log ({e}); remove it to start again") from e
     if logged != names:
-        raise ValueError(f"{partial} was answered by {', '.join(logged)}, not {', '.join(names)}: "
+        raise InvalidInput(f"{partial} was answered by {', '.join(logged)}, not {', '.join(names)}: "
                          "give the same agents, or remove it to start again")  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from confab.devices import resolve
+from confab.errors import InvalidInput
 from confab.generation import checkpoint, scoring
 from confab.generation.batches import PERSONA_TURN, layout
 from confab.generation.decode import DecodeConfig, Output, generate
@@ -55,12 +56,12 @@ class PlatoAgent:
         # a checkpoint may carry how it is meant to be decoded and ranked (a converted release: as the reference)
         self.evaluator_input = evaluator_input or meta.get("evaluator_input", "ids")
         if self.evaluator_input not in EVALUATOR_INPUTS:
-            raise ValueError(f"evaluator input {self.evaluator_input!r}: {', '.join(EVALUATOR_INPUTS)}")
+            raise InvalidInput(f"evaluator input {self.evaluator_input!r}: {', '.join(EVALUATOR_INPUTS)}")
         self.limits = checkpoint.limits_of(meta)
         self.latent = meta["stage"] == "2.1"
         self.k = candidates or self.model.config.latent_k
         if self.latent and self.k > self.model.config.latent_k:
-            raise ValueError(
+            raise InvalidInput(
                 f"{generator}: {self.k} candidates asked, the model has {self.model.config.latent_k} latents"
             )
         self.evaluator = None
@@ -68,26 +69,26 @@ class PlatoAgent:
             self.evaluator, etok, emeta = checkpoint.load(evaluator, precision, self.device)
             self.evaluator_limits = checkpoint.limits_of(emeta)  # it reads the context it was trained on
             if emeta["stage"] != "2.2":
-                raise ValueError(f"{evaluator}: a stage-{emeta['stage']} checkpoint; the evaluator is stage 2.2")
+                raise InvalidInput(f"{evaluator}: a stage-{emeta['stage']} checkpoint; the evaluator is stage 2.2")
             if etok.digest() != self.tok.digest():
-                raise ValueError(
+                raise InvalidInput(
                     f"{evaluator}: its vocabulary differs from the generator's (train both from one stage 1)"
                 )
         self.backward = None
         if backward is not None:
             self.backward, btok, bmeta = checkpoint.load(backward, precision, self.device)
             if not bmeta.get("run", {}).get("backward"):
-                raise ValueError(f"{backward}: not a backward model (train one with --stage 1 --backward)")
+                raise InvalidInput(f"{backward}: not a backward model (train one with --stage 1 --backward)")
             if btok.digest() != self.tok.digest():
-                raise ValueError(f"{backward}: its vocabulary differs from the generator's")
+                raise InvalidInput(f"{backward}: its vocabulary differs from the generator's")
         self.ranking = ranking or ("evaluator" if self.evaluator is not None else "loglik")
         needs = {"evaluator": self.evaluator, "backward": self.backward, "loglik": self.model}
         if needs.get(self.ranking) is None:
-            raise ValueError(f"ranking {self.ranking!r}: choose loglik, evaluator (with an evaluation model) or "
+            raise InvalidInput(f"ranking {self.ranking!r}: choose loglik, evaluator (with an evaluation model) or "
                              "backward (with a backward model)")  # fmt: skip
         settings = {**DEFAULT_DECODING, **meta.get("decoding", {}), **(decoding or {})}
         if unknown := sorted(set(settings) - set(DecodeConfig.__dataclass_fields__)):
-            raise ValueError(f"unknown decoding settings: {', '.join(unknown)}")
+            raise InvalidInput(f"unknown decoding settings: {', '.join(unknown)}")
         self.decode = decode or DecodeConfig(**settings)
         self.scored_by = SCORED_BY[self.ranking]
         # a model without a persona segment (the released PLATO-2) reads the persona as its first context turns

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from confab.errors import InvalidInput
 from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF
 from confab.text.subwords import Tokenizer
 
@@ -30,7 +31,7 @@ class Limits:
 
     def __post_init__(self):
         if self.layout not in LAYOUTS:
-            raise ValueError(f"layout {self.layout!r}: {' or '.join(LAYOUTS)}")
+            raise InvalidInput(f"layout {self.layout!r}: {' or '.join(LAYOUTS)}")
 
 
 @dataclass

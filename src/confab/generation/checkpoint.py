@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file, save_model
 from confab.bundled import resolve
 from confab.config import from_dict, to_dict
 from confab.devices import resolve as resolve_device
+from confab.errors import InvalidInput, MissingInput
 from confab.generation.batches import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import untrained_heads
@@ -44,10 +45,10 @@ def load(folder: str | Path, precision: str = "float32", device: str | torch.dev
     folder = resolve(folder)[0]
     path = folder / "config.json"
     if not path.exists():
-        raise FileNotFoundError(f"{folder}: no config.json; is it a checkpoint of `confab train plato`?")
+        raise MissingInput(f"{folder}: no config.json; is it a checkpoint of `confab train plato`?")
     meta = json.loads(path.read_text())
     if meta.get("kind") != KIND:
-        raise ValueError(f"{folder}: a {meta.get('kind')!r} checkpoint, not a PLATO-2 one")
+        raise InvalidInput(f"{folder}: a {meta.get('kind')!r} checkpoint, not a PLATO-2 one")
     if precision == "auto" and meta.get("precision") == "float32":
         precision = "float32"  # converted in full precision (`convert --dtype float32`: the reference's figures)
     dtype = choose(precision, device).dtype
@@ -65,13 +66,13 @@ def load(folder: str | Path, precision: str = "float32", device: str | torch.dev
     missing = [k for k in shapes if k not in tensors and k not in base and k not in fresh]
     if missing:
         held = ", which its base does not hold" if base else ""
-        raise ValueError(f"{weights}: lacks {', '.join(missing[:5])}{held}")
+        raise InvalidInput(f"{weights}: lacks {', '.join(missing[:5])}{held}")
     if unexpected := [k for k in tensors if k not in shapes]:
-        raise ValueError(f"{weights}: unexpected tensors {', '.join(unexpected[:5])}")
+        raise InvalidInput(f"{weights}: unexpected tensors {', '.join(unexpected[:5])}")
     if wrong := [
         f"{k} {tuple(v.shape)} (expected {tuple(shapes[k])})" for k, v in tensors.items() if v.shape != shapes[k]
     ]:
-        raise ValueError(f"{weights}: misshaped tensors {', '.join(wrong[:5])}")
+        raise InvalidInput(f"{weights}: misshaped tensors {', '.join(wrong[:5])}")
     state = {**fresh, **{k: base[k] for k in shapes if k not in tensors and k not in fresh}, **tensors}
     state = {k: v.to(device, dtype) if v.is_floating_point() else v.to(device) for k, v in state.items()}
     model.load_state_dict(state, assign=True)
@@ -96,7 +97,7 @@ def base_weights(meta: dict, config: PlatoConfig, where: Path) -> dict[str, torc
     base = meta.get("base") or {}
     folder = encoder_folder(base.get("encoder", "?"))
     if weights_sha256(folder) != base.get("sha256"):
-        raise ValueError(f"{where}: stores only what differs from {base.get('encoder')}, and that encoder's weights "
+        raise InvalidInput(f"{where}: stores only what differs from {base.get('encoder')}, and that encoder's weights "
                          "here are not the ones it was trained from (sha256)")  # fmt: skip
     return state_dict_of(folder, config)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from confab.errors import InvalidInput
 from confab.generation.batches import Sequence
 from confab.generation.model import UnifiedTransformer
 
@@ -36,11 +37,11 @@ class DecodeConfig:
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"decoding {self.strategy!r}: {', '.join(STRATEGIES)}")
+            raise InvalidInput(f"decoding {self.strategy!r}: {', '.join(STRATEGIES)}")
         if self.max_length < 1 or self.min_length < 0 or self.top_k < 0 or self.no_repeat_ngram < 0:
-            raise ValueError("max length must be at least 1; min length, top-k and n-gram blocking at least 0")
+            raise InvalidInput("max length must be at least 1; min length, top-k and n-gram blocking at least 0")
         if not 0 < self.top_p <= 1 or self.temperature <= 0 or self.beam_size < 1:
-            raise ValueError("top-p must be in (0, 1], the temperature above 0, the beam at least 1 wide")
+            raise InvalidInput("top-p must be in (0, 1], the temperature above 0, the beam at least 1 wide")
 
 
 @dataclass

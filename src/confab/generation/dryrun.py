@@ -21,6 +21,7 @@ import time
 import psutil
 import torch
 
+from confab.errors import InvalidInput
 from confab.generation.batches import Sequence, collate
 from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import Objective
@@ -49,7 +50,7 @@ def memory_plan(parameters: int, world: int = 1, strategy: str = "ddp", layer: i
         plan = {k: math.ceil(v / world) for k, v in plan.items()}
         plan["gathered_layers"] = 2 * layer * BYTES_PER_PARAMETER["weights"]
     elif strategy != "ddp":
-        raise ValueError(f"strategy {strategy!r}: ddp, zero or fsdp")
+        raise InvalidInput(f"strategy {strategy!r}: ddp, zero or fsdp")
     return plan
 
 
@@ -76,9 +77,9 @@ def made_up_batch(config: PlatoConfig, tokens: int, length: int = 128) -> dict:
 def dry_run(size: str, stage: str = "1", world: int = 64, max_tokens: int = 4096, checkpointing: bool = True,
             vocab_size: int = 8000, strategy: str = "ddp") -> dict:  # fmt: skip
     if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; sizes: {', '.join(SIZES)}")
+        raise InvalidInput(f"unknown size {size!r}; sizes: {', '.join(SIZES)}")
     if stage not in ("1", "2.1"):
-        raise ValueError("the dry run checks the generation stages, 1 and 2.1 (2.2 has the same model)")
+        raise InvalidInput("the dry run checks the generation stages, 1 and 2.1 (2.2 has the same model)")
     config = PlatoConfig(vocab_size=vocab_size, gradient_checkpointing=checkpointing, **SIZES[size])
     parameters = parameter_count(config)
     layer = largest_unit(config)

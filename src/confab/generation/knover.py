@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from confab.errors import InvalidInput, MissingInput
 from confab.generation import checkpoint
 from confab.generation.batches import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer
@@ -89,16 +90,16 @@ def convert(source: str | Path, out: str | Path, dtype: str = "float32", vocab: 
     (default: the source's folder or its parent). Returns the folders written."""
     source, out = Path(source), Path(out)
     if dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"--dtype {dtype!r}: float32 or bfloat16")
+        raise InvalidInput(f"--dtype {dtype!r}: float32 or bfloat16")
     if not source.exists():
-        raise FileNotFoundError(f"{source}: no such file or folder")
+        raise MissingInput(f"{source}: no such file or folder")
     parts = read_parts(source)
     tok = KnoverTokenizer.load(vocab_folder(source, vocab))
     written = {}
     for role, weights in parts.items():
         model = to_model(weights, role, source, heads)
         if len(tok) != model.config.vocab_size:
-            raise ValueError(f"{source}: {model.config.vocab_size} word embeddings, the vocabulary has {len(tok)}")
+            raise InvalidInput(f"{source}: {model.config.vocab_size} word embeddings, the vocabulary has {len(tok)}")
         origin = {"source": source.name, "format": FORMATS[role, source.is_file()]}
         written[role] = save(model, tok, role, out, dtype, origin)
     return written
@@ -121,7 +122,9 @@ def read_parts(source: Path) -> dict[str, dict[str, tuple[str, np.ndarray]]]:
         if any(k.startswith("nsp_predictor.") for k in arrays):
             parts["evaluator"] = paddlenlp_names(arrays, "evaluator", source)
         if not parts:
-            raise ValueError(f"{source}: neither plato2_encoder.* nor nsp_predictor.* tensors: not a PLATO-2 pdparams")
+            raise InvalidInput(
+                f"{source}: neither plato2_encoder.* nor nsp_predictor.* tensors: not a PLATO-2 pdparams"
+            )
         return parts
     folders = {"generator": source / "Plato", "evaluator": source / "NSP"}
     found = {role: f for role, f in folders.items() if f.is_dir()}
@@ -129,7 +132,7 @@ def read_parts(source: Path) -> dict[str, dict[str, tuple[str, np.ndarray]]]:
         names = {p.name for p in source.iterdir()}
         role = "generator" if "latent_embedding" in names else "evaluator" if "next_sent_fc.w_0" in names else None
         if role is None:
-            raise ValueError(f"{source}: no Plato/ or NSP/ folder, and not a Knover variable folder itself")
+            raise InvalidInput(f"{source}: no Plato/ or NSP/ folder, and not a Knover variable folder itself")
         found = {role: source}
     return {role: knover_names(read_static_folder(f), role, f) for role, f in found.items()}
 
@@ -162,7 +165,7 @@ def knover_names(arrays: dict, role: str, source: Path) -> dict:
 def _layers(arrays: dict, pattern: str) -> int:
     found = {int(m.group(1)) for k in arrays if (m := re.match(pattern, k))}
     if not found or found != set(range(max(found) + 1)):
-        raise ValueError(f"blocks {sorted(found)}: expected 0..n-1")
+        raise InvalidInput(f"blocks {sorted(found)}: expected 0..n-1")
     return len(found)
 
 
@@ -173,7 +176,7 @@ def _collect(available: dict, names: dict, weight: str | None, bias: str | None,
 
     def take(name: str) -> np.ndarray:
         if name not in available:
-            raise ValueError(f"{source}: missing tensor {name}")
+            raise InvalidInput(f"{source}: missing tensor {name}")
         used.add(name)
         return available[name]
 
@@ -192,7 +195,7 @@ def _collect(available: dict, names: dict, weight: str | None, bias: str | None,
         if b is not None:
             out[f"{ours}.bias"] = (b, take(b))
     if unexpected := sorted(set(available) - used):
-        raise ValueError(f"{source}: unexpected tensors {', '.join(unexpected[:5])}")
+        raise InvalidInput(f"{source}: unexpected tensors {', '.join(unexpected[:5])}")
     return out
 
 
@@ -203,7 +206,7 @@ def vocab_folder(source: Path, vocab: str | Path | None) -> Path:
     for folder in (base, base.parent):
         if (folder / "spm.model").exists() and (folder / "vocab.txt").exists():
             return folder
-    raise FileNotFoundError(f"{source}: no spm.model and vocab.txt beside it; give Knover's vocabulary with --vocab")
+    raise MissingInput(f"{source}: no spm.model and vocab.txt beside it; give Knover's vocabulary with --vocab")
 
 
 def release_config(role: str, **shape) -> PlatoConfig:
@@ -246,7 +249,7 @@ def to_model(weights: dict, role: str, source: Path, heads: int | None) -> Unifi
     ffn = weights["blocks.0.mlp.0.weight"][1].shape[1]
     heads = heads or knover_heads(source) or default_heads(hidden)
     if hidden % heads:
-        raise ValueError(f"{source}: hidden size {hidden} does not split into {heads} heads")
+        raise InvalidInput(f"{source}: hidden size {hidden} does not split into {heads} heads")
     config = release_config(
         role, vocab_size=vocab, layers=layers, hidden=hidden, heads=heads, ffn=ffn,
         max_positions=weights["positions.weight"][1].shape[0], roles=weights["roles.weight"][1].shape[0],
@@ -265,19 +268,19 @@ def to_model(weights: dict, role: str, source: Path, heads: int | None) -> Unifi
     for i in range(layers):  # query, key and value: one fused projection
         shapes = {names[f"blocks.{i}.{n}.weight"]: tuple(tensors[f"blocks.{i}.{n}.weight"].shape) for n in "qkv"}
         if len(set(shapes.values())) != 1 or (hidden, hidden) not in shapes.values():
-            raise ValueError(f"{source}: query, key and value projections {shapes}, expected ({hidden}, {hidden})")
+            raise InvalidInput(f"{source}: query, key and value projections {shapes}, expected ({hidden}, {hidden})")
         q, k, v = (tensors.pop(f"blocks.{i}.{n}.weight") for n in "qkv")
         tensors[f"blocks.{i}.attention.qkv.weight"] = torch.cat([q, k, v])
         tensors[f"blocks.{i}.attention.qkv.bias"] = torch.cat([tensors.pop(f"blocks.{i}.{n}.bias") for n in "qkv"])
     for key, value in tensors.items():
         if key not in state:
-            raise ValueError(f"{source}: {names.get(key, key)} has no place in the model")
+            raise InvalidInput(f"{source}: {names.get(key, key)} has no place in the model")
         if value.shape != state[key].shape:
-            raise ValueError(
+            raise InvalidInput(
                 f"{source}: {names.get(key, key)} is {tuple(value.shape)}, expected {tuple(state[key].shape)}"
             )
     missing = [k for k in state if k not in tensors and not checkpoint.untrained(k, UNTRAINED[role])]
     if missing:
-        raise ValueError(f"{source}: nothing for {', '.join(missing[:5])}")
+        raise InvalidInput(f"{source}: nothing for {', '.join(missing[:5])}")
     model.load_state_dict(tensors, strict=False)
     return model

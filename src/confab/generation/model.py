@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from confab.errors import InvalidInput
+
 ROLE_SELF, ROLE_PARTNER, ROLE_PERSONA = 0, 1, 2
 
 
@@ -62,13 +64,13 @@ class PlatoConfig:
 
     def __post_init__(self):
         if self.norm not in ("pre", "post"):
-            raise ValueError(f"norm: {self.norm!r}; pre or post")
+            raise InvalidInput(f"norm: {self.norm!r}; pre or post")
         if self.pooling not in ("first", "mean"):
-            raise ValueError(f"pooling: {self.pooling!r}; first or mean")
+            raise InvalidInput(f"pooling: {self.pooling!r}; first or mean")
         if self.coherence not in ("joint", "dual"):
-            raise ValueError(f"coherence: {self.coherence!r}; joint or dual")
+            raise InvalidInput(f"coherence: {self.coherence!r}; joint or dual")
         if self.latent_slot not in ("token", "bare"):
-            raise ValueError(f"latent_slot: {self.latent_slot!r}; token or bare")
+            raise InvalidInput(f"latent_slot: {self.latent_slot!r}; token or bare")
 
 
 # The paper's three sizes (appendix: 93M, 314M, 1.6B with an 8K vocabulary) and CPU-sized ones.
@@ -103,7 +105,7 @@ class Attention(nn.Module):
                 size = (b, self.heads, max(cache.get("capacity", 0), t), d // self.heads)
                 cache["k"], cache["v"] = k.new_empty(size), v.new_empty(size)
             if n + t > cache["k"].size(2):
-                raise ValueError(f"key/value cache of {cache['k'].size(2)} positions is full")
+                raise InvalidInput(f"key/value cache of {cache['k'].size(2)} positions is full")
             cache["k"][:, :, n : n + t], cache["v"][:, :, n : n + t] = k, v
             cache["n"] = n + t
             k, v = cache["k"][:, :, : n + t], cache["v"][:, :, : n + t]

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from confab.devices import to_device
+from confab.errors import InvalidInput
 from confab.generation.batches import coherence_view, prefix_lm_mask, response_targets
 from confab.generation.model import UnifiedTransformer
 
@@ -35,7 +36,7 @@ class Objective(nn.Module):
                  heads_lr: float = 1.0):  # fmt: skip
         super().__init__()
         if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+            raise InvalidInput(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
         self.model, self.stage = model, stage
         self.mlm_weight, self.latent_diversity = mlm_weight, latent_diversity
         # the heads a stage adds start from random weights while the network under them is trained already: they

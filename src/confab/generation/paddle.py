@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from confab.errors import InvalidInput
+
 # Paddle's VarType codes of the tensor data types a checkpoint holds
 DTYPES = {0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float16, 5: np.float32, 6: np.float64,
           20: np.uint8, 21: np.int8}  # fmt: skip
@@ -27,7 +29,7 @@ def read_lod_tensor(path: Path) -> np.ndarray:
     try:
         (version,) = struct.unpack_from("<I", data, 0)
         if version != 0:
-            raise ValueError(f"LoDTensor version {version} (0 is known)")
+            raise InvalidInput(f"LoDTensor version {version} (0 is known)")
         (levels,) = struct.unpack_from("<Q", data, 4)
         offset = 12
         for _ in range(levels):  # LoD levels: each a byte size and that many bytes of offsets (unused here)
@@ -35,23 +37,23 @@ def read_lod_tensor(path: Path) -> np.ndarray:
             offset += 8 + size
         (tensor_version, desc_size) = struct.unpack_from("<Ii", data, offset)
         if tensor_version != 0:
-            raise ValueError(f"tensor version {tensor_version} (0 is known)")
+            raise InvalidInput(f"tensor version {tensor_version} (0 is known)")
         offset += 8
         code, dims = _tensor_desc(data[offset : offset + desc_size])
         offset += desc_size
     except struct.error as e:
-        raise ValueError(f"{path}: truncated LoDTensor header ({e})") from None
+        raise InvalidInput(f"{path}: truncated LoDTensor header ({e})") from None
     except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise InvalidInput(f"{path}: {e}") from None
     if code == BFLOAT16:
         raw = np.frombuffer(data, dtype="<u2", count=int(np.prod(dims)), offset=offset)
         return (raw.astype(np.uint32) << 16).view(np.float32).reshape(dims)
     if code not in DTYPES:
-        raise ValueError(f"{path}: data type {code} is not a tensor type confab reads")
+        raise InvalidInput(f"{path}: data type {code} is not a tensor type confab reads")
     dtype = np.dtype(DTYPES[code]).newbyteorder("<")
     count = int(np.prod(dims)) if dims else 1
     if len(data) - offset != count * dtype.itemsize:
-        raise ValueError(f"{path}: {len(data) - offset} bytes of data for shape {tuple(dims)} of {dtype.name}")
+        raise InvalidInput(f"{path}: {len(data) - offset} bytes of data for shape {tuple(dims)} of {dtype.name}")
     return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(dims).copy()
 
 
@@ -76,9 +78,9 @@ def _tensor_desc(blob: bytes) -> tuple[int, list[int]]:
                     dims.append(_signed(value))
             i += length
         else:
-            raise ValueError(f"TensorDesc field {field} has wire type {wire}")
+            raise InvalidInput(f"TensorDesc field {field} has wire type {wire}")
     if code is None:
-        raise ValueError("TensorDesc without a data type")
+        raise InvalidInput("TensorDesc without a data type")
     return code, dims
 
 
@@ -86,7 +88,7 @@ def _varint(blob: bytes, i: int) -> tuple[int, int]:
     value, shift = 0, 0
     while True:
         if i >= len(blob):
-            raise ValueError("truncated TensorDesc")
+            raise InvalidInput("truncated TensorDesc")
         byte = blob[i]
         value |= (byte & 0x7F) << shift
         i += 1
@@ -104,7 +106,7 @@ def read_static_folder(folder: Path) -> dict[str, np.ndarray]:
     folder = Path(folder)
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
-        raise ValueError(f"{folder}: no variable files")
+        raise InvalidInput(f"{folder}: no variable files")
     return {p.name: read_lod_tensor(p) for p in files}
 
 
@@ -128,9 +130,9 @@ def read_pdparams(path: Path) -> dict[str, np.ndarray]:
         try:
             state = _ArraysOnly(f).load()
         except pickle.UnpicklingError as e:
-            raise ValueError(f"{path}: refused: the pickle {e}") from None
+            raise InvalidInput(f"{path}: refused: the pickle {e}") from None
         except (EOFError, ValueError) as e:
-            raise ValueError(f"{path}: not a readable pickle ({e})") from None
+            raise InvalidInput(f"{path}: not a readable pickle ({e})") from None
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: holds a {type(state).__name__}, not a state dict")
+        raise InvalidInput(f"{path}: holds a {type(state).__name__}, not a state dict")
     return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}

@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from confab.bundled import pretrained_folder
+from confab.errors import InvalidInput, MissingInput
 from confab.generation.model import ROLE_SELF, PlatoConfig, UnifiedTransformer
 from confab.io import checksum
 from confab.text.wordpiece import WordPieceTokenizer
@@ -38,7 +39,7 @@ def encoder_folder(name: str | Path) -> Path:
         return pretrained_folder()
     folder = Path(name)
     if not (folder / "config.json").exists():
-        raise FileNotFoundError(f"{name}: no config.json; give a BERT-style encoder folder or {BUNDLED}")
+        raise MissingInput(f"{name}: no config.json; give a BERT-style encoder folder or {BUNDLED}")
     return folder
 
 
@@ -47,9 +48,10 @@ def plato_config(folder: Path, dropout: float | None = None) -> PlatoConfig:
     path = folder / "config.json"
     bert = json.loads(path.read_text())
     if bert.get("model_type") not in ("bert", None) or bert.get("position_embedding_type", "absolute") != "absolute":
-        raise ValueError(f"{path}: a {bert.get('model_type')!r} model; a BERT-style one (absolute positions) is needed")
+        kind = bert.get("model_type")
+        raise InvalidInput(f"{path}: a {kind!r} model; a BERT-style one (absolute positions) is needed")
     if bert.get("hidden_act", "gelu") != "gelu":
-        raise ValueError(f"{path}: hidden_act {bert['hidden_act']!r}; the unified transformer uses (erf) gelu")
+        raise InvalidInput(f"{path}: hidden_act {bert['hidden_act']!r}; the unified transformer uses (erf) gelu")
     return PlatoConfig(
         vocab_size=bert["vocab_size"], layers=bert["num_hidden_layers"], hidden=bert["hidden_size"],
         heads=bert["num_attention_heads"], ffn=bert["intermediate_size"],
@@ -71,7 +73,7 @@ def sentence_pooling(folder: Path) -> str:
         return "mean"
     if modes.get("pooling_mode_cls_token"):
         return "first"
-    raise ValueError(f"{path}: pools by {[k for k, v in modes.items() if v is True]}; mean or cls is supported")
+    raise InvalidInput(f"{path}: pools by {[k for k, v in modes.items() if v is True]}; mean or cls is supported")
 
 
 # the unified transformer's names -> BERT's (in each block, and outside the blocks); query, key and value are fused
@@ -88,7 +90,7 @@ def state_dict_of(folder: Path, config: PlatoConfig) -> dict[str, torch.Tensor]:
     """The encoder's weights under the unified transformer's names; heads the folder lacks are left out."""
     files = sorted(folder.glob("*.safetensors"))
     if not files:
-        raise FileNotFoundError(f"{folder}: no .safetensors weights")
+        raise MissingInput(f"{folder}: no .safetensors weights")
     bert = {k.removeprefix("bert."): v for f in files for k, v in load_file(str(f)).items()}
     modules = dict(EMBEDDINGS)
     for i in range(config.layers):
@@ -101,10 +103,10 @@ def state_dict_of(folder: Path, config: PlatoConfig) -> dict[str, torch.Tensor]:
            for i in range(config.layers)}  # fmt: skip
     fused = [f"{q}.{p}" for parts in qkv.values() for q in parts for p in ("weight", "bias")]
     if missing := [k for k in [*required.values(), *fused] if k not in bert]:
-        raise ValueError(f"{folder}: the encoder's weights lack {', '.join(missing[:5])}")
+        raise InvalidInput(f"{folder}: the encoder's weights lack {', '.join(missing[:5])}")
     used = {*required.values(), *optional.values(), *fused, TYPES}
     if unexpected := [k for k in bert if k not in used and not k.startswith(UNUSED)]:
-        raise ValueError(f"{folder}: tensors the unified transformer has no place for: {', '.join(unexpected[:5])}")
+        raise InvalidInput(f"{folder}: tensors the unified transformer has no place for: {', '.join(unexpected[:5])}")
     out = {ours: bert[theirs] for ours, theirs in required.items()}
     out |= {ours: bert[theirs] for ours, theirs in optional.items() if theirs in bert}
     for i, parts in qkv.items():
@@ -132,14 +134,14 @@ def from_encoder(
     shapes = model.state_dict()
     if wrong := [f"{k} {tuple(v.shape)} (expected {tuple(shapes[k].shape)})" for k, v in weights.items()
                  if k not in shapes or v.shape != shapes[k].shape]:  # fmt: skip
-        raise ValueError(f"{folder}: misshaped tensors: {', '.join(wrong[:5])}")
+        raise InvalidInput(f"{folder}: misshaped tensors: {', '.join(wrong[:5])}")
     model.load_state_dict(weights, strict=False)
     # z's embeddings at the scale of the word embeddings they stand in for in the slot: at the default std of
     # 0.02 they were a third of a word's norm, drowned in the position and role embeddings (stage 2.1 collapsed)
     nn.init.normal_(model.latents.weight, std=float(weights["tokens.weight"].std()))
     tok = WordPieceTokenizer.from_encoder(folder)
     if len(tok) > config.vocab_size:
-        raise ValueError(f"{folder}: {len(tok)} tokens in the vocabulary, {config.vocab_size} embeddings")
+        raise InvalidInput(f"{folder}: {len(tok)} tokens in the vocabulary, {config.vocab_size} embeddings")
     return model, tok, {"encoder": str(name), "sha256": weights_sha256(folder)}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from confab.errors import InvalidInput
 from confab.generation.batches import (
     Limits,
     Sequence,
@@ -33,7 +34,7 @@ def kind_of(meta: dict) -> str:
         return "coherence"
     if meta["stage"] == "1":
         return "backward" if meta.get("run", {}).get("backward") else "forward"
-    raise ValueError("a stage-2.1 generator has no p(r|c) without a latent; score with its stage-1 model")
+    raise InvalidInput("a stage-2.1 generator has no p(r|c) without a latent; score with its stage-1 model")
 
 
 @torch.no_grad()
@@ -46,7 +47,7 @@ def coherence(
     tokenised again (a Knover vocabulary's `retokenised`)."""
     if retokenise:
         if not hasattr(tok, "retokenised"):
-            raise ValueError(f"re-tokenised evaluator input is PaddleNLP's, for a Knover vocabulary; not {tok.kind}")
+            raise InvalidInput(f"re-tokenised evaluator input is PaddleNLP's, for a Knover vocabulary; not {tok.kind}")
         persona, context = [tok.retokenised(p) for p in persona], [tok.retokenised(t) for t in context]
         responses = [tok.retokenised(r) for r in responses]
     seqs = [evaluator_view(layout(tok, persona, context, r, limits), tok, limits.layout) for r in responses]

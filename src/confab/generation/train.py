@@ -21,6 +21,7 @@ import torch.distributed as dist
 from confab.config import to_dict
 from confab.data.schema import read_split
 from confab.data.stream import pieces, stream
+from confab.errors import InvalidInput
 from confab.generation import checkpoint
 from confab.generation.batches import Limits
 from confab.generation.data import BatchConfig, encode, plan, step_batches, streamed_steps
@@ -79,22 +80,22 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     datasets = [Path(d) for d in (data if isinstance(data, list) else [data])]
     out = Path(out)
     if run.stage not in STAGES:
-        raise ValueError(f"unknown stage {run.stage!r}; stages: {', '.join(STAGES)}")
+        raise InvalidInput(f"unknown stage {run.stage!r}; stages: {', '.join(STAGES)}")
     if run.stage == "2.1" and run.init_encoder:
-        raise ValueError("--init-encoder starts stage 1 (or the evaluator, 2.2); stage 2.1 starts from that stage 1 "
+        raise InvalidInput("--init-encoder starts stage 1 (or the evaluator, 2.2); stage 2.1 starts from that stage 1 "
                          "(--init)")  # fmt: skip
     # the evaluator may also start from the encoder itself: it reads bidirectionally, as the encoder was trained to
     if run.stage != "1" and not run.init and not (run.stage == "2.2" and run.init_encoder):
-        raise ValueError(f"stage {run.stage} is warm-started from a stage-1 checkpoint: pass --init")
+        raise InvalidInput(f"stage {run.stage} is warm-started from a stage-1 checkpoint: pass --init")
     if run.init and run.init_encoder:
-        raise ValueError("--init (a confab checkpoint) and --init-encoder (a pretrained encoder): one of them")
+        raise InvalidInput("--init (a confab checkpoint) and --init-encoder (a pretrained encoder): one of them")
     seed_everything(run.train.seed)
     rank, world = distributed(run.train.device)
     if run.stream:
         if run.max_train is not None:
-            raise ValueError("--max-train reads the first examples into memory; it does not go with --stream")
+            raise InvalidInput("--max-train reads the first examples into memory; it does not go with --stream")
         if not (run.tokenizer or run.init):
-            raise ValueError("--stream needs a vocabulary made beforehand (every rank must have the same one): "
+            raise InvalidInput("--stream needs a vocabulary made beforehand (every rank must have the same one): "
                              "`confab tokenizer train`, then --tokenizer DIR")  # fmt: skip
         train, total = None, sum(p.rows for d in datasets for p in pieces(d, "train"))
     else:
@@ -103,10 +104,10 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     valid = read_split(datasets[0], "valid").to_pylist()[: run.max_valid]
     if run.backward:
         if run.stage != "1":
-            raise ValueError("a backward model is a stage-1 model: --backward goes with --stage 1")
+            raise InvalidInput("a backward model is a stage-1 model: --backward goes with --stage 1")
         train, valid = backward_examples(train) if train is not None else None, backward_examples(valid)
     if total < 2 * world:
-        raise ValueError(f"{datasets[0]}: {total} training examples; at least {2 * world} are needed")
+        raise InvalidInput(f"{datasets[0]}: {total} training examples; at least {2 * world} are needed")
     base = None
     if run.init:
         model, tok, meta = checkpoint.load(run.init)
@@ -117,7 +118,7 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
         model, tok, base = from_encoder(run.init_encoder, run.dropout, run.coherence if run.stage == "2.2" else "joint")
     else:
         if run.size not in SIZES:
-            raise ValueError(f"unknown size {run.size!r}; sizes: {', '.join(SIZES)}")
+            raise InvalidInput(f"unknown size {run.size!r}; sizes: {', '.join(SIZES)}")
         if run.tokenizer:
             tok = subwords.load(run.tokenizer)
         else:
@@ -126,11 +127,11 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     if run.stage == "2.2" and run.coherence != model.config.coherence:
         model = with_config(model, coherence=run.coherence)
     elif run.coherence != "joint" and run.stage != "2.2":
-        raise ValueError("--coherence is how the evaluator (stage 2.2) reads a pair")
+        raise InvalidInput("--coherence is how the evaluator (stage 2.2) reads a pair")
     model.config.gradient_checkpointing = run.gradient_checkpointing
     needed = run.limits.max_context + run.limits.max_persona + run.limits.max_response
     if needed > model.config.max_positions:
-        raise ValueError(f"limits need {needed} positions; the model has {model.config.max_positions}")
+        raise InvalidInput(f"limits need {needed} positions; the model has {model.config.max_positions}")
     objective = Objective(model, run.stage, run.mlm_weight, run.latent_diversity, run.heads_lr)
     if run.freeze_embeddings:
         model.tokens.requires_grad_(False)
@@ -234,5 +235,5 @@ def with_config(model: UnifiedTransformer, **changes) -> UnifiedTransformer:
     new = UnifiedTransformer(replace(model.config, **changes))
     missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
     if unexpected:
-        raise ValueError(f"{', '.join(unexpected)}: not in a model with {changes}")
+        raise InvalidInput(f"{', '.join(unexpected)}: not in a model with {changes}")
     return new

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from confab.bundled import pretrained_folder, resolve
 from confab.config import from_dict, to_dict
+from confab.errors import InvalidInput, MissingInput
 from confab.io import atomic_path, atomic_write_json, checksum
 from confab.retrieval.encoders import load_bert
 from confab.retrieval.model import PersonaRanker, RankerConfig
@@ -75,12 +76,12 @@ def load(folder: str | Path) -> tuple[PersonaRanker, WordTokenizer | PretrainedT
     folder = resolve(folder)[0]
     meta_path = folder / "config.json"
     if not meta_path.exists():
-        raise FileNotFoundError(f"{folder}: no config.json; is it a checkpoint of `confab train retrieval`?")
+        raise MissingInput(f"{folder}: no config.json; is it a checkpoint of `confab train retrieval`?")
     meta = json.loads(meta_path.read_text())
     if meta.get("kind") != KIND:
-        raise ValueError(f"{meta_path}: not a retrieval checkpoint (kind {meta.get('kind')!r})")
+        raise InvalidInput(f"{meta_path}: not a retrieval checkpoint (kind {meta.get('kind')!r})")
     if "context" not in meta["ranker"]:
-        raise ValueError(
+        raise InvalidInput(
             f"{meta_path}: saved by a confab that read every context as one flat text, before the context and "
             f"persona options (`confab train retrieval --context`); train it again with this version"
         )
@@ -88,12 +89,12 @@ def load(folder: str | Path) -> tuple[PersonaRanker, WordTokenizer | PretrainedT
     weights = folder / "model.safetensors"
     if _partial(config):
         if meta.get("base") != _base():
-            raise ValueError(f"{meta_path}: tuned on another all-MiniLM-L6-v2 than the installed one (base)")
+            raise InvalidInput(f"{meta_path}: tuned on another all-MiniLM-L6-v2 than the installed one (base)")
         tokenizer = PretrainedTokenizer.load(folder)
         model = PersonaRanker(config, load_bert(pretrained_folder(), weights=True))
         tensors, tuned = load_file(weights), {n for n, _ in _tuned(model)}
         if set(tensors) != tuned:
-            raise ValueError(f"{weights}: its tensors are not the {config.tuned_layers} tuned layers of the config")
+            raise InvalidInput(f"{weights}: its tensors are not the {config.tuned_layers} tuned layers of the config")
         model.load_state_dict(tensors, strict=False)
     elif config.encoder == "pretrained":
         tokenizer = PretrainedTokenizer.load(folder)

@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from confab.errors import InvalidInput
+
 
 class BowEncoder(nn.Module):
     """Two linear projections with a tanh between, applied to each word embedding, summed over the positions
@@ -88,7 +90,7 @@ class PretrainedEncoder(nn.Module):
         if tuned_layers is not None:
             layers = bert.encoder.layer
             if not 0 <= tuned_layers <= len(layers):
-                raise ValueError(f"tuned_layers: {tuned_layers}; the pretrained encoder has {len(layers)} layers")
+                raise InvalidInput(f"tuned_layers: {tuned_layers}; the pretrained encoder has {len(layers)} layers")
             bert.requires_grad_(False)
             for layer in layers[len(layers) - tuned_layers :]:
                 layer.requires_grad_(True)

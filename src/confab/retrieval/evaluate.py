@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from confab.errors import InvalidInput
 from confab.ranking import Scorer, rank_of, ranking_metrics
 
 
@@ -18,7 +19,7 @@ def candidate_sets(examples: list[dict], n: int | None, seed: int) -> tuple[list
     responses = [e["response"] for e in examples]
     distinct = len(set(responses))
     if distinct < n:
-        raise ValueError(f"{n} candidates need at least {n} distinct responses in the split; it has {distinct}")
+        raise InvalidInput(f"{n} candidates need at least {n} distinct responses in the split; it has {distinct}")
     rng = np.random.default_rng(seed)
     candidates = []
     for i, correct in enumerate(responses):

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from confab.errors import MissingInput, OutputExists
 from confab.io import atomic_path, atomic_write_json
 from confab.text import tokenize
 
@@ -52,7 +53,7 @@ def build_index(
     texts_path = out / "responses.parquet"
     if texts_path.exists():
         if pq.read_metadata(texts_path).num_rows != len(responses):
-            raise FileExistsError(f"{out} holds an index of other responses; remove it or choose another --out")
+            raise OutputExists(f"{out} holds an index of other responses; remove it or choose another --out")
     else:
         with atomic_path(texts_path) as tmp:
             pq.write_table(pa.table({"text": responses}), tmp)
@@ -95,7 +96,7 @@ class CandidateIndex:
     def __init__(self, folder: str | Path, ef_search: int = 2048):
         folder = Path(folder)
         if not (folder / "index.faiss").exists():
-            raise FileNotFoundError(f"{folder}: no index.faiss; build one with `confab index build`")
+            raise MissingInput(f"{folder}: no index.faiss; build one with `confab index build`")
         self.meta = json.loads((folder / "index.json").read_text())
         self.index = faiss.read_index(str(folder / "index.faiss"))
         if hasattr(self.index, "hnsw"):

@@ -23,6 +23,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from confab.errors import InvalidInput
 from confab.retrieval.encoders import BowEncoder, LstmEncoder, PretrainedEncoder, TransformerEncoder
 
 
@@ -72,11 +73,11 @@ class RankerConfig:
 
     def __post_init__(self) -> None:
         if self.context_turns is not None and self.context_turns < 1:
-            raise ValueError(f"context_turns: {self.context_turns}; give 1 or more, or None for all (flat)")
+            raise InvalidInput(f"context_turns: {self.context_turns}; give 1 or more, or None for all (flat)")
         if self.context == "turns" and self.context_turns is None:
-            raise ValueError("context='turns' needs context_turns: one weight is learnt per turn")
+            raise InvalidInput("context='turns' needs context_turns: one weight is learnt per turn")
         if self.persona_as == "text" and self.context != "flat":
-            raise ValueError("persona_as='text' joins the persona to a flat context: set context='flat'")
+            raise InvalidInput("persona_as='text' joins the persona to a flat context: set context='flat'")
 
     @property
     def similarity_name(self) -> str:
@@ -117,7 +118,7 @@ class PersonaRanker(nn.Module):
         c = config
         if c.encoder == "pretrained":
             if bert is None:
-                raise ValueError("the pretrained encoder needs its BERT module")
+                raise InvalidInput("the pretrained encoder needs its BERT module")
             # One encoder for context and response (a siamese bi-encoder): two copies would double the size.
             self.context_encoder = PretrainedEncoder(bert, c.tuned_layers)
             self.response_encoder = self.context_encoder
@@ -143,7 +144,7 @@ class PersonaRanker(nn.Module):
             return LstmEncoder(embeddings, c.lstm_hidden, 2, c.dropout)
         if c.encoder == "transformer":
             return TransformerEncoder(embeddings, c.layers, c.heads, c.ffn, c.dropout)
-        raise ValueError(f"unknown encoder '{c.encoder}'; encoders: bow, lstm, transformer, pretrained")
+        raise InvalidInput(f"unknown encoder '{c.encoder}'; encoders: bow, lstm, transformer, pretrained")
 
     @property
     def reads_memory(self) -> bool:

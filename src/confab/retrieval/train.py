@@ -15,6 +15,7 @@ from confab.bundled import pretrained_folder
 from confab.config import to_dict
 from confab.data.schema import read_split
 from confab.data.stream import pieces, stream
+from confab.errors import InvalidInput
 from confab.retrieval import checkpoint
 from confab.retrieval.batches import training_batch
 from confab.retrieval.evaluate import evaluate
@@ -46,19 +47,19 @@ def train_retrieval(
     if run.train.strategy == "fsdp":
         # its encoders share one embedding table and score through methods besides forward, which FSDP2's sharded
         # state dicts and hooks do not follow yet; the models fit every GPU whole (at most MiniLM's 23M)
-        raise ValueError("the retrieval trainer runs under ddp or zero; --strategy fsdp is PLATO-2's")
+        raise InvalidInput("the retrieval trainer runs under ddp or zero; --strategy fsdp is PLATO-2's")
     seed_everything(run.train.seed)
     rank, world = distributed(run.train.device)
     if run.stream:
         if run.max_train is not None:
-            raise ValueError("--max-train reads the first examples into memory; it does not go with --stream")
+            raise InvalidInput("--max-train reads the first examples into memory; it does not go with --stream")
         train, total = None, sum(p.rows for d in datasets for p in pieces(d, "train"))
     else:
         train = [row for d in datasets for row in read_split(d, "train").to_pylist()][: run.max_train]
         total = len(train)
     valid = read_split(data, "valid").to_pylist()[: run.max_valid]
     if total < 2:
-        raise ValueError(f"{data}: {total} training examples; in-batch training needs at least 2")
+        raise InvalidInput(f"{data}: {total} training examples; in-batch training needs at least 2")
     if run.init:
         model, tokenizer, _ = checkpoint.load(run.init)
         run.ranker = model.config
@@ -76,7 +77,7 @@ def train_retrieval(
 
     batch_size = min(run.train.batch_size, total) // world * world  # equal shards, one per rank
     if batch_size < 2:
-        raise ValueError(f"a batch of {run.train.batch_size} cannot be shared by {world} processes")
+        raise InvalidInput(f"a batch of {run.train.batch_size} cannot be shared by {world} processes")
     # streamed, each rank has its own share of the examples (the smallest is total // world)
     steps = total // world // (batch_size // world) if run.stream else total // batch_size
 
@@ -120,21 +121,21 @@ def train_retrieval(
 def _load_fasttext(model: PersonaRanker, tokenizer, path: Path) -> None:
     """Initialise the word embeddings of known tokens from a FastText .vec file ('n d' header, then 'w v1..vd')."""
     if not isinstance(tokenizer, WordTokenizer):
-        raise ValueError("FastText vectors initialise word-level encoders, not the pretrained one")
+        raise InvalidInput("FastText vectors initialise word-level encoders, not the pretrained one")
     weight = model.embeddings.weight
     index = tokenizer.dictionary.index
     found = 0
     with open(path, encoding="utf-8", errors="replace") as f:
         header = f.readline().split()
         if len(header) != 2 or int(header[1]) != weight.size(1):
-            raise ValueError(f"{path}:1: expected 'count {weight.size(1)}' (the embedding size), got {header}")
+            raise InvalidInput(f"{path}:1: expected 'count {weight.size(1)}' (the embedding size), got {header}")
         with torch.no_grad():
             for lineno, line in enumerate(f, 2):
                 word, *values = line.rstrip().split(" ")
                 if word in index:
                     if len(values) != weight.size(1):
-                        raise ValueError(f"{path}:{lineno}: {len(values)} values, expected {weight.size(1)}")
+                        raise InvalidInput(f"{path}:{lineno}: {len(values)} values, expected {weight.size(1)}")
                     weight[index[word]] = torch.tensor([float(v) for v in values])
                     found += 1
     if not found:
-        raise ValueError(f"{path}: none of its words is in the dictionary")
+        raise InvalidInput(f"{path}: none of its words is in the dictionary")

@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from confab.errors import InvalidInput
 from confab.replies import Agent, Reply
 from confab.resources import resource_path
 from confab.serve.batcher import Batcher
@@ -55,10 +56,10 @@ class ServeConfig:
 def _text(value: str) -> str:
     """One line of text: control characters are refused, runs of white space become one space."""
     if bad := next((c for c in value if unicodedata.category(c) in ("Cc", "Cs") and c not in "\t\n\r"), None):
-        raise ValueError(f"control character U+{ord(bad):04X} is not allowed")
+        raise InvalidInput(f"control character U+{ord(bad):04X} is not allowed")
     value = " ".join(value.split())
     if not value:
-        raise ValueError("must not be blank")
+        raise InvalidInput("must not be blank")
     return value
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from confab.errors import MissingInput
 from confab.io import atomic_path, atomic_write_json
 
 MODEL_FILE = "bpe.model"
@@ -59,7 +60,7 @@ class BpeTokenizer:
     def load(cls, folder: str | Path) -> BpeTokenizer:
         path = Path(folder) / MODEL_FILE
         if not path.exists():
-            raise FileNotFoundError(f"{folder}: no {MODEL_FILE}; train one with `confab tokenizer train`")
+            raise MissingInput(f"{folder}: no {MODEL_FILE}; train one with `confab tokenizer train`")
         return cls(spm.SentencePieceProcessor(model_file=str(path)))
 
     def save(self, folder: str | Path) -> None:

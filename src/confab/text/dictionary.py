@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from confab.errors import InvalidInput
 from confab.io import atomic_write_text
 
 NULL, UNK = "__null__", "__unk__"
@@ -67,11 +68,11 @@ class Dictionary:
             for lineno, line in enumerate(f, 1):
                 token, sep, count = line.rstrip("\n").rpartition("\t")
                 if not sep or not count.isdigit():
-                    raise ValueError(f"{path}:{lineno}: expected 'token<TAB>count', got {line[:80]!r}")
+                    raise InvalidInput(f"{path}:{lineno}: expected 'token<TAB>count', got {line[:80]!r}")
                 tokens.append(_unescape(token))
                 counts.append(int(count))
         if tokens[:2] != [NULL, UNK]:
-            raise ValueError(f"{path}: a dictionary starts with {NULL} and {UNK}")
+            raise InvalidInput(f"{path}: a dictionary starts with {NULL} and {UNK}")
         return cls(tokens, counts)
 
 

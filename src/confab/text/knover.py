@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from confab.errors import InvalidInput, MissingInput
 from confab.io import atomic_path, atomic_write_json
 
 KIND = "knover-sentencepiece"
@@ -39,21 +40,21 @@ class KnoverTokenizer:
     def __init__(self, folder: Path):
         folder = Path(folder)
         if missing := [f for f in FILES if not (folder / f).exists()]:
-            raise FileNotFoundError(f"{folder}: no {' or '.join(missing)}: not Knover's vocabulary")
+            raise MissingInput(f"{folder}: no {' or '.join(missing)}: not Knover's vocabulary")
         self.folder = folder
         self.sp = spm.SentencePieceProcessor(model_file=str(folder / "spm.model"))
         self.vocab: dict[str, int] = {}
         for number, line in enumerate((folder / "vocab.txt").read_text(encoding="utf-8").splitlines(), 1):
             piece, _, given = line.partition("\t")
             if not piece:
-                raise ValueError(f"{folder / 'vocab.txt'}:{number}: an empty piece")
+                raise InvalidInput(f"{folder / 'vocab.txt'}:{number}: an empty piece")
             self.vocab.setdefault(piece, int(given) if given.strip() else len(self.vocab))
         self.pieces = {i: p for p, i in reversed(list(self.vocab.items()))}
         try:
             self.pad, self.unk = self.vocab["[PAD]"], self.vocab["[UNK]"]
             self.bos, self.eos, self.mask = self.vocab["[CLS]"], self.vocab["[SEP]"], self.vocab["[MASK]"]
         except KeyError as e:
-            raise ValueError(f"{folder / 'vocab.txt'}: no {e.args[0]}") from None
+            raise InvalidInput(f"{folder / 'vocab.txt'}: no {e.args[0]}") from None
         self.cls, self.latent = self.bos, self.mask
         self.special_ids = frozenset((self.pad, self.unk, self.bos, self.eos, self.mask))
         self.size = max(self.vocab.values()) + 1

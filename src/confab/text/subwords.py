@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from confab.errors import InvalidInput
+
 
 class Tokenizer(Protocol):
     kind: str
@@ -42,5 +44,5 @@ def load(folder: str | Path) -> Tokenizer:
     kind = json.loads(meta.read_text()).get("kind") if meta.exists() else "sentencepiece-bpe"
     kinds = {k.kind: k for k in (BpeTokenizer, WordPieceTokenizer, KnoverTokenizer)}
     if kind not in kinds:
-        raise ValueError(f"{meta}: unknown tokenizer kind {kind!r}; kinds: {', '.join(kinds)}")
+        raise InvalidInput(f"{meta}: unknown tokenizer kind {kind!r}; kinds: {', '.join(kinds)}")
     return kinds[kind].load(folder)

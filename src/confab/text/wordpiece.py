@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from confab.errors import InvalidInput, MissingInput
 from confab.io import atomic_path, atomic_write_json
 
 KIND = "wordpiece"
@@ -34,7 +35,7 @@ class WordPieceTokenizer:
         tokenizer.no_truncation()
         vocab = tokenizer.get_vocab()
         if missing := [s for s in SPECIALS.values() if s not in vocab]:
-            raise ValueError(f"a WordPiece vocabulary without {', '.join(missing)}: not a BERT-style one")
+            raise InvalidInput(f"a WordPiece vocabulary without {', '.join(missing)}: not a BERT-style one")
         for name, piece in SPECIALS.items():
             setattr(self, name, vocab[piece])
         self.special_ids = frozenset(vocab[s] for s in SPECIALS.values())
@@ -46,7 +47,7 @@ class WordPieceTokenizer:
         if (folder / "tokenizer.json").exists():
             return cls(Tokenizer.from_file(str(folder / "tokenizer.json")))
         if not (folder / "vocab.txt").exists():
-            raise FileNotFoundError(f"{folder}: neither tokenizer.json nor vocab.txt: no WordPiece vocabulary")
+            raise MissingInput(f"{folder}: neither tokenizer.json nor vocab.txt: no WordPiece vocabulary")
         from tokenizers.implementations import BertWordPieceTokenizer
 
         settings = folder / "tokenizer_config.json"
@@ -57,7 +58,7 @@ class WordPieceTokenizer:
     def load(cls, folder: str | Path) -> WordPieceTokenizer:
         path = Path(folder) / FILE
         if not path.exists():
-            raise FileNotFoundError(f"{folder}: no {FILE}")
+            raise MissingInput(f"{folder}: no {FILE}")
         return cls(Tokenizer.from_file(str(path)))
 
     def save_encoder_files(self, folder: Path) -> None:

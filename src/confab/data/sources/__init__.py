@@ -21,6 +21,7 @@ from confab.data.sources import (
     xpersona,
 )
 from confab.data.sources.lines import open_binary
+from confab.errors import InvalidInput
 
 READERS: dict[str, ModuleType] = {
     m.FORMAT: m
@@ -71,7 +72,7 @@ def detect_format(path: Path) -> str:
                 return "pushshift"
         elif head.strip() == "{":
             return "topicalchat"  # a pretty-printed JSON document
-    raise ValueError(f"{path}: cannot tell its format; pass --format ({'|'.join(FORMATS)})")
+    raise InvalidInput(f"{path}: cannot tell its format; pass --format ({'|'.join(FORMATS)})")
 
 
 def _first_line(path: Path) -> str:
@@ -85,7 +86,7 @@ def _first_line(path: Path) -> str:
                     break
                 data += chunk
     except (EOFError, OSError) as e:
-        raise ValueError(f"{path}: cannot read it: {e}") from None
+        raise InvalidInput(f"{path}: cannot read it: {e}") from None
     return data.split(b"\n", 1)[0].decode("utf-8", errors="replace")
 
 

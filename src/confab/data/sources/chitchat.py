@@ -16,6 +16,7 @@ from pathlib import Path
 from confab.data.records import Message, Problems
 from confab.data.sources.dialogue import Turn, chain
 from confab.data.sources.lines import read_json_as
+from confab.errors import InvalidInput, MissingInput
 
 FORMAT = "chitchat"
 
@@ -25,7 +26,7 @@ def installed() -> Path:
     try:
         import chitchat_dataset  # noqa: PLC0415 - an optional data package, imported only when asked for
     except ImportError:
-        raise FileNotFoundError("the chitchat-dataset package is not installed: pip install chitchat-dataset") from None
+        raise MissingInput("the chitchat-dataset package is not installed: pip install chitchat-dataset") from None
     return Path(chitchat_dataset.__file__).parent / "dataset.json"
 
 
@@ -49,16 +50,16 @@ def read(
 def _turns(conversation: object) -> list[Turn]:
     messages = conversation.get("messages") if isinstance(conversation, dict) else None
     if not isinstance(messages, list) or not messages:
-        raise ValueError("no 'messages' list")
+        raise InvalidInput("no 'messages' list")
     turns = []
     for i, group in enumerate(messages):
         if not isinstance(group, list) or not group:
-            raise ValueError(f"turn {i} is not a list of messages")
+            raise InvalidInput(f"turn {i} is not a list of messages")
         if not all(isinstance(m, dict) and isinstance(m.get("text"), str) for m in group):
-            raise ValueError(f"turn {i}: a message without text")
+            raise InvalidInput(f"turn {i}: a message without text")
         senders = {str(m.get("sender")) for m in group}
         if len(senders) != 1:
-            raise ValueError(f"turn {i} mixes {len(senders)} senders")
+            raise InvalidInput(f"turn {i} mixes {len(senders)} senders")
         sender = senders.pop()
         text = " ".join(m["text"].strip() for m in group if m["text"].strip())
         if not text:

@@ -16,6 +16,7 @@ from pathlib import Path
 from confab.data.records import Message, Problems
 from confab.data.sources.dialogue import Turn, chain
 from confab.data.sources.lines import iter_json_lines
+from confab.errors import InvalidInput
 
 FORMAT = "jsonl"
 
@@ -34,22 +35,22 @@ def read(
 
 def parse(obj: object) -> list[Turn]:
     if not isinstance(obj, dict) or not isinstance(obj.get("turns"), list) or not obj["turns"]:
-        raise ValueError("expected an object with a non-empty 'turns' list")
+        raise InvalidInput("expected an object with a non-empty 'turns' list")
     personas = obj.get("personas") or {}
     if not isinstance(personas, dict) or not all(
         isinstance(v, list) and all(isinstance(s, str) for s in v) for v in personas.values()
     ):
-        raise ValueError("'personas' must map speaker names to lists of strings")
+        raise InvalidInput("'personas' must map speaker names to lists of strings")
     turns = []
     for i, turn in enumerate(obj["turns"]):
         if isinstance(turn, str):
             turn = {"text": turn}
         if not isinstance(turn, dict) or not isinstance(turn.get("text"), str):
-            raise ValueError(f"turns[{i}] must be a string or an object with a 'text' string")
+            raise InvalidInput(f"turns[{i}] must be a string or an object with a 'text' string")
         speaker = str(turn.get("speaker", "AB"[i % 2]))
         created = turn.get("created_utc")
         if created is not None and not isinstance(created, int | float):
-            raise ValueError(f"turns[{i}].created_utc must be a number")
+            raise InvalidInput(f"turns[{i}].created_utc must be a number")
         turns.append(
             Turn(
                 turn["text"],

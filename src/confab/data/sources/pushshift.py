@@ -17,6 +17,7 @@ import pyarrow as pa
 from confab.data.records import Message, Problems, message_row
 from confab.data.schema import MESSAGE_SCHEMA
 from confab.data.sources.lines import decoded_lines, iter_blocks, json_values
+from confab.errors import InvalidInput
 
 FORMAT = "pushshift"
 GONE = ("[deleted]", "[removed]")
@@ -120,7 +121,7 @@ def _columnar(lines: bytes, first: int, source: str) -> pa.Table | None:
 def parse(obj: object) -> Message:
     """A pushshift comment or submission object as a Message; ValueError naming the bad field otherwise."""
     if not isinstance(obj, dict):
-        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+        raise InvalidInput(f"expected a JSON object, got {type(obj).__name__}")
     if "body" in obj:
         return Message(
             id=_fullname(_field(obj, "id"), "t1_"),
@@ -147,27 +148,27 @@ def parse(obj: object) -> Message:
             kind="submission",
             respond=False,
         )
-    raise ValueError("neither a comment (no 'body') nor a submission (no 'title')")
+    raise InvalidInput("neither a comment (no 'body') nor a submission (no 'title')")
 
 
 def _field(obj: dict, key: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value:
-        raise ValueError(f"field '{key}' is missing or not a non-empty string")
+        raise InvalidInput(f"field '{key}' is missing or not a non-empty string")
     return value
 
 
 def _body(obj: dict) -> str:
     body = obj.get("body")
     if not isinstance(body, str):
-        raise ValueError("field 'body' is not a string")
+        raise InvalidInput("field 'body' is not a string")
     return body  # may be empty: the cleaning's token-count rule drops it and counts it
 
 
 def _optional_str(obj: dict, key: str) -> str | None:
     value = obj.get(key)
     if value is not None and not isinstance(value, str):
-        raise ValueError(f"field '{key}' is not a string")
+        raise InvalidInput(f"field '{key}' is not a string")
     return value
 
 
@@ -187,4 +188,4 @@ def _time(obj: dict) -> int | None:
     try:
         return int(float(value))  # some dump years store it as a string
     except (TypeError, ValueError):
-        raise ValueError(f"field 'created_utc' is not a number: {value!r}") from None
+        raise InvalidInput(f"field 'created_utc' is not a number: {value!r}") from None

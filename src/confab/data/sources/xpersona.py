@@ -15,6 +15,7 @@ from confab.data.records import Message, Problems
 from confab.data.sources.dialogue import Turn, chain
 from confab.data.sources.lines import read_json_as
 from confab.data.sources.parlai import SILENCE
+from confab.errors import InvalidInput
 
 FORMAT = "xpersona"
 
@@ -38,16 +39,16 @@ def read(
 
 def _turns(dialogue: object) -> list[Turn]:
     if not isinstance(dialogue, dict):
-        raise ValueError("expected an object with 'persona' and 'dialogue'")
+        raise InvalidInput("expected an object with 'persona' and 'dialogue'")
     persona, pairs = dialogue.get("persona"), dialogue.get("dialogue")
     if not isinstance(persona, list) or not all(isinstance(s, str) for s in persona):
-        raise ValueError("'persona' must be a list of sentences")
+        raise InvalidInput("'persona' must be a list of sentences")
     if not isinstance(pairs, list) or not pairs:
-        raise ValueError("'dialogue' must be a non-empty list of [partner, bot] pairs")
+        raise InvalidInput("'dialogue' must be a non-empty list of [partner, bot] pairs")
     turns: list[Turn] = []
     for j, pair in enumerate(pairs):
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
-            raise ValueError(f"turn pair {j} is not [partner, bot]")
+            raise InvalidInput(f"turn pair {j} is not [partner, bot]")
         partner, bot = pair
         if partner.strip() and partner != SILENCE:
             turns.append(Turn(partner, "partner", respond=False))
