@@ -32,8 +32,8 @@ MLM = {"dual": 0.0, "joint": 1.0}  # the paper's evaluator learns coherence besi
 
 
 def train(data: list[Path], size: int, coherence: str, out: Path, precision: str) -> None:
-    from confab.generation.batches import Limits
     from confab.generation.data import BatchConfig
+    from confab.generation.limits import Limits
     from confab.generation.train import PlatoRun, train_plato
     from confab.training import TrainConfig
 

@@ -23,7 +23,8 @@ import time
 
 import torch
 
-from confab.generation.batches import Limits, Sequence, collate
+from confab.generation.batches import Sequence, collate
+from confab.generation.limits import Limits
 from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import Objective
 from confab.precision import PRECISIONS, choose, machine

@@ -87,8 +87,8 @@ def plato_step(precision: Precision, steps: int) -> tuple[float, str]:
     import numpy as np
 
     from confab.data.examples import examples_from_file
-    from confab.generation.batches import Limits
     from confab.generation.data import BatchConfig, encode, plan, step_batches
+    from confab.generation.limits import Limits
     from confab.generation.objectives import Objective
     from confab.generation.pretrained import from_encoder
     from confab.resources import resource_path

@@ -4,8 +4,8 @@ import sys
 
 import torch
 
-from confab.generation.batches import Limits
 from confab.generation.data import BatchConfig
+from confab.generation.limits import Limits
 from confab.generation.train import PlatoRun, train_plato
 from confab.training import TrainConfig
 

@@ -23,8 +23,8 @@ from confab.agents import load_agent
 from confab.cli import app
 from confab.data.examples import examples_from_file
 from confab.devices import resolve, to_device
-from confab.generation.batches import Limits
 from confab.generation.data import encode, stage_batch
+from confab.generation.limits import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import Objective
 from confab.resources import resource_path

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from confab.data.build import Build, BuildConfig
 from confab.data.schema import read_split
 from confab.generation import checkpoint, scoring
-from confab.generation.batches import Limits, Sequence, collate, layout, prefix_lm_mask, response_targets
+from confab.generation.batches import Sequence, collate, layout, prefix_lm_mask, response_targets
 from confab.generation.data import BatchConfig, encode, mask_tokens, plan, stage_batch
 from confab.generation.decode import DecodeConfig, _first_step, _sample, generate
+from confab.generation.limits import Limits
 from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF, SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import Objective
 from confab.generation.train import PlatoRun, train_plato, training_texts
@@ -448,7 +449,7 @@ def test_command_line_curriculum_and_respond(tmp_path):
 
 RESUMABLE = """
 import sys
-from confab.generation.batches import Limits
+from confab.generation.limits import Limits
 from confab.generation.data import BatchConfig
 from confab.generation.train import PlatoRun, train_plato, training_texts
 from confab.training import TrainConfig

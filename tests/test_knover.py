@@ -74,8 +74,9 @@ def test_the_inputs_are_laid_out_as_the_reference_lays_them(converted, io_json, 
     import numpy as np
     import torch
 
-    from confab.generation.batches import Limits, collate, evaluator_view, layout, prefix_lm_mask
+    from confab.generation.batches import collate, evaluator_view, layout, prefix_lm_mask
     from confab.generation.checkpoint import limits_of
+    from confab.generation.limits import Limits
 
     model, tok, meta = loaded(converted["generator"])
     limits = limits_of(meta)

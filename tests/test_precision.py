@@ -22,8 +22,8 @@ from confab.agents import load_agent
 from confab.cli import app
 from confab.config import from_dict
 from confab.data.build import Build, BuildConfig
-from confab.generation.batches import Limits
 from confab.generation.data import BatchConfig
+from confab.generation.limits import Limits
 from confab.generation.train import PlatoRun, train_plato
 from confab.resources import resource_path
 from confab.retrieval.checkpoint import ZERO_SHOT_RANKER

@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from confab.generation import checkpoint
-from confab.generation.batches import Limits, coherence_view, collate, layout, prefix_lm_mask
+from confab.generation.batches import coherence_view, collate, layout, prefix_lm_mask
+from confab.generation.limits import Limits
 from confab.generation.model import ROLE_SELF
 from confab.generation.pretrained import encoder_folder, from_encoder
 from confab.text import subwords

@@ -257,8 +257,8 @@ class Demo:
 
     def _plato(self, stage: str, epochs: int, examples: int | None, init: str | None, data: list[Path],
                tokens: int = 4096) -> None:
-        from confab.generation.batches import Limits
         from confab.generation.data import BatchConfig
+        from confab.generation.limits import Limits
         from confab.generation.train import PlatoRun, train_plato
         from confab.training import TrainConfig
 

@@ -19,6 +19,7 @@ from confab.cli.common import (
     train_with_progress,
     training_precision,
 )
+from confab.generation.limits import Limits  # no PyTorch: the defaults of --max-context and co.
 
 app = typer.Typer(help="Train models.", no_args_is_help=True)
 
@@ -180,9 +181,9 @@ def train_plato(
     warmup_steps: int = 100,
     tokens_per_step: Annotated[int, typer.Option(help="Tokens per optimiser step (accumulated).")] = 8192,
     max_tokens: Annotated[int, typer.Option(help="Padded tokens per micro-batch (bounds memory).")] = 4096,
-    max_context: int = 128,
-    max_persona: int = 64,
-    max_response: int = 128,
+    max_context: int = Limits.max_context,
+    max_persona: int = Limits.max_persona,
+    max_response: int = Limits.max_response,
     max_train: Annotated[int | None, typer.Option(help="Train on the first N examples only.")] = None,
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation score.")] = 0,
     precision: Precision = "auto",
@@ -199,7 +200,6 @@ def train_plato(
     quiet: bool = False,
 ) -> None:
     """Train one stage of PLATO-2's curriculum."""
-    from confab.generation.batches import Limits
     from confab.generation.data import BatchConfig
     from confab.generation.train import PlatoRun
     from confab.generation.train import train_plato as run_training

@@ -12,26 +12,12 @@ from dataclasses import dataclass
 
 import torch
 
-from confab.errors import InvalidInput
+from confab.generation.limits import Limits
 from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF
 from confab.text.subwords import Tokenizer
 
-LAYOUTS = ("confab", "knover")
 TYPE_CONTEXT, TYPE_RESPONSE = 0, 1  # the knover layout's two roles (Knover's type ids)
 PERSONA_TURN = "your persona : {}"  # how a persona sentence goes in as a leading context turn (knover layout)
-
-
-@dataclass
-class Limits:
-    max_context: int = 256  # tokens of context (and slot), the most recent kept
-    max_persona: int = 128  # tokens of persona sentences, the first sentences kept
-    max_response: int = 64  # tokens of response, [BOS] and [EOS] included
-    # "confab": the layout above; "knover": the released PLATO-2's (`knover_layout`)
-    layout: str = "confab"
-
-    def __post_init__(self):
-        if self.layout not in LAYOUTS:
-            raise InvalidInput(f"layout {self.layout!r}: {' or '.join(LAYOUTS)}")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from confab.bundled import resolve
 from confab.config import from_dict, to_dict
 from confab.devices import resolve as resolve_device
 from confab.errors import InvalidInput, MissingInput
-from confab.generation.batches import Limits
+from confab.generation.limits import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import untrained_heads
 from confab.io import atomic_path, atomic_write_json

@@ -14,7 +14,8 @@ from itertools import islice
 import numpy as np
 import torch
 
-from confab.generation.batches import Limits, Sequence, collate, evaluator_view, layout
+from confab.generation.batches import Sequence, collate, evaluator_view, layout
+from confab.generation.limits import Limits
 from confab.text.subwords import Tokenizer
 
 MLM_RATE = 0.15

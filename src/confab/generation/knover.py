@@ -19,7 +19,7 @@ import torch
 
 from confab.errors import InvalidInput, MissingInput
 from confab.generation import checkpoint
-from confab.generation.batches import Limits
+from confab.generation.limits import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer
 from confab.generation.paddle import read_pdparams, read_static_folder
 from confab.text.knover import KnoverTokenizer

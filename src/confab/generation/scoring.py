@@ -15,7 +15,6 @@ import torch
 
 from confab.errors import InvalidInput
 from confab.generation.batches import (
-    Limits,
     Sequence,
     coherence_view,
     collate,
@@ -24,6 +23,7 @@ from confab.generation.batches import (
     prefix_lm_mask,
     response_targets,
 )
+from confab.generation.limits import Limits
 from confab.generation.model import UnifiedTransformer
 from confab.text.subwords import Tokenizer
 

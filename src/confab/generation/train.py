@@ -23,9 +23,9 @@ from confab.data.schema import read_split
 from confab.data.stream import pieces, stream
 from confab.errors import InvalidInput
 from confab.generation import checkpoint
-from confab.generation.batches import Limits
 from confab.generation.data import BatchConfig, encode, plan, step_batches, streamed_steps
 from confab.generation.evaluate import evaluate_stage
+from confab.generation.limits import Limits
 from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
 from confab.generation.objectives import STAGES, Objective
 from confab.plots import training_curves
