@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from plato_quality import CONVAI2, DDPP, evaluator_accuracy
 
-from confab.demo import ENCODER, EVALUATOR_LIMITS, PLATO_LR
 from confab.eval.compare import ranking_results, selection_results
 from confab.eval.report import Table
 from confab.io import atomic_write_json
@@ -32,18 +32,13 @@ MLM = {"dual": 0.0, "joint": 1.0}  # the paper's evaluator learns coherence besi
 
 
 def train(data: list[Path], size: int, coherence: str, out: Path, precision: str) -> None:
-    from confab.generation.data import BatchConfig
-    from confab.generation.limits import Limits
+    from confab.config import load_config, recipe
     from confab.generation.train import PlatoRun, train_plato
-    from confab.training import TrainConfig
 
     epochs = max(1, min(5, 5000 // size)) if size else 1
-    run = PlatoRun(stage="2.2", limits=Limits(**EVALUATOR_LIMITS), max_train=size or None, init_encoder=ENCODER,
-                   freeze_embeddings=True, mlm_weight=MLM[coherence], coherence=coherence,
-                   batch=BatchConfig(max_tokens=4096, tokens_per_step=4096),
-                   train=TrainConfig(epochs=epochs, lr=PLATO_LR["2.2"], optimizer="adam", warmup_steps=20,
-                                     schedule="inverse_sqrt", grad_clip=1.0, precision=precision, patience=2,
-                                     log_every=10))  # fmt: skip
+    run = load_config(PlatoRun, recipe("shipped-plato-2.2"))  # the shipped evaluator's recipe, from the encoder
+    run = replace(run, max_train=size or None, mlm_weight=MLM[coherence], coherence=coherence,
+                  train=replace(run.train, epochs=epochs, precision=precision))
     train_plato(data, run, out)
 
 

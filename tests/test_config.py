@@ -25,3 +25,22 @@ def test_wrong_types_and_values_are_errors():
         from_dict(BuildConfig, {"inputs": ["a"], "examples": "trees"})
     with pytest.raises(ValueError, match="unknown cleaning rule"):
         CleanConfig(skip=["no_such_rule"])
+
+
+def test_every_training_config_that_ships_loads_and_the_paper_ones_follow_its_table_6():
+    from confab.config import load_config, recipe
+    from confab.generation.model import SIZES
+    from confab.generation.train import PAPER_RECIPE, PlatoRun
+    from confab.resources import resource_path
+
+    names = sorted(p.stem for p in resource_path("configs").glob("*.json"))
+    assert len(names) == 12 and all(load_config(PlatoRun, recipe(n)).stage in n for n in names)
+    for size in ("93M", "314M", "1.6B"):
+        for stage, paper in PAPER_RECIPE.items():
+            run = load_config(PlatoRun, recipe(f"paper-{size}-{stage}"))
+            assert run.size == size and size in SIZES and run.stage == stage
+            assert (run.train.lr, run.train.warmup_steps, run.batch.tokens_per_step) == (
+                paper["lr"], paper["warmup_steps"], paper["tokens_per_step"])  # fmt: skip
+    shipped = [load_config(PlatoRun, recipe(f"shipped-plato-{s}")) for s in ("1", "2.1", "2.2")]
+    assert [r.init_encoder for r in shipped] == ["bundled:minilm", None, "bundled:minilm"]
+    assert shipped[2].coherence == "dual" and shipped[2].limits.max_persona == 0

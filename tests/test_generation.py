@@ -352,7 +352,7 @@ def test_command_line_curriculum_and_respond(tmp_path):
     for stage, init in (("1", None), ("2.1", "s1"), ("2.2", "s1")):
         args = ["train", "plato", "--data", ds, "--stage", stage, "--out", str(tmp_path / f"s{stage}"), *small]
         args += (
-            ["--config", "tiny", "--tokenizer", str(tmp_path / "bpe")]
+            ["--size", "tiny", "--tokenizer", str(tmp_path / "bpe")]
             if init is None
             else ["--init", str(tmp_path / init)]
         )
@@ -360,6 +360,23 @@ def test_command_line_curriculum_and_respond(tmp_path):
         assert result.exit_code == 0, result.output
     bad = runner.invoke(app, ["train", "plato", "--data", ds, "--stage", "2.2", "--out", str(tmp_path / "x"), *small])
     assert bad.exit_code == 2 and "pass --init" in " ".join(bad.output.split())
+    # a config file is the run; the options given on the command line override it, the others keep its values
+    from dataclasses import replace
+
+    from confab.config import load_config, recipe, save_config
+    from confab.generation.train import PlatoRun
+
+    shipped = load_config(PlatoRun, recipe("shipped-plato-1"))
+    save_config(replace(shipped, size="tiny", init_encoder=None, freeze_embeddings=False,
+                        tokenizer=str(tmp_path / "bpe"), limits=Limits(40, 8, 20)), tmp_path / "run.json")  # fmt: skip
+    result = runner.invoke(app, ["train", "plato", "--data", ds, "--config", str(tmp_path / "run.json"), "--out",
+                                 str(tmp_path / "c1"), "--max-train", "100", "--lr", "5e-4", "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "c1" / "config.json").read_text())["run"]
+    assert run["size"] == "tiny" and run["limits"]["max_response"] == 20 and run["train"]["warmup_steps"] == 20
+    assert run["train"]["lr"] == 5e-4 and run["max_train"] == 100 and run["train"]["epochs"] == 1
+    missing = runner.invoke(app, ["train", "plato", "--data", ds, "--config", "tiny", "--out", str(tmp_path / "y")])
+    assert missing.exit_code == 2 and "shipped-plato-1" in missing.output  # names the configs there are
     result = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.2"),
                                  "--persona", "i like movies ."], input="hi there\ndo you like movies ?\n")  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -368,7 +385,7 @@ def test_command_line_curriculum_and_respond(tmp_path):
     assert len(candidates) == 20 and sorted(c["z"] for c in candidates) == list(range(20))
     assert [c["score"] for c in candidates] == sorted((c["score"] for c in candidates), reverse=True)
     assert reply["response"] == candidates[0]["text"]
-    back = ["train", "plato", "--data", ds, "--stage", "1", "--backward", "--config", "tiny", "--tokenizer",
+    back = ["train", "plato", "--data", ds, "--stage", "1", "--backward", "--size", "tiny", "--tokenizer",
             str(tmp_path / "bpe"), "--out", str(tmp_path / "back"), *small]  # fmt: skip
     assert runner.invoke(app, back).exit_code == 0
     result = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--ranking", "backward", "--backward",
@@ -642,7 +659,7 @@ def test_dry_run_plans_memory_and_takes_a_step():
     assert sharded["weights"] == math.ceil(4 * parameters / 64) and sharded["gathered_layers"] == 8000
     assert 90e6 < parameter_count(PlatoConfig(vocab_size=8000, **SIZES["93M"])) < 110e6
     assert 300e6 < parameter_count(PlatoConfig(vocab_size=8000, **SIZES["314M"])) < 330e6
-    result = runner_json(["train", "dry-run", "--config", "tiny", "--world-size", "2", "--max-tokens", "512"])
+    result = runner_json(["train", "dry-run", "--size", "tiny", "--world-size", "2", "--max-tokens", "512"])
     assert result["step"].startswith("forward, backward and an Adam step") and result["finite_loss"]
     assert result["micro_batches_per_process_per_step"] == 524_288 // (2 * 512)
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from confab.errors import InvalidInput, MissingInput
 from confab.io import atomic_write_json
+from confab.resources import resource_path
 
 T = TypeVar("T")
 
@@ -93,3 +94,18 @@ def load_config(cls: type[T], path: str | Path) -> T:
     if kind != cls.__name__:
         raise InvalidInput(f"{path}: holds a {kind}, expected a {cls.__name__}")
     return from_dict(cls, data, str(path))
+
+
+def recipe(name: str | Path) -> Path:
+    """A training config: a JSON file, or the name of one that ships with confab (resources/configs:
+    `shipped-plato-1`, `paper-1.6B-2.1`, ...)."""
+    path = Path(name)
+    if path.suffix == ".json" or path.exists():
+        if not path.exists():
+            raise MissingInput(f"{path}: not found")
+        return path
+    shipped = resource_path("configs") / f"{name}.json"
+    if not shipped.exists():
+        names = sorted(p.stem for p in resource_path("configs").glob("*.json"))
+        raise MissingInput(f"{name}: no such file, nor a config of confab's ({', '.join(names)})")
+    return shipped

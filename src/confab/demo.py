@@ -20,11 +20,12 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 
+from confab.config import recipe
 from confab.errors import InvalidInput
 from confab.io import atomic_write_json
 
@@ -117,21 +118,9 @@ BUDGETS = {
 # starts where that untrained model stands.
 TUNED_LAYERS = 2
 RANKER_TRAINING = dict(batch_size=64, lr=1e-4, optimizer="adamw", patience=2)
-LIMITS = dict(max_context=128, max_persona=64, max_response=40)
-# the evaluator reads the last turns and the response only: over the generator's 128 + 64 tokens of context and
-# persona, the response was a tenth of what it pools and held-out coherence stayed at chance (benchmarks/README.md)
-EVALUATOR_LIMITS = dict(max_context=32, max_persona=0, max_response=40)
-# PLATO-2 starts from the same pretrained encoder, as UniLM and PLATO (v1) start from BERT: from random weights a
-# few thousand examples gave half-words and an evaluator at chance. Its word and position embeddings stay as they
-# are (the LM output is tied to them), so the shipped checkpoints store only what training changed. The evaluator
-# learns coherence alone: beside the masked LM it stayed at chance (benchmarks/README.md), and it reads the context
-# and the response apart ("dual"), as the sentence encoder was trained to: read together they started at chance,
-# apart they rank at once (hits@1 0.26 -> 0.41 on ConvAI2, ibid.); the latent-usage term keeps stage 2.1 from
-# collapsing onto a few latents (ibid.).
+# PLATO-2's recipe is in the config files resources/configs/shipped-plato-*.json (their README says why each choice);
+# its stage 1 and evaluator start from this pretrained encoder, which the ranking also shows untrained.
 ENCODER = "bundled:minilm"
-COHERENCE = "dual"
-PLATO_LR = {"1": 2e-4, "2.1": 1e-4, "2.2": 1e-4}
-MLM_WEIGHT, LATENT_DIVERSITY, HEADS_LR = 0.0, 0.5, {"1": 1.0, "2.1": 20.0, "2.2": 1.0}
 
 
 @dataclass
@@ -255,22 +244,15 @@ class Demo:
                     meta={"model": "retrieval", "data": [d.name for d in self.data], "split": SPLITS[0]},
                     unit_vectors=ranker.config.similarity == "cosine")  # fmt: skip
 
-    def _plato(self, stage: str, epochs: int, examples: int | None, init: str | None, data: list[Path],
-               tokens: int = 4096) -> None:
-        from confab.generation.data import BatchConfig
-        from confab.generation.limits import Limits
+    def _plato(self, stage: str, epochs: int, examples: int | None, init: str | None, data: list[Path]) -> None:
+        from confab.config import load_config
         from confab.generation.train import PlatoRun, train_plato
-        from confab.training import TrainConfig
 
-        train = TrainConfig(epochs=epochs, lr=PLATO_LR[stage], optimizer="adam", warmup_steps=20,
-                            schedule="inverse_sqrt", grad_clip=1.0, precision=self.precision, device=self.device,
-                            patience=2, log_every=10)  # fmt: skip
-        limits = Limits(**(EVALUATOR_LIMITS if stage == "2.2" else LIMITS))
-        run = PlatoRun(stage=stage, limits=limits, train=train, freeze_embeddings=True,
-                       batch=BatchConfig(max_tokens=tokens, tokens_per_step=tokens), max_train=examples,
-                       init=str(self.models / init) if init else None, init_encoder=None if init else ENCODER,
-                       mlm_weight=MLM_WEIGHT, latent_diversity=LATENT_DIVERSITY,
-                       heads_lr=HEADS_LR[stage], coherence=COHERENCE if stage == "2.2" else "joint")  # fmt: skip
+        # the recipe is the stage's config file (resources/configs, as `train plato --config` reads it); a budget
+        # sets only the epochs, the examples and the data
+        run = load_config(PlatoRun, recipe(f"shipped-plato-{stage}"))
+        train = replace(run.train, epochs=epochs, precision=self.precision, device=self.device)
+        run = replace(run, train=train, max_train=examples, init=str(self.models / init) if init else run.init)
         self._show_epochs(train_plato(data, run, self.models / f"plato-{stage}", self.progress))
 
     def stage1(self) -> None:
@@ -279,7 +261,7 @@ class Demo:
     def stage21(self) -> None:
         # the persona corpora only, in steps of 2,048 tokens: on the mix with Topical-Chat the recognition
         # spread Topical-Chat's long responses over 10 latents and put 86% of PERSONA-CHAT's on one
-        self._plato("2.1", self.b.stage21_epochs, self.b.stage21_examples, "plato-1", self.persona_data, tokens=2048)
+        self._plato("2.1", self.b.stage21_epochs, self.b.stage21_examples, "plato-1", self.persona_data)
 
     def stage22(self) -> None:
         # from the encoder itself, not from stage 1: from stage 1 its validation accuracy stayed at 0.49 after an

@@ -141,10 +141,14 @@ def train_retrieval(
 
 @app.command("plato")
 def train_plato(
+    ctx: typer.Context,
     data: Annotated[list[Path], typer.Option(help="Dataset folder(s); validation: the first one's.")],
     out: Annotated[Path, typer.Option(help="Checkpoint folder to write.")],
     stage: Annotated[str, typer.Option(help="1 (generation), 2.1 (latent generation) or 2.2 (evaluation)")] = "1",
-    config: Annotated[str, typer.Option(help="Model size: tiny|small|93M|314M|1.6B (stage 1).")] = "small",
+    config: Annotated[str | None, typer.Option(
+        help="A training config (JSON, as a checkpoint's run): a file, or one of confab's, e.g. shipped-plato-1, "
+             "paper-1.6B-1 (resources/configs). Options given here override its values.")] = None,
+    size: Annotated[str, typer.Option(help="Model size: tiny|small|93M|314M|1.6B (stage 1).")] = "small",
     init: Annotated[
         Path | None, typer.Option(help="Start from this checkpoint (stages 2.x: the stage-1 model).")
     ] = None,
@@ -207,7 +211,7 @@ def train_plato(
 
     precision = training_precision(precision, bf16)
     run = PlatoRun(
-        stage=stage, size=config, vocab_size=vocab_size, limits=Limits(max_context, max_persona, max_response),
+        stage=stage, size=size, vocab_size=vocab_size, limits=Limits(max_context, max_persona, max_response),
         batch=BatchConfig(max_tokens=max_tokens, tokens_per_step=tokens_per_step),
         train=TrainConfig(epochs=epochs, lr=lr, optimizer="adam", warmup_steps=warmup_steps, schedule="inverse_sqrt",
                           grad_clip=1.0, precision=precision, device=device, seed=seed, patience=patience,
@@ -218,7 +222,38 @@ def train_plato(
         init_encoder=init_encoder, freeze_embeddings=freeze_embeddings, mlm_weight=mlm_weight,
         latent_diversity=latent_diversity, heads_lr=heads_lr, coherence=coherence,
     )  # fmt: skip
+    if config is not None:
+        run = over_config(ctx, config, run)
     train_with_progress(run_training, list(data), run, out, quiet)
+
+
+# where each option of `train plato` goes in a PlatoRun (the rest have the same name at its top level)
+PLATO_OPTIONS = {
+    "epochs": "train.epochs", "lr": "train.lr", "warmup_steps": "train.warmup_steps", "patience": "train.patience",
+    "precision": "train.precision", "bf16": "train.precision", "device": "train.device", "seed": "train.seed",
+    "strategy": "train.strategy", "zero": "train.strategy", "tensorboard": "train.tensorboard",
+    "tokens_per_step": "batch.tokens_per_step", "max_tokens": "batch.max_tokens",
+    "max_context": "limits.max_context", "max_persona": "limits.max_persona", "max_response": "limits.max_response",
+}  # fmt: skip
+
+
+def over_config(ctx: typer.Context, config: str, given):
+    """The run of a config file with the options given on the command line in place of its values."""
+    from confab.config import from_dict, load_config, recipe, to_dict
+    from confab.generation.train import PlatoRun
+
+    path = recipe(config)
+    merged, options = to_dict(load_config(PlatoRun, path)), to_dict(given)
+    for name in ctx.params:
+        # by name: Typer's Context may be its own copy of click's, with its own ParameterSource
+        if name in ("data", "out", "config", "quiet") or ctx.get_parameter_source(name).name != "COMMANDLINE":
+            continue
+        *parents, key = PLATO_OPTIONS.get(name, name).split(".")
+        source, target = options, merged
+        for part in parents:
+            source, target = source[part], target[part]
+        target[key] = source[key]
+    return from_dict(PlatoRun, merged, str(path))
 
 
 tokenizer_app = typer.Typer(help="Subword vocabularies for the generative models.", no_args_is_help=True)
@@ -243,7 +278,7 @@ def tokenizertrain_with_progress(
 
 @app.command("dry-run")
 def train_dry_run(
-    config: Annotated[str, typer.Option(help="Model size: 93M|314M|1.6B (or small, tiny).")] = "1.6B",
+    size: Annotated[str, typer.Option(help="Model size: 93M|314M|1.6B (or small, tiny).")] = "1.6B",
     stage: Annotated[str, typer.Option(help="1 or 2.1: its tokens per step come from the paper's recipe.")] = "1",
     world_size: Annotated[int, typer.Option(help="Processes (GPUs) the recipe is planned for (paper: 64).")] = 64,
     max_tokens: Annotated[int, typer.Option(help="Padded tokens per micro-batch.")] = 4096,
@@ -259,7 +294,7 @@ def train_dry_run(
 
     if world_size < 1:
         fail("--world-size must be at least 1")
-    report = dry_run(config, stage, world_size, max_tokens, gradient_checkpointing,
+    report = dry_run(size, stage, world_size, max_tokens, gradient_checkpointing,
                      strategy="zero" if zero else strategy)
     if as_json:
         print(json.dumps(report))
