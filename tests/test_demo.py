@@ -57,7 +57,7 @@ def test_packing_stores_bfloat16_weights_and_a_model_card(smoke, tmp_path):
     from safetensors.torch import load_file
 
     from confab.agents import load_agent
-    from confab.models import pack
+    from confab.packing import pack
 
     out, _ = smoke
     samples = Demo(out, "smoke").samples(3)

@@ -15,7 +15,7 @@ LAYERS = [
     {"data", "training"},
     {"retrieval", "generation"},
     {"scorers", "agents"},
-    {"eval", "chat", "models"},
+    {"eval", "chat", "packing"},
     {"serve", "demo"},
     {"cli"},
 ]  # fmt: skip

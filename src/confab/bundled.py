@@ -1,7 +1,7 @@
 """The names of the models that ship with confab: `bundled:plato2` (the PLATO-2 generator with its evaluation
 model) and `bundled:retrieval` (the retrieval agent with its candidate index), resolved to their folders, and the
 folder of the pretrained sentence encoder both start from (`bundled:minilm`, installed as a dependency).
-`confab.models` packs them."""
+`confab.packing` packs them."""
 
 from __future__ import annotations
 

@@ -387,7 +387,7 @@ class Demo:
 
     # --- shipping (full budget) ---
     def ship(self) -> None:
-        from confab.models import pack
+        from confab.packing import pack
 
         measured = "\n\n".join(t.markdown().replace("### ", "#### ") for t in self.tables())
         pack(self.models, self.out / "shipped", measured, f"confab demo --budget {self.budget}", self.samples(),
