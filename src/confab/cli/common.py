@@ -24,6 +24,15 @@ Stream = Annotated[bool, typer.Option(help="Stream the train splits from disk, s
 DEVICE_HELP = "auto (the GPU when there is one, else the CPU) | cpu | cuda | cuda:N."
 Device = Annotated[str, typer.Option(help=DEVICE_HELP)]
 AgentDevice = Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)]
+# an agent on every command that talks with one: its model, and the evaluator (PLATO-2) or index (retrieval) with it
+MODEL_HELP = "A retrieval checkpoint, a PLATO-2 generator, or bundled:plato2 | bundled:retrieval (shipped)."
+AgentModel = Annotated[str, typer.Option(help=MODEL_HELP)]
+AgentIndex = Annotated[str | None, typer.Option(
+    help="Retrieval: the candidate index (`confab index build`; default with bundled:retrieval: its own).")]
+AgentEvaluator = Annotated[str | None, typer.Option(
+    help="PLATO-2: the stage-2.2 model that ranks the candidates (default with bundled:plato2: its own).")]
+AgentPrecision = Annotated[str | None, typer.Option("--precision", help=PRECISION_HELP)]
+Persona = Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")]
 Strategy = Annotated[str, typer.Option(
     help="Under torchrun: ddp (each process holds the model), zero (and 1/N of Adam's state) or fsdp (1/N of the "
          "weights, gradients and Adam's state: FSDP2).")]  # fmt: skip

@@ -8,17 +8,25 @@ from typing import Annotated
 
 import typer
 
-from confab.cli.common import PRECISION_HELP, AgentDevice, console, fail, model_options
-
-MODEL_HELP = "A retrieval checkpoint, a PLATO-2 generator, or bundled:plato2 | bundled:retrieval (shipped)."
+from confab.cli.common import (
+    AgentDevice,
+    AgentEvaluator,
+    AgentIndex,
+    AgentModel,
+    AgentPrecision,
+    Persona,
+    console,
+    fail,
+    model_options,
+)
 
 
 def chat(
-    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "bundled:plato2",
-    index: Annotated[Path | None, typer.Option(help="Retrieval: an index made by `confab index build`.")] = None,
-    evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 model that ranks candidates.")] = None,
-    persona: Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")] = None,
-    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    model: AgentModel = "bundled:plato2",
+    index: AgentIndex = None,
+    evaluator: AgentEvaluator = None,
+    persona: Persona = None,
+    precision: AgentPrecision = None,
     device: AgentDevice = None,
 ) -> None:
     """Talk to an agent in the terminal. /help lists the commands."""
@@ -31,15 +39,15 @@ def chat(
 
 
 def respond(
-    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "bundled:plato2",
-    index: Annotated[Path | None, typer.Option(help="Retrieval: a candidate index.")] = None,
-    evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 evaluation model.")] = None,
-    persona: Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")] = None,
+    model: AgentModel = "bundled:plato2",
+    index: AgentIndex = None,
+    evaluator: AgentEvaluator = None,
+    persona: Persona = None,
     ranking: Annotated[str | None, typer.Option(help="PLATO-2: evaluator | loglik | backward.")] = None,
     backward: Annotated[
         Path | None, typer.Option(help="PLATO-2: a backward model p(c|r) for --ranking backward.")
     ] = None,
-    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    precision: AgentPrecision = None,
     device: AgentDevice = None,
     decoding: Annotated[str | None, typer.Option(help="PLATO-2: sampling | greedy | beam.")] = None,
     max_length: Annotated[int | None, typer.Option(help="PLATO-2: response tokens at most ([EOS] included).")] = None,
@@ -78,9 +86,9 @@ def respond(
 
 
 def serve(
-    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "bundled:plato2",
-    index: Annotated[Path | None, typer.Option(help="Retrieval: a candidate index.")] = None,
-    evaluator: Annotated[Path | None, typer.Option(help="PLATO-2: the stage-2.2 evaluation model.")] = None,
+    model: AgentModel = "bundled:plato2",
+    index: AgentIndex = None,
+    evaluator: AgentEvaluator = None,
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: int = 8000,
     max_batch: Annotated[int, typer.Option(help="Requests of different sessions in one model call (1: off).")] = 16,
@@ -91,7 +99,7 @@ def serve(
         str | None, typer.Option(envvar="CONFAB_API_KEY", help="Require this key (X-API-Key or Bearer).")
     ] = None,
     safety: Annotated[bool, typer.Option(help="Never send a candidate with an offensive word.")] = False,
-    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    precision: AgentPrecision = None,
     device: AgentDevice = None,
 ) -> None:
     """Serve an agent over HTTP: a JSON chat API with sessions, /metrics, and a web page at /."""
