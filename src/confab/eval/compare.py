@@ -103,7 +103,7 @@ def perplexity_of(path: Path | str, examples: list[dict], precision: str = "floa
 
     model, tok, meta = checkpoint.load(path, precision, device)
     stage = meta.get("stage")
-    if stage not in ("1", "2.1") or meta.get("run", {}).get("backward"):
+    if stage not in ("1", "2.1") or checkpoint.is_backward(meta):
         raise InvalidInput(f"{path}: perplexity of responses needs a forward generator (stage 1 or 2.1)")
     # responses are scored whole (as far as the positions go), so that per word counts every word of them
     limits = checkpoint.limits_of(meta)

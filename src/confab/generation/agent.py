@@ -77,7 +77,7 @@ class PlatoAgent:
         self.backward = None
         if backward is not None:
             self.backward, btok, bmeta = checkpoint.load(backward, precision, self.device)
-            if not bmeta.get("run", {}).get("backward"):
+            if not checkpoint.is_backward(bmeta):
                 raise InvalidInput(f"{backward}: not a backward model (train one with --stage 1 --backward)")
             if btok.digest() != self.tok.digest():
                 raise InvalidInput(f"{backward}: its vocabulary differs from the generator's")

@@ -125,3 +125,8 @@ def keep_changed(folder: Path) -> list[str]:
 
 def limits_of(meta: dict) -> Limits:
     return from_dict(Limits, meta["limits"])
+
+
+def is_backward(meta: dict) -> bool:
+    """A stage-1 model of p(c|r) (trained with --backward, for MMI ranking); converted models have no run."""
+    return bool(meta.get("run", {}).get("backward"))

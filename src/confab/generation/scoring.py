@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from confab.errors import InvalidInput
+from confab.generation import checkpoint
 from confab.generation.batches import (
     Sequence,
     coherence_view,
@@ -33,7 +34,7 @@ def kind_of(meta: dict) -> str:
     if meta["stage"] == "2.2":
         return "coherence"
     if meta["stage"] == "1":
-        return "backward" if meta.get("run", {}).get("backward") else "forward"
+        return "backward" if checkpoint.is_backward(meta) else "forward"
     raise InvalidInput("a stage-2.1 generator has no p(r|c) without a latent; score with its stage-1 model")
 
 
