@@ -17,17 +17,43 @@ ship with confab, under two hours). `full` also packs the models for shipping (`
 from __future__ import annotations
 
 import json
+import random
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import torch
 from rich.console import Console
 
-from confab.config import recipe
+from confab import plots
+from confab.agents import load_agent
+from confab.bundled import BUNDLED, bundled_folder
+from confab.chat import run_chat
+from confab.config import load_config, recipe
+from confab.data.build import Build, BuildConfig
+from confab.data.clean import CleanConfig
+from confab.data.schema import SPLITS, iter_examples, read_split
+from confab.data.sources.chitchat import installed
+from confab.devices import resolve as resolve_device
 from confab.errors import InvalidInput
+from confab.eval.compare import perplexity_results, ranking_results, selection_results
+from confab.eval.report import Report, Table
+from confab.eval.responses import log_metrics, read_log, write_responses
+from confab.eval.selfchat import vinyals_le_questions, write_selfchats
+from confab.generation.train import PlatoRun, train_plato
 from confab.io import atomic_write_json
+from confab.packing import pack
+from confab.precision import choose
+from confab.resources import resource_path
+from confab.retrieval import checkpoint
+from confab.retrieval.checkpoint import ZERO_SHOT_RANKER
+from confab.retrieval.index import build_index, collect_responses
+from confab.retrieval.model import RankerConfig
+from confab.retrieval.score import RankerScorer
+from confab.retrieval.train import RetrievalRun, train_retrieval
+from confab.training import TrainConfig, describe_result
 
 PERSONA = ["i love hiking in the mountains .", "i have two dogs .", "i work as a nurse at night ."]
 SCRIPT = ["hi ! what do you like to do on weekends ?", "do you have any pets ?", "what do you do for a living ?",
@@ -133,12 +159,9 @@ class Demo:
     device: str = "auto"  # where they run (confab.devices): the GPU when there is one
 
     def __post_init__(self):
-        from confab.devices import resolve
-        from confab.precision import choose
-
         if self.budget not in BUDGETS:
             raise InvalidInput(f"budget {self.budget!r}: choose {' or '.join(BUDGETS)}")
-        self.on = resolve(self.device)  # an unknown device or precision fails here, before any step
+        self.on = resolve_device(self.device)  # an unknown device or precision fails here, before any step
         self.chosen = choose(self.precision, self.on)
         self.b = BUDGETS[self.budget]
         self.console = self.console or Console()
@@ -189,18 +212,11 @@ class Demo:
         same run (the model cards show both). Other budgets train too little to be compared with them."""
         if self.budget != "full":
             return {}
-        from confab.bundled import bundled_folder
-
         folder = bundled_folder()
         return {name: folder / name for name in ("plato2", "plato2-evaluator", "retrieval", "retrieval-index")}
 
     # --- data and training ---
     def build(self) -> None:
-        from confab.data.build import Build, BuildConfig
-        from confab.data.clean import CleanConfig
-        from confab.data.sources.chitchat import installed
-        from confab.resources import resource_path
-
         for name, folder in zip(self.b.sources, self.data, strict=True):
             files, options = SOURCES[name]
             options = dict(options)
@@ -215,11 +231,6 @@ class Demo:
             self.console.print(f"  {name}: {_splits(report)}", highlight=False)
 
     def retrieval(self) -> None:
-        from confab.retrieval.checkpoint import ZERO_SHOT_RANKER
-        from confab.retrieval.model import RankerConfig
-        from confab.retrieval.train import RetrievalRun, train_retrieval
-        from confab.training import TrainConfig
-
         ranker = RankerConfig(**ZERO_SHOT_RANKER, tuned_layers=TUNED_LAYERS)
         run = RetrievalRun(ranker=ranker, max_train=self.b.retrieval_examples,
                            train=TrainConfig(epochs=self.b.retrieval_epochs, precision=self.precision,
@@ -229,11 +240,6 @@ class Demo:
         self._show_epochs(train_retrieval(self.persona_data, run, self.models / "retrieval", self.progress))
 
     def index(self) -> None:
-        from confab.data.schema import SPLITS, iter_examples
-        from confab.retrieval import checkpoint
-        from confab.retrieval.index import build_index, collect_responses
-        from confab.retrieval.score import RankerScorer
-
         ranker, tokenizer, _ = checkpoint.load(self.models / "retrieval")
         scorer = RankerScorer(ranker.to(self.on), tokenizer, precision=self.precision)
         # the training responses only: the test split's answers must be found by generalising, not recalled
@@ -245,9 +251,6 @@ class Demo:
                     unit_vectors=ranker.config.similarity == "cosine")  # fmt: skip
 
     def _plato(self, stage: str, epochs: int, examples: int | None, init: str | None, data: list[Path]) -> None:
-        from confab.config import load_config
-        from confab.generation.train import PlatoRun, train_plato
-
         # the recipe is the stage's config file (resources/configs, as `train plato --config` reads it); a budget
         # sets only the epochs, the examples and the data
         run = load_config(PlatoRun, recipe(f"shipped-plato-{stage}"))
@@ -269,15 +272,11 @@ class Demo:
         self._plato("2.2", self.b.stage22_epochs, self.b.stage22_examples, None, self.data)
 
     def _show_epochs(self, result: dict) -> None:
-        from confab.training import describe_result
-
         for line in describe_result(result):
             self.console.print(f"  {line}", highlight=False)
 
     # --- evaluation ---
     def ranking(self) -> None:
-        from confab.eval.compare import perplexity_results, ranking_results
-
         m = self.models
         # beside the retrieval model, the untrained encoder it starts from
         before = self.before()
@@ -289,11 +288,6 @@ class Demo:
         atomic_write_json(self.out / "eval" / "ranking.json", {"ranking": ranked, "perplexity": perplexity})
 
     def answers(self) -> None:
-        from confab.agents import load_agent
-        from confab.data.schema import read_split
-        from confab.eval.responses import log_metrics, read_log, write_responses
-        from confab.eval.selfchat import vinyals_le_questions, write_selfchats
-
         e, m = self.out / "eval", self.models
         plato = load_agent(m / "plato-2.1", evaluator=m / "plato-2.2", precision=self.precision, device=self.on)
         retrieval = load_agent(m / "retrieval", index=m / "retrieval-index", precision=self.precision,
@@ -316,9 +310,6 @@ class Demo:
         atomic_write_json(e / "answers.json", results)
 
     def selection(self) -> None:
-        from confab.eval.compare import selection_results
-        from confab.resources import resource_path
-
         m = self.models
         data = resource_path("samples/dailydialog_plusplus_dev.json.gz")
         before = self.before()
@@ -333,8 +324,6 @@ class Demo:
 
     # --- report ---
     def tables(self) -> list:
-        from confab.eval.report import Table
-
         e = self.out / "eval"
         ranking = json.loads((e / "ranking.json").read_text())
         answers = json.loads((e / "answers.json").read_text())
@@ -365,9 +354,6 @@ class Demo:
         return [ranked, ppl, gen, sel]
 
     def report(self) -> None:
-        from confab import plots
-        from confab.eval.report import Report
-
         tables = self.tables()
         folder = self.out / "report"
         values = {row[0]: {"hits@1": row[1], "MRR": row[3]} for row in tables[0].rows}
@@ -387,8 +373,6 @@ class Demo:
 
     # --- shipping (full budget) ---
     def ship(self) -> None:
-        from confab.packing import pack
-
         measured = "\n\n".join(t.markdown().replace("### ", "#### ") for t in self.tables())
         pack(self.models, self.out / "shipped", measured, f"confab demo --budget {self.budget}", self.samples(),
              data=self.data_card())  # fmt: skip
@@ -415,13 +399,6 @@ class Demo:
     def samples(self, count: int = 20) -> list[tuple[str, str]]:
         """The generator's replies to `count` of the 200 Vinyals & Le questions, picked with seed 0, each sampled
         with the question's index as its seed (benchmarks/plato_quality.py answers all 200 the same way)."""
-        import random
-
-        import torch
-
-        from confab.agents import load_agent
-        from confab.eval.selfchat import vinyals_le_questions
-
         agent = load_agent(self.models / "plato-2.1", evaluator=self.models / "plato-2.2", precision=self.precision,
                            device=self.on)
         questions = vinyals_le_questions()
@@ -436,10 +413,6 @@ class Demo:
 def chat_at_the_end(demo: Demo) -> None:
     """PLATO-2 (generator + evaluator) in the terminal; without a terminal, a scripted sample chat. The models that
     ship with confab when they are installed (trained longer), else the demo's."""
-    from confab.agents import load_agent
-    from confab.bundled import BUNDLED, bundled_folder
-    from confab.chat import run_chat
-
     console = demo.console
     if (bundled_folder() / BUNDLED["plato2"][0] / "config.json").exists():
         agent = load_agent("bundled:plato2", precision=demo.precision, device=demo.on)

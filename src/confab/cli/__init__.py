@@ -1,4 +1,7 @@
-"""The `confab` command line: each subcommand is a thin call into the library."""
+"""The `confab` command line: each subcommand is a thin call into the library.
+
+The subcommands import the library inside their functions on purpose: `confab --help`, a command's help and a bad
+option answer at once, without loading PyTorch and the models."""
 
 from __future__ import annotations
 
