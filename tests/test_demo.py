@@ -70,6 +70,7 @@ def test_packing_stores_bfloat16_weights_and_a_model_card(smoke, tmp_path):
     assert "confab demo --budget smoke --out build/full" in card and '"stage": "2.1"' in card and "hits@1: 0.2" in card
     assert len(samples) == 3 and all(f"- **{q}** {r}" in card for q, r in samples)
     assert "started from all-MiniLM-L6-v2" in card and "epoch 1 · step" in card  # readable training lines
+    assert "--config shipped-plato-1` and `--config shipped-plato-2.1`" in card  # the recipe's files
     assert "| Topical-Chat `valid_freq`" in card and "stage 1 on the first 100 training examples" in card
     config = (packed / "plato2" / "config.json").read_text()
     assert str(out) not in config and '"build/full/data/persona"' in config  # no path of the packing machine
