@@ -90,3 +90,13 @@ def test_no_import_cycle_between_modules():
 
 
 graph_modules = set(graph())
+
+
+def test_the_command_line_starts_without_pytorch():
+    """`confab --help` and a bad option answer at once: the commands import the library when they run."""
+    import subprocess
+    import sys
+
+    code = "import sys, confab.cli; print(sorted(m for m in ('torch', 'transformers', 'spacy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
