@@ -25,8 +25,8 @@ ENCODERS = {"bundled:minilm": "all-MiniLM-L6-v2 (installed with confab, Apache-2
 PACKED = {"plato-2.1": "plato2", "plato-2.2": "plato2-evaluator", "retrieval": "retrieval",
           "retrieval-index": "retrieval-index"}  # fmt: skip
 SKIPPED = {".train", "chunks", "train_steps.csv"}  # resume state and index chunks: not needed to run
-# the config file (resources/configs) each PLATO-2 model was trained from, stage 1 before it
-RECIPES = {"plato2": "shipped-plato-2.1", "plato2-evaluator": "shipped-plato-2.2"}
+# the config files (resources/configs) each PLATO-2 model was trained from, in order
+RECIPES = {"plato2": ("shipped-plato-1", "shipped-plato-2.1"), "plato2-evaluator": ("shipped-plato-2.2",)}
 
 
 def pack(models: Path, out: Path, measured: str, command: str, samples: list[tuple[str, str]] = (),
@@ -132,7 +132,8 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
 def recipe_line(name: str) -> list[str]:
     if name not in RECIPES:
         return []
-    stages = "stage 1, then this stage" if name == "plato2" else "this stage"
-    return [f"Trained from the config files that ship with confab ({stages}): `confab train plato --config "
-            f"{'shipped-plato-1` and `--config ' if name == 'plato2' else ''}{RECIPES[name]}` (src/confab/resources/"
-            "configs, with why each choice), the epochs, examples and data set by the budget. The run as trained:", ""]
+    stages = "stage 1, then this stage" if len(RECIPES[name]) > 1 else "this stage"
+    configs = "` and `".join(f"--config {c}" for c in RECIPES[name])
+    return [f"Trained from the config files that ship with confab ({stages}): `confab train plato {configs}` "
+            "(src/confab/resources/configs, with why each choice), the epochs, examples and data set by the budget. "
+            "The run as trained:", ""]

@@ -14,7 +14,6 @@ from confab.generation.data import BatchConfig, plan, stage_batch
 from confab.generation.objectives import Objective
 from confab.text.subwords import Tokenizer
 
-# a seed stream no training epoch uses (epochs count from 1)
 VALIDATION_EPOCH = 1 << 20
 
 

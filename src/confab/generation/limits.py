@@ -3,6 +3,7 @@ batching code (and PyTorch) so that the command line takes its defaults from her
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 from confab.errors import InvalidInput
@@ -22,5 +23,6 @@ class Limits:
         if self.layout not in LAYOUTS:
             raise InvalidInput(f"layout {self.layout!r}: {' or '.join(LAYOUTS)}")
         for name in ("max_context", "max_persona", "max_response"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise InvalidInput(f"{name}: a number of tokens (0 or more), not {getattr(self, name)!r}")
+            value = getattr(self, name)  # any integer type (numpy's too), not a bool
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise InvalidInput(f"{name}: a number of tokens (0 or more), not {value!r}")
