@@ -28,13 +28,13 @@ def worker(case: str, steps: int) -> None:
     import torch
 
     from confab.generation.batches import Sequence, collate
-    from confab.generation.model import PlatoConfig, UnifiedTransformer
-    from confab.generation.objectives import Objective
+    from confab.generation.model import Generator, PlatoConfig
+    from confab.generation.stages import Generation
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
     config = PlatoConfig(vocab_size=2000, hidden=256, layers=4, heads=4, ffn=1024)
-    objective = Objective(UnifiedTransformer(config), "1")
+    objective = Generation(Generator(config))
     ran = case
     if case == "torch-ddp":
         import torch.distributed as dist

@@ -56,16 +56,15 @@ def reply_ms(generator, evaluator, precision: str, device: torch.device, replies
 
 def training_tokens_per_s(size: str, stage: str, device: torch.device, steps: int) -> tuple[float, str]:
     from confab.generation.batches import Sequence
-    from confab.generation.data import stage_batch
-    from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
-    from confab.generation.objectives import Objective
+    from confab.generation.model import SIZES, PlatoConfig, network
+    from confab.generation.stages import make_stage
     from confab.text.bpe import BpeTokenizer
 
     tok = BpeTokenizer.train(["hello there how are you doing today", "i like to ski in the winter"], 300)
     config = PlatoConfig(vocab_size=8000, gradient_checkpointing=device.type == "cuda" and size != "tiny",
-                         **SIZES[size])  # fmt: skip
-    model = UnifiedTransformer(config).to(device)
-    objective = Objective(model, stage).train()
+                         latent_k=20 if stage == "2.1" else 0, **SIZES[size])  # fmt: skip
+    model = network("evaluator" if stage == "2.2" else "generator", config).to(device)
+    objective = make_stage(stage, model).train()
     optimizer = torch.optim.Adam([p for p in objective.parameters() if p.requires_grad], lr=1e-4)
     precision = choose("auto", device)
     rng = np.random.default_rng(0)
@@ -75,7 +74,7 @@ def training_tokens_per_s(size: str, stage: str, device: torch.device, steps: in
         if i == 1:  # the first step warms up
             synchronize(device)
             start, tokens = time.perf_counter(), 0
-        batch = stage_batch(seqs, list(range(8)), stage, tok, rng)
+        batch = objective.batch(seqs, list(range(8)), tok, rng)
         with precision.autocast():
             loss = objective(batch)
         optimizer.zero_grad()

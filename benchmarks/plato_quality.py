@@ -37,7 +37,7 @@ from confab.generation import checkpoint
 from confab.generation.agent import PlatoAgent
 from confab.generation.data import BatchConfig, encode
 from confab.generation.evaluate import evaluate_stage
-from confab.generation.objectives import Objective
+from confab.generation.stages import Evaluation
 from confab.io import atomic_write_json
 from confab.precision import PRECISIONS, machine
 from confab.resources import resource_path
@@ -58,7 +58,7 @@ def evaluator_accuracy(path: str, examples: list[dict], precision: str = "auto")
     """Coherence accuracy against random other responses, as stage 2.2's validation computes it."""
     model, tok, meta = checkpoint.load(path, precision)
     seqs = encode(examples, tok, checkpoint.limits_of(meta))
-    metrics = evaluate_stage(Objective(model, "2.2", mlm_weight=0.0), seqs, "2.2", tok, BatchConfig(), seed=0)
+    metrics = evaluate_stage(Evaluation(model, mlm_weight=0.0), seqs, tok, BatchConfig(), seed=0)
     return metrics["accuracy"]
 
 

@@ -25,8 +25,8 @@ import torch
 
 from confab.generation.batches import Sequence, collate
 from confab.generation.limits import Limits
-from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
-from confab.generation.objectives import Objective
+from confab.generation.model import SIZES, Generator, PlatoConfig
+from confab.generation.stages import Generation
 from confab.precision import PRECISIONS, choose, machine
 
 
@@ -74,8 +74,8 @@ def train(args) -> None:
 
         return step
 
-    ours_model = UnifiedTransformer(config).train()
-    objective = Objective(ours_model, "1")
+    ours_model = Generator(config).train()
+    objective = Generation(ours_model)
     theirs_model = gpt2(config).train()
     ours = runner(ours_model, lambda: objective(batch))
     theirs = runner(theirs_model, lambda: theirs_model(input_ids=tokens, labels=labels).loss)
@@ -89,7 +89,7 @@ def train(args) -> None:
           f"{args.steps} steps x {args.repeats} interleaved repeats, precision {precision}\n{machine()}\n")  # fmt: skip
     print("| model | parameters | tokens/s (median) |")
     print("|---|---:|---:|")
-    print(f"| confab UnifiedTransformer | {ours_model.parameter_count():,} | {a:,.0f} |")
+    print(f"| confab Generator (stage 1) | {ours_model.parameter_count():,} | {a:,.0f} |")
     print(f"| transformers GPT2LMHeadModel | {sum(p.numel() for p in theirs_model.parameters()):,} | {b:,.0f} |")
     print(f"\nconfab / GPT-2: {a / b:.2f}x")
 

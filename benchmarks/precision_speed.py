@@ -87,21 +87,21 @@ def plato_step(precision: Precision, steps: int) -> tuple[float, str]:
     import numpy as np
 
     from confab.data.examples import examples_from_file
-    from confab.generation.data import BatchConfig, encode, plan, step_batches
+    from confab.generation.data import BatchConfig, encode, plan
     from confab.generation.limits import Limits
-    from confab.generation.objectives import Objective
     from confab.generation.pretrained import from_encoder
+    from confab.generation.stages import Generation
     from confab.resources import resource_path
     from confab.training import TrainConfig, make_optimizer
 
     rows = examples_from_file(resource_path("samples/knover_example_train.tsv.gz"), "knover", kind="paths")
     model, tok, _ = from_encoder("bundled:minilm", dropout=0.1)
     model.tokens.requires_grad_(False)
-    objective = Objective(model, "1").train()
+    objective = Generation(model).train()
     optimizer = make_optimizer(objective, TrainConfig(optimizer="adam", lr=1e-4))
     seqs = encode(rows[:400], tok, Limits(max_context=128, max_persona=64, max_response=40))
     chosen = plan([len(s.tokens) for s in seqs], BatchConfig(max_tokens=4096, tokens_per_step=4096), 0, 0)[:steps]
-    batches = [step_batches(seqs, step, "1", tok, np.random.default_rng(i)) for i, step in enumerate(chosen)]
+    batches = [objective.step(seqs, step, tok, np.random.default_rng(i)) for i, step in enumerate(chosen)]
     tokens = sum(int(m["length"].sum()) for step in batches for m in step)
 
     def run():

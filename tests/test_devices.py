@@ -23,10 +23,10 @@ from confab.agents import load_agent
 from confab.cli import app
 from confab.data.examples import examples_from_file
 from confab.devices import resolve, to_device
-from confab.generation.data import encode, stage_batch
+from confab.generation.data import encode
 from confab.generation.limits import Limits
-from confab.generation.model import PlatoConfig, UnifiedTransformer
-from confab.generation.objectives import Objective
+from confab.generation.model import PlatoConfig, network
+from confab.generation.stages import make_stage
 from confab.resources import resource_path
 from confab.text.bpe import BpeTokenizer
 
@@ -77,10 +77,11 @@ def test_a_plato_training_step_makes_nothing_off_the_models_device(stage, cohere
         pytest.skip("the dual reading is the evaluator's")
     seqs, tok = pairs
     torch.manual_seed(0)
-    model = UnifiedTransformer(PlatoConfig(vocab_size=len(tok), layers=2, hidden=32, heads=2, ffn=64,
-                                           coherence=coherence))  # fmt: skip
-    objective = Objective(model, stage, latent_diversity=0.1)
-    batch = stage_batch(seqs, list(range(8)), stage, tok, np.random.default_rng(0))
+    config = PlatoConfig(vocab_size=len(tok), layers=2, hidden=32, heads=2, ffn=64, coherence=coherence,
+                         latent_k=20 if stage == "2.1" else 0)  # fmt: skip
+    model = network("evaluator" if stage == "2.2" else "generator", config)
+    objective = make_stage(stage, model, latent_diversity=0.1)
+    batch = objective.batch(seqs, list(range(8)), tok, np.random.default_rng(0))
     with torch.device("meta"):
         loss = objective(batch)
         loss.backward()

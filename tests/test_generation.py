@@ -12,11 +12,20 @@ from confab.data.build import Build, BuildConfig
 from confab.data.schema import read_split
 from confab.generation import checkpoint, scoring
 from confab.generation.batches import Sequence, collate, layout, prefix_lm_mask, response_targets
-from confab.generation.data import BatchConfig, encode, mask_tokens, plan, stage_batch
+from confab.generation.data import BatchConfig, encode, mask_tokens, micro_batch, plan
 from confab.generation.decode import DecodeConfig, _first_step, _sample, generate
 from confab.generation.limits import Limits
-from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF, SIZES, PlatoConfig, UnifiedTransformer
-from confab.generation.objectives import Objective
+from confab.generation.model import (
+    ROLE_PARTNER,
+    ROLE_PERSONA,
+    ROLE_SELF,
+    SIZES,
+    PlatoConfig,
+    UnifiedTransformer,
+    as_network,
+    network,
+)
+from confab.generation.stages import Generation, LatentGeneration, make_stage
 from confab.generation.train import PlatoRun, train_plato, training_texts
 from confab.resources import resource_path
 from confab.text.bpe import BpeTokenizer
@@ -35,9 +44,10 @@ def tok():
     return BpeTokenizer.train(TEXTS * 20, vocab_size=200)
 
 
-def tiny(tok, seed: int = 0, **kw) -> UnifiedTransformer:
+def tiny(tok, seed: int = 0, role: str = "generator", **kw) -> UnifiedTransformer:
+    """A tiny network: a stage-1 generator unless `role` and `kw` (latent_k=20: stage 2.1's) say otherwise."""
     torch.manual_seed(seed)
-    return UnifiedTransformer(PlatoConfig(vocab_size=len(tok), **{**SIZES["tiny"], "dropout": 0.0, **kw}))
+    return network(role, PlatoConfig(vocab_size=len(tok), **{**SIZES["tiny"], "dropout": 0.0, **kw}))
 
 
 def test_bpe_specials_and_round_trip(tok, tmp_path):
@@ -109,7 +119,7 @@ def test_response_only_outputs_equal_the_full_pass(tok):
     assert start > 0
     assert torch.allclose(model(batch, mask, outputs_from=start), model(batch, mask)[:, start:], atol=1e-5)
     full = F.cross_entropy(model.logits(model(batch, mask)).flatten(0, 1), response_targets(batch).flatten())
-    assert torch.allclose(Objective(model, "1")(batch), full, atol=1e-5)  # the stage-1 loss is unchanged
+    assert torch.allclose(Generation(model)(batch), full, atol=1e-5)  # the stage-1 loss is unchanged
 
 
 def test_targets_cover_the_response_only(tok):
@@ -124,7 +134,7 @@ def test_stage_one_learns_and_stage_two_trains_the_latent(tok, seed):
     examples = [{"persona": [], "context": [TEXTS[i]], "response": TEXTS[i + 1]} for i in range(0, 8, 2)]
     seqs = encode(examples, tok, Limits())
     model = tiny(tok, seed)
-    objective = Objective(model, "1")
+    objective = Generation(model)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     batch = collate(seqs)
     first = None
@@ -135,7 +145,9 @@ def test_stage_one_learns_and_stage_two_trains_the_latent(tok, seed):
         loss.backward()
         opt.step()
     assert float(loss.detach()) < first / 4, (first, float(loss.detach()))
-    latent = Objective(model, "2.1")
+    model = as_network(model, "generator", latent_k=20)  # stage 2.1 gains z and its heads
+    assert model.recognize is not None and model.config.latent_k == 20
+    latent = LatentGeneration(model)
     latent.train()
     loss = latent(batch)
     loss.backward()
@@ -148,8 +160,8 @@ def test_every_stage_overfits_a_batch_and_the_evaluator_ranks_true_above_random(
     examples = [{"persona": [], "context": [TEXTS[i]], "response": TEXTS[i + 1]} for i in range(7)]
     seqs = encode(examples, tok, Limits())
     for stage in ("2.1", "2.2"):
-        model = tiny(tok, seed)
-        objective = Objective(model, stage).train()
+        model = tiny(tok, seed, "generator", latent_k=20) if stage == "2.1" else tiny(tok, seed, "evaluator")
+        objective = make_stage(stage, model).train()
         # from random weights coherence sits at ln 2 for 90-220 steps (by seed) before it learns; 700 steps leave
         # every seed tried (12) ranking each true response first with a logit margin of 1.7 or more
         lr, steps = (3e-3, 120) if stage == "2.1" else (1e-3, 700)
@@ -157,7 +169,7 @@ def test_every_stage_overfits_a_batch_and_the_evaluator_ranks_true_above_random(
         rng = np.random.default_rng(seed)
         losses = []
         for _ in range(steps):
-            batch = stage_batch(seqs, list(range(7)), stage, tok, rng) if stage == "2.2" else collate(seqs)
+            batch = objective.batch(seqs, list(range(7)), tok, rng) if stage == "2.2" else collate(seqs)
             loss = objective(batch)
             opt.zero_grad()
             loss.backward()
@@ -176,7 +188,7 @@ def test_every_stage_overfits_a_batch_and_the_evaluator_ranks_true_above_random(
 
 
 def test_information_of_examples_and_latents():
-    from confab.generation.objectives import information
+    from confab.generation.stages import information
 
     k, sure = 4, 30.0
     every_value_once = torch.eye(k) * sure  # each example sure of its own value: log K
@@ -190,8 +202,8 @@ def test_information_of_examples_and_latents():
 def test_the_stage_2_1_objective_with_the_information_term_and_faster_heads(tok):
     from confab.training import make_optimizer
 
-    model = tiny(tok, 0)
-    objective = Objective(model, "2.1", latent_diversity=0.5, heads_lr=10.0).train()
+    model = tiny(tok, 0, latent_k=20)
+    objective = LatentGeneration(model, heads_lr=10.0, latent_diversity=0.5).train()
     seqs = encode([{"persona": [], "context": [TEXTS[i]], "response": TEXTS[i + 1]} for i in range(4)], tok, Limits())
     objective(collate(seqs)).backward()
     assert set(objective.last) == {"nll", "bow", "diversity"} and 0 <= objective.last["diversity"] <= math.log(20)
@@ -199,13 +211,13 @@ def test_the_stage_2_1_objective_with_the_information_term_and_faster_heads(tok)
     optimizer = make_optimizer(objective, TrainConfig(lr=1e-3, optimizer="adam"))
     lrs = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
     assert lrs[id(model.recognize.weight)] == lrs[id(model.latents.weight)] == pytest.approx(1e-2)
-    assert lrs[id(model.blocks[0].mlp[0].weight)] == pytest.approx(1e-3) and id(model.pooler[0].weight) not in lrs
+    assert lrs[id(model.blocks[0].mlp[0].weight)] == pytest.approx(1e-3) and not hasattr(model, "pooler")
 
 
 def test_evaluation_batches_pair_random_responses_and_mask(tok):
     examples = [{"persona": [], "context": [TEXTS[i]], "response": TEXTS[i + 1]} for i in range(7)]
     seqs = encode(examples, tok, Limits())
-    batch = stage_batch(seqs, [0, 1, 2], "2.2", tok, np.random.default_rng(0))
+    batch = micro_batch(seqs, [0, 1, 2], tok, np.random.default_rng(0), pairs=True)
     assert batch["label"].tolist() == [1, 1, 1, 0, 0, 0] and (batch["tokens"][:, 0] == tok.cls).all()
     for i in range(3):  # a negative keeps its context and takes another example's response
         pos, neg = seqs[i], batch
@@ -548,7 +560,7 @@ def test_ddp_on_two_gloo_processes_matches_one_process(topical, tmp_path):
     for other in ("two", "zero", "fsdp"):
         weights = load_file(tmp_path / other / "model.safetensors")
         assert all(torch.allclose(one[k], weights[k], atol=2e-4) for k in one), other
-    fresh = UnifiedTransformer(checkpoint.load(tmp_path / "one")[0].config)  # training moved the weights
+    fresh = network("generator", checkpoint.load(tmp_path / "one")[0].config)  # training moved the weights
     assert not torch.allclose(one["blocks.0.mlp.0.weight"], fresh.blocks[0].mlp[0].weight, atol=1e-3)
 
 
@@ -595,7 +607,8 @@ def test_streamed_steps_hold_every_example_once_across_ranks(topical, stage):
     seen, config = [], BatchConfig(max_tokens=256, tokens_per_step=512)
     for rank in range(2):
         share = stream(topical / "ds", "train", rank, 2, epoch=1, seed=4, buffer=50)
-        for step in streamed_steps(share, tok, limits, config, stage, seed=4, epoch=1, rank=rank, chunk=97):
+        pairs = stage == "2.2"
+        for step in streamed_steps(share, tok, limits, config, pairs, seed=4, epoch=1, rank=rank, chunk=97):
             assert sum(m["weight"] for m in step) == pytest.approx(1.0)
             for m in step:
                 n = len(m["length"]) // (2 if stage == "2.2" else 1)  # 2.2: the true responses come first
@@ -641,7 +654,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tok):
     grads = []
     for checkpointing in (False, True):
         model = tiny(tok, gradient_checkpointing=checkpointing)
-        Objective(model, "1")(batch).backward()
+        Generation(model)(batch).backward()
         grads.append(model.blocks[0].mlp[0].weight.grad)
     assert torch.allclose(grads[0], grads[1], atol=1e-6) and grads[0].abs().sum() > 0
 

@@ -19,7 +19,7 @@ CONTEXT = ["hi , how are you doing today ?", "great , i just got back from walki
 
 @pytest.fixture(scope="module")
 def minilm():
-    return from_encoder("bundled:minilm", dropout=0.0)
+    return from_encoder("bundled:minilm", dropout=0.0, latent_k=20)  # a stage-2.1 generator
 
 
 def batch_of(tok, responses):
@@ -68,7 +68,7 @@ def test_wordpiece_round_trip_and_specials(minilm, tmp_path):
 
 def test_a_checkpoint_from_the_encoder_round_trips(minilm, tmp_path):
     model, tok, base = minilm
-    checkpoint.save(tmp_path / "ck", model, tok, "1", Limits(), {"base": base})
+    checkpoint.save(tmp_path / "ck", model, tok, "2.1", Limits(), {"base": base})
     loaded, tok2, meta = checkpoint.load(tmp_path / "ck")
     assert meta["model"]["norm"] == "post" and meta["base"] == base and len(tok2) == len(tok)
     batch = batch_of(tok, ["that sounds like fun !"])
@@ -124,28 +124,26 @@ def test_any_bert_style_folder_loads_with_its_mlm_head(tmp_path):
 )
 def test_a_missing_unexpected_or_misshaped_tensor_is_named(tmp_path, mutate, message):
     with pytest.raises(ValueError, match=r"bert2: ") as error:
-        from_encoder(small_bert_folder(tmp_path, mutate))
+        from_encoder(small_bert_folder(tmp_path, mutate), "evaluator")  # the joint evaluator has the pooler
     assert message.replace("bert.", "") in str(error.value).replace("bert.", "")
 
 
 def test_only_what_training_changed_is_stored_and_loads_back(tmp_path):
     from safetensors import safe_open
 
-    model, tok, base = from_encoder(small_bert_folder(tmp_path))
+    model, tok, base = from_encoder(small_bert_folder(tmp_path), latent_k=20)  # a stage-2.1 generator
     with torch.no_grad():
         model.blocks[1].mlp[2].weight.add_(0.01)  # "training" changed one tensor (and the new heads are new)
-    checkpoint.save(tmp_path / "ck", model, tok, "1", Limits(), {"base": base})
+    checkpoint.save(tmp_path / "ck", model, tok, "2.1", Limits(), {"base": base})
     dropped = checkpoint.keep_changed(tmp_path / "ck")
     assert "tokens.weight" in dropped and "blocks.1.mlp.2.weight" not in dropped and "blocks.0.mlp.2.weight" in dropped
     with safe_open(str(tmp_path / "ck" / "model.safetensors"), "pt") as f:
         stored = set(f.keys())
-    assert {"blocks.1.mlp.2.weight", "latents.weight"} <= stored and "tokens.weight" not in stored
-    # the heads stage 1 never trains are not stored (their random start is not worth shipping)
-    assert not any(k.startswith(("bow.", "recognize.", "coherence.", "pooler.")) for k in stored)
+    assert {"blocks.1.mlp.2.weight", "latents.weight", "bow.weight"} <= stored and "tokens.weight" not in stored
+    assert not any(k.startswith(("coherence.", "pooler.")) for k in stored)  # the generator has no evaluator heads
     loaded, _, meta = checkpoint.load(tmp_path / "ck")
-    assert meta["weights"] == "changed-from-base" and "bow" in meta["untrained"] and "latents" not in meta["untrained"]
-    trained = {k: v for k, v in model.state_dict().items() if not k.startswith(tuple(meta["untrained"]))}
-    assert trained and all(torch.equal(v, loaded.state_dict()[k]) for k, v in trained.items())
+    assert meta["weights"] == "changed-from-base" and meta["network"] == "generator" and "untrained" not in meta
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
     # another encoder's weights under the same name are refused
     weights = load_file(str(tmp_path / "bert2" / "model.safetensors"))
     weights["bert.pooler.dense.bias"] += 1
@@ -158,7 +156,7 @@ def test_only_what_training_changed_is_stored_and_loads_back(tmp_path):
 
 
 def test_latent_usage_on_a_constructed_case():
-    from confab.generation.evaluate import latent_diagnostics
+    from confab.generation.stages import latent_diagnostics
 
     k = 4
     # 6 examples: z=0 recognised three times, z=1 twice, z=3 once, z=2 never; the first row is sure, the rest even
@@ -218,9 +216,9 @@ def held_out_auc(model, tok, seqs) -> float:
     """Of every (true, random) pair of held-out coherence scores, the share ranked right (ROC AUC)."""
     import numpy as np
 
-    from confab.generation.data import stage_batch
+    from confab.generation.data import micro_batch
 
-    batch = stage_batch(seqs, list(range(len(seqs))), "2.2", tok, np.random.default_rng(0))
+    batch = micro_batch(seqs, list(range(len(seqs))), tok, np.random.default_rng(0), pairs=True)
     with torch.no_grad():  # the text unmasked, as the evaluator scores it
         batch["tokens"] = torch.where(batch["mlm_targets"] >= 0, batch["mlm_targets"], batch["tokens"])
         batch, mask = coherence_view(batch, model.config.coherence == "dual")
@@ -236,10 +234,10 @@ def test_an_evaluator_from_the_encoder_learns_coherence_where_random_weights_do_
     import numpy as np
 
     from confab.data.examples import examples_from_file
-    from confab.generation.data import encode, stage_batch
-    from confab.generation.model import UnifiedTransformer
-    from confab.generation.objectives import Objective
+    from confab.generation.data import encode
+    from confab.generation.model import Evaluator
     from confab.generation.pretrained import plato_config
+    from confab.generation.stages import Evaluation
     from confab.precision import choose
     from confab.resources import resource_path
 
@@ -249,16 +247,16 @@ def test_an_evaluator_from_the_encoder_learns_coherence_where_random_weights_do_
     for start in ("encoder", "random"):
         torch.manual_seed(seed)
         if start == "encoder":
-            model, tok, _ = from_encoder("bundled:minilm", dropout=0.1)
+            model, tok, _ = from_encoder("bundled:minilm", "evaluator", dropout=0.1)
         else:
-            model = UnifiedTransformer(plato_config(encoder_folder("bundled:minilm"), dropout=0.1))
+            model = Evaluator(plato_config(encoder_folder("bundled:minilm"), dropout=0.1))
         train, held = encode(rows[:600], tok, limits), encode(rows[800:1000], tok, limits)
-        objective = Objective(model, "2.2", mlm_weight=0.0).train()
+        objective = Evaluation(model, mlm_weight=0.0).train()
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
         rng = np.random.default_rng(seed)
         for _ in range(60):
             with choose("auto").autocast():  # bfloat16 only where the CPU has the units for it
-                loss = objective(stage_batch(train, list(rng.choice(len(train), 16, replace=False)), "2.2", tok, rng))
+                loss = objective(objective.batch(train, list(rng.choice(len(train), 16, replace=False)), tok, rng))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -279,14 +277,14 @@ def test_a_dual_evaluator_from_the_encoder_ranks_before_any_training():
     aucs = {}
     for coherence in ("dual", "joint"):
         torch.manual_seed(0)
-        model, tok, _ = from_encoder("bundled:minilm", dropout=0.0, coherence=coherence)
+        model, tok, _ = from_encoder("bundled:minilm", "evaluator", dropout=0.0, coherence=coherence)
         aucs[coherence] = held_out_auc(model.eval(), tok, encode(rows, tok, limits))
     # measured: dual 0.80, joint 0.5 (chance)
     assert aucs["dual"] > 0.72 and aucs["joint"] < 0.62, aucs
 
 
-def test_pooling_follows_the_encoder_and_ignores_padding(minilm, tmp_path):
-    model, tok, _ = minilm
+def test_pooling_follows_the_encoder_and_ignores_padding(tmp_path):
+    model, tok, _ = from_encoder("bundled:minilm", "evaluator", dropout=0.0)
     assert model.config.pooling == "mean"  # all-MiniLM-L6-v2's 1_Pooling/config.json: mean of the tokens
     assert from_encoder(small_bert_folder(tmp_path))[0].config.pooling == "first"  # a plain BERT: [CLS]
     batch = batch_of(tok, ["that sounds like fun !", "i love dogs too , what breed is yours ?"])
@@ -307,7 +305,7 @@ def test_a_dual_evaluator_reads_context_and_response_apart():
     response's those of the response encoded alone (positions from 0), and the score is a scaled cosine."""
     import torch.nn.functional as F
 
-    model, tok, _ = from_encoder("bundled:minilm", dropout=0.0, coherence="dual")
+    model, tok, _ = from_encoder("bundled:minilm", "evaluator", dropout=0.0, coherence="dual")
     model.eval()
     batch, mask = coherence_view(batch_of(tok, ["that sounds like fun !", "i love dogs too , what breed ?"]), True)
     n = int(batch["prefix"][0])
@@ -338,7 +336,7 @@ def test_a_dual_evaluator_reads_a_shared_context_once():
     from confab.generation import scoring
     from confab.generation.batches import collate, evaluator_view, layout
 
-    model, tok, _ = from_encoder("bundled:minilm", dropout=0.0, coherence="dual")
+    model, tok, _ = from_encoder("bundled:minilm", "evaluator", dropout=0.0, coherence="dual")
     model.eval()
     limits, context = Limits(max_context=32, max_persona=16), ["hi ! do you have any pets ?", "yes , two cats ."]
     persona, responses = ["i love dogs ."], ["that sounds like fun !", "i love dogs too , what breed ?", "no ."]

@@ -39,6 +39,16 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     return cls(**kwargs)
 
 
+def check_fields(config: Any) -> None:
+    """Check a dataclass's values against its field types as `from_dict` does, for a config built in code (its
+    __post_init__ calls this): a misspelt choice fails where it is made, not deep inside a run."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if not dataclasses.is_dataclass(value):  # a nested config checks itself
+            _convert(hints[f.name], value, f"{type(config).__name__}.{f.name}")
+
+
 def _convert(hint: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):

@@ -63,7 +63,11 @@ def ranking_results(
 
 
 def selection_results(
-    models: Sequence[str], data: Path, kinds: Sequence[str], limit: int | None = None, precision: str = "auto",
+    models: Sequence[str],
+    data: Path,
+    kinds: Sequence[str],
+    limit: int | None = None,
+    precision: str = "auto",
     device: str = "auto",
 ) -> tuple[int, list[dict]]:
     """(contexts, each model's MAP/MRR/P@1 per kind of negatives) on DailyDialog++-style data."""
@@ -81,7 +85,11 @@ def selection_results(
 
 
 def perplexity_results(
-    models: Sequence[Path], data: Path, split: str = "test", limit: int | None = None, precision: str = "float32",
+    models: Sequence[Path],
+    data: Path,
+    split: str = "test",
+    limit: int | None = None,
+    precision: str = "float32",
     device: str = "auto",
 ) -> list[dict]:
     """Each PLATO-2 generator's perplexity of the split's reference responses: per subword token (`ppl`) and per
@@ -99,19 +107,20 @@ def perplexity_of(path: Path | str, examples: list[dict], precision: str = "floa
     from confab.generation import checkpoint
     from confab.generation.data import BatchConfig, encode
     from confab.generation.evaluate import evaluate_stage
-    from confab.generation.objectives import Objective
+    from confab.generation.model import Generator
+    from confab.generation.stages import Generation, LatentGeneration
 
     model, tok, meta = checkpoint.load(path, precision, device)
-    stage = meta.get("stage")
-    if stage not in ("1", "2.1") or checkpoint.is_backward(meta):
+    if not isinstance(model, Generator) or checkpoint.is_backward(meta):
         raise InvalidInput(f"{path}: perplexity of responses needs a forward generator (stage 1 or 2.1)")
+    stage = LatentGeneration(model) if model.config.latent_k else Generation(model)  # z recognised for 2.1
     # responses are scored whole (as far as the positions go), so that per word counts every word of them
     limits = checkpoint.limits_of(meta)
     longest = max(len(tok.encode(e["response"])) for e in examples) + 2  # [BOS] and [EOS]
     room = model.config.max_positions - limits.max_context - limits.max_persona
     limits = replace(limits, max_response=max(limits.max_response, min(longest, room)))
     seqs = encode(examples, tok, limits)
-    metrics = evaluate_stage(Objective(model, stage), seqs, stage, tok, BatchConfig(), seed=0)
+    metrics = evaluate_stage(stage, seqs, tok, BatchConfig(), seed=0)
     words = sum(len(e["response"].split()) for e in examples)
     word_nll = metrics["nll"] * metrics["tokens"] / max(words, 1)
-    return {"model": str(path), "stage": stage, **metrics, "words": words, "word_ppl": math.exp(min(word_nll, 50))}
+    return {"model": str(path), "stage": stage.name, **metrics, "words": words, "word_ppl": math.exp(min(word_nll, 50))}

@@ -19,6 +19,7 @@ from confab.errors import InvalidInput
 from confab.generation import checkpoint, scoring
 from confab.generation.batches import PERSONA_TURN, layout
 from confab.generation.decode import DecodeConfig, Output, generate
+from confab.generation.model import Evaluator, Generator
 from confab.replies import Candidate, Reply
 
 RANKINGS = ("evaluator", "loglik", "backward")
@@ -29,6 +30,7 @@ PERSONA_NOTE = (
     f"this model has no persona segment: persona sentences go in as its first context turns "
     f'("{PERSONA_TURN.format("...")}"), and the oldest turns are cut first when the context is long'
 )
+SAMPLES = 20  # the candidates of a generator without latent: as many samples as the paper's K
 DEFAULT_DECODING = dict(strategy="sampling", top_k=10, top_p=1.0)
 SCORED_BY = {  # what a candidate's score is, for people reading a ranking
     "evaluator": "coherence p(l=1|c,r) of the evaluation model",
@@ -58,8 +60,10 @@ class PlatoAgent:
         if self.evaluator_input not in EVALUATOR_INPUTS:
             raise InvalidInput(f"evaluator input {self.evaluator_input!r}: {', '.join(EVALUATOR_INPUTS)}")
         self.limits = checkpoint.limits_of(meta)
-        self.latent = meta["stage"] == "2.1"
-        self.k = candidates or self.model.config.latent_k
+        if not isinstance(self.model, Generator):
+            raise InvalidInput(f"{generator}: an evaluator; the agent's first model is a generator")
+        self.latent = self.model.config.latent_k > 0
+        self.k = candidates or self.model.config.latent_k or SAMPLES
         if self.latent and self.k > self.model.config.latent_k:
             raise InvalidInput(
                 f"{generator}: {self.k} candidates asked, the model has {self.model.config.latent_k} latents"
@@ -68,8 +72,8 @@ class PlatoAgent:
         if evaluator is not None:
             self.evaluator, etok, emeta = checkpoint.load(evaluator, precision, self.device)
             self.evaluator_limits = checkpoint.limits_of(emeta)  # it reads the context it was trained on
-            if emeta["stage"] != "2.2":
-                raise InvalidInput(f"{evaluator}: a stage-{emeta['stage']} checkpoint; the evaluator is stage 2.2")
+            if not isinstance(self.evaluator, Evaluator):
+                raise InvalidInput(f"{evaluator}: a {self.evaluator.network}; the evaluator is stage 2.2's network")
             if etok.digest() != self.tok.digest():
                 raise InvalidInput(
                     f"{evaluator}: its vocabulary differs from the generator's (train both from one stage 1)"

@@ -13,8 +13,7 @@ from confab.config import from_dict, to_dict
 from confab.devices import resolve as resolve_device
 from confab.errors import InvalidInput, MissingInput
 from confab.generation.limits import Limits
-from confab.generation.model import PlatoConfig, UnifiedTransformer
-from confab.generation.objectives import untrained_heads
+from confab.generation.model import PlatoConfig, UnifiedTransformer, network
 from confab.io import atomic_path, atomic_write_json
 from confab.precision import choose
 from confab.text import subwords
@@ -32,15 +31,16 @@ def save(folder: Path, model: UnifiedTransformer, tok: Tokenizer, stage: str, li
         save_model(model, str(tmp))
     atomic_write_json(
         folder / "config.json",
-        {"kind": KIND, "confab_version": __version__, "stage": stage, "model": to_dict(model.config),
-         "limits": to_dict(limits), **extra},
+        {"kind": KIND, "confab_version": __version__, "network": model.network, "stage": stage,
+         "model": to_dict(model.config), "limits": to_dict(limits), **extra},
     )  # fmt: skip
 
 
 def load(folder: str | Path, precision: str = "float32", device: str | torch.device = "cpu",
          ) -> tuple[UnifiedTransformer, Tokenizer, dict]:  # fmt: skip
-    """The model in eval mode on `device` (`confab.devices`), its tokenizer and its config.json; `precision` as
-    `confab.precision.choose` says for that device. `bundled:plato2` is the shipped generator."""
+    """The network (a `Generator` or an `Evaluator`) in eval mode on `device` (`confab.devices`), its tokenizer
+    and its config.json; `precision` as `confab.precision.choose` says for that device. `bundled:plato2` is the
+    shipped generator, `bundled:plato2-evaluator` its evaluator."""
     device = resolve_device(device)
     folder = resolve(folder)[0]
     path = folder / "config.json"
@@ -52,18 +52,18 @@ def load(folder: str | Path, precision: str = "float32", device: str | torch.dev
     if precision == "auto" and meta.get("precision") == "float32":
         precision = "float32"  # converted in full precision (`convert --dtype float32`: the reference's figures)
     dtype = choose(precision, device).dtype
+    name, config = network_of(meta, path)
     # built without memory, then given the file's tensors in the inference dtype: no random initialisation of
     # weights about to be replaced, and no float32 copy of a bfloat16 model (a 24-layer pair: 2.7 -> 1.3 GB)
     with torch.device("meta"):
-        model = UnifiedTransformer(from_dict(PlatoConfig, meta["model"]))
+        model = network(name, config)
     shapes = {k: v.shape for k, v in model.state_dict().items()}
     weights = folder / "model.safetensors"
     tensors = load_file(str(weights))
-    # heads the checkpoint's training never touched (or its source never had) start as a new model's: unused
-    heads = meta.get("untrained", ())
-    fresh = {k: _fresh(k, shape) for k, shape in shapes.items() if untrained(k, heads) and k not in tensors}
+    if "network" not in meta:
+        tensors = _legacy_tensors(tensors, shapes, meta, weights)
     base = base_weights(meta, model.config, path) if meta.get("weights") == CHANGED else {}
-    missing = [k for k in shapes if k not in tensors and k not in base and k not in fresh]
+    missing = [k for k in shapes if k not in tensors and k not in base]
     if missing:
         held = ", which its base does not hold" if base else ""
         raise InvalidInput(f"{weights}: lacks {', '.join(missing[:5])}{held}")
@@ -73,21 +73,41 @@ def load(folder: str | Path, precision: str = "float32", device: str | torch.dev
         f"{k} {tuple(v.shape)} (expected {tuple(shapes[k])})" for k, v in tensors.items() if v.shape != shapes[k]
     ]:
         raise InvalidInput(f"{weights}: misshaped tensors {', '.join(wrong[:5])}")
-    state = {**fresh, **{k: base[k] for k in shapes if k not in tensors and k not in fresh}, **tensors}
+    state = {**{k: base[k] for k in shapes if k not in tensors}, **tensors}
     state = {k: v.to(device, dtype) if v.is_floating_point() else v.to(device) for k, v in state.items()}
     model.load_state_dict(state, assign=True)
     model.eval()
     return model, subwords.load(folder), meta
 
 
-def _fresh(name: str, shape: torch.Size) -> torch.Tensor:
-    """A new model's value for a head it never trained: weights as `model._init` draws them, the rest zero."""
-    return torch.randn(shape) * 0.02 if name.endswith(".weight") and len(shape) == 2 else torch.zeros(shape)
+def network_of(meta: dict, where: Path) -> tuple[str, PlatoConfig]:
+    """Which network a checkpoint holds, and its config. Checkpoints saved before the generator and the evaluator
+    were two classes (no "network") held every stage's heads in one model: the stage says which network it was, a
+    stage-1 model has no latent, and a converted release's generator (its training-only heads listed as
+    "untrained") no recognition."""
+    config = dict(meta["model"])
+    name = meta.get("network")
+    if name is None:
+        name = "evaluator" if meta.get("stage") == "2.2" else "generator"
+        if meta.get("stage") == "1":
+            config["latent_k"] = 0
+        elif "recognize" in meta.get("untrained", ()):
+            config["recognition"] = False
+    return name, from_dict(PlatoConfig, config, f"{where}:model")
 
 
-def untrained(name: str, heads) -> bool:
-    """Whether tensor `name` belongs to one of `heads` (module or parameter names of the model)."""
-    return any(name == h or name.startswith(f"{h}.") for h in heads)
+# the heads an old single-module checkpoint held beside the body, whichever network it was
+OLD_HEADS = ("latents", "recognition_norm", "recognize", "bow", "pooler", "coherence", "similarity")
+
+
+def _legacy_tensors(tensors: dict, shapes: dict, meta: dict, weights: Path) -> dict[str, torch.Tensor]:
+    """An old checkpoint's tensors for the network it holds: the other network's heads are left behind; a
+    converted release's evaluator, whose masked-LM bias was never published, gets a zero one (its LM head is used
+    by no inference)."""
+    kept = {k: v for k, v in tensors.items() if k in shapes or k.split(".")[0] not in OLD_HEADS}
+    if "lm_bias" in meta.get("untrained", ()) and "lm_bias" not in kept:
+        kept["lm_bias"] = torch.zeros(shapes["lm_bias"])
+    return kept
 
 
 def base_weights(meta: dict, config: PlatoConfig, where: Path) -> dict[str, torch.Tensor]:
@@ -103,23 +123,18 @@ def base_weights(meta: dict, config: PlatoConfig, where: Path) -> dict[str, torc
 
 
 def keep_changed(folder: Path) -> list[str]:
-    """Drop from a checkpoint the tensors equal (in its dtype) to those of the encoder it started from, and those
-    of the heads its stage never trained (an evaluator's bag-of-words head alone is 23 MB of random weights): a
-    model tuned with frozen embeddings then stores only what training changed. Returns the names dropped."""
+    """Drop from a checkpoint the tensors equal (in its dtype) to those of the encoder it started from: a model
+    tuned with frozen embeddings then stores only what training changed. Returns the names dropped."""
     path = folder / "config.json"
     meta = json.loads(path.read_text())
     if not meta.get("base") or meta.get("weights") == CHANGED:
         return []
-    config = from_dict(PlatoConfig, meta["model"])
-    base = base_weights(meta, config, path)
-    # a stage-1 model carries its latent embeddings, as started (at the words' scale), on to stage 2.1
-    heads = [h for h in untrained_heads(UnifiedTransformer(config), meta["stage"]) if h != "latents"]
+    base = base_weights(meta, network_of(meta, path)[1], path)
     tensors = load_file(str(folder / "model.safetensors"))
-    same = {k for k, v in tensors.items() if k in base and torch.equal(v, base[k].to(v.dtype))}
-    dropped = [k for k in tensors if k in same or untrained(k, heads)]
+    dropped = [k for k, v in tensors.items() if k in base and torch.equal(v, base[k].to(v.dtype))]
     with atomic_path(folder / "model.safetensors") as tmp:
         save_file({k: v for k, v in tensors.items() if k not in dropped}, str(tmp))
-    atomic_write_json(path, {**meta, "weights": CHANGED, "untrained": heads})
+    atomic_write_json(path, {**meta, "weights": CHANGED})
     return dropped
 
 

@@ -60,14 +60,14 @@ def plan(lengths: list[int], config: BatchConfig, seed: int, epoch: int, *key: i
     return steps
 
 
-def stage_batch(
-    seqs: list[Sequence], indices: list[int], stage: str, tok: Tokenizer, rng: np.random.Generator,
-    layout: str = "confab",
+def micro_batch(
+    seqs: list[Sequence], indices: list[int], tok: Tokenizer, rng: np.random.Generator, layout: str = "confab",
+    pairs: bool = False,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
-    """One micro-batch. Stage 2.2 pairs each context with its response (label 1) and with the response of a
-    random other example (label 0), and masks 15% of the tokens for the masked LM."""
+    """One micro-batch. With `pairs` (the evaluator's stage), each context with its response (label 1) and with
+    the response of a random other example (label 0), 15% of the tokens masked for the masked LM."""
     chosen = [seqs[i] for i in indices]
-    if stage != "2.2":
+    if not pairs:
         return collate(chosen, tok.pad)
     negatives = []
     for i, s in zip(indices, chosen, strict=True):
@@ -100,22 +100,22 @@ def mask_tokens(batch: dict, tok: Tokenizer, rng: np.random.Generator) -> tuple[
 
 
 def step_batches(
-    seqs: list[Sequence], step: list[list[int]], stage: str, tok: Tokenizer, rng: np.random.Generator,
-    layout: str = "confab",
+    seqs: list[Sequence], step: list[list[int]], tok: Tokenizer, rng: np.random.Generator, layout: str = "confab",
+    pairs: bool = False,
 ) -> list[dict]:  # fmt: skip
     """The micro-batches of one step, each weighted by its share of the step's loss terms."""
-    micro = [stage_batch(seqs, m, stage, tok, rng, layout) for m in step]
-    sizes = [_terms(b, stage) for b in micro]
+    micro = [micro_batch(seqs, m, tok, rng, layout, pairs) for m in step]
+    sizes = [loss_terms(b) for b in micro]
     for b, n in zip(micro, sizes, strict=True):
         b["weight"] = n / sum(sizes)
     return micro
 
 
-def streamed_steps(rows: Iterable[dict], tok: Tokenizer, limits: Limits, config: BatchConfig, stage: str,
+def streamed_steps(rows: Iterable[dict], tok: Tokenizer, limits: Limits, config: BatchConfig, pairs: bool,
                    seed: int, epoch: int, rank: int, chunk: int = 20_000) -> Iterator[list[dict]]:  # fmt: skip
     """A rank's steps of one epoch from its stream of examples, `config` being its share of a step's tokens:
     the stream is read `chunk` examples at a time and each chunk is planned as a split in memory would be
-    (stage 2.2 draws its random responses from the chunk). A last chunk of one example joins the one before."""
+    (evaluation pairs draw their random responses from the chunk). A last chunk of one example joins the one before."""
     rows = iter(rows)
     examples, c = list(islice(rows, chunk)), 0
     while examples:
@@ -125,12 +125,12 @@ def streamed_steps(rows: Iterable[dict], tok: Tokenizer, limits: Limits, config:
         seqs = encode(examples, tok, limits)
         for s, step in enumerate(plan([len(q.tokens) for q in seqs], config, seed, epoch, rank, c)):
             rng = np.random.default_rng([seed, epoch, rank, c, s])
-            yield step_batches(seqs, step, stage, tok, rng, limits.layout)
+            yield step_batches(seqs, step, tok, rng, limits.layout, pairs)
         examples, c = following, c + 1
 
 
-def _terms(batch: dict, stage: str) -> int:
-    """What a micro-batch's loss averages over: response tokens (generation) or sequences (evaluation)."""
-    if stage == "2.2":
+def loss_terms(batch: dict) -> int:
+    """What a micro-batch's loss averages over: response tokens (generation) or sequences (evaluation pairs)."""
+    if "label" in batch:
         return len(batch["label"])
     return int((batch["length"] - batch["prefix"] - 1).sum())

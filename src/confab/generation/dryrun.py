@@ -23,8 +23,8 @@ import torch
 
 from confab.errors import InvalidInput
 from confab.generation.batches import Sequence, collate
-from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
-from confab.generation.objectives import Objective
+from confab.generation.model import SIZES, Generator, PlatoConfig
+from confab.generation.stages import make_stage
 from confab.generation.train import PAPER_RECIPE
 from confab.precision import choose
 from confab.training import TrainConfig, make_optimizer
@@ -36,7 +36,7 @@ GB = 2**30
 def parameter_count(config: PlatoConfig) -> int:
     """Counted on the meta device: nothing is allocated."""
     with torch.device("meta"):
-        model = UnifiedTransformer(config)
+        model = Generator(config)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -57,7 +57,7 @@ def memory_plan(parameters: int, world: int = 1, strategy: str = "ddp", layer: i
 def largest_unit(config: PlatoConfig) -> int:
     """Parameters of the largest unit FSDP shards apart: a block, or the embeddings the root holds."""
     with torch.device("meta"):
-        model = UnifiedTransformer(config)
+        model = Generator(config)
     block = sum(p.numel() for p in model.blocks[0].parameters())
     rest = sum(p.numel() for p in model.parameters()) - block * len(model.blocks)
     return max(block, rest)
@@ -79,8 +79,9 @@ def dry_run(size: str, stage: str = "1", world: int = 64, max_tokens: int = 4096
     if size not in SIZES:
         raise InvalidInput(f"unknown size {size!r}; sizes: {', '.join(SIZES)}")
     if stage not in ("1", "2.1"):
-        raise InvalidInput("the dry run checks the generation stages, 1 and 2.1 (2.2 has the same model)")
-    config = PlatoConfig(vocab_size=vocab_size, gradient_checkpointing=checkpointing, **SIZES[size])
+        raise InvalidInput("the dry run checks the generation stages, 1 and 2.1 (2.2's network has the same body)")
+    latent_k = 20 if stage == "2.1" else 0  # the paper's K
+    config = PlatoConfig(vocab_size=vocab_size, gradient_checkpointing=checkpointing, latent_k=latent_k, **SIZES[size])
     parameters = parameter_count(config)
     layer = largest_unit(config)
     plan = memory_plan(parameters, world, strategy, layer)
@@ -101,8 +102,8 @@ def dry_run(size: str, stage: str = "1", world: int = 64, max_tokens: int = 4096
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
     if full_step:
-        model = UnifiedTransformer(config)
-        objective = Objective(model, stage)
+        model = Generator(config)
+        objective = make_stage(stage, model)
         optimizer = make_optimizer(model, TrainConfig(optimizer="adam", lr=PAPER_RECIPE[stage]["lr"]))
         loss = objective(batch)
         loss.backward()
@@ -110,8 +111,8 @@ def dry_run(size: str, stage: str = "1", world: int = 64, max_tokens: int = 4096
         report["step"] = "forward, backward and an Adam step in float32"
     else:
         dtype = choose("auto").dtype
-        model = UnifiedTransformer(config).to(dtype)
-        loss = Objective(model, stage)(batch)
+        model = Generator(config).to(dtype)
+        loss = make_stage(stage, model)(batch)
         loss.backward()
         report["step"] = (f"forward and backward only, in {str(dtype)[6:]}: weights, gradients and Adam in float32 "
                           f"need {needed / GB:.1f} GB, {available / GB:.1f} GB are free here")  # fmt: skip

@@ -20,7 +20,7 @@ import torch
 from confab.errors import InvalidInput, MissingInput
 from confab.generation import checkpoint
 from confab.generation.limits import Limits
-from confab.generation.model import PlatoConfig, UnifiedTransformer
+from confab.generation.model import PlatoConfig, UnifiedTransformer, network
 from confab.generation.paddle import read_pdparams, read_static_folder
 from confab.text.knover import KnoverTokenizer
 
@@ -63,8 +63,8 @@ def random_release(size: str, out: Path, vocab: Path, dtype: str = "float32") ->
     tok = KnoverTokenizer.load(vocab)
     written = {}
     for role in ("generator", "evaluator"):
-        config = release_config(role, vocab_size=len(tok), max_positions=256, roles=2, latent_k=20, **RELEASED[size])
-        model = UnifiedTransformer(config).eval()
+        config = release_config(role, vocab_size=len(tok), max_positions=256, roles=2, **RELEASED[size])
+        model = network(role, config).eval()
         written[role] = save(model, tok, role, out, dtype, {"source": f"random weights, {size}", "format": "none"})
     return written
 
@@ -72,7 +72,7 @@ def random_release(size: str, out: Path, vocab: Path, dtype: str = "float32") ->
 def save(model: UnifiedTransformer, tok: KnoverTokenizer, role: str, out: Path, dtype: str, origin: dict) -> Path:
     """`out/role` as a confab checkpoint in `dtype`, with the reference's decoding and ranking for a generator."""
     model.to(getattr(torch, dtype))
-    extra = {"converted_from": origin, "untrained": UNTRAINED[role], "precision": dtype}
+    extra = {"converted_from": origin, "precision": dtype}
     if role == "generator":  # decoded and ranked as PaddleNLP's port of the reference does
         extra |= {"decoding": DECODING, "evaluator_input": "retokenised"}
     # the reference reads 128 context tokens; a model with fewer positions (a test model) splits what it has
@@ -105,9 +105,6 @@ def convert(source: str | Path, out: str | Path, dtype: str = "float32", vocab: 
     return written
 
 
-# heads of the unified transformer that the release does not have (its training-only heads were not published)
-UNTRAINED = {"generator": ["recognize", "bow", "pooler", "coherence"],
-             "evaluator": ["latents", "recognize", "bow", "lm_bias"]}  # fmt: skip
 FORMATS = {("generator", False): "knover static Plato/", ("evaluator", False): "knover static NSP/",
            ("generator", True): "paddlenlp pdparams", ("evaluator", True): "paddlenlp pdparams"}  # fmt: skip
 
@@ -209,11 +206,13 @@ def vocab_folder(source: Path, vocab: str | Path | None) -> Path:
     raise MissingInput(f"{source}: no spm.model and vocab.txt beside it; give Knover's vocabulary with --vocab")
 
 
-def release_config(role: str, **shape) -> PlatoConfig:
-    """The unified transformer in the reference's layout, of the given shape (vocab_size, layers, hidden, ...)."""
-    return PlatoConfig(**shape, dropout=0.0, norm="pre", norm_eps=1e-5, lm_transform=role == "generator",
-                       pooling="first", latent_slot="bare" if role == "generator" else "token",
-                       turn_embeddings=False)  # fmt: skip
+def release_config(role: str, latent_k: int = 20, **shape) -> PlatoConfig:
+    """The network in the reference's layout, of the given shape (vocab_size, layers, hidden, ...): a generator
+    with K latents and without the training-only recognition heads (the release has none), or an evaluator."""
+    generator = role == "generator"
+    return PlatoConfig(**shape, dropout=0.0, norm="pre", norm_eps=1e-5, lm_transform=generator,
+                       pooling="first", latent_slot="bare" if generator else "token", turn_embeddings=False,
+                       latent_k=latent_k if generator else 0, recognition=False)  # fmt: skip
 
 
 # the released English models' shapes (Knover projects/PLATO-2): 8,001 tokens, 256 positions, K = 20
@@ -255,7 +254,7 @@ def to_model(weights: dict, role: str, source: Path, heads: int | None) -> Unifi
         max_positions=weights["positions.weight"][1].shape[0], roles=weights["roles.weight"][1].shape[0],
         latent_k=weights["latents"][1].shape[1] if "latents" in weights else 20,
     )  # fmt: skip
-    model = UnifiedTransformer(config).eval()
+    model = network(role, config).eval()
     state = model.state_dict()
     tensors = {}
     for ours, (_, array) in weights.items():
@@ -279,7 +278,9 @@ def to_model(weights: dict, role: str, source: Path, heads: int | None) -> Unifi
             raise InvalidInput(
                 f"{source}: {names.get(key, key)} is {tuple(value.shape)}, expected {tuple(state[key].shape)}"
             )
-    missing = [k for k in state if k not in tensors and not checkpoint.untrained(k, UNTRAINED[role])]
+    if role == "evaluator":  # the NSP model's masked-LM output bias was not published; no inference reads it
+        tensors.setdefault("lm_bias", torch.zeros(config.vocab_size))
+    missing = [k for k in state if k not in tensors]
     if missing:
         raise InvalidInput(f"{source}: nothing for {', '.join(missing[:5])}")
     model.load_state_dict(tensors, strict=False)

@@ -1,5 +1,10 @@
-"""PLATO-2's unified transformer (section 2): one network that reads the context bidirectionally and writes the
-response left to right (a prefix-LM mask), with the heads of all three training stages.
+"""PLATO-2's networks (section 2): one transformer body that reads the context bidirectionally and writes the
+response left to right (a prefix-LM mask), under two sets of heads, as Knover keeps two networks:
+
+- `Generator`: the LM head, and in stage 2.1 the discrete latent z (K values): its embeddings, latent act
+  recognition p(z|c,r) and the bag-of-words head (the last two are training-only: the released models lack them);
+- `Evaluator` (stage 2.2): response coherence p(l|c,r), from a pooled state (joint) or the cosine of the context's
+  and the response's states (dual); the LM head, shared with the body, serves its masked LM.
 
 Where the weights come from decides a few details, all fields of one config: PLATO-2 trained from scratch is
 pre-norm with a final LayerNorm; a BERT-family encoder it starts from (`generation.pretrained`) is post-norm with
@@ -14,13 +19,15 @@ token, a role (responder, partner, persona), a turn (0 for the response, countin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from confab.config import check_fields
 from confab.errors import InvalidInput
 
 ROLE_SELF, ROLE_PARTNER, ROLE_PERSONA = 0, 1, 2
@@ -36,17 +43,21 @@ class PlatoConfig:
     max_positions: int = 512
     max_turns: int = 32  # turn ids beyond this are clipped
     roles: int = 3
-    latent_k: int = 20  # K, the number of latent values (stage 2.1)
+    # the generator's K, the number of latent values: 0 in stage 1, which has no latent; stage 2.1 adds K of them
+    # (20 in the paper: PlatoRun.latent_k)
+    latent_k: int = 0
+    # a latent generator's training-only heads: recognition p(z|c,r) and bag-of-words (the releases have neither)
+    recognition: bool = True
     dropout: float = 0.1
     gumbel_tau: float = 0.67  # the reference code's Gumbel-softmax temperature
     gradient_checkpointing: bool = False  # recompute each block in backward: less memory, ~30% more time
-    norm: str = "pre"  # pre: x + f(LN(x)) and a final LayerNorm (PLATO-2); post: LN(x + f(x)) (BERT)
+    norm: Literal["pre", "post"] = "pre"  # pre: x + f(LN(x)) and a final LayerNorm (PLATO-2); post: LN(x + f(x)) (BERT)
     norm_eps: float = 1e-5
     embedding_norm: bool = False  # a LayerNorm on the summed embeddings (BERT)
     lm_transform: bool = False  # the LM head's dense + GELU + LayerNorm before the tied embedding (BERT, Knover)
     # what the coherence head reads: the slot's state ("first", PLATO-2 and Knover's NSP) or the mean of every
     # state ("mean", as a sentence encoder such as all-MiniLM-L6-v2 was trained to pool)
-    pooling: str = "first"
+    pooling: Literal["first", "mean"] = "first"
     # standardise the [M] state across the batch before latent act recognition: a pretrained encoder's states
     # share one large direction (cosine 0.96 between examples), so the recognition head starts by giving every
     # example the same latent and stage 2.1 collapses (benchmarks/README.md); the reference has no such norm
@@ -55,22 +66,17 @@ class PlatoConfig:
     # (PLATO-2's evaluation model, Knover's NSP); "dual", the context and the response each read on its own in the
     # same pass (a block-diagonal mask, positions from 0 in each) and compared by the cosine of their pooled
     # states: what a sentence encoder such as all-MiniLM-L6-v2 was trained for, so it ranks before any training
-    coherence: str = "joint"
+    coherence: Literal["joint", "dual"] = "joint"
     # the released PLATO-2's layout (Knover): the latent is a bare vector in the slot column, with no position, role
     # or turn embedding, and positions count from the column after it ("bare"; confab's slot is a token with
     # position 0: "token"); no turn embeddings (turn_embeddings False); roles are its two types, context and response
-    latent_slot: str = "token"
+    latent_slot: Literal["token", "bare"] = "token"
     turn_embeddings: bool = True
 
     def __post_init__(self):
-        if self.norm not in ("pre", "post"):
-            raise InvalidInput(f"norm: {self.norm!r}; pre or post")
-        if self.pooling not in ("first", "mean"):
-            raise InvalidInput(f"pooling: {self.pooling!r}; first or mean")
-        if self.coherence not in ("joint", "dual"):
-            raise InvalidInput(f"coherence: {self.coherence!r}; joint or dual")
-        if self.latent_slot not in ("token", "bare"):
-            raise InvalidInput(f"latent_slot: {self.latent_slot!r}; token or bare")
+        check_fields(self)
+        if self.latent_k < 0:
+            raise InvalidInput(f"latent_k: {self.latent_k}; 0 (no latent) or more")
 
 
 # The paper's three sizes (appendix: 93M, 314M, 1.6B with an 8K vocabulary) and CPU-sized ones.
@@ -136,6 +142,11 @@ class Block(nn.Module):
 
 
 class UnifiedTransformer(nn.Module):
+    """The body both networks share: embeddings, blocks, the final norm and the LM head tied to the token
+    embeddings. `Generator` and `Evaluator` add their heads; `network` names which one a checkpoint holds."""
+
+    network = ""
+
     def __init__(self, config: PlatoConfig):
         super().__init__()
         c = self.config = config
@@ -154,20 +165,7 @@ class UnifiedTransformer(nn.Module):
             else nn.Identity()
         )
         self.lm_bias = nn.Parameter(torch.zeros(c.vocab_size))
-        # stage 2.1: z's embeddings, latent act recognition p(z|c,r) (eq. 3), bag-of-words f = W2 h_z + b2 (eq. 5)
-        self.latents = nn.Embedding(c.latent_k, c.hidden)
-        self.recognition_norm = nn.BatchNorm1d(c.hidden, affine=False) if c.recognition_norm else nn.Identity()
-        self.recognize = nn.Linear(c.hidden, c.latent_k)
-        self.bow = nn.Linear(c.hidden, c.vocab_size)
-        # stage 2.2: response coherence p(l|c,r) from the pooled states (config.pooling: the [CLS] slot or the mean)
-        self.pooler = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.Tanh())
-        self.coherence = nn.Linear(c.hidden, 2)
-        # dual: logit of l=1 = a * cos(u, v) + b, the scale and threshold of a sentence encoder's cosines
-        self.similarity = nn.Linear(1, 1) if c.coherence == "dual" else None
         self.apply(_init)
-        if self.similarity is not None:
-            nn.init.constant_(self.similarity.weight, SIMILARITY_SCALE)
-            nn.init.constant_(self.similarity.bias, -SIMILARITY_SCALE * SIMILARITY_THRESHOLD)
 
     def forward(
         self,
@@ -215,8 +213,53 @@ class UnifiedTransformer(nn.Module):
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return F.linear(self.lm_transform(hidden), self.tokens.weight, self.lm_bias)
 
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def heads(self) -> tuple[str, ...]:
+        """The attribute names of the modules this network adds to the body."""
+        return ()
+
+    def _add(self, **heads: nn.Module | None) -> None:
+        """New heads, drawn after the body (as they were declared), in the order given."""
+        for name, module in heads.items():
+            setattr(self, name, module)
+            if module is not None:
+                module.apply(_init)
+
+
+class Generator(UnifiedTransformer):
+    """Stages 1 and 2.1: the response given the context (and z). With latent_k > 0: z's embeddings, and, unless
+    `recognition` is off, latent act recognition p(z|c,r) (eq. 3) and the bag-of-words head f = W2 h_z + b2
+    (eq. 5)."""
+
+    network = "generator"
+
+    def __init__(self, config: PlatoConfig):
+        super().__init__(config)
+        c, trained = config, config.latent_k > 0 and config.recognition
+        self._add(latents=nn.Embedding(c.latent_k, c.hidden) if c.latent_k else None)
+        self.recognition_norm = (
+            nn.BatchNorm1d(c.hidden, affine=False) if trained and c.recognition_norm else nn.Identity()
+        )
+        self._add(recognize=nn.Linear(c.hidden, c.latent_k) if trained else None,
+                  bow=nn.Linear(c.hidden, c.vocab_size) if trained else None)  # fmt: skip
+
+    def heads(self) -> tuple[str, ...]:
+        return tuple(n for n in ("latents", "recognition_norm", "recognize", "bow")
+                     if isinstance(getattr(self, n), nn.Embedding | nn.Linear | nn.BatchNorm1d))  # fmt: skip
+
+    def scale_latents(self) -> None:
+        """z's embeddings at the scale of the word embeddings they stand in for in the slot: at the default std
+        of 0.02 they were a third of a pretrained encoder's word norm, drowned in the position and role embeddings
+        (stage 2.1 collapsed)."""
+        nn.init.normal_(self.latents.weight, std=float(self.tokens.weight.detach().float().std()))
+
     def recognition_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """p(z|c,r) logits [B, K] from the final states of the [M] slot (column 0) read bidirectionally."""
+        if self.recognize is None:
+            raise InvalidInput("this generator has no latent act recognition (a stage-1 model, or a release whose "
+                               "training-only heads were not published)")  # fmt: skip
         x, norm = hidden[:, 0].float(), self.recognition_norm
         if isinstance(norm, nn.BatchNorm1d):  # a micro-batch of one example is standardised by the running stats
             training = self.training and len(x) > 1
@@ -232,6 +275,27 @@ class UnifiedTransformer(nn.Module):
     def latent_embedding(self, weights: torch.Tensor) -> torch.Tensor:
         """The slot embedding for a (soft or one-hot) distribution over the K latent values: weights @ E_z."""
         return weights.to(self.latents.weight.dtype) @ self.latents.weight
+
+
+class Evaluator(UnifiedTransformer):
+    """Stage 2.2: response coherence p(l|c,r) from the pooled states (config.pooling: the [CLS] slot or the mean),
+    by a pooler and a classifier (joint) or by a·cos(u, v) + b of the context's and the response's vectors (dual)."""
+
+    network = "evaluator"
+
+    def __init__(self, config: PlatoConfig):
+        super().__init__(config)
+        c, joint = config, config.coherence == "joint"
+        self._add(pooler=nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.Tanh()) if joint else None,
+                  coherence=nn.Linear(c.hidden, 2) if joint else None)  # fmt: skip
+        self.similarity = None
+        if not joint:  # logit of l=1 = a * cos(u, v) + b, the scale and threshold of a sentence encoder's cosines
+            self.similarity = nn.Linear(1, 1)
+            nn.init.constant_(self.similarity.weight, SIMILARITY_SCALE)
+            nn.init.constant_(self.similarity.bias, -SIMILARITY_SCALE * SIMILARITY_THRESHOLD)
+
+    def heads(self) -> tuple[str, ...]:
+        return ("pooler", "coherence") if self.similarity is None else ("similarity",)
 
     def coherence_logits(self, hidden: torch.Tensor, prefix: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         """p(l|c,r) logits [B, 2] from the final states [B, T, D] of right-padded sequences whose response starts
@@ -257,8 +321,25 @@ class UnifiedTransformer(nn.Module):
             return hidden[:, 0], hidden[rows, prefix]
         return _mean(hidden, 0, prefix), _mean(hidden, prefix, length)
 
-    def parameter_count(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+
+NETWORKS = {cls.network: cls for cls in (Generator, Evaluator)}
+
+
+def network(name: str, config: PlatoConfig) -> UnifiedTransformer:
+    if name not in NETWORKS:
+        raise InvalidInput(f"network {name!r}: {' or '.join(NETWORKS)}")
+    return NETWORKS[name](config)
+
+
+def as_network(model: UnifiedTransformer, name: str, **changes) -> UnifiedTransformer:
+    """`model`'s body (and the heads both have) in a `name` network whose config differs by `changes`: the heads
+    it adds start as a new model's, the heads it lacks are left behind (stage 2.1 from stage 1 gains z; the
+    evaluator from stage 1 gains coherence)."""
+    new = network(name, replace(model.config, **changes))
+    own = new.state_dict()
+    kept = {k: v for k, v in model.state_dict().items() if k in own and v.shape == own[k].shape}
+    new.load_state_dict(kept, strict=False)
+    return new.to(model.device)
 
 
 SIMILARITY_SCALE, SIMILARITY_THRESHOLD = 20.0, 0.3  # cosines of all-MiniLM-L6-v2: true replies ~0.4, random ~0.1

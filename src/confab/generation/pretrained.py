@@ -21,11 +21,10 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from torch import nn
 
 from confab.bundled import pretrained_folder
 from confab.errors import InvalidInput, MissingInput
-from confab.generation.model import ROLE_SELF, PlatoConfig, UnifiedTransformer
+from confab.generation.model import ROLE_SELF, Generator, PlatoConfig, UnifiedTransformer, network
 from confab.io import checksum
 from confab.text.wordpiece import WordPieceTokenizer
 
@@ -58,7 +57,7 @@ def plato_config(folder: Path, dropout: float | None = None) -> PlatoConfig:
         max_positions=bert["max_position_embeddings"],
         dropout=bert.get("hidden_dropout_prob", 0.1) if dropout is None else dropout,
         norm="post", norm_eps=bert.get("layer_norm_eps", 1e-12), embedding_norm=True, lm_transform=True,
-        pooling=sentence_pooling(folder), recognition_norm=True,
+        pooling=sentence_pooling(folder), recognition_norm=True, latent_k=0,
     )  # fmt: skip
 
 
@@ -122,23 +121,24 @@ def state_dict_of(folder: Path, config: PlatoConfig) -> dict[str, torch.Tensor]:
 
 
 def from_encoder(
-    name: str | Path, dropout: float | None = None, coherence: str = "joint"
+    name: str | Path, role: str = "generator", dropout: float | None = None, **changes
 ) -> tuple[UnifiedTransformer, WordPieceTokenizer, dict]:
-    """(model, tokenizer, base): the unified transformer with the encoder's weights, its WordPiece vocabulary, and
-    what it started from ({"encoder": name, "sha256": of its weights}) for the checkpoint's config; `coherence` is
-    how its evaluator would read a pair (generation.model)."""
+    """(model, tokenizer, base): the `role` network ("generator" or "evaluator") with the encoder's weights, its
+    WordPiece vocabulary, and what it started from ({"encoder": name, "sha256": of its weights}) for the
+    checkpoint's config; `changes` to the config: latent_k for a latent generator, coherence for how an evaluator
+    reads a pair (generation.model)."""
     folder = encoder_folder(name)
-    config = replace(plato_config(folder, dropout), coherence=coherence)
-    model = UnifiedTransformer(config)
-    weights = state_dict_of(folder, config)
+    config = replace(plato_config(folder, dropout), **changes)
+    model = network(role, config)
     shapes = model.state_dict()
+    # the pooler is the joint evaluator's: the generator and a dual evaluator have no use for it
+    weights = {k: v for k, v in state_dict_of(folder, config).items() if k in shapes or not k.startswith("pooler.")}
     if wrong := [f"{k} {tuple(v.shape)} (expected {tuple(shapes[k].shape)})" for k, v in weights.items()
                  if k not in shapes or v.shape != shapes[k].shape]:  # fmt: skip
         raise InvalidInput(f"{folder}: misshaped tensors: {', '.join(wrong[:5])}")
     model.load_state_dict(weights, strict=False)
-    # z's embeddings at the scale of the word embeddings they stand in for in the slot: at the default std of
-    # 0.02 they were a third of a word's norm, drowned in the position and role embeddings (stage 2.1 collapsed)
-    nn.init.normal_(model.latents.weight, std=float(weights["tokens.weight"].std()))
+    if isinstance(model, Generator) and config.latent_k:
+        model.scale_latents()
     tok = WordPieceTokenizer.from_encoder(folder)
     if len(tok) > config.vocab_size:
         raise InvalidInput(f"{folder}: {len(tok)} tokens in the vocabulary, {config.vocab_size} embeddings")

@@ -25,22 +25,22 @@ from confab.generation.batches import (
     response_targets,
 )
 from confab.generation.limits import Limits
-from confab.generation.model import UnifiedTransformer
+from confab.generation.model import Evaluator, Generator, UnifiedTransformer
 from confab.text.subwords import Tokenizer
 
 
-def kind_of(meta: dict) -> str:
-    """What a checkpoint scores: coherence (2.2), backward (stage 1 --backward) or forward (stage 1)."""
-    if meta["stage"] == "2.2":
+def kind_of(model: UnifiedTransformer, meta: dict) -> str:
+    """What a checkpoint scores: coherence (an evaluator), backward (stage 1 --backward) or forward (stage 1)."""
+    if isinstance(model, Evaluator):
         return "coherence"
-    if meta["stage"] == "1":
-        return "backward" if checkpoint.is_backward(meta) else "forward"
-    raise InvalidInput("a stage-2.1 generator has no p(r|c) without a latent; score with its stage-1 model")
+    if model.config.latent_k:
+        raise InvalidInput("a stage-2.1 generator has no p(r|c) without a latent; score with its stage-1 model")
+    return "backward" if checkpoint.is_backward(meta) else "forward"
 
 
 @torch.no_grad()
 def coherence(
-    model: UnifiedTransformer, tok: Tokenizer, limits: Limits, persona: list[str], context: list[str],
+    model: Evaluator, tok: Tokenizer, limits: Limits, persona: list[str], context: list[str],
     responses: list[str] | list[list[int]], retokenise: bool = False,
 ) -> torch.Tensor:  # fmt: skip
     """p(l=1|c,r) of each response (text, or ids as generated) after the persona and context. `retokenise`: the
@@ -65,7 +65,7 @@ def _one_prefix(seqs: list[Sequence]) -> bool:
     return all(s.prefix == p and (s.tokens[:p], s.roles[:p], s.turns[:p]) == head for s in seqs[1:])
 
 
-def _dual_shared(model: UnifiedTransformer, seqs: list[Sequence], pad: int) -> torch.Tensor:
+def _dual_shared(model: Evaluator, seqs: list[Sequence], pad: int) -> torch.Tensor:
     """Dual logits [B, 2] of responses after one shared context, which is read once instead of once per
     response: the dual mask keeps the two apart, so the states are those of the block-diagonal reading."""
     p = seqs[0].prefix
@@ -79,7 +79,7 @@ def _dual_shared(model: UnifiedTransformer, seqs: list[Sequence], pad: int) -> t
 
 
 @torch.no_grad()
-def loglik(model: UnifiedTransformer, seqs: list[Sequence], pad: int) -> torch.Tensor:
+def loglik(model: Generator, seqs: list[Sequence], pad: int) -> torch.Tensor:
     """Token-averaged log-likelihood of each sequence's response given its prefix."""
     batch = collate(seqs, pad, model.device)
     mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
@@ -90,7 +90,7 @@ def loglik(model: UnifiedTransformer, seqs: list[Sequence], pad: int) -> torch.T
 
 
 def backward_loglik(
-    model: UnifiedTransformer, tok: Tokenizer, limits: Limits, context: list[str], responses: list[str]
+    model: Generator, tok: Tokenizer, limits: Limits, context: list[str], responses: list[str]
 ) -> torch.Tensor:
     """log p(c_last|r) of a backward model, for each response."""
     turn = context[-1] if context else ""
@@ -101,7 +101,7 @@ class PlatoScorer:
     """Scores (context, candidates) with a PLATO-2 checkpoint by what it is (see `kind_of`)."""
 
     def __init__(self, model: UnifiedTransformer, tok: Tokenizer, limits: Limits, meta: dict):
-        self.model, self.tok, self.limits, self.kind = model, tok, limits, kind_of(meta)
+        self.model, self.tok, self.limits, self.kind = model, tok, limits, kind_of(model, meta)
 
     def score(self, persona: list[str], context: list[str], responses: list[str]) -> torch.Tensor:
         if self.kind == "coherence":

@@ -13,21 +13,22 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from confab.config import to_dict
+from confab.config import check_fields, to_dict
 from confab.data.schema import read_split
 from confab.data.stream import pieces, stream
 from confab.errors import InvalidInput
 from confab.generation import checkpoint
-from confab.generation.data import BatchConfig, encode, plan, step_batches, streamed_steps
+from confab.generation.data import BatchConfig, encode, plan, streamed_steps
 from confab.generation.evaluate import evaluate_stage
 from confab.generation.limits import Limits
-from confab.generation.model import SIZES, PlatoConfig, UnifiedTransformer
-from confab.generation.objectives import STAGES, Objective
+from confab.generation.model import SIZES, Generator, PlatoConfig, UnifiedTransformer, as_network
+from confab.generation.stages import STAGES, make_stage
 from confab.plots import training_curves
 from confab.text import subwords
 from confab.text.bpe import BpeTokenizer
@@ -41,11 +42,11 @@ PAPER_RECIPE = {
 }
 
 
-
 @dataclass
 class PlatoRun:
-    stage: str = "1"
-    size: str = "small"  # a key of generation.model.SIZES (ignored with init: the checkpoint's model is kept)
+    stage: Literal["1", "2.1", "2.2"] = "1"
+    # of generation.model.SIZES (ignored with init: the checkpoint's model is kept)
+    size: Literal["tiny", "small", "93M", "314M", "1.6B"] = "small"
     vocab_size: int = 8000  # of the BPE vocabulary trained on the data when no tokenizer is given
     dropout: float = 0.1
     limits: Limits = field(default_factory=Limits)
@@ -68,19 +69,21 @@ class PlatoRun:
     init: str | None = None  # the checkpoint to start from (stage 2.1, and 2.2 without init_encoder: the stage 1)
     init_encoder: str | None = None  # stage 1 or 2.2: a BERT-style encoder folder or bundled:minilm to start from
     freeze_embeddings: bool = False  # keep the token and position embeddings (and so the tied LM output) fixed
-    mlm_weight: float = 1.0  # stage 2.2: the masked LM's weight beside coherence (generation.objectives)
-    latent_diversity: float = 0.0  # stage 2.1: the weight of the latent-usage entropy term (generation.objectives)
+    latent_k: int = 20  # stage 2.1 from stage 1: K, the number of latent values it adds
+    mlm_weight: float = 1.0  # stage 2.2: the masked LM's weight beside coherence (generation.stages)
+    latent_diversity: float = 0.0  # stage 2.1: the weight of the latent-usage entropy term (generation.stages)
     heads_lr: float = 1.0  # stages 2.x: the learning rate of the heads the stage adds, as a multiple of lr
-    coherence: str = "joint"  # stage 2.2: how the evaluator reads a pair, joint or dual (generation.model)
+    coherence: Literal["joint", "dual"] = "joint"  # stage 2.2: how the evaluator reads a pair (generation.model)
     tokenizer: str | None = None  # a folder from `confab tokenizer train`
     stream: bool = False  # read the train splits as a stream, shared among the ranks (splits larger than memory)
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progress: Callable | None = None) -> dict:
     datasets = [Path(d) for d in (data if isinstance(data, list) else [data])]
     out = Path(out)
-    if run.stage not in STAGES:
-        raise InvalidInput(f"unknown stage {run.stage!r}; stages: {', '.join(STAGES)}")
     if run.stage == "2.1" and run.init_encoder:
         raise InvalidInput("--init-encoder starts stage 1 (or the evaluator, 2.2); stage 2.1 starts from that stage 1 "
                          "(--init)")  # fmt: skip
@@ -108,36 +111,38 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
         train, valid = backward_examples(train) if train is not None else None, backward_examples(valid)
     if total < 2 * world:
         raise InvalidInput(f"{datasets[0]}: {total} training examples; at least {2 * world} are needed")
+    stage_class = STAGES[run.stage]
+    if run.coherence != "joint" and stage_class.network.network != "evaluator":
+        raise InvalidInput("--coherence is how the evaluator (stage 2.2) reads a pair")
+    # what the stage's network differs by from a model of another stage: a latent generator has K latents
+    changes = {"latent_k": run.latent_k if run.stage == "2.1" else 0}
+    changes = {"coherence": run.coherence} if run.stage == "2.2" else changes
     base = None
     if run.init:
         model, tok, meta = checkpoint.load(run.init)
         run.limits, base = checkpoint.limits_of(meta), meta.get("base")
+        model = started_as(model, stage_class.network.network, changes)
     elif run.init_encoder:
         from confab.generation.pretrained import from_encoder
 
-        model, tok, base = from_encoder(run.init_encoder, run.dropout, run.coherence if run.stage == "2.2" else "joint")
+        model, tok, base = from_encoder(run.init_encoder, stage_class.network.network, run.dropout, **changes)
     else:
-        if run.size not in SIZES:
-            raise InvalidInput(f"unknown size {run.size!r}; sizes: {', '.join(SIZES)}")
         if run.tokenizer:
             tok = subwords.load(run.tokenizer)
         else:
             tok = BpeTokenizer.train(training_texts(train), run.vocab_size)
-        model = UnifiedTransformer(PlatoConfig(vocab_size=len(tok), dropout=run.dropout, **SIZES[run.size]))
-    if run.stage == "2.2" and run.coherence != model.config.coherence:
-        model = with_config(model, coherence=run.coherence)
-    elif run.coherence != "joint" and run.stage != "2.2":
-        raise InvalidInput("--coherence is how the evaluator (stage 2.2) reads a pair")
+        config = PlatoConfig(vocab_size=len(tok), dropout=run.dropout, **SIZES[run.size], **changes)
+        model = stage_class.network(config)
     model.config.gradient_checkpointing = run.gradient_checkpointing
     needed = run.limits.max_context + run.limits.max_persona + run.limits.max_response
     if needed > model.config.max_positions:
         raise InvalidInput(f"limits need {needed} positions; the model has {model.config.max_positions}")
-    objective = Objective(model, run.stage, run.mlm_weight, run.latent_diversity, run.heads_lr)
+    stage = make_stage(run.stage, model, run.heads_lr, run.mlm_weight, run.latent_diversity)
     if run.freeze_embeddings:
         model.tokens.requires_grad_(False)
         model.positions.requires_grad_(False)
-    # stage 2.2 doubles each micro-batch (a random response per context), so it plans half as many tokens
-    batching = run.batch if run.stage != "2.2" else replace(run.batch, max_tokens=run.batch.max_tokens // 2)
+    # evaluation pairs double each micro-batch (a random response per context), so it plans half as many tokens
+    batching = replace(run.batch, max_tokens=run.batch.max_tokens // 2) if stage.pairs else run.batch
     if run.stream:
         # each rank fills its own share of a step's tokens from its own share of the examples
         mine = replace(batching, tokens_per_step=max(1, batching.tokens_per_step // world))
@@ -147,7 +152,7 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
                 datasets, "train", rank, world, epoch, run.train.seed, columns=["persona", "context", "response"]
             )
             rows = backward_examples(rows) if run.backward else rows
-            return streamed_steps(rows, tok, run.limits, mine, run.stage, run.train.seed, epoch, rank)
+            return streamed_steps(rows, tok, run.limits, mine, stage.pairs, run.train.seed, epoch, rank)
 
         def batches(epoch: int):
             return equal_steps(rank_steps(epoch), world)
@@ -162,19 +167,17 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
             steps = plan(lengths, batching, run.train.seed, epoch)
             for s, step in enumerate(steps):
                 rng = np.random.default_rng([run.train.seed, epoch, s])
-                yield step_batches(seqs, step, run.stage, tok, rng, run.limits.layout)
+                yield stage.step(seqs, step, tok, rng, run.limits.layout)
 
-    validate, metric, higher = None, "ppl", False
+    validate, (metric, higher) = None, stage.metric
     if valid:
         valid_seqs = encode(valid, tok, run.limits)
-        if run.stage == "2.2":
-            metric, higher = "accuracy", True
 
         def validate() -> dict:
-            return evaluate_stage(objective, valid_seqs, run.stage, tok, batching, run.train.seed, run.limits.layout)
+            return evaluate_stage(stage, valid_seqs, tok, batching, run.train.seed, run.limits.layout)
 
     work = out / ".train"
-    result = fit(objective, batches, steps_per_epoch, run.train, work, validate, metric, progress, higher)
+    result = fit(stage, batches, steps_per_epoch, run.train, work, validate, metric, progress, higher)
     if distributed(run.train.device)[0] != 0:
         return result  # rank 0 writes the checkpoint
     extra = {"run": to_dict(run), "data": [str(d) for d in datasets], "result": result}
@@ -230,10 +233,19 @@ def training_texts(examples: list[dict]):
         yield e["response"]
 
 
-def with_config(model: UnifiedTransformer, **changes) -> UnifiedTransformer:
-    """The same weights in a model whose config differs by `changes` (heads it adds start as a new model's)."""
-    new = UnifiedTransformer(replace(model.config, **changes))
-    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
-    if unexpected:
-        raise InvalidInput(f"{', '.join(unexpected)}: not in a model with {changes}")
+def started_as(model: UnifiedTransformer, name: str, changes: dict) -> UnifiedTransformer:
+    """The checkpoint a stage starts from (--init) as that stage's network: itself when it is one already (a run
+    continued), else its body under the stage's heads (stage 2.1 from stage 1 gains z, at the scale of the words
+    it stands in for; the evaluator from stage 1 gains coherence)."""
+    if model.network == "evaluator" and name == "generator":
+        raise InvalidInput("a generator stage starts from a generator (stage 1), not from an evaluator")
+    had_latents = isinstance(model, Generator) and model.config.latent_k > 0
+    if had_latents and changes.get("latent_k"):
+        # stage 2.1 goes on from a latent generator with its own K; a release gains the training-only heads
+        changes = {"recognition": True}
+    if model.network == name and model.config == replace(model.config, **changes):
+        return model
+    new = as_network(model, name, **changes)
+    if isinstance(new, Generator) and new.config.latent_k and not had_latents:
+        new.scale_latents()
     return new
