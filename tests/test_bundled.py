@@ -135,3 +135,18 @@ def test_the_retrieval_agent_never_answers_with_a_turn_of_the_dialogue():
         assert not any(_repeats(c.text, history) for c in reply.candidates), question
         assert not any(c.text.lower().strip(" ?") == question.lower().strip(" ?") for c in reply.candidates)
 
+
+
+def test_the_shipped_plato_checkpoints_load_as_their_networks_with_exactly_their_heads():
+    """They were saved as one module with every stage's heads (no "network" in config.json): the generator loads
+    as a latent `Generator` and the evaluator as a dual `Evaluator`, the other network's heads left behind."""
+    from confab.bundled import resolve
+    from confab.generation import checkpoint
+    from confab.generation.model import Evaluator, Generator
+
+    generator, _, meta = checkpoint.load("bundled:plato2")
+    assert "network" not in meta and meta["stage"] == "2.1"  # the old layout, read as such
+    assert isinstance(generator, Generator) and generator.heads() == ("latents", "recognition_norm", "recognize", "bow")
+    evaluator, _, meta = checkpoint.load(resolve("bundled:plato2")[0].parent / "plato2-evaluator")
+    assert isinstance(evaluator, Evaluator) and evaluator.heads() == ("similarity",) and meta["stage"] == "2.2"
+    assert not any(k.startswith(("latents", "recognize", "bow", "pooler")) for k in evaluator.state_dict())

@@ -685,3 +685,35 @@ def runner_json(args: list[str]) -> dict:
     result = CliRunner().invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def test_a_checkpoint_of_the_one_module_layout_loads_as_its_stages_network(tok, tmp_path):
+    """Before the generator and the evaluator were two classes, every checkpoint held all heads (the unused ones
+    listed as "untrained") and no "network": a stage-1 one loads as a generator without latent, with the outputs
+    it had; a stage-2.2 one as an evaluator; a converted release's generator without its recognition heads."""
+    from safetensors.torch import load_file, save_file
+
+    model = tiny(tok).eval()
+    checkpoint.save(tmp_path / "old", model, tok, "1", Limits(), {})
+    meta = json.loads((tmp_path / "old" / "config.json").read_text())
+    del meta["network"]
+    meta["model"]["latent_k"], meta["untrained"] = 20, ["recognize", "bow", "pooler", "coherence"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(meta))
+    hidden = model.config.hidden
+    old_heads = {"latents.weight": torch.zeros(20, hidden), "recognize.weight": torch.zeros(20, hidden),
+                 "pooler.0.weight": torch.zeros(hidden, hidden), "pooler.0.bias": torch.zeros(hidden),
+                 "coherence.weight": torch.zeros(2, hidden), "coherence.bias": torch.zeros(2)}  # fmt: skip
+    weights = tmp_path / "old" / "model.safetensors"
+    save_file({**load_file(weights), **old_heads}, weights)
+    loaded, _, _ = checkpoint.load(tmp_path / "old")
+    assert loaded.network == "generator" and loaded.config.latent_k == 0 and loaded.heads() == ()
+    batch = collate([layout(tok, [], TEXTS[:1], TEXTS[1], Limits())])
+    mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
+    assert torch.equal(loaded(batch, mask), model(batch, mask))
+    for stage, network_name, heads in (("2.2", "evaluator", ("pooler", "coherence")),
+                                       ("2.1", "generator", ("latents",))):  # fmt: skip
+        meta["stage"] = stage  # 2.1: as a release's generator, whose "recognize" was untrained
+        (tmp_path / "old" / "config.json").write_text(json.dumps(meta))
+        loaded, _, _ = checkpoint.load(tmp_path / "old")
+        assert loaded.network == network_name and loaded.heads() == heads
+    assert not loaded.config.recognition
