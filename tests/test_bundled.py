@@ -145,8 +145,8 @@ def test_the_shipped_plato_checkpoints_load_as_their_networks_with_exactly_their
     from confab.generation.model import Evaluator, Generator
 
     generator, _, meta = checkpoint.load("bundled:plato2")
-    assert "network" not in meta and meta["stage"] == "2.1"  # the old layout, read as such
+    assert meta.extra["layout"] == "one-module" and meta.stage == "2.1"  # the old layout, read as such
     assert isinstance(generator, Generator) and generator.heads() == ("latents", "recognition_norm", "recognize", "bow")
     evaluator, _, meta = checkpoint.load(resolve("bundled:plato2")[0].parent / "plato2-evaluator")
-    assert isinstance(evaluator, Evaluator) and evaluator.heads() == ("similarity",) and meta["stage"] == "2.2"
+    assert isinstance(evaluator, Evaluator) and evaluator.heads() == ("similarity",) and meta.stage == "2.2"
     assert not any(k.startswith(("latents", "recognize", "bow", "pooler")) for k in evaluator.state_dict())

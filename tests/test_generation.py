@@ -317,7 +317,7 @@ def test_curriculum_on_a_real_sample_and_checkpoints_round_trip(tmp_path, seed):
         tmp_path / "s1" / ".train"
     ).exists()
     model, tok, meta = checkpoint.load(tmp_path / "s21")
-    assert meta["stage"] == "2.1" and checkpoint.limits_of(meta) == limits and model.config.latent_k == 20
+    assert meta.stage == "2.1" and checkpoint.limits_of(meta) == limits and model.config.latent_k == 20
     again, _, _ = checkpoint.load(tmp_path / "s21")
     s = collate([layout(tok, [], ["hello there"], "hi", limits)])
     mask = prefix_lm_mask(s["prefix"], s["length"], s["tokens"].size(1))
@@ -697,6 +697,7 @@ def test_a_checkpoint_of_the_one_module_layout_loads_as_its_stages_network(tok, 
     checkpoint.save(tmp_path / "old", model, tok, "1", Limits(), {})
     meta = json.loads((tmp_path / "old" / "config.json").read_text())
     del meta["network"]
+    meta["model"] = meta.pop("config")  # the layout's key
     meta["model"]["latent_k"], meta["untrained"] = 20, ["recognize", "bow", "pooler", "coherence"]
     (tmp_path / "old" / "config.json").write_text(json.dumps(meta))
     hidden = model.config.hidden

@@ -223,7 +223,7 @@ def test_a_bfloat16_conversion_loads_and_stays_close(tmp_path, arrays, io_json):
     written = convert(reference("knover_static/NSP"), tmp_path, "bfloat16", vocab=reference("."), heads=2)
     assert list(written) == ["evaluator"]  # one variable folder: the NSP model alone
     model, tok, meta = checkpoint.load(written["evaluator"], "bfloat16")
-    assert model.tokens.weight.dtype == torch.bfloat16 and meta["precision"] == "bfloat16"
+    assert model.tokens.weight.dtype == torch.bfloat16 and meta.precision == "bfloat16"
     # auto follows the hardware, not the stored weights: in float32 where bfloat16 would be emulated
     from confab.precision import choose
 
@@ -310,7 +310,7 @@ def test_a_converted_generator_fine_tunes_in_its_own_layout(converted, tmp_path)
     result = train_plato(tmp_path / "ds", run, tmp_path / "tuned")
     model, tok, meta = loaded(tmp_path / "tuned")
     assert (
-        meta["limits"]["layout"] == "knover"
+        meta.limits["layout"] == "knover"
         and model.config.latent_slot == "bare"
         and tok.kind == "knover-sentencepiece"
     )

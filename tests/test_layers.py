@@ -11,7 +11,7 @@ LAYERS = [
     {"version", "errors", "replies"},
     {"io", "progress", "precision", "devices", "resources", "ranking"},
     {"config", "bundled", "plots"},
-    {"text"},
+    {"text", "checkpoints"},
     {"data", "training"},
     {"retrieval", "generation"},
     {"scorers", "agents"},

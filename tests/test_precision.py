@@ -180,4 +180,4 @@ def test_an_old_config_with_bf16_loads(tmp_path):
     assert from_dict(PlatoRun, old["run"]).train.precision == "bfloat16"
     assert from_dict(TrainConfig, {"bf16": False}).precision == "float32"
     model, _, meta = checkpoint.load(copy)  # and the checkpoint with that config loads
-    assert meta["run"]["train"]["bf16"] is True and model.config.latent_k == 20
+    assert meta.run["train"]["bf16"] is True and model.config.latent_k == 20

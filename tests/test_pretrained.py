@@ -40,7 +40,7 @@ def test_the_encoder_computes_what_bert_computes(minilm):
     assert torch.allclose(ours, theirs, atol=1e-5), (ours - theirs).abs().max()
     config = model.config
     assert (config.norm, config.embedding_norm, config.lm_transform, config.layers) == ("post", True, True, 6)
-    assert base["encoder"] == "bundled:minilm" and len(base["sha256"]) == 64
+    assert base.encoder == "bundled:minilm" and len(base.sha256) == 64
 
 
 def test_no_response_token_sees_a_later_one(minilm):
@@ -70,7 +70,7 @@ def test_a_checkpoint_from_the_encoder_round_trips(minilm, tmp_path):
     model, tok, base = minilm
     checkpoint.save(tmp_path / "ck", model, tok, "2.1", Limits(), {"base": base})
     loaded, tok2, meta = checkpoint.load(tmp_path / "ck")
-    assert meta["model"]["norm"] == "post" and meta["base"] == base and len(tok2) == len(tok)
+    assert meta.config["norm"] == "post" and meta.base == base and len(tok2) == len(tok)
     batch = batch_of(tok, ["that sounds like fun !"])
     mask = prefix_lm_mask(batch["prefix"], batch["length"], batch["tokens"].size(1))
     mine, theirs = model.state_dict(), loaded.state_dict()
@@ -106,7 +106,7 @@ def small_bert_folder(tmp_path, mutate=None):
 
 def test_any_bert_style_folder_loads_with_its_mlm_head(tmp_path):
     model, tok, base = from_encoder(small_bert_folder(tmp_path))
-    assert model.config.layers == 2 and base["encoder"] == str(tmp_path / "bert2")
+    assert model.config.layers == 2 and base.encoder == str(tmp_path / "bert2")
     assert torch.equal(model.lm_transform[0].weight, torch.eye(model.config.hidden) * 2)
     assert (model.lm_bias == 0.5).all()
     assert tok.encode("two dogs , three cats") == WordPieceTokenizer.from_encoder(
@@ -142,7 +142,7 @@ def test_only_what_training_changed_is_stored_and_loads_back(tmp_path):
     assert {"blocks.1.mlp.2.weight", "latents.weight", "bow.weight"} <= stored and "tokens.weight" not in stored
     assert not any(k.startswith(("coherence.", "pooler.")) for k in stored)  # the generator has no evaluator heads
     loaded, _, meta = checkpoint.load(tmp_path / "ck")
-    assert meta["weights"] == "changed-from-base" and meta["network"] == "generator" and "untrained" not in meta
+    assert meta.weights == "changed-from-base" and meta.network == "generator" and "untrained" not in meta.extra
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
     # another encoder's weights under the same name are refused
     weights = load_file(str(tmp_path / "bert2" / "model.safetensors"))
@@ -199,7 +199,7 @@ def test_the_curriculum_from_an_encoder_on_the_command_line(tmp_path):
                                     str(tmp_path / "e"), "--mlm-weight", "0", *small])  # fmt: skip
     assert evaluator.exit_code == 0, evaluator.output  # the evaluator may start from the encoder itself
     config = json.loads((tmp_path / "s2.1" / "config.json").read_text())
-    assert config["model"]["norm"] == "post" and config["base"]["encoder"] == str(encoder)
+    assert config["config"]["norm"] == "post" and config["base"]["encoder"] == str(encoder)
     for stage in ("1", "2.1", "2.2"):  # frozen: the embeddings are the encoder's
         model, _, _ = checkpoint.load(tmp_path / f"s{stage}")
         assert torch.equal(model.tokens.weight, from_encoder(encoder)[0].tokens.weight)

@@ -196,8 +196,8 @@ def test_checkpoint_reloads_to_identical_scores(tmp_path):
     cands = [[e["response"] for e in EXAMPLES]] * 3
     a = RankerScorer(model, tok)(EXAMPLES, cands)
     b = RankerScorer(loaded, loaded_tok)(EXAMPLES, cands)
-    assert all((x == y).all() for x, y in zip(a, b, strict=True)) and meta["note"] == "test"
-    assert json.loads((tmp_path / "ck" / "config.json").read_text())["ranker"]["layers"] == 1
+    assert all((x == y).all() for x, y in zip(a, b, strict=True)) and meta.extra["note"] == "test"
+    assert json.loads((tmp_path / "ck" / "config.json").read_text())["config"]["layers"] == 1
 
 
 def test_pretrained_encoder_loads_offline_and_round_trips(tmp_path, monkeypatch):
@@ -243,7 +243,7 @@ def test_tuning_the_top_layers_stores_them_alone(tmp_path):
     loaded, _, _ = checkpoint.load(tmp_path / "ck")
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
     meta = json.loads((tmp_path / "ck" / "config.json").read_text())
-    (tmp_path / "ck" / "config.json").write_text(json.dumps({**meta, "base": {"sha256": "another"}}))
+    (tmp_path / "ck" / "config.json").write_text(json.dumps({**meta, "base": {**meta["base"], "sha256": "another"}}))
     with pytest.raises(ValueError, match="another all-MiniLM-L6-v2"):
         checkpoint.load(tmp_path / "ck")
     with pytest.raises(ValueError, match="tuned_layers: 7"):
@@ -322,7 +322,7 @@ def test_fine_tuning_starts_from_a_checkpoint(fixtures, tmp_path):
     run = RetrievalRun(train=TrainConfig(epochs=1, batch_size=2), init=str(tmp_path / "base"))
     train_retrieval(tmp_path / "ds", run, tmp_path / "tuned")
     tuned, tuned_tok, meta = checkpoint.load(tmp_path / "tuned")
-    assert tuned_tok.dictionary.tokens == tok.dictionary.tokens and meta["run"]["init"] == str(tmp_path / "base")
+    assert tuned_tok.dictionary.tokens == tok.dictionary.tokens and meta.run["init"] == str(tmp_path / "base")
     assert not torch.equal(tuned.embeddings.weight, base.embeddings.weight)
 
 

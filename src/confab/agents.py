@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from confab.bundled import resolve
-from confab.errors import InvalidInput, MissingInput
+from confab.checkpoints import kind_of
+from confab.errors import InvalidInput
 from confab.replies import Agent
 
 
@@ -20,10 +20,7 @@ def load_agent(
     optional stage-2.2 `evaluator` to rank its candidates). `bundled:plato2` and `bundled:retrieval` are the
     models that ship with confab, with their evaluator or index."""
     model, index, evaluator = resolve(model, index, evaluator)
-    path = Path(model) / "config.json"
-    if not path.exists():
-        raise MissingInput(f"{model}: no config.json; is it a confab checkpoint?")
-    kind = json.loads(path.read_text()).get("kind")
+    kind = kind_of(Path(model))
     # each family imports PyTorch and its models: only the one asked for is loaded
     if kind == "confab-plato":
         from confab.generation.agent import PlatoAgent
@@ -37,4 +34,4 @@ def load_agent(
         if extra := sorted(set(options) - {"top_k", "precision", "device"}):
             raise InvalidInput(f"{model}: a retrieval model; {', '.join(extra)} apply to PLATO-2 models only")
         return RetrievalAgent(model, index, **options)
-    raise InvalidInput(f"{model}: unknown checkpoint kind {kind!r}")
+    raise InvalidInput(f"{model}: a {kind} checkpoint has no agent")

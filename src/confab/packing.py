@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from confab.checkpoints import from_json
 from confab.generation.checkpoint import keep_changed
 from confab.io import atomic_path, atomic_write_text
 
@@ -69,10 +70,10 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
                data: str = "") -> str:  # fmt: skip
     from confab.training import describe_result
 
-    config = json.loads((folder / "config.json").read_text())
-    run, result = config.get("run", {}), config.get("result", {})
+    meta = from_json(json.loads((folder / "config.json").read_text()), folder / "config.json")
+    run, result = meta.run or {}, meta.extra.get("result", {})
     history = result.get("history", [])
-    base = config.get("base", {}).get("encoder")
+    base = meta.base.encoder if meta.base else None
     start = (
         (
             f", started from {ENCODERS.get(base, base)} as UniLM and PLATO (v1) start from BERT; the encoder's word "
@@ -89,7 +90,7 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
         + (
             "; it reads the last context turns and the response apart, in one pass, and scores the cosine of their "
             "mean states, as the sentence encoder it starts from was trained to)"
-            if (config.get("model") or {}).get("coherence") == "dual"
+            if meta.config.get("coherence") == "dual"
             else ")"
         )
         + start,
@@ -108,7 +109,7 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
     lines = [f"# {name}", "", what + ".", "", f"Use: {use}.", "", "## Data", "",
              data or "The real samples that ship in `confab/resources/samples` (see its README).", "",
              "## Config", "", *recipe_line(name), "```json",
-             json.dumps({"model": config.get("model") or config.get("ranker"), "run": run}, indent=1), "```",
+             json.dumps({"model": meta.config, "run": run}, indent=1), "```",
              ""]  # fmt: skip
     if history:
         lines += ["## Training", "", f"{result.get('steps')} steps; validation at the start and after each epoch:",

@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from confab.bundled import pretrained_folder, resolve
+from confab.checkpoints import kind_of
 from confab.devices import resolve as resolve_device
-from confab.errors import InvalidInput, MissingInput
+from confab.errors import MissingInput
 from confab.ranking import Scorer
 
 
@@ -31,26 +31,22 @@ def load_scorer(model: str, corpus: list[str], precision: str = "auto", device: 
         scorer = RankerScorer(ranker.to(resolve_device(device)), tokenizer, precision=precision)
         return scorer, "untrained encoder, cosine", False
     model = str(scorer_folder(model))
-    path = Path(model) / "config.json"
-    if not path.exists():
+    if not (Path(model) / "config.json").exists():
         raise MissingInput(f"{model}: no config.json; give a confab checkpoint or tfidf")
-    kind = json.loads(path.read_text()).get("kind")
-    if kind == "confab-retrieval":
+    if kind_of(Path(model)) == "confab-retrieval":
         from confab.retrieval import checkpoint
         from confab.retrieval.score import RankerScorer
 
         ranker, tokenizer, _ = checkpoint.load(model)
         scorer = RankerScorer(ranker.to(resolve_device(device)), tokenizer, precision=precision)
         return scorer, f"retrieval {ranker.config.similarity_name}", False
-    if kind == "confab-plato":
-        from confab.generation import checkpoint
-        from confab.generation.scoring import PlatoScorer
+    from confab.generation import checkpoint
+    from confab.generation.scoring import PlatoScorer
 
-        generator, tok, meta = checkpoint.load(model, precision, resolve_device(device))
-        scorer = PlatoScorer(generator, tok, checkpoint.limits_of(meta), meta)
-        name = {"coherence": "p(l=1|c,r)", "forward": "log p(r|c)", "backward": "log p(c|r)"}[scorer.kind]
-        return scorer, name, scorer.kind == "coherence"
-    raise InvalidInput(f"{model}: unknown checkpoint kind {kind!r}")
+    generator, tok, meta = checkpoint.load(model, precision, resolve_device(device))
+    scorer = PlatoScorer(generator, tok, checkpoint.limits_of(meta), meta)
+    name = {"coherence": "p(l=1|c,r)", "forward": "log p(r|c)", "backward": "log p(c|r)"}[scorer.kind]
+    return scorer, name, scorer.kind == "coherence"
 
 
 def scorer_folder(model: str) -> Path | None:

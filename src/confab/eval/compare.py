@@ -111,7 +111,7 @@ def perplexity_of(path: Path | str, examples: list[dict], precision: str = "floa
     from confab.generation.stages import Generation, LatentGeneration
 
     model, tok, meta = checkpoint.load(path, precision, device)
-    if not isinstance(model, Generator) or checkpoint.is_backward(meta):
+    if not isinstance(model, Generator) or meta.backward:
         raise InvalidInput(f"{path}: perplexity of responses needs a forward generator (stage 1 or 2.1)")
     stage = LatentGeneration(model) if model.config.latent_k else Generation(model)  # z recognised for 2.1
     # responses are scored whole (as far as the positions go), so that per word counts every word of them

@@ -17,7 +17,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from confab.errors import InvalidInput, MissingInput
+from confab.checkpoints import Meta, kind_of, read
+from confab.errors import InvalidInput
 from confab.eval.compare import ranking_results, selection_results
 from confab.eval.report import Table
 
@@ -25,30 +26,25 @@ HUMAN_METRICS = ("coherence", "informativeness", "engagingness", "humanness")
 ENCODERS = {"bow": "BOW", "lstm": "LSTM", "transformer": "Transformer", "pretrained": "Pretrained (MiniLM)"}
 
 
-def _checkpoint_config(model: str) -> dict:
-    if model == "tfidf":
-        return {}
+def _checkpoint_meta(model: str) -> Meta:
     from confab.bundled import resolve
     from confab.retrieval import checkpoint
 
     if model == checkpoint.ZERO_SHOT:
         return checkpoint.zero_shot_meta()
-
-    path = resolve(model)[0] / "config.json"
-    if not path.exists():
-        raise MissingInput(f"{model}: no config.json; is it a confab checkpoint?")
-    return json.loads(path.read_text())
+    folder = resolve(model)[0]
+    return read(folder, kind_of(folder))
 
 
 def _describe(model: str) -> tuple[str, str]:
     """(architecture, persona yes/no) of a checkpoint, as the paper's rows name them."""
     if model == "tfidf":
         return "IR Baseline", "No"
-    config = _checkpoint_config(model)
-    if config.get("kind") == "confab-retrieval":
-        ranker = config["ranker"]
+    meta = _checkpoint_meta(model)
+    if meta.kind == "confab-retrieval":
+        ranker = meta.config
         return ENCODERS.get(ranker["encoder"], ranker["encoder"]), "Yes" if ranker["use_persona"] else "No"
-    return f"PLATO-2 stage {config.get('stage')}", "Yes"
+    return f"PLATO-2 stage {meta.stage}", "Yes"
 
 
 def _with_baseline(models: Sequence[str]) -> list[str]:
@@ -73,10 +69,12 @@ def mazare_table1(models: Sequence[str], data: Path, candidates: int | None = 10
 
 def persona_selection(model: str) -> tuple[int, str]:
     """(N, selection) of the dataset a retrieval model was trained on: N = 0 without the persona memory."""
-    config = _checkpoint_config(model)
-    if model == "tfidf" or not config.get("ranker", {}).get("use_persona", True):
+    if model == "tfidf":
         return 0, "–"
-    data = config.get("data")
+    meta = _checkpoint_meta(model)
+    if not meta.config.get("use_persona", True):
+        return 0, "–"
+    data = meta.extra.get("data")
     first = data[0] if isinstance(data, list) else data
     built = Path(first or "") / "config.json"
     if not built.exists():

@@ -56,7 +56,7 @@ class PlatoAgent:
         self.device = resolve(device)
         self.model, self.tok, meta = checkpoint.load(generator, precision, self.device)
         # a checkpoint may carry how it is meant to be decoded and ranked (a converted release: as the reference)
-        self.evaluator_input = evaluator_input or meta.get("evaluator_input", "ids")
+        self.evaluator_input = evaluator_input or meta.extra.get("evaluator_input", "ids")
         if self.evaluator_input not in EVALUATOR_INPUTS:
             raise InvalidInput(f"evaluator input {self.evaluator_input!r}: {', '.join(EVALUATOR_INPUTS)}")
         self.limits = checkpoint.limits_of(meta)
@@ -81,7 +81,7 @@ class PlatoAgent:
         self.backward = None
         if backward is not None:
             self.backward, btok, bmeta = checkpoint.load(backward, precision, self.device)
-            if not checkpoint.is_backward(bmeta):
+            if not bmeta.backward:
                 raise InvalidInput(f"{backward}: not a backward model (train one with --stage 1 --backward)")
             if btok.digest() != self.tok.digest():
                 raise InvalidInput(f"{backward}: its vocabulary differs from the generator's")
@@ -90,7 +90,7 @@ class PlatoAgent:
         if needs.get(self.ranking) is None:
             raise InvalidInput(f"ranking {self.ranking!r}: choose loglik, evaluator (with an evaluation model) or "
                              "backward (with a backward model)")  # fmt: skip
-        settings = {**DEFAULT_DECODING, **meta.get("decoding", {}), **(decoding or {})}
+        settings = {**DEFAULT_DECODING, **meta.extra.get("decoding", {}), **(decoding or {})}
         if unknown := sorted(set(settings) - set(DecodeConfig.__dataclass_fields__)):
             raise InvalidInput(f"unknown decoding settings: {', '.join(unknown)}")
         self.decode = decode or DecodeConfig(**settings)

@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file
 
 from confab.bundled import pretrained_folder
+from confab.checkpoints import Base
 from confab.errors import InvalidInput, MissingInput
 from confab.generation.model import ROLE_SELF, Generator, PlatoConfig, UnifiedTransformer, network
 from confab.io import checksum
@@ -124,7 +125,7 @@ def from_encoder(
     name: str | Path, role: str = "generator", dropout: float | None = None, **changes
 ) -> tuple[UnifiedTransformer, WordPieceTokenizer, dict]:
     """(model, tokenizer, base): the `role` network ("generator" or "evaluator") with the encoder's weights, its
-    WordPiece vocabulary, and what it started from ({"encoder": name, "sha256": of its weights}) for the
+    WordPiece vocabulary, and what it started from (its name and the sha256 of its weights) for the
     checkpoint's config; `changes` to the config: latent_k for a latent generator, coherence for how an evaluator
     reads a pair (generation.model)."""
     folder = encoder_folder(name)
@@ -142,7 +143,7 @@ def from_encoder(
     tok = WordPieceTokenizer.from_encoder(folder)
     if len(tok) > config.vocab_size:
         raise InvalidInput(f"{folder}: {len(tok)} tokens in the vocabulary, {config.vocab_size} embeddings")
-    return model, tok, {"encoder": str(name), "sha256": weights_sha256(folder)}
+    return model, tok, Base(encoder=str(name), sha256=weights_sha256(folder))
 
 
 @functools.cache

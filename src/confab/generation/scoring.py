@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from confab.errors import InvalidInput
-from confab.generation import checkpoint
 from confab.generation.batches import (
     Sequence,
     coherence_view,
@@ -35,7 +34,7 @@ def kind_of(model: UnifiedTransformer, meta: dict) -> str:
         return "coherence"
     if model.config.latent_k:
         raise InvalidInput("a stage-2.1 generator has no p(r|c) without a latent; score with its stage-1 model")
-    return "backward" if checkpoint.is_backward(meta) else "forward"
+    return "backward" if meta.backward else "forward"
 
 
 @torch.no_grad()

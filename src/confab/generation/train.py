@@ -120,7 +120,7 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     base = None
     if run.init:
         model, tok, meta = checkpoint.load(run.init)
-        run.limits, base = checkpoint.limits_of(meta), meta.get("base")
+        run.limits, base = checkpoint.limits_of(meta), meta.base
         model = started_as(model, stage_class.network.network, changes)
     elif run.init_encoder:
         from confab.generation.pretrained import from_encoder

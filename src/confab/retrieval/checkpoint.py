@@ -1,25 +1,26 @@
-"""Retrieval checkpoints: config.json + model.safetensors + tokenizer files. Loading runs no code from the files.
+"""Retrieval checkpoints in confab's one format (`confab.checkpoints`): config.json + model.safetensors + tokenizer
+files. Loading runs no code from the files.
 
-A pretrained encoder tuned in its top layers only (`tuned_layers`) stores those layers alone; the rest is read
-from the installed all-MiniLM-L6-v2, whose checksum the config records so that a different one is refused."""
+A pretrained encoder tuned in its top layers only (`tuned_layers`) stores those layers alone ("changed-from-base");
+the rest is read from the installed all-MiniLM-L6-v2, whose checksum the config records so that a different one is
+refused."""
 
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from confab.bundled import pretrained_folder, resolve
+from confab.checkpoints import CHANGED, Base, Meta, read, write
 from confab.config import from_dict, to_dict
-from confab.errors import InvalidInput, MissingInput
-from confab.io import atomic_path, atomic_write_json, checksum
+from confab.errors import InvalidInput
+from confab.io import atomic_path, checksum
 from confab.retrieval.encoders import load_bert
 from confab.retrieval.model import PersonaRanker, RankerConfig
 from confab.retrieval.tokens import PretrainedTokenizer, WordTokenizer
-from confab.version import __version__
 
 KIND = "confab-retrieval"
 # The untrained all-MiniLM-L6-v2 as a ranker, with the context and persona read as a trained agent of the same
@@ -37,58 +38,56 @@ def new_model(config: RankerConfig) -> PersonaRanker:
 
 
 def save(folder: Path, model: PersonaRanker, tokenizer, extra: dict) -> None:
+    """The checkpoint of `model`; `extra` may hold its run (a typed field of the config.json) and anything else
+    worth keeping beside it (data, result)."""
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer.save(folder)
     if model.config.encoder == "pretrained":
         bert_dir = folder / "bert"
         bert_dir.mkdir(exist_ok=True)
         model.context_encoder.bert.config.to_json_file(str(bert_dir / "config.json"))
+    partial = _partial(model.config)
     with atomic_path(folder / "model.safetensors") as tmp:
-        if _partial(model.config):
+        if partial:
             save_file({n: p.detach().contiguous() for n, p in _tuned(model)}, str(tmp))
-            extra = {**extra, "base": _base()}
         else:
             save_model(model, str(tmp))
-    atomic_write_json(
-        folder / "config.json",
-        {"kind": KIND, "confab_version": __version__, "ranker": to_dict(model.config), **extra},
-    )
+    extra = dict(extra)
+    meta = Meta(kind=KIND, network="ranker", config=to_dict(model.config), run=extra.pop("run", None),
+                weights=CHANGED if partial else "all", base=_base() if partial else None, extra=extra)  # fmt: skip
+    write(folder, meta)
 
 
-def zero_shot(**changes) -> tuple[PersonaRanker, PretrainedTokenizer, dict]:
+def zero_shot(**changes) -> tuple[PersonaRanker, PretrainedTokenizer, Meta]:
     """`bundled:minilm`: the installed encoder untrained, read as ZERO_SHOT_RANKER (with `changes`) reads it."""
     meta = zero_shot_meta(**changes)
-    model = new_model(from_dict(RankerConfig, meta["ranker"])).eval()
+    model = new_model(from_dict(RankerConfig, meta.config)).eval()
     return model, PretrainedTokenizer(pretrained_folder()), meta
 
 
-def zero_shot_meta(**changes) -> dict:
+def zero_shot_meta(**changes) -> Meta:
     """What `zero_shot` would read from a config.json (the vocabulary: the encoder's 30,522 WordPiece tokens)."""
     config = RankerConfig(**{**ZERO_SHOT_RANKER, "tuned_layers": 0, "vocab_size": 30522, **changes})
-    return {"kind": KIND, "ranker": to_dict(config), "model": ZERO_SHOT}
+    return Meta(kind=KIND, network="ranker", config=to_dict(config), extra={"model": ZERO_SHOT})
 
 
-def load(folder: str | Path) -> tuple[PersonaRanker, WordTokenizer | PretrainedTokenizer, dict]:
+def load(folder: str | Path) -> tuple[PersonaRanker, WordTokenizer | PretrainedTokenizer, Meta]:
     """A checkpoint's ranker, tokenizer and config.json; `bundled:retrieval` is the shipped model,
     `bundled:minilm` the untrained encoder (`zero_shot`)."""
     if str(folder) == ZERO_SHOT:
         return zero_shot()
     folder = resolve(folder)[0]
+    meta = read(folder, KIND)
     meta_path = folder / "config.json"
-    if not meta_path.exists():
-        raise MissingInput(f"{folder}: no config.json; is it a checkpoint of `confab train retrieval`?")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("kind") != KIND:
-        raise InvalidInput(f"{meta_path}: not a retrieval checkpoint (kind {meta.get('kind')!r})")
-    if "context" not in meta["ranker"]:
+    if "context" not in meta.config:
         raise InvalidInput(
             f"{meta_path}: saved by a confab that read every context as one flat text, before the context and "
             f"persona options (`confab train retrieval --context`); train it again with this version"
         )
-    config = from_dict(RankerConfig, meta["ranker"], f"{meta_path}:ranker")
+    config = from_dict(RankerConfig, meta.config, f"{meta_path}:config")
     weights = folder / "model.safetensors"
-    if _partial(config):
-        if meta.get("base") != _base():
+    if meta.weights == CHANGED:
+        if meta.base != _base():
             raise InvalidInput(f"{meta_path}: tuned on another all-MiniLM-L6-v2 than the installed one (base)")
         tokenizer = PretrainedTokenizer.load(folder)
         model = PersonaRanker(config, load_bert(pretrained_folder(), weights=True))
@@ -117,6 +116,6 @@ def _tuned(model: PersonaRanker) -> list[tuple[str, torch.nn.Parameter]]:
 
 
 @functools.cache
-def _base() -> dict:
+def _base() -> Base:
     """The installed pretrained encoder a partial checkpoint builds on (hashed once a process: 90 MB)."""
-    return {"name": "all-MiniLM-L6-v2", "sha256": checksum(pretrained_folder() / "model.safetensors")["sha256"]}
+    return Base(encoder=ZERO_SHOT, sha256=checksum(pretrained_folder() / "model.safetensors")["sha256"])
