@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
+from confab.agents import AgentSpec
 from confab.eval.report import Table
-from confab.eval.static import AgentSpec
 from confab.io import atomic_write_json
 from confab.precision import machine
 from confab.text.overlap import repeats

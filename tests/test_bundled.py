@@ -49,12 +49,12 @@ COMMANDS = {
                         DDPP, "--max-contexts", "2"], {"plato2-evaluator", "retrieval"}),
     "eval perplexity": (["eval", "perplexity", "--model", "bundled:plato2", "--data", "{ds}", "--max-examples", "3"],
                         {"plato2"}),
-    "eval responses plato2": (["eval", "responses", "--model", "bundled:plato2", "--evaluator", "bundled:plato2",
+    "eval responses plato2": (["eval", "responses", "--agent", "bundled:plato2,evaluator=bundled:plato2",
                                "--data", "{ds}", "--max-examples", "2", "--out", "{tmp}/log.jsonl", "--quiet"], PLATO),
-    "eval responses retrieval": (["eval", "responses", "--model", "bundled:retrieval", "--index", "bundled:retrieval",
+    "eval responses retrieval": (["eval", "responses", "--agent", "bundled:retrieval,index=bundled:retrieval",
                                   "--data", "{ds}", "--max-examples", "2", "--out", "{tmp}/log.jsonl", "--quiet"],
                                  RETRIEVAL),
-    "selfchat": (["selfchat", "--model", "bundled:plato2", "--partner", "bundled:retrieval", "--max-dialogues", "1",
+    "selfchat": (["selfchat", "--agent", "bundled:plato2", "--partner", "bundled:retrieval", "--max-dialogues", "1",
                   "--turns", "3", "--out", "{tmp}/chat.jsonl", "--quiet"], PLATO | RETRIEVAL),
     "eval static": (["eval", "static", PERSONACHAT, "--format", "parlai", "--agent", "plato=bundled:plato2",
                      "--agent", "ret=bundled:retrieval", "--agent",
@@ -80,10 +80,10 @@ def test_every_evaluation_takes_the_shipped_models_down_to_its_report(command, d
 
 
 def test_talking_indexing_and_fine_tuning_take_the_shipped_models(dataset, tmp_path):
-    said = runner.invoke(app, ["chat", "--model", "bundled:retrieval", "--index", "bundled:retrieval"],
+    said = runner.invoke(app, ["chat", "--agent", "bundled:retrieval,index=bundled:retrieval"],
                          input="hi ! do you have any pets ?\n/quit\n")  # fmt: skip
     assert said.exit_code == 0 and "bot>" in said.output, said.output
-    result = runner.invoke(app, ["respond", "--model", "bundled:plato2", "--evaluator", "bundled:plato2"],
+    result = runner.invoke(app, ["respond", "--agent", "bundled:plato2,evaluator=bundled:plato2"],
                            input="do you like to ski ?\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     reply = json.loads(result.output)

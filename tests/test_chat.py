@@ -57,7 +57,7 @@ def test_chat_commands_change_persona_and_history(tmp_path):
 
 def test_index_build_and_chat_from_the_command_line(small_retrieval):
     model, index = small_retrieval
-    result = CliRunner().invoke(app, ["chat", "--model", str(model), "--index", str(index), "--persona",
+    result = CliRunner().invoke(app, ["chat", "--agent", f"{model},index={index}", "--persona",
                                       "i like to ski."], input="hi there\n/candidates\n/quit\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "bot>" in result.output and result.output.count("  ") > 3
@@ -67,7 +67,7 @@ def test_the_terminal_chat_through_a_pseudo_terminal(small_retrieval, tmp_path):
     """A real terminal session: prompt, replies, persona commands, line history (arrow up) and /save."""
     pexpect = pytest.importorskip("pexpect", reason="pexpect is not installed (pip: pexpect)")
     model, index = small_retrieval
-    args = ["-m", "confab.cli", "chat", "--model", str(model), "--index", str(index), "--persona", "i like to ski."]
+    args = ["-m", "confab.cli", "chat", "--agent", f"{model},index={index}", "--persona", "i like to ski."]
     env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1"}
     child = pexpect.spawn(sys.executable, args, encoding="utf-8", timeout=60, dimensions=(40, 120), env=env)
     child.expect("you> ")

@@ -89,8 +89,8 @@ def test_an_unknown_bundled_name_is_a_clear_error():
 
 @pytest.mark.parametrize("name", list(BUNDLED))
 def test_the_shipped_models_answer_right_after_install(name):
-    """`confab respond` with no --model is the shipped PLATO-2; bundled:retrieval answers from its own index."""
-    args = ["respond", "--persona", "i have two dogs ."] + ([] if name == "plato2" else ["--model", f"bundled:{name}"])
+    """`confab respond` with no --agent is the shipped PLATO-2; bundled:retrieval answers from its own index."""
+    args = ["respond", "--persona", "i have two dogs ."] + ([] if name == "plato2" else ["--agent", f"bundled:{name}"])
     result = runner.invoke(app, args, input="hi ! do you have any pets ?\n")
     assert result.exit_code == 0, result.output
     reply = json.loads(result.output)

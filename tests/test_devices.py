@@ -50,8 +50,8 @@ def test_to_device_moves_tensors_and_keeps_the_rest():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where there is no GPU")
-@pytest.mark.parametrize("command", [["respond", "--model", "bundled:plato2"],
-                                     ["respond", "--model", "bundled:retrieval"],
+@pytest.mark.parametrize("command", [["respond", "--agent", "bundled:plato2"],
+                                     ["respond", "--agent", "bundled:retrieval"],
                                      ["train", "plato", "--data", "x", "--out", "y"],
                                      ["eval", "ranking", "--model", "bundled:retrieval", "--format", "parlai", "--data",
                                       "FIXTURE", "--report", "REPORT"]])  # fmt: skip

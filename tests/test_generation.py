@@ -389,7 +389,7 @@ def test_command_line_curriculum_and_respond(tmp_path):
     assert run["train"]["lr"] == 5e-4 and run["max_train"] == 100 and run["train"]["epochs"] == 1
     missing = runner.invoke(app, ["train", "plato", "--data", ds, "--config", "tiny", "--out", str(tmp_path / "y")])
     assert missing.exit_code == 2 and "shipped-plato-1" in missing.output  # names the configs there are
-    result = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.2"),
+    result = runner.invoke(app, ["respond", "--agent", f"{tmp_path / 's2.1'},evaluator={tmp_path / 's2.2'}",
                                  "--persona", "i like movies ."], input="hi there\ndo you like movies ?\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     reply = json.loads(result.output)
@@ -400,13 +400,15 @@ def test_command_line_curriculum_and_respond(tmp_path):
     back = ["train", "plato", "--data", ds, "--stage", "1", "--backward", "--size", "tiny", "--tokenizer",
             str(tmp_path / "bpe"), "--out", str(tmp_path / "back"), *small]  # fmt: skip
     assert runner.invoke(app, back).exit_code == 0
-    result = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--ranking", "backward", "--backward",
-                                 str(tmp_path / "back")], input="do you like movies ?\n")  # fmt: skip
+    backward = f"{tmp_path / 's2.1'},ranking=backward,backward={tmp_path / 'back'}"
+    result = runner.invoke(app, ["respond", "--agent", backward],
+                           input="do you like movies ?\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     scores = [c["score"] for c in json.loads(result.output)["candidates"]]
     assert scores == sorted(scores, reverse=True) and all(s < 0 for s in scores)  # log-likelihoods
-    nope = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--backward", str(tmp_path / "s1"),
-                               "--ranking", "backward"], input="hi\n")  # fmt: skip
+    not_backward = f"{tmp_path / 's2.1'},backward={tmp_path / 's1'},ranking=backward"
+    nope = runner.invoke(app, ["respond", "--agent", not_backward],
+                         input="hi\n")  # fmt: skip
     assert nope.exit_code == 2 and "not a backward model" in " ".join(nope.output.split())
     dd = str(Path(__file__).parent / "fixtures" / "dailydialogpp_fixture.jsonl")
     models = [x for name in ("s2.2", "s1", "back") for x in ("--model", str(tmp_path / name))]
@@ -422,8 +424,8 @@ def test_command_line_curriculum_and_respond(tmp_path):
     assert set(evaluator["metrics"]) == {"random", "adversarial", "both"}
     assert 0 <= evaluator["metrics"]["both"]["accuracy"] <= 1 and "accuracy" not in forward["metrics"]["both"]
     log = tmp_path / "replies.jsonl"
-    result = runner.invoke(app, ["eval", "responses", "--model", str(tmp_path / "s2.1"), "--evaluator",
-                                 str(tmp_path / "s2.2"), "--data", ds, "--split", "valid", "--max-examples", "4",
+    result = runner.invoke(app, ["eval", "responses", "--agent", f"{tmp_path / 's2.1'},evaluator={tmp_path / 's2.2'}",
+                                 "--data", ds, "--split", "valid", "--max-examples", "4",
                                  "--out", str(log), "--quiet", "--json", "--report", str(tmp_path / "r2")])  # fmt: skip
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
@@ -432,7 +434,7 @@ def test_command_line_curriculum_and_respond(tmp_path):
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert all(r["response"] == r["candidates"][0]["text"] and len(r["candidates"]) == 20 for r in rows)
     chats = tmp_path / "selfchat.jsonl"
-    result = runner.invoke(app, ["selfchat", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.2"),
+    result = runner.invoke(app, ["selfchat", "--agent", f"{tmp_path / 's2.1'},evaluator={tmp_path / 's2.2'}",
                                  "--partner", str(tmp_path / "s1"), "--max-dialogues", "2", "--turns", "4",
                                  "--out", str(chats), "--quiet", "--json",
                                  "--report", str(tmp_path / "r3")])  # fmt: skip
@@ -471,7 +473,7 @@ def test_command_line_curriculum_and_respond(tmp_path):
     assert row["system"] == "selfchat" and row["coherence"] is None and 0 < row["distinct-1"] <= 1
     latent = runner.invoke(app, ["eval", "selection", "--model", str(tmp_path / "s2.1"), "--data", dd])
     assert latent.exit_code == 2 and "score with its stage-1 model" in " ".join(latent.output.split())
-    wrong = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.1")],
+    wrong = runner.invoke(app, ["respond", "--agent", f"{tmp_path / 's2.1'},evaluator={tmp_path / 's2.1'}"],
                           input="hi\n")  # fmt: skip
     assert wrong.exit_code == 2 and "the evaluator is stage 2.2" in " ".join(wrong.output.split())
 

@@ -203,8 +203,8 @@ def test_convert_and_respond_on_the_command_line(io_json, tmp_path):
     result = runner.invoke(app, ["convert", "plato2", str(reference("plato2_tiny.pdparams")), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     case = io_json["cases"][1]
-    result = runner.invoke(app, ["respond", "--model", str(tmp_path / "generator"), "--evaluator",
-                                 str(tmp_path / "evaluator"), "--decoding", "greedy", "--max-length", "16", "--json"],
+    result = runner.invoke(app, ["respond", "--agent", f"{tmp_path / 'generator'},evaluator={tmp_path / 'evaluator'}",
+                                 "--decoding", "greedy", "--max-length", "16", "--json"],
                            input="\n".join(case["context"]) + "\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     candidates = json.loads(result.output)["candidates"]
@@ -269,8 +269,8 @@ def test_a_persona_goes_in_as_leading_context_turns(converted, io_json):
     prefix = layout(tok, ["i love to go skiing .", "i have two dogs ."], ["do you have any pets ?"], None,
                     limits_of(meta))  # fmt: skip
     assert prefix.tokens[1:-1] == case["infer_record"]["token_ids"]
-    result = CliRunner().invoke(app, ["chat", "--model", str(converted["generator"]), "--evaluator",
-                                      str(converted["evaluator"]), "--persona", "i have two dogs ."],
+    result = CliRunner().invoke(app, ["chat", "--agent", f"{converted['generator']},evaluator={converted['evaluator']}",
+                                      "--persona", "i have two dogs ."],
                                 input="do you have any pets ?\n/quit\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "no persona segment" in " ".join(result.output.split())
@@ -285,7 +285,7 @@ def test_selfchat_and_ranking_take_a_converted_model(converted, tmp_path):
     runner = CliRunner()
     gen, ev = str(converted["generator"]), str(converted["evaluator"])
     out, report = str(tmp_path / "s.jsonl"), str(tmp_path / "r1")
-    result = runner.invoke(app, ["selfchat", "--model", gen, "--evaluator", ev, "--out", out, "--max-dialogues", "1",
+    result = runner.invoke(app, ["selfchat", "--agent", f"{gen},evaluator={ev}", "--out", out, "--max-dialogues", "1",
                                  "--turns", "2", "--report", report, "--quiet"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert len(json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0])["turns"]) >= 2

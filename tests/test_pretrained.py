@@ -203,7 +203,7 @@ def test_the_curriculum_from_an_encoder_on_the_command_line(tmp_path):
     for stage in ("1", "2.1", "2.2"):  # frozen: the embeddings are the encoder's
         model, _, _ = checkpoint.load(tmp_path / f"s{stage}")
         assert torch.equal(model.tokens.weight, from_encoder(encoder)[0].tokens.weight)
-    result = runner.invoke(app, ["respond", "--model", str(tmp_path / "s2.1"), "--evaluator", str(tmp_path / "s2.2")],
+    result = runner.invoke(app, ["respond", "--agent", f"{tmp_path / 's2.1'},evaluator={tmp_path / 's2.2'}"],
                            input="do you have any pets ?\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     candidates = json.loads(result.output)["candidates"]

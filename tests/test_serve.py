@@ -251,14 +251,15 @@ def served(*options: str):
 def retrieval_server(small_retrieval):
     """A small retrieval model and index."""
     model, index = small_retrieval
-    with served("--model", str(model), "--index", str(index)) as url:
+    with served("--agent", f"{model},index={index}") as url:
         yield url
 
 
 def test_the_shipped_models_serve_by_name():
     import httpx
 
-    shipped = (["--evaluator", "bundled:plato2"], ["--model", "bundled:retrieval", "--index", "bundled:retrieval"])
+    shipped = (["--agent", "bundled:plato2,evaluator=bundled:plato2"],
+               ["--agent", "bundled:retrieval,index=bundled:retrieval"])
     for options in shipped:
         with served(*options) as url:
             reply = httpx.post(url + "/v1/chat", json={"message": "do you have pets ?"}, timeout=60)

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from confab.agents import AgentSpec
 from confab.eval.responses import read_log
-from confab.eval.static import AgentSpec, read_contexts, side_by_side, static_metrics, write_static
+from confab.eval.static import read_contexts, side_by_side, static_metrics, write_static
 from tests.scripted import Scripted
 
 

@@ -103,7 +103,7 @@ def model_card(name: str, folder: Path, measured: str, command: str, samples: li
     use = {
         "plato2": '`confab chat` (the default model), `confab serve`, `load_agent("bundled:plato2")`',
         "plato2-evaluator": "ranks the generator's candidates in `bundled:plato2`",
-        "retrieval": "`confab chat --model bundled:retrieval`; it answers with the distinct responses of the "
+        "retrieval": "`confab chat --agent bundled:retrieval`; it answers with the distinct responses of the "
         "training splits, indexed in `retrieval-index`",
     }[name]
     lines = [f"# {name}", "", what + ".", "", f"Use: {use}.", "", "## Data", "",

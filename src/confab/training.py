@@ -43,6 +43,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from confab.config import check_fields
 from confab.devices import resolve, to_device
 from confab.errors import InvalidInput
 from confab.io import atomic_path
@@ -71,6 +72,9 @@ class TrainConfig:
     tensorboard: str | None = None  # also write those rows and each validation as TensorBoard events here
     strategy: Literal["ddp", "zero", "fsdp"] = "ddp"  # under torchrun: what each rank holds (the module's doc)
     validate_start: bool = True  # the starting weights compete for the best: a run that never beats them keeps them
+
+    def __post_init__(self):
+        check_fields(self)
 
     @staticmethod
     def legacy(data: dict) -> dict:

@@ -24,13 +24,11 @@ Stream = Annotated[bool, typer.Option(help="Stream the train splits from disk, s
 DEVICE_HELP = "auto (the GPU when there is one, else the CPU) | cpu | cuda | cuda:N."
 Device = Annotated[str, typer.Option(help=DEVICE_HELP)]
 AgentDevice = Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)]
-# an agent on every command that talks with one: its model, and the evaluator (PLATO-2) or index (retrieval) with it
-MODEL_HELP = "A retrieval checkpoint, a PLATO-2 generator, or bundled:plato2 | bundled:retrieval (shipped)."
-AgentModel = Annotated[str, typer.Option(help=MODEL_HELP)]
-AgentIndex = Annotated[str | None, typer.Option(
-    help="Retrieval: the candidate index (`confab index build`; default with bundled:retrieval: its own).")]
-AgentEvaluator = Annotated[str | None, typer.Option(
-    help="PLATO-2: the stage-2.2 model that ranks the candidates (default with bundled:plato2: its own).")]
+# an agent, named the same way on every command that talks with one (confab.agents.AgentSpec)
+AGENT_HELP = ("MODEL[,evaluator=PATH][,index=PATH][,ranking=evaluator|loglik|backward][,backward=PATH]: a PLATO-2 "
+              "generator with the stage-2.2 model that ranks its candidates, or a retrieval model with its candidate "
+              "index (`confab index build`); bundled:plato2 and bundled:retrieval bring their own.")  # fmt: skip
+AgentOption = Annotated[str, typer.Option("--agent", help=AGENT_HELP)]
 AgentPrecision = Annotated[str | None, typer.Option("--precision", help=PRECISION_HELP)]
 Persona = Annotated[list[str] | None, typer.Option(help="A persona sentence (repeatable).")]
 Strategy = Annotated[str, typer.Option(
@@ -191,16 +189,16 @@ def prepare(
 ) -> tuple[Path, list[str]]:
     """What a command's report needs, checked before its work so that a run never fails at its end: the report
     folder (one that can be made) and the inputs it checksums: `data` files, and the folders that the models read,
-    `bundled:NAME` resolved to the shipped ones: `agents` as (model, index, evaluator), `scorers` as ranking
+    `bundled:NAME` resolved to the shipped ones: `agents` (AgentSpec), `scorers` as ranking
     evaluations read them, `checkpoints` (one folder each), and whatever `reads()` returns."""
     import os
 
-    from confab.bundled import folders_read, resolve
+    from confab.bundled import resolve
     from confab.eval.report import default_folder
     from confab.scorers import scorer_folder
 
     folder = Path(folder or default_folder(evaluation))
-    paths = [*(Path(d) for d in data if d is not None), *(p for a in agents for p in folders_read(*a))]
+    paths = [*(Path(d) for d in data if d is not None), *(p for a in agents for p in a.reads())]
     paths += [p for p in [*map(scorer_folder, scorers), *(resolve(c)[0] for c in checkpoints)] if p is not None]
     paths += reads() if reads else []
     if missing := [str(p) for p in paths if not p.exists()]:

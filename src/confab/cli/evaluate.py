@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from confab.cli.common import (
+    AGENT_HELP,
     AgentDevice,
-    AgentEvaluator,
-    AgentIndex,
+    AgentOption,
     AgentPrecision,
     AsJson,
     Device,
@@ -140,11 +140,9 @@ def eval_perplexity(
 @app.command("responses")
 def eval_responses(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help=f"A PLATO-2 generator or a retrieval model: {MODEL_HELP}.")],
+    agent: AgentOption,
     data: Annotated[Path, typer.Option(help="A dataset folder (its contexts, personas and references).")],
     out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
-    evaluator: AgentEvaluator = None,
-    index: AgentIndex = None,
     split: str = "test",
     max_examples: Annotated[int, typer.Option(help="The first N examples of the split.")] = 200,
     precision: AgentPrecision = None,
@@ -156,19 +154,19 @@ def eval_responses(
 ) -> None:
     """Answer the contexts of a dataset split and log every reply; prints distinct-1/2, length, F1 against the
     references and which latent values the evaluator chose."""
-    from confab.agents import load_agent
+    from confab.agents import AgentSpec
     from confab.data.schema import read_split
     from confab.eval.responses import write_responses
     from confab.progress import progress_bars
 
-    options = model_options(precision, device)
-    folder, inputs = prepare("eval responses", report, [data], agents=[(model, index, evaluator)])
+    spec = AgentSpec.parse(agent)
+    folder, inputs = prepare("eval responses", report, [data], agents=[spec])
     examples = read_split(data, split).to_pylist()[:max_examples]
     if not examples:
         raise InvalidInput(f"{data}: no {split} examples")
-    agent = load_agent(model, index=index, evaluator=evaluator, **options)
+    answering = spec.load(**model_options(precision, device))
     with progress_bars(quiet) as bars:
-        write_responses(agent, examples, out, seed, bars("responses", len(examples)))
+        write_responses(answering, examples, out, seed, bars("responses", len(examples)))
     _log_report(ctx, "eval responses", out, inputs, seed, folder, as_json, quiet)
 
 
@@ -222,13 +220,10 @@ def _log_report(
 
 def selfchat(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help=f"The agent (P2), a PLATO-2 generator or retrieval model: {MODEL_HELP}.")],
+    agent: Annotated[str, typer.Option(help=f"The agent (P2): {AGENT_HELP}")],
     out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
-    evaluator: AgentEvaluator = None,
-    index: AgentIndex = None,
-    partner: Annotated[str | None, typer.Option(help="Another agent as P1 (default: the model itself).")] = None,
-    partner_evaluator: Annotated[str | None, typer.Option(help="PLATO-2: the partner's evaluator.")] = None,
-    partner_index: Annotated[str | None, typer.Option(help="Retrieval: the partner's index.")] = None,
+    partner: Annotated[str | None, typer.Option(help="Another agent as P1, named as --agent (default: the agent "
+                                                     "itself).")] = None,  # fmt: skip
     seeds: Annotated[
         Path | None, typer.Option(help="Start utterances, one a line (default: the 200 Vinyals & Le questions).")
     ] = None,
@@ -245,19 +240,18 @@ def selfchat(
 ) -> None:
     """Self-chat (PLATO-2 section 3.4.1): the model talks with itself (or a partner) from each start utterance;
     logs every dialogue and prints distinct-1/2 and length of the generated utterances."""
-    from confab.agents import load_agent
+    from confab.agents import AgentSpec
     from confab.eval.selfchat import read_starts, vinyals_le_questions, write_selfchats
     from confab.progress import progress_bars
 
     options = model_options(precision, device)
-    agents = [(model, index, evaluator)] + ([(partner, partner_index, partner_evaluator)] if partner else [])
-    folder, inputs = prepare("selfchat", report, [seeds], agents=agents)
+    specs = [AgentSpec.parse(agent)] + ([AgentSpec.parse(partner)] if partner else [])
+    folder, inputs = prepare("selfchat", report, [seeds], agents=specs)
     starts = (read_starts(seeds) if seeds else vinyals_le_questions())[:max_dialogues]
-    agent = load_agent(model, index=index, evaluator=evaluator, **options)
-    other = load_agent(partner, index=partner_index, evaluator=partner_evaluator, **options) if partner else None
+    p2, p1 = (s.load(**options) for s in specs) if partner else (specs[0].load(**options), None)
     with progress_bars(quiet) as bars:
-        write_selfchats(agent, starts, out, turns, other, (list(partner_persona or []), list(persona or [])),
-                        seed, (str(model), str(partner or model)), bars("self-chats", len(starts)))  # fmt: skip
+        write_selfchats(p2, starts, out, turns, p1, (list(partner_persona or []), list(persona or [])),
+                        seed, (specs[0].model, specs[-1].model), bars("self-chats", len(starts)))  # fmt: skip
     _log_report(ctx, "selfchat", out, inputs, seed, folder, as_json, quiet)
 
 
@@ -424,7 +418,7 @@ def eval_static(
         ),
     ],  # fmt: skip
     agent: Annotated[
-        list[str], typer.Option(help=f"[NAME=]MODEL[,evaluator=PATH][,index=PATH]; MODEL: {MODEL_HELP} (repeatable).")
+        list[str], typer.Option(help=f"[NAME=]{AGENT_HELP} (repeatable).")
     ],
     out: Annotated[Path, typer.Option(help="The JSON-lines log to write (resumed when killed).")],
     format: Annotated[str, typer.Option(help="The contexts' format (default: inferred).")] = "auto",
@@ -437,8 +431,9 @@ def eval_static(
     """Static evaluation (PLATO-2 section 3.4.3): every agent answers the same contexts; a side-by-side table of
     replies and each agent's distinct-1/2, length and F1 against the references. `confab human export` turns the
     log into a form for annotators."""
+    from confab.agents import AgentSpec
     from confab.eval.responses import read_log
-    from confab.eval.static import AgentSpec, metrics_table, read_contexts, side_by_side, static_metrics, write_static
+    from confab.eval.static import metrics_table, read_contexts, side_by_side, static_metrics, write_static
     from confab.progress import progress_bars
 
     specs = [AgentSpec.parse(a) for a in agent]

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from confab.cli.common import (
     AgentDevice,
-    AgentEvaluator,
-    AgentIndex,
-    AgentModel,
+    AgentOption,
     AgentPrecision,
     Persona,
     console,
@@ -22,31 +19,21 @@ from confab.cli.common import (
 
 
 def chat(
-    model: AgentModel = "bundled:plato2",
-    index: AgentIndex = None,
-    evaluator: AgentEvaluator = None,
+    agent: AgentOption = "bundled:plato2",
     persona: Persona = None,
     precision: AgentPrecision = None,
     device: AgentDevice = None,
 ) -> None:
     """Talk to an agent in the terminal. /help lists the commands."""
-    from confab.agents import load_agent
+    from confab.agents import AgentSpec
     from confab.chat import run_chat
 
-    options = model_options(precision, device)
-    agent = load_agent(model, index=index, evaluator=evaluator, **options)
-    run_chat(agent, list(persona or []), console)
+    run_chat(AgentSpec.parse(agent).load(**model_options(precision, device)), list(persona or []), console)
 
 
 def respond(
-    model: AgentModel = "bundled:plato2",
-    index: AgentIndex = None,
-    evaluator: AgentEvaluator = None,
+    agent: AgentOption = "bundled:plato2",
     persona: Persona = None,
-    ranking: Annotated[str | None, typer.Option(help="PLATO-2: evaluator | loglik | backward.")] = None,
-    backward: Annotated[
-        Path | None, typer.Option(help="PLATO-2: a backward model p(c|r) for --ranking backward.")
-    ] = None,
     precision: AgentPrecision = None,
     device: AgentDevice = None,
     decoding: Annotated[str | None, typer.Option(help="PLATO-2: sampling | greedy | beam.")] = None,
@@ -54,9 +41,6 @@ def respond(
     min_length: Annotated[int | None, typer.Option(help="PLATO-2: response tokens before [EOS] may come.")] = None,
     top_k: Annotated[int | None, typer.Option(help="PLATO-2 sampling: the k most likely tokens (0: all).")] = None,
     no_repeat_ngram: Annotated[int | None, typer.Option(help="PLATO-2: never repeat an n-gram (0: off).")] = None,
-    evaluator_input: Annotated[
-        str | None, typer.Option(help="PLATO-2: what the evaluator reads: ids | text | retokenised (PaddleNLP).")
-    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json/--text", help="JSON with every candidate, or the reply only.")
     ] = True,
@@ -65,19 +49,17 @@ def respond(
     response and the ranked candidates."""
     import sys
 
-    from confab.agents import load_agent
+    from confab.agents import AgentSpec
 
     history = [line.strip() for line in sys.stdin if line.strip()]
     if not history:
         fail("standard input is empty: give the context, one turn a line")
-    options = {"ranking": ranking, "backward": backward, "evaluator_input": evaluator_input}
-    options = {k: v for k, v in options.items() if v is not None} | model_options(precision, device)
+    options = model_options(precision, device)
     settings = {"strategy": decoding, "max_length": max_length, "min_length": min_length, "top_k": top_k,
                 "no_repeat_ngram": no_repeat_ngram}  # fmt: skip
     if settings := {k: v for k, v in settings.items() if v is not None}:
         options["decoding"] = settings
-    agent = load_agent(model, index=index, evaluator=evaluator, **options)
-    reply = agent.respond(history, list(persona or []))
+    reply = AgentSpec.parse(agent).load(**options).respond(history, list(persona or []))
     if not as_json:
         print(reply.text)
         return
@@ -86,9 +68,7 @@ def respond(
 
 
 def serve(
-    model: AgentModel = "bundled:plato2",
-    index: AgentIndex = None,
-    evaluator: AgentEvaluator = None,
+    agent: AgentOption = "bundled:plato2",
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: int = 8000,
     max_batch: Annotated[int, typer.Option(help="Requests of different sessions in one model call (1: off).")] = 16,
@@ -105,16 +85,16 @@ def serve(
     """Serve an agent over HTTP: a JSON chat API with sessions, /metrics, and a web page at /."""
     import uvicorn
 
-    from confab.agents import load_agent
+    from confab.agents import AgentSpec
     from confab.serve.app import ServeConfig, create_app
 
     if max_batch < 1 or max_sessions < 1 or session_ttl <= 0 or max_wait_ms < 0:
         fail("--max-batch and --max-sessions must be at least 1, --session-ttl above 0, --max-wait-ms at least 0")
-    options = model_options(precision, device)
-    agent = load_agent(model, index=index, evaluator=evaluator, **options)
-    config = ServeConfig(model=str(model), max_batch=max_batch, max_wait_ms=max_wait_ms, max_sessions=max_sessions,
+    spec = AgentSpec.parse(agent)
+    served = spec.load(**model_options(precision, device))
+    config = ServeConfig(model=spec.model, max_batch=max_batch, max_wait_ms=max_wait_ms, max_sessions=max_sessions,
                          session_ttl=session_ttl, api_key=api_key, safety=safety)  # fmt: skip
-    console.print(f"confab serves {model} on http://{host}:{port}/ (API: /v1/chat, schema: /openapi.json)")
-    if note := getattr(agent, "persona_note", None):
+    console.print(f"confab serves {agent} on http://{host}:{port}/ (API: /v1/chat, schema: /openapi.json)")
+    if note := getattr(served, "persona_note", None):
         console.print(f"Persona: {note}.", highlight=False)
-    uvicorn.run(create_app(agent, config), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(served, config), host=host, port=port, log_level="warning")

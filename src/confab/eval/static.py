@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from confab.data.records import Problems
@@ -24,47 +23,6 @@ from confab.eval.generation import generation_metrics
 from confab.eval.report import Table
 from confab.eval.responses import reseed, row_personas, write_log
 from confab.replies import Agent
-
-AGENT_OPTIONS = ("evaluator", "index", "ranking", "backward", "precision", "device")
-
-
-@dataclass
-class AgentSpec:
-    """`[NAME=]MODEL[,evaluator=PATH][,index=PATH][,ranking=...][,backward=PATH][,precision=...]`."""
-
-    name: str
-    model: str
-    options: dict
-
-    @classmethod
-    def parse(cls, spec: str) -> AgentSpec:
-        head, *rest = [part.strip() for part in spec.split(",")]
-        name, _, model = head.rpartition("=")
-        if not model:
-            raise InvalidInput(f"agent {spec!r}: no model; write [NAME=]MODEL[,evaluator=PATH][,index=PATH]")
-        options = {}
-        for part in rest:
-            key, eq, value = part.partition("=")
-            if not eq or key not in AGENT_OPTIONS or not value:
-                raise InvalidInput(
-                    f"agent {spec!r}: {part!r} is not one of {', '.join(o + '=...' for o in AGENT_OPTIONS)}"
-                )
-            options[key] = value
-        return cls(name or Path(model).name, model, options)
-
-    def load(self) -> Agent:
-        from confab.agents import load_agent
-
-        options = dict(self.options)
-        return load_agent(self.model, index=options.pop("index", None), evaluator=options.pop("evaluator", None),
-                          **options)  # fmt: skip
-
-    def reads(self) -> list[Path]:
-        """The folders this agent reads, `bundled:` names resolved (for a report's checksums)."""
-        from confab.bundled import folders_read
-
-        backward = folders_read(self.options["backward"]) if "backward" in self.options else []
-        return [*folders_read(self.model, self.options.get("index"), self.options.get("evaluator")), *backward]
 
 
 def read_contexts(path: Path, fmt: str = "auto", limit: int | None = None) -> list[dict]:

@@ -23,6 +23,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from confab.config import check_fields
 from confab.errors import InvalidInput
 from confab.retrieval.encoders import BowEncoder, LstmEncoder, PretrainedEncoder, TransformerEncoder
 
@@ -72,6 +73,7 @@ class RankerConfig:
     persona_match: float = 0.0
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.context_turns is not None and self.context_turns < 1:
             raise InvalidInput(f"context_turns: {self.context_turns}; give 1 or more, or None for all (flat)")
         if self.context == "turns" and self.context_turns is None:
