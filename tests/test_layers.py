@@ -100,3 +100,23 @@ def test_the_command_line_starts_without_pytorch():
     code = "import sys, confab.cli; print(sorted(m for m in ('torch', 'transformers', 'spacy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_a_function_imports_confab_modules_only_to_defer_on_purpose():
+    """Outside the command line (which keeps PyTorch out of `import confab.cli`), a confab module is imported at the
+    top of a module; a function-local one defers a heavy part on purpose and says so in a `# deferred:` comment."""
+    undeclared = []
+    for path in sorted(SRC.rglob("*.py")):
+        if "cli" in path.relative_to(SRC).parts:
+            continue
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for sub in ast.walk(node):
+                module = sub.module if isinstance(sub, ast.ImportFrom) else None
+                if module and module.split(".")[0] == "confab":
+                    before = "\n".join(lines[node.lineno - 1 : sub.lineno])
+                    if "# deferred:" not in before:
+                        undeclared.append(f"{module_name(path)}:{sub.lineno} imports {module}")
+    assert not undeclared, "import at the top, or say why it is deferred: " + "; ".join(undeclared)

@@ -449,3 +449,23 @@ def test_a_run_that_only_gets_worse_keeps_its_start(tmp_path, seed):
         _close(a, b)
         for a, b in zip(kept, RankerScorer(untrained, untrained_tok, precision="float32")(test, cands), strict=True)
     )
+
+
+def test_the_shipped_recipe_is_a_config_file_that_train_retrieval_reads(tmp_path):
+    """`confab demo` and `confab train retrieval --config shipped-retrieval` train from the same file; options given
+    on the command line override it. The recipe reads context and persona as bundled:minilm does, so that the model
+    starts where that untrained encoder stands."""
+    from confab.config import load_config, recipe
+
+    run = load_config(RetrievalRun, recipe("shipped-retrieval"))
+    shipped = {k: v for k, v in vars(run.ranker).items() if k in checkpoint.ZERO_SHOT_RANKER}
+    assert shipped == checkpoint.ZERO_SHOT_RANKER and run.ranker.tuned_layers == 2
+    sample = resource_path("samples/knover_example_valid.tsv.gz")
+    Build(BuildConfig(inputs=[str(sample)], format="knover", valid_size=10, test_size=0), tmp_path / "ds").run()
+    result = CliRunner().invoke(app, ["train", "retrieval", "--config", "shipped-retrieval", "--data",
+                                      str(tmp_path / "ds"), "--out", str(tmp_path / "ck"), "--max-train", "48",
+                                      "--batch-size", "16", "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    trained = json.loads((tmp_path / "ck" / "config.json").read_text())["run"]
+    assert trained["train"]["batch_size"] == 16 and trained["max_train"] == 48  # given here
+    assert trained["train"]["optimizer"] == "adamw" and trained["ranker"]["tuned_layers"] == 2  # from the file

@@ -23,7 +23,7 @@ def load_agent(
     models that ship with confab, with their evaluator or index."""
     model, index, evaluator = resolve(model, index, evaluator)
     kind = kind_of(Path(model))
-    # each family imports PyTorch and its models: only the one asked for is loaded
+    # deferred: each family imports PyTorch and its models, and only the one asked for is loaded
     if kind == "confab-plato":
         from confab.generation.agent import PlatoAgent
 

@@ -48,12 +48,10 @@ from confab.packing import pack
 from confab.precision import choose
 from confab.resources import resource_path
 from confab.retrieval import checkpoint
-from confab.retrieval.checkpoint import ZERO_SHOT_RANKER
 from confab.retrieval.index import build_index, collect_responses
-from confab.retrieval.model import RankerConfig
 from confab.retrieval.score import RankerScorer
 from confab.retrieval.train import RetrievalRun, train_retrieval
-from confab.training import TrainConfig, describe_result
+from confab.training import describe_result
 
 PERSONA = ["i love hiking in the mountains .", "i have two dogs .", "i work as a nurse at night ."]
 SCRIPT = ["hi ! what do you like to do on weekends ?", "do you have any pets ?", "what do you do for a living ?",
@@ -139,16 +137,9 @@ BUDGETS = {
                    stage21_examples=5000, stage22_examples=20000, stage1_epochs=1, stage21_epochs=1,
                    stage22_epochs=1, answered=100, selfchats=20, selfchat_turns=10, selection=None),
 }  # fmt: skip
-# Options of the full recipe that the quick one shares: the shipped models' cards quote them.
-# The retrieval agent is the pretrained sentence encoder installed with confab (all-MiniLM-L6-v2) with the persona
-# memory, its top two layers tuned on the PERSONA-CHAT examples: from scratch, the paper's encoders stay below
-# TF-IDF on a few thousand examples (benchmarks/README.md), and two tuned layers are a 7 MB checkpoint.
-# It reads the context and persona as bundled:minilm does (retrieval.checkpoint.ZERO_SHOT_RANKER), so that it
-# starts where that untrained model stands.
-TUNED_LAYERS = 2
-RANKER_TRAINING = dict(batch_size=64, lr=1e-4, optimizer="adamw", patience=2)
-# PLATO-2's recipe is in the config files resources/configs/shipped-plato-*.json (their README says why each choice);
-# its stage 1 and evaluator start from this pretrained encoder, which the ranking also shows untrained.
+# The recipe is in the config files resources/configs/shipped-*.json, which `confab train` reads too (their README
+# says why each choice); a budget sets only the epochs, the examples and the data. The retrieval agent, PLATO-2's
+# stage 1 and its evaluator start from this pretrained encoder, which the ranking also shows untrained.
 ENCODER = "bundled:minilm"
 
 
@@ -234,10 +225,9 @@ class Demo:
             self.console.print(f"  {name}: {_splits(report)}", highlight=False)
 
     def retrieval(self) -> None:
-        ranker = RankerConfig(**ZERO_SHOT_RANKER, tuned_layers=TUNED_LAYERS)
-        run = RetrievalRun(ranker=ranker, max_train=self.b.retrieval_examples,
-                           train=TrainConfig(epochs=self.b.retrieval_epochs, precision=self.precision,
-                                             device=self.device, **RANKER_TRAINING))  # fmt: skip
+        run = load_config(RetrievalRun, recipe("shipped-retrieval"))
+        train = replace(run.train, epochs=self.b.retrieval_epochs, precision=self.precision, device=self.device)
+        run = replace(run, train=train, max_train=self.b.retrieval_examples)
         # the persona corpora only: extracted personas run to 20 sentences, which the encoder reads one by one, so
         # an epoch of Topical-Chat costs ten of PERSONA-CHAT's; its responses still fill the quick index
         self._show_epochs(train_retrieval(self.persona_data, run, self.models / "retrieval", self.progress))

@@ -20,14 +20,16 @@ from safetensors.torch import load_file, save_file
 from confab.checkpoints import from_json
 from confab.generation.checkpoint import keep_changed
 from confab.io import atomic_path, atomic_write_text
+from confab.training import describe_result
 
 ENCODERS = {"bundled:minilm": "all-MiniLM-L6-v2 (installed with confab, Apache-2.0)"}
 # folder in the demo's output -> folder shipped
 PACKED = {"plato-2.1": "plato2", "plato-2.2": "plato2-evaluator", "retrieval": "retrieval",
           "retrieval-index": "retrieval-index"}  # fmt: skip
 SKIPPED = {".train", "chunks", "train_steps.csv"}  # resume state and index chunks: not needed to run
-# the config files (resources/configs) each PLATO-2 model was trained from, in order
-RECIPES = {"plato2": ("shipped-plato-1", "shipped-plato-2.1"), "plato2-evaluator": ("shipped-plato-2.2",)}
+# the config files (resources/configs) each model was trained from, in order
+RECIPES = {"plato2": ("shipped-plato-1", "shipped-plato-2.1"), "plato2-evaluator": ("shipped-plato-2.2",),
+           "retrieval": ("shipped-retrieval",)}  # fmt: skip
 
 
 def pack(models: Path, out: Path, measured: str, command: str, samples: list[tuple[str, str]] = (),
@@ -68,8 +70,6 @@ def pack(models: Path, out: Path, measured: str, command: str, samples: list[tup
 
 def model_card(name: str, folder: Path, measured: str, command: str, samples: list[tuple[str, str]] = (),
                data: str = "") -> str:  # fmt: skip
-    from confab.training import describe_result
-
     meta = from_json(json.loads((folder / "config.json").read_text()), folder / "config.json")
     run, result = meta.run or {}, meta.extra.get("result", {})
     history = result.get("history", [])
@@ -134,7 +134,8 @@ def recipe_line(name: str) -> list[str]:
     if name not in RECIPES:
         return []
     stages = "stage 1, then this stage" if len(RECIPES[name]) > 1 else "this stage"
+    trainer = "retrieval" if name == "retrieval" else "plato"
     configs = "` and `".join(f"--config {c}" for c in RECIPES[name])
-    return [f"Trained from the config files that ship with confab ({stages}): `confab train plato {configs}` "
+    return [f"Trained from the config files that ship with confab ({stages}): `confab train {trainer} {configs}` "
             "(src/confab/resources/configs, with why each choice), the epochs, examples and data set by the budget. "
             "The run as trained:", ""]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -112,8 +113,6 @@ def machine() -> str:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
     except OSError:
-        import platform
-
         model = platform.processor() or model
     units = cpu_bfloat16_units()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

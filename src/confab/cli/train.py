@@ -26,6 +26,7 @@ app = typer.Typer(help="Train models.", no_args_is_help=True)
 
 @app.command("retrieval")
 def train_retrieval(
+    ctx: typer.Context,
     data: Annotated[
         list[Path],
         typer.Option(
@@ -34,6 +35,9 @@ def train_retrieval(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Checkpoint folder to write.")],
+    config: Annotated[str | None, typer.Option(
+        help="A training config (JSON, as a checkpoint's run): a file, or one of confab's, e.g. shipped-retrieval "
+             "(resources/configs). Options given here override its values.")] = None,
     encoder: Annotated[str, typer.Option(help="bow|lstm|transformer|pretrained")] = "transformer",
     persona: Annotated[bool, typer.Option("--persona/--no-persona", help="Use the persona memory.")] = True,
     persona_encoder: Annotated[
@@ -84,6 +88,7 @@ def train_retrieval(
         ),
     ] = None,
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation hits@1.")] = 0,
+    max_train: Annotated[int | None, typer.Option(help="Train on the first N examples only.")] = None,
     precision: Precision = "auto",
     device: Device = "auto",
     strategy: Strategy = "ddp",
@@ -132,10 +137,13 @@ def train_retrieval(
                           warmup_steps=warmup_steps, precision=precision, device=device, strategy=strategy,
                           seed=seed, patience=patience, log_every=10 if tensorboard else 0,
                           tensorboard=str(tensorboard) if tensorboard else None),
+        max_train=max_train,
         fasttext=str(fasttext) if fasttext else None,
         init=str(init) if init else None,
         stream=stream,
     )  # fmt: skip
+    if config is not None:
+        run = over_config(ctx, config, run, RETRIEVAL_OPTIONS)
     train_with_progress(train_retrieval, list(data), run, out, quiet)
 
 
@@ -223,7 +231,7 @@ def train_plato(
         latent_diversity=latent_diversity, heads_lr=heads_lr, coherence=coherence,
     )  # fmt: skip
     if config is not None:
-        run = over_config(ctx, config, run)
+        run = over_config(ctx, config, run, PLATO_OPTIONS)
     train_with_progress(run_training, list(data), run, out, quiet)
 
 
@@ -237,23 +245,36 @@ PLATO_OPTIONS = {
 }  # fmt: skip
 
 
-def over_config(ctx: typer.Context, config: str, given):
-    """The run of a config file with the options given on the command line in place of its values."""
+# where each option of `train retrieval` goes in a RetrievalRun (the rest have the same name at its top level)
+RETRIEVAL_OPTIONS = {
+    **{name: f"train.{name}" for name in ("epochs", "batch_size", "lr", "optimizer", "schedule", "warmup_steps",
+                                          "patience", "precision", "device", "strategy", "seed", "tensorboard")},
+    "bf16": "train.precision", "persona": "ranker.use_persona",
+    **{name: f"ranker.{name}" for name in ("encoder", "persona_encoder", "share_encoders", "similarity", "layers",
+                                           "heads", "embedding_dim", "dropout", "tuned_layers", "context",
+                                           "context_turns", "turn_decay", "persona_as", "memory_gate",
+                                           "persona_match")},
+}  # fmt: skip
+
+
+def over_config(ctx: typer.Context, config: str, given, options: dict[str, str]):
+    """The run of a config file (of `given`'s type) with the options given on the command line in place of its
+    values; `options` says where each option goes in the run ("train.lr"; the others by their own name)."""
     from confab.config import from_dict, load_config, recipe, to_dict
-    from confab.generation.train import PlatoRun
 
     path = recipe(config)
-    merged, options = to_dict(load_config(PlatoRun, path)), to_dict(given)
+    cls = type(given)
+    merged, values = to_dict(load_config(cls, path)), to_dict(given)
     for name in ctx.params:
         # by name: Typer's Context may be its own copy of click's, with its own ParameterSource
         if name in ("data", "out", "config", "quiet") or ctx.get_parameter_source(name).name != "COMMANDLINE":
             continue
-        *parents, key = PLATO_OPTIONS.get(name, name).split(".")
-        source, target = options, merged
+        *parents, key = options.get(name, name).split(".")
+        source, target = values, merged
         for part in parents:
             source, target = source[part], target[part]
         target[key] = source[key]
-    return from_dict(PlatoRun, merged, str(path))
+    return from_dict(cls, merged, str(path))
 
 
 tokenizer_app = typer.Typer(help="Subword vocabularies for the generative models.", no_args_is_help=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from confab.data import persona as personas
 from confab.data.build import Build, finish_build, message_tables, write_parts
 from confab.data.clean import Cleaner, text_hashes
 from confab.data.records import Problems
@@ -247,8 +248,6 @@ _TAGGERS: list = []
 def _tagger():
     """One spaCy pipeline per Python worker (Spark reuses its workers), not one per task."""
     if not _TAGGERS:
-        from confab.data import persona as personas
-
         _TAGGERS.append(personas.PosFilter())
     return _TAGGERS[0]
 

@@ -8,13 +8,20 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from confab.data.examples import examples_from_file
+from confab.data.schema import read_split
 from confab.errors import InvalidInput
+from confab.eval.selection import evaluate_selection, read_selection
+from confab.generation import checkpoint
+from confab.generation.data import BatchConfig, encode
+from confab.generation.evaluate import evaluate_stage
+from confab.generation.model import Generator
+from confab.generation.stages import Generation, LatentGeneration
+from confab.retrieval.evaluate import evaluate
+from confab.scorers import load_scorer
 
 
 def ranking_examples(data: Path, format: str = "parquet", split: str = "test", limit: int | None = None) -> list:
-    from confab.data.examples import examples_from_file
-    from confab.data.schema import read_split
-
     if format == "parquet":
         examples = read_split(data, split).to_pylist()
     else:
@@ -27,8 +34,6 @@ def ranking_examples(data: Path, format: str = "parquet", split: str = "test", l
 
 def tfidf_corpus(data: Path, format: str, examples: list[dict]) -> list[str]:
     """Document frequencies come from the training split when there is one, else from the data ranked."""
-    from confab.data.schema import read_split
-
     if format == "parquet":
         train = read_split(data, "train", columns=["response"])["response"].to_pylist()
         if train:
@@ -49,9 +54,6 @@ def ranking_results(
     device: str = "auto",
 ) -> list[dict]:
     """hits@k and MRR of each model on the same candidate sets (the same seed draws the same negatives)."""
-    from confab.retrieval.evaluate import evaluate
-    from confab.scorers import load_scorer
-
     examples = ranking_examples(data, format, split, limit)
     corpus = tfidf_corpus(data, format, examples) if "tfidf" in models else []
     results = []
@@ -71,9 +73,6 @@ def selection_results(
     device: str = "auto",
 ) -> tuple[int, list[dict]]:
     """(contexts, each model's MAP/MRR/P@1 per kind of negatives) on DailyDialog++-style data."""
-    from confab.eval.selection import evaluate_selection, read_selection
-    from confab.scorers import load_scorer
-
     items = read_selection(data, limit)
     corpus = [t for it in items for t in [*it["context"], *it["positive"], *it["adversarial"], *it["random"]]]
     results = []
@@ -95,8 +94,6 @@ def perplexity_results(
     """Each PLATO-2 generator's perplexity of the split's reference responses: per subword token (`ppl`) and per
     word (`word_ppl`, the same total log-likelihood over the responses' whitespace words), which compares models
     whose vocabularies differ."""
-    from confab.data.schema import read_split
-
     examples = read_split(data, split).to_pylist()[:limit]
     if not examples:
         raise InvalidInput(f"{data}: no {split} examples")
@@ -104,12 +101,6 @@ def perplexity_results(
 
 
 def perplexity_of(path: Path | str, examples: list[dict], precision: str = "float32", device: str = "auto") -> dict:
-    from confab.generation import checkpoint
-    from confab.generation.data import BatchConfig, encode
-    from confab.generation.evaluate import evaluate_stage
-    from confab.generation.model import Generator
-    from confab.generation.stages import Generation, LatentGeneration
-
     model, tok, meta = checkpoint.load(path, precision, device)
     if not isinstance(model, Generator) or meta.backward:
         raise InvalidInput(f"{path}: perplexity of responses needs a forward generator (stage 1 or 2.1)")

@@ -17,19 +17,19 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from confab.bundled import resolve
 from confab.checkpoints import Meta, kind_of, read
 from confab.errors import InvalidInput
 from confab.eval.compare import ranking_results, selection_results
 from confab.eval.report import Table
+from confab.eval.responses import log_metrics, read_log
+from confab.retrieval import checkpoint
 
 HUMAN_METRICS = ("coherence", "informativeness", "engagingness", "humanness")
 ENCODERS = {"bow": "BOW", "lstm": "LSTM", "transformer": "Transformer", "pretrained": "Pretrained (MiniLM)"}
 
 
 def _checkpoint_meta(model: str) -> Meta:
-    from confab.bundled import resolve
-    from confab.retrieval import checkpoint
-
     if model == checkpoint.ZERO_SHOT:
         return checkpoint.zero_shot_meta()
     folder = resolve(model)[0]
@@ -119,8 +119,6 @@ def mazare_table4(models: Sequence[str], datasets: Sequence[Path], seed: int = 0
 def plato_table1(logs: Sequence[Path], human: Path | None = None) -> tuple[Table, list[dict]]:
     """One row per self-chat log (the system is the log's file name, as in `confab human export`); human scores
     from the report.json of `confab human import`."""
-    from confab.eval.responses import log_metrics, read_log
-
     scores = {}
     if human:  # the report.json of `confab human import`
         found = json.loads(Path(human).read_text())

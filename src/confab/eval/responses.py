@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from confab.errors import InvalidInput
+from confab.eval.generation import generation_metrics
 from confab.replies import Agent
 
 
@@ -118,8 +119,6 @@ def generated_turns(rows: list[dict]) -> list[dict]:
 def log_metrics(rows: list[dict]) -> dict:
     """distinct-1/2, length and latent usage of a log's generated texts; F1 too when every row has a reference, and
     persona use when every row has a persona. A self-chat log (rows with `turns`) counts every generated utterance."""
-    from confab.eval.generation import generation_metrics
-
     if rows and all("turns" in r for r in rows):
         generated = generated_turns(rows)
         return generation_metrics([t["text"] for t in generated], None, [t.get("z") for t in generated])

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from confab.data.examples import examples_from_file
 from confab.data.records import Problems
 from confab.data.sources import detect_format
 from confab.data.sources.lines import iter_json_lines
@@ -35,8 +36,6 @@ def read_contexts(path: Path, fmt: str = "auto", limit: int | None = None) -> li
     if fmt == "jsonl":
         items = _context_lines(path, limit)
     else:
-        from confab.data.examples import examples_from_file
-
         items = [{"id": e["id"], "persona": list(e.get("persona") or []), "context": list(e["context"]),
                   "reference": e["response"]} for e in examples_from_file(path, fmt, "paths")[:limit]]  # fmt: skip
     if not items:

@@ -15,6 +15,7 @@ from confab.devices import resolve as resolve_device
 from confab.errors import InvalidInput
 from confab.generation.limits import Limits
 from confab.generation.model import PlatoConfig, UnifiedTransformer, network
+from confab.generation.pretrained import encoder_folder, state_dict_of, weights_sha256
 from confab.io import atomic_path
 from confab.precision import choose
 from confab.text import subwords
@@ -107,8 +108,6 @@ def _one_module_tensors(tensors: dict, shapes: dict, meta: Meta) -> dict[str, to
 
 def base_weights(meta: Meta, config: PlatoConfig, where: Path) -> dict[str, torch.Tensor]:
     """The weights of the encoder a checkpoint was started from (`base` in its config), checked to be the same."""
-    from confab.generation.pretrained import encoder_folder, state_dict_of, weights_sha256
-
     if meta.base is None:
         raise InvalidInput(f"{where}: stores only what differs from its base encoder, and names none (base)")
     folder = encoder_folder(meta.base.encoder)

@@ -11,6 +11,7 @@ transposed. A missing, unexpected or misshaped tensor is an error that names it.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -228,8 +229,6 @@ def default_heads(hidden: int) -> int:
 
 def knover_heads(source: Path) -> int | None:
     """num_attention_heads of a Knover model config (JSON) beside the checkpoint, if there is one."""
-    import json
-
     base = source.parent if source.is_file() else source
     for path in sorted([*base.glob("*.json"), *base.parent.glob("*.json")]):
         try:

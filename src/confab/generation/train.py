@@ -28,6 +28,7 @@ from confab.generation.data import BatchConfig, encode, plan, streamed_steps
 from confab.generation.evaluate import evaluate_stage
 from confab.generation.limits import Limits
 from confab.generation.model import SIZES, Generator, PlatoConfig, UnifiedTransformer, as_network
+from confab.generation.pretrained import from_encoder
 from confab.generation.stages import STAGES, make_stage
 from confab.plots import training_curves
 from confab.text import subwords
@@ -123,8 +124,6 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
         run.limits, base = checkpoint.limits_of(meta), meta.base
         model = started_as(model, stage_class.network.network, changes)
     elif run.init_encoder:
-        from confab.generation.pretrained import from_encoder
-
         model, tok, base = from_encoder(run.init_encoder, stage_class.network.network, run.dropout, **changes)
     else:
         if run.tokenizer:

@@ -6,6 +6,7 @@ Context and response encoders share the word embeddings (passed in) and differ a
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -107,8 +108,6 @@ class PretrainedEncoder(nn.Module):
 
 def load_bert(folder: Path, weights: bool) -> nn.Module:
     """The BERT module from a folder with config.json (and model.safetensors when `weights`), offline."""
-    import os
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoConfig, AutoModel
     from transformers.utils import logging

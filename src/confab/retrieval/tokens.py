@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from confab.text import Dictionary, tokenize
+from confab.text.wordpiece import WordPieceTokenizer
 
 TURN_SEP = "__sep__"  # joins the turns of a multi-turn context, as ParlAI joins them with a newline
 
@@ -80,8 +81,6 @@ class PretrainedTokenizer:
     kind = "pretrained"
 
     def __init__(self, folder: Path):
-        from confab.text.wordpiece import WordPieceTokenizer
-
         self.wordpiece = WordPieceTokenizer.from_encoder(folder)
         self.pad_id = self.wordpiece.pad
 

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Protocol
 
 from confab.errors import InvalidInput
+from confab.text.bpe import BpeTokenizer
+from confab.text.knover import KnoverTokenizer
+from confab.text.wordpiece import WordPieceTokenizer
 
 
 class Tokenizer(Protocol):
@@ -35,10 +38,6 @@ class Tokenizer(Protocol):
 
 
 def load(folder: str | Path) -> Tokenizer:
-    from confab.text.bpe import BpeTokenizer
-    from confab.text.knover import KnoverTokenizer
-    from confab.text.wordpiece import WordPieceTokenizer
-
     folder = Path(folder)
     meta = folder / "tokenizer.json"
     kind = json.loads(meta.read_text()).get("kind") if meta.exists() else "sentencepiece-bpe"
