@@ -28,8 +28,9 @@ def worker(case: str, steps: int) -> None:
     import torch
 
     from confab.generation.batches import Sequence, collate
-    from confab.generation.model import Generator, PlatoConfig
+    from confab.generation.model import Generator
     from confab.generation.stages import Generation
+    from confab.transformer.model import PlatoConfig
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

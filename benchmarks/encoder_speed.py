@@ -1,6 +1,6 @@
 """The pretrained sentence encoder two ways, on the same token batches: Hugging Face's BertModel (what the retrieval
-family runs) and confab's unified transformer with the same weights under a bidirectional mask (what PLATO-2 runs,
-`generation.pretrained`). Which of the two both families should share is decided by this table.
+family ran) and confab's transformer with the same weights under a bidirectional mask (`transformer.bert`). Which
+of the two both families should share was decided by this table: the transformer, which both now run.
 
 For each precision (float32, and bfloat16 where the CPU has the units): milliseconds per batch for inference
 (no_grad) and for a training step of the top two layers (forward, backward), p50 of several runs, and the ratio
@@ -19,10 +19,9 @@ import torch
 
 from confab.bundled import pretrained_folder
 from confab.generation.batches import prefix_lm_mask
-from confab.generation.model import ROLE_PARTNER
-from confab.generation.pretrained import from_encoder
 from confab.precision import choose, machine
-from confab.retrieval.encoders import load_bert
+from confab.transformer.bert import load_encoder
+from confab.transformer.model import ROLE_PARTNER
 
 
 def batch(vocab: int, rows: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,9 +60,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     torch.manual_seed(0)
-    hf = load_bert(pretrained_folder(), weights=True).eval()
-    unified, _, _ = from_encoder("bundled:minilm", dropout=0.0)
-    unified.eval()
+    from transformers import AutoModel  # the peer: Hugging Face's BertModel, loaded offline
+
+    hf = AutoModel.from_pretrained(str(pretrained_folder()), local_files_only=True).eval()
+    unified = load_encoder("bundled:minilm", dropout=0.0).eval()
     ids, mask = batch(hf.config.vocab_size, args.batch, args.length)
     length = ids.size(1)
     inputs = {"tokens": ids, "roles": torch.full_like(ids, ROLE_PARTNER), "turns": torch.zeros_like(ids),

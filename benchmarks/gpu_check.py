@@ -56,9 +56,10 @@ def reply_ms(generator, evaluator, precision: str, device: torch.device, replies
 
 def training_tokens_per_s(size: str, stage: str, device: torch.device, steps: int) -> tuple[float, str]:
     from confab.generation.batches import Sequence
-    from confab.generation.model import SIZES, PlatoConfig, network
+    from confab.generation.model import network
     from confab.generation.stages import make_stage
     from confab.text.bpe import BpeTokenizer
+    from confab.transformer.model import SIZES, PlatoConfig
 
     tok = BpeTokenizer.train(["hello there how are you doing today", "i like to ski in the winter"], 300)
     config = PlatoConfig(vocab_size=8000, gradient_checkpointing=device.type == "cuda" and size != "tiny",

@@ -25,9 +25,10 @@ import torch
 
 from confab.generation.batches import Sequence, collate
 from confab.generation.limits import Limits
-from confab.generation.model import SIZES, Generator, PlatoConfig
+from confab.generation.model import Generator
 from confab.generation.stages import Generation
 from confab.precision import PRECISIONS, choose, machine
+from confab.transformer.model import SIZES, PlatoConfig
 
 
 def gpt2(config: PlatoConfig):

@@ -29,10 +29,10 @@ def test_wrong_types_and_values_are_errors():
 
 def test_every_training_config_that_ships_loads_and_the_paper_ones_follow_its_table_6():
     from confab.config import load_config, recipe
-    from confab.generation.model import SIZES
     from confab.generation.train import PAPER_RECIPE, PlatoRun
     from confab.resources import resource_path
     from confab.retrieval.train import RetrievalRun
+    from confab.transformer.model import SIZES
 
     names = sorted(p.stem for p in resource_path("configs").glob("*.json"))
     plato = [n for n in names if n != "shipped-retrieval"]

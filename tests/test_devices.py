@@ -25,10 +25,11 @@ from confab.data.examples import examples_from_file
 from confab.devices import resolve, to_device
 from confab.generation.data import encode
 from confab.generation.limits import Limits
-from confab.generation.model import PlatoConfig, network
+from confab.generation.model import network
 from confab.generation.stages import make_stage
 from confab.resources import resource_path
 from confab.text.bpe import BpeTokenizer
+from confab.transformer.model import PlatoConfig
 
 
 def test_auto_is_the_cpu_without_a_gpu_and_a_missing_gpu_is_a_clear_error():

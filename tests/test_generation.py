@@ -15,21 +15,13 @@ from confab.generation.batches import Sequence, collate, layout, prefix_lm_mask,
 from confab.generation.data import BatchConfig, encode, mask_tokens, micro_batch, plan
 from confab.generation.decode import DecodeConfig, _first_step, _sample, generate
 from confab.generation.limits import Limits
-from confab.generation.model import (
-    ROLE_PARTNER,
-    ROLE_PERSONA,
-    ROLE_SELF,
-    SIZES,
-    PlatoConfig,
-    UnifiedTransformer,
-    as_network,
-    network,
-)
+from confab.generation.model import as_network, network
 from confab.generation.stages import Generation, LatentGeneration, make_stage
 from confab.generation.train import PlatoRun, train_plato, training_texts
 from confab.resources import resource_path
 from confab.text.bpe import BpeTokenizer
 from confab.training import TrainConfig
+from confab.transformer.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF, SIZES, PlatoConfig, UnifiedTransformer
 from tests.conftest import free_port
 
 TEXTS = [
@@ -663,7 +655,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tok):
 
 def test_dry_run_plans_memory_and_takes_a_step():
     from confab.generation.dryrun import memory_plan, parameter_count
-    from confab.generation.model import SIZES
+    from confab.transformer.model import SIZES
 
     parameters = parameter_count(PlatoConfig(vocab_size=8000, **SIZES["1.6B"]))  # on the meta device
     assert 1.5e9 < parameters < 1.8e9 and memory_plan(parameters) == {"weights": 4 * parameters,

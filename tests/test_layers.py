@@ -13,6 +13,7 @@ LAYERS = [
     {"config", "bundled", "plots"},
     {"text", "checkpoints"},
     {"data", "training"},
+    {"transformer"},
     {"retrieval", "generation"},
     {"scorers", "agents"},
     {"eval", "chat", "packing"},

@@ -9,10 +9,11 @@ from safetensors.torch import load_file, save_file
 from confab.generation import checkpoint
 from confab.generation.batches import coherence_view, collate, layout, prefix_lm_mask
 from confab.generation.limits import Limits
-from confab.generation.model import ROLE_SELF
-from confab.generation.pretrained import encoder_folder, from_encoder
+from confab.generation.pretrained import from_encoder
 from confab.text import subwords
 from confab.text.wordpiece import WordPieceTokenizer
+from confab.transformer.bert import encoder_folder
+from confab.transformer.model import ROLE_SELF
 
 CONTEXT = ["hi , how are you doing today ?", "great , i just got back from walking my two dogs ."]
 
@@ -148,7 +149,7 @@ def test_only_what_training_changed_is_stored_and_loads_back(tmp_path):
     weights = load_file(str(tmp_path / "bert2" / "model.safetensors"))
     weights["bert.pooler.dense.bias"] += 1
     save_file(weights, str(tmp_path / "bert2" / "model.safetensors"))
-    from confab.generation.pretrained import weights_sha256
+    from confab.transformer.bert import weights_sha256
 
     weights_sha256.cache_clear()
     with pytest.raises(ValueError, match="not the ones it was trained from"):
@@ -236,10 +237,10 @@ def test_an_evaluator_from_the_encoder_learns_coherence_where_random_weights_do_
     from confab.data.examples import examples_from_file
     from confab.generation.data import encode
     from confab.generation.model import Evaluator
-    from confab.generation.pretrained import plato_config
     from confab.generation.stages import Evaluation
     from confab.precision import choose
     from confab.resources import resource_path
+    from confab.transformer.bert import plato_config
 
     rows = examples_from_file(resource_path("samples/knover_example_train.tsv.gz"), "knover", kind="pairs")
     limits = Limits(max_context=24, max_persona=0, max_response=24)  # the last turn: what coherence hangs on

@@ -234,9 +234,9 @@ def test_tuning_the_top_layers_stores_them_alone(tmp_path):
     loss.backward()
     torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0).step()
     moved = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
-    bert = {k for k in moved if ".bert." in k}  # the one encoder, under its context and response names
-    assert {k.split(".")[4] for k in bert} == {"5"}, moved  # layer.5 of bert.encoder (the top of six)
-    assert moved - bert == {"memory.gate", "match", "turn_weights"}  # and the construction's weights
+    body = {k for k in moved if ".body." in k}  # the one encoder, under its context and response names
+    assert {k.split(".")[3] for k in body} == {"5"}, moved  # blocks.5 (the top of six)
+    assert moved - body == {"memory.gate", "match", "turn_weights"}  # and the construction's weights
     checkpoint.save(tmp_path / "ck", model.eval(), tok, {})
     stored = (tmp_path / "ck" / "model.safetensors").stat().st_size
     assert stored < 0.1 * (pretrained_folder() / "model.safetensors").stat().st_size

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 
 from confab.generation.limits import Limits
-from confab.generation.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF
 from confab.text.subwords import Tokenizer
+from confab.transformer.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF
 
 TYPE_CONTEXT, TYPE_RESPONSE = 0, 1  # the knover layout's two roles (Knover's type ids)
 PERSONA_TURN = "your persona : {}"  # how a persona sentence goes in as a leading context turn (knover layout)

@@ -14,12 +14,13 @@ from confab.config import from_dict, to_dict
 from confab.devices import resolve as resolve_device
 from confab.errors import InvalidInput
 from confab.generation.limits import Limits
-from confab.generation.model import PlatoConfig, UnifiedTransformer, network
-from confab.generation.pretrained import encoder_folder, state_dict_of, weights_sha256
+from confab.generation.model import network
 from confab.io import atomic_path
 from confab.precision import choose
 from confab.text import subwords
 from confab.text.subwords import Tokenizer
+from confab.transformer.bert import encoder_folder, state_dict_of, weights_sha256
+from confab.transformer.model import PlatoConfig, UnifiedTransformer
 
 KIND = "confab-plato"
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from confab.errors import InvalidInput
 from confab.generation.batches import Sequence
-from confab.generation.model import UnifiedTransformer
+from confab.transformer.model import UnifiedTransformer
 
 STRATEGIES = ("sampling", "greedy", "beam")
 

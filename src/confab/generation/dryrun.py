@@ -23,11 +23,12 @@ import torch
 
 from confab.errors import InvalidInput
 from confab.generation.batches import Sequence, collate
-from confab.generation.model import SIZES, Generator, PlatoConfig
+from confab.generation.model import Generator
 from confab.generation.stages import make_stage
 from confab.generation.train import PAPER_RECIPE
 from confab.precision import choose
 from confab.training import TrainConfig, make_optimizer
+from confab.transformer.model import SIZES, PlatoConfig
 
 BYTES_PER_PARAMETER = {"weights": 4, "gradients": 4, "adam": 8}
 GB = 2**30

@@ -21,9 +21,10 @@ import torch
 from confab.errors import InvalidInput, MissingInput
 from confab.generation import checkpoint
 from confab.generation.limits import Limits
-from confab.generation.model import PlatoConfig, UnifiedTransformer, network
+from confab.generation.model import network
 from confab.generation.paddle import read_pdparams, read_static_folder
 from confab.text.knover import KnoverTokenizer
+from confab.transformer.model import PlatoConfig, UnifiedTransformer
 
 # the reference's reader: at most 128 context tokens ([BOS] and each turn's [EOS] included)
 LIMITS = dict(max_context=128, max_persona=0, max_response=128, layout="knover")

@@ -24,8 +24,9 @@ from confab.generation.batches import (
     response_targets,
 )
 from confab.generation.limits import Limits
-from confab.generation.model import Evaluator, Generator, UnifiedTransformer
+from confab.generation.model import Evaluator, Generator
 from confab.text.subwords import Tokenizer
+from confab.transformer.model import UnifiedTransformer
 
 
 def kind_of(model: UnifiedTransformer, meta: dict) -> str:

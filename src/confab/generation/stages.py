@@ -31,8 +31,9 @@ from confab.devices import to_device
 from confab.errors import InvalidInput
 from confab.generation.batches import Sequence, coherence_view, prefix_lm_mask, response_targets
 from confab.generation.data import loss_terms, micro_batch, step_batches
-from confab.generation.model import Evaluator, Generator, UnifiedTransformer
+from confab.generation.model import Evaluator, Generator
 from confab.text.subwords import Tokenizer
+from confab.transformer.model import UnifiedTransformer
 
 
 class Stage(nn.Module):

@@ -27,13 +27,14 @@ from confab.generation import checkpoint
 from confab.generation.data import BatchConfig, encode, plan, streamed_steps
 from confab.generation.evaluate import evaluate_stage
 from confab.generation.limits import Limits
-from confab.generation.model import SIZES, Generator, PlatoConfig, UnifiedTransformer, as_network
+from confab.generation.model import Generator, as_network
 from confab.generation.pretrained import from_encoder
 from confab.generation.stages import STAGES, make_stage
 from confab.plots import training_curves
 from confab.text import subwords
 from confab.text.bpe import BpeTokenizer
 from confab.training import RankBatch, TrainConfig, distributed, fit, seed_everything
+from confab.transformer.model import SIZES, PlatoConfig, UnifiedTransformer
 
 # The paper's recipe per stage (Table 6, 1.6B): tokens per step, learning rate, warm-up steps.
 PAPER_RECIPE = {

@@ -1,9 +1,10 @@
 """Retrieval checkpoints in confab's one format (`confab.checkpoints`): config.json + model.safetensors + tokenizer
 files. Loading runs no code from the files.
 
-A pretrained encoder tuned in its top layers only (`tuned_layers`) stores those layers alone ("changed-from-base");
-the rest is read from the installed all-MiniLM-L6-v2, whose checksum the config records so that a different one is
-refused."""
+The pretrained encoder runs in confab's transformer (`transformer.bert`, as PLATO-2 does). Tuned in its top layers
+only (`tuned_layers`), it stores those layers alone ("changed-from-base"); the rest is read from the installed
+all-MiniLM-L6-v2, whose checksum the config records so that a different one is refused. Checkpoints saved when the
+encoder was Hugging Face's BertModel (its tensor names under `bert.`) load with their tensors renamed."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from confab.checkpoints import CHANGED, Base, Meta, read, write
 from confab.config import from_dict, to_dict
 from confab.errors import InvalidInput
 from confab.io import atomic_path, checksum
-from confab.retrieval.encoders import load_bert
 from confab.retrieval.model import PersonaRanker, RankerConfig
 from confab.retrieval.tokens import PretrainedTokenizer, WordTokenizer
+from confab.transformer.bert import as_ours, block_as_ours, load_encoder
 
 KIND = "confab-retrieval"
 # The untrained all-MiniLM-L6-v2 as a ranker, with the context and persona read as a trained agent of the same
@@ -33,8 +34,7 @@ ZERO_SHOT_RANKER = dict(encoder="pretrained", persona_encoder="encoder", similar
 
 def new_model(config: RankerConfig) -> PersonaRanker:
     """A fresh ranker; the pretrained encoder starts from the installed all-MiniLM-L6-v2 weights."""
-    bert = load_bert(pretrained_folder(), weights=True) if config.encoder == "pretrained" else None
-    return PersonaRanker(config, bert)
+    return PersonaRanker(config, load_encoder(ZERO_SHOT) if config.encoder == "pretrained" else None)
 
 
 def save(folder: Path, model: PersonaRanker, tokenizer, extra: dict) -> None:
@@ -42,10 +42,6 @@ def save(folder: Path, model: PersonaRanker, tokenizer, extra: dict) -> None:
     worth keeping beside it (data, result)."""
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer.save(folder)
-    if model.config.encoder == "pretrained":
-        bert_dir = folder / "bert"
-        bert_dir.mkdir(exist_ok=True)
-        model.context_encoder.bert.config.to_json_file(str(bert_dir / "config.json"))
     partial = _partial(model.config)
     with atomic_path(folder / "model.safetensors") as tmp:
         if partial:
@@ -90,21 +86,46 @@ def load(folder: str | Path) -> tuple[PersonaRanker, WordTokenizer | PretrainedT
         if meta.base != _base():
             raise InvalidInput(f"{meta_path}: tuned on another all-MiniLM-L6-v2 than the installed one (base)")
         tokenizer = PretrainedTokenizer.load(folder)
-        model = PersonaRanker(config, load_bert(pretrained_folder(), weights=True))
-        tensors, tuned = load_file(weights), {n for n, _ in _tuned(model)}
+        model = PersonaRanker(config, load_encoder(ZERO_SHOT))
+        tensors, tuned = _ours(load_file(weights), model), {n for n, _ in _tuned(model)}
         if set(tensors) != tuned:
             raise InvalidInput(f"{weights}: its tensors are not the {config.tuned_layers} tuned layers of the config")
         model.load_state_dict(tensors, strict=False)
     elif config.encoder == "pretrained":
         tokenizer = PretrainedTokenizer.load(folder)
-        model = PersonaRanker(config, load_bert(folder / "bert", weights=False))
-        load_model(model, str(weights))
+        model = PersonaRanker(config, load_encoder(ZERO_SHOT, weights=False))
+        tensors = load_file(weights)
+        if any(k.startswith("context_encoder.bert.") for k in tensors):  # saved with BertModel's names
+            missing, _ = model.load_state_dict(_ours(tensors, model), strict=False)
+            if unloaded := [k for k in missing if not k.startswith("response_encoder.")]:  # one shared encoder
+                raise InvalidInput(f"{weights}: lacks {', '.join(unloaded[:5])}")
+        else:
+            load_model(model, str(weights))
     else:
         tokenizer = WordTokenizer.load(folder)
         model = PersonaRanker(config)
         load_model(model, str(weights))
     model.eval()
     return model, tokenizer, meta
+
+
+def _ours(tensors: dict[str, torch.Tensor], model: PersonaRanker) -> dict[str, torch.Tensor]:
+    """A checkpoint's tensors under this version's names: those saved when the encoder was Hugging Face's BertModel
+    (`context_encoder.bert.*`) become the transformer's (`context_encoder.body.*`, query, key and value fused)."""
+    old = "context_encoder.bert."
+    bert = {k.removeprefix(old): v for k, v in tensors.items() if k.startswith(old)}
+    if not bert:
+        return tensors
+    body = model.context_encoder.body
+    layers = sorted({int(k.split(".")[2]) for k in bert if k.startswith("encoder.layer.")})
+    if any(not k.startswith("encoder.layer.") for k in bert):  # the whole encoder
+        ours = as_ours(bert, body.config, "checkpoint")
+        ours = {k: v for k, v in ours.items() if not k.startswith("pooler.")}
+        ours.setdefault("lm_bias", body.lm_bias.detach())
+    else:  # its tuned layers
+        ours = {k: v for i in layers for k, v in block_as_ours(bert, i).items()}
+    rest = {k: v for k, v in tensors.items() if not k.startswith(old)}
+    return rest | {f"context_encoder.body.{k}": v for k, v in ours.items()}
 
 
 def _partial(config: RankerConfig) -> bool:

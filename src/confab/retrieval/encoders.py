@@ -6,13 +6,12 @@ Context and response encoders share the word embeddings (passed in) and differ a
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from confab.errors import InvalidInput
+from confab.transformer.model import ROLE_PARTNER, UnifiedTransformer
 
 
 class BowEncoder(nn.Module):
@@ -82,37 +81,36 @@ class TransformerEncoder(nn.Module):
 
 
 class PretrainedEncoder(nn.Module):
-    """A pretrained BERT-style sentence encoder (all-MiniLM-L6-v2), mean-pooled as it was trained."""
+    """A pretrained BERT-style sentence encoder (all-MiniLM-L6-v2) in confab's transformer, the body PLATO-2 runs
+    too (`transformer.model`, loaded by `transformer.bert`): the sentence read bidirectionally as BERT's first
+    segment, mean-pooled as it was trained."""
 
-    def __init__(self, bert: nn.Module, tuned_layers: int | None = None):
+    def __init__(self, body: UnifiedTransformer, tuned_layers: int | None = None):
         super().__init__()
-        self.bert = bert
-        self.dim = bert.config.hidden_size
+        self.body = body
+        self.dim = body.config.hidden
+        # a sentence has no turns, and a sentence encoder no LM head: they get no gradient (nor DDP's wait for one)
+        for unused in (body.turns, body.lm_transform, body.lm_bias):
+            if unused is not None:
+                unused.requires_grad_(False)
         if tuned_layers is not None:
-            layers = bert.encoder.layer
-            if not 0 <= tuned_layers <= len(layers):
-                raise InvalidInput(f"tuned_layers: {tuned_layers}; the pretrained encoder has {len(layers)} layers")
-            bert.requires_grad_(False)
-            for layer in layers[len(layers) - tuned_layers :]:
-                layer.requires_grad_(True)
+            blocks = body.blocks
+            if not 0 <= tuned_layers <= len(blocks):
+                raise InvalidInput(f"tuned_layers: {tuned_layers}; the pretrained encoder has {len(blocks)} layers")
+            body.requires_grad_(False)
+            for block in blocks[len(blocks) - tuned_layers :]:
+                block.requires_grad_(True)
 
     @property
     def embeddings(self) -> nn.Embedding:
-        return self.bert.embeddings.word_embeddings
+        return self.body.tokens
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        rows, width = ids.shape
+        inputs = {"tokens": ids, "roles": torch.full_like(ids, ROLE_PARTNER), "turns": torch.zeros_like(ids),
+                  "positions": torch.arange(width, device=ids.device).expand(rows, width)}  # fmt: skip
+        # every real token sees every other; a padding query sees itself only, so that no row is empty
+        attend = (mask[:, None, :] & mask[:, :, None]) | torch.eye(width, dtype=torch.bool, device=ids.device)
+        x = self.body(inputs, attend)
         m = mask.unsqueeze(-1).to(x.dtype)
         return (x * m).sum(1) / m.sum(1).clamp(min=1)
-
-
-def load_bert(folder: Path, weights: bool) -> nn.Module:
-    """The BERT module from a folder with config.json (and model.safetensors when `weights`), offline."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoConfig, AutoModel
-    from transformers.utils import logging
-
-    if weights:
-        logging.disable_progress_bar()  # a bar per load would clutter chats and servers
-        return AutoModel.from_pretrained(str(folder))
-    return AutoModel.from_config(AutoConfig.from_pretrained(str(folder)))

@@ -114,15 +114,15 @@ class PersonaMemory(nn.Module):
 
 
 class PersonaRanker(nn.Module):
-    def __init__(self, config: RankerConfig, bert: nn.Module | None = None):
+    def __init__(self, config: RankerConfig, body: nn.Module | None = None):
         super().__init__()
         self.config = config
         c = config
         if c.encoder == "pretrained":
-            if bert is None:
-                raise InvalidInput("the pretrained encoder needs its BERT module")
+            if body is None:
+                raise InvalidInput("the pretrained encoder needs its transformer (transformer.bert.load_encoder)")
             # One encoder for context and response (a siamese bi-encoder): two copies would double the size.
-            self.context_encoder = PretrainedEncoder(bert, c.tuned_layers)
+            self.context_encoder = PretrainedEncoder(body, c.tuned_layers)
             self.response_encoder = self.context_encoder
             embeddings = self.context_encoder.embeddings
         else:
