@@ -10,7 +10,7 @@ from confab.data.build import Build, BuildConfig
 from confab.data.schema import read_split
 from confab.resources import resource_path
 from confab.retrieval import checkpoint
-from confab.retrieval.batches import training_batch
+from confab.retrieval.batches import encode_texts, training_batch
 from confab.retrieval.evaluate import candidate_sets, evaluate
 from confab.retrieval.model import PersonaMemory, PersonaRanker, Query, RankerConfig
 from confab.retrieval.score import RankerScorer, TfidfScorer
@@ -60,7 +60,7 @@ def test_encoder_shapes_and_padding_masks(encoder, dim):
         # the turns, the latest first, weighted 1 and turn_decay (0.15); the memory starts as the identity, so the
         # persona of the first example changes nothing yet
         def alone(text):
-            ids, mask = tok.encode([text], 128, keep_end=True)
+            ids, mask = encode_texts(tok, [text], 128, keep_end=True)
             return model.context_encoder(ids, mask)[0]
 
         assert torch.allclose(joint[1], alone("i teach .") + 0.15 * alone("what do you do ?"), atol=1e-5)
@@ -469,3 +469,22 @@ def test_the_shipped_recipe_is_a_config_file_that_train_retrieval_reads(tmp_path
     trained = json.loads((tmp_path / "ck" / "config.json").read_text())["run"]
     assert trained["train"]["batch_size"] == 16 and trained["max_train"] == 48  # given here
     assert trained["train"]["optimizer"] == "adamw" and trained["ranker"]["tuned_layers"] == 2  # from the file
+
+
+def test_both_tokenizers_give_ids_and_the_batch_code_cuts_around_their_framing():
+    """One tokenizer interface (`encode(text) -> ids`, `pad`): the batch code cuts a text to its role's length, a
+    context keeping its end and a response its start, and keeps the pretrained tokenizer's [CLS] ... [SEP] around."""
+    from confab.bundled import pretrained_folder
+    from confab.retrieval.tokens import PretrainedTokenizer
+
+    text = "one two three four five six"
+    for tok in (tokenizer(), PretrainedTokenizer(pretrained_folder())):
+        ids = tok.encode(text)
+        assert isinstance(ids, list) and all(isinstance(i, int) for i in ids) and tok.pad not in ids
+        head, tail = tok.framing
+        words = ids[head : len(ids) - tail]
+        end, _ = encode_texts(tok, [text, "one"], 3 + head + tail, keep_end=True)
+        start, mask = encode_texts(tok, [text, "one"], 3 + head + tail, keep_end=False)
+        assert end[0].tolist() == [*ids[:head], *words[-3:], *ids[len(ids) - tail :]]
+        assert start[0].tolist() == [*ids[:head], *words[:3], *ids[len(ids) - tail :]]
+        assert mask[1].sum() == len(tok.encode("one")) and (start[1][mask[1].logical_not()] == tok.pad).all()

@@ -40,6 +40,24 @@ def token_limit(config: RankerConfig, role: str) -> tuple[int, bool]:
     }[role]
 
 
+def encode_texts(tokenizer, texts: list[str], max_len: int, keep_end: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Texts to ids and mask [B, T]: each cut to `max_len` tokens, keeping its end (a context: the latest turns matter
+    most) or its start, and the tokenizer's framing ([CLS] ... [SEP]) around what is kept; padded with its pad id."""
+    head, tail = tokenizer.framing
+    room = max(0, max_len - head - tail)
+    rows = []
+    for ids in tokenizer.encode_batch(texts):
+        inner = ids[head : len(ids) - tail]
+        inner = (inner[len(inner) - room :] if keep_end else inner[:room]) if len(inner) > room else inner
+        rows.append([*ids[:head], *inner, *ids[len(ids) - tail :]])
+    width = max(1, max((len(r) for r in rows), default=1))
+    # made on the CPU, whatever the default device: batches are moved to the model's device at its door
+    ids = torch.full((len(rows), width), tokenizer.pad, dtype=torch.long, device="cpu")
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long, device="cpu")
+    return ids, ids != tokenizer.pad
+
+
 def slots(lists: list[list[str]], tokenizer, max_len: int, keep_end: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Lists of texts to ids and mask [B, N, T], N the longest list; missing slots are all padding."""
     n = max((len(x) for x in lists), default=0)
@@ -47,7 +65,7 @@ def slots(lists: list[list[str]], tokenizer, max_len: int, keep_end: bool) -> tu
     present = torch.tensor([[True] * len(x) + [False] * (n - len(x)) for x in lists], dtype=torch.bool)
     if not n:
         return torch.zeros(len(lists), 0, 1, dtype=torch.long), torch.zeros(len(lists), 0, 1, dtype=torch.bool)
-    ids, mask = tokenizer.encode(flat, max_len, keep_end=keep_end)
+    ids, mask = encode_texts(tokenizer, flat, max_len, keep_end)
     ids, mask = ids.view(len(lists), n, -1), mask.view(len(lists), n, -1) & present.view(len(lists), n, 1)
     return ids, mask
 
@@ -63,7 +81,7 @@ def context_batch(examples: list[dict], tokenizer, config: RankerConfig) -> dict
 
 def response_batch(texts: list[str], tokenizer, config: RankerConfig) -> dict[str, torch.Tensor]:
     limit, keep_end = token_limit(config, "response")
-    ids, mask = tokenizer.encode(texts, limit, keep_end=keep_end)
+    ids, mask = encode_texts(tokenizer, texts, limit, keep_end)
     return {"response": ids, "response_mask": mask}
 
 

@@ -7,7 +7,7 @@ import torch
 
 from confab.devices import model_device
 from confab.precision import choose
-from confab.retrieval.batches import context_texts, persona_texts, token_limit
+from confab.retrieval.batches import context_texts, encode_texts, persona_texts, token_limit
 from confab.retrieval.model import PersonaRanker, Query
 from confab.retrieval.tokens import join_turns
 from confab.text import tokenize
@@ -42,7 +42,7 @@ class RankerScorer:
         todo.sort(key=len)
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i : i + self.batch_size]
-            ids, mask = self.tokenizer.encode(chunk, limit, keep_end=keep_end)
+            ids, mask = encode_texts(self.tokenizer, chunk, limit, keep_end)
             ids, mask = ids.to(self.device), mask.to(self.device)
             with self.precision.autocast():
                 vectors = self.model.encode(ids, mask, role).float()

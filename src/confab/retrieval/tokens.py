@@ -1,6 +1,7 @@
-"""Texts to padded id tensors: the paper's tokenizer with a frequency dictionary, or a pretrained WordPiece one.
-
-Both keep the *end* of a context (the latest turns matter most) and the start of a response or persona sentence.
+"""The retrieval family's tokenizers: the paper's, over a frequency dictionary, or the pretrained encoder's
+WordPiece one. Both have the interface of every confab tokenizer (`text.subwords.Tokenizer`): `encode(text) -> ids`
+and `pad`; `encode_batch` encodes many at once, and `framing` says how many special tokens open and close what
+`encode` returns, which `retrieval.batches` keeps when it cuts a text to its role's length and pads the batch.
 """
 
 from __future__ import annotations
@@ -8,8 +9,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-
-import torch
 
 from confab.text import Dictionary, tokenize
 from confab.text.wordpiece import WordPieceTokenizer
@@ -21,23 +20,15 @@ def join_turns(turns: list[str]) -> str:
     return f" {TURN_SEP} ".join(turns)
 
 
-def _pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(1, max((len(r) for r in rows), default=1))
-    # made on the CPU, whatever the default device: batches are moved to the model's device at its door
-    ids = torch.full((len(rows), width), pad, dtype=torch.long, device="cpu")
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long, device="cpu")
-    return ids, ids != pad
-
-
 class WordTokenizer:
     """The paper's tokenizer, lower-cased, over a dictionary of the most frequent training tokens."""
 
     kind = "words"
+    framing = (0, 0)  # no special tokens around a text
 
     def __init__(self, dictionary: Dictionary):
         self.dictionary = dictionary
-        self.pad_id = 0
+        self.pad = 0
 
     @classmethod
     def build(cls, texts: Iterable[str], max_size: int) -> WordTokenizer:
@@ -50,12 +41,11 @@ class WordTokenizer:
     def __len__(self) -> int:
         return len(self.dictionary)
 
-    def encode(self, texts: list[str], max_len: int, keep_end: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = []
-        for text in texts:
-            ids = self.dictionary.encode(_words(text))
-            rows.append(ids[-max_len:] if keep_end else ids[:max_len])
-        return _pad(rows, self.pad_id)
+    def encode(self, text: str) -> list[int]:
+        return self.dictionary.encode(_words(text))
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [self.encode(t) for t in texts]
 
     def save(self, folder: Path) -> None:
         self.dictionary.save(folder / "dict.tsv")
@@ -79,21 +69,21 @@ class PretrainedTokenizer:
     too), framed as BERT frames a sentence: [CLS] tokens [SEP], turns of a context joined by [SEP]."""
 
     kind = "pretrained"
+    framing = (1, 1)  # [CLS] ... [SEP]
 
     def __init__(self, folder: Path):
         self.wordpiece = WordPieceTokenizer.from_encoder(folder)
-        self.pad_id = self.wordpiece.pad
+        self.pad = self.wordpiece.pad
 
     def __len__(self) -> int:
         return len(self.wordpiece)
 
-    def encode(self, texts: list[str], max_len: int, keep_end: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        wp, inner = self.wordpiece, max(0, max_len - 2)
-        rows = []
-        for ids in wp.encode_batch([t.replace(TURN_SEP, "[SEP]") for t in texts]):
-            ids = (ids[len(ids) - inner :] if keep_end else ids[:inner]) if len(ids) > inner else ids
-            rows.append([wp.cls, *ids, wp.eos])
-        return _pad(rows, self.pad_id)
+    def encode(self, text: str) -> list[int]:
+        return self.encode_batch([text])[0]
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        wp = self.wordpiece
+        return [[wp.cls, *ids, wp.eos] for ids in wp.encode_batch([t.replace(TURN_SEP, "[SEP]") for t in texts])]
 
     def save(self, folder: Path) -> None:
         self.wordpiece.save_encoder_files(folder / "tokenizer")
