@@ -47,3 +47,33 @@ def test_every_training_config_that_ships_loads_and_the_paper_ones_follow_its_ta
     shipped = [load_config(PlatoRun, recipe(f"shipped-plato-{s}")) for s in ("1", "2.1", "2.2")]
     assert [r.init_encoder for r in shipped] == ["bundled:minilm", None, "bundled:minilm"]
     assert shipped[2].coherence == "dual" and shipped[2].limits.max_persona == 0
+
+
+def test_the_trainers_options_default_to_their_configs_values():
+    """One default per setting: every option of `train plato` and `train retrieval` defaults to the value of the
+    run config it sets (where `over_config` puts it), but the deprecated flags and the options whose default means
+    "decide from the encoder"."""
+    import typer
+
+    from confab.cli import app
+    from confab.cli.train import PLATO_OPTIONS, RETRIEVAL_OPTIONS
+    from confab.config import to_dict
+    from confab.generation.train import PlatoRun
+    from confab.retrieval.train import RetrievalRun
+
+    not_in_run = {"data", "out", "config", "quiet"}
+    decided_later = {"bf16", "zero", "persona_encoder", "persona_match"}  # deprecated, or "auto" by the encoder
+    train = typer.main.get_command(app).commands["train"]
+    checked, differ = 0, []
+    for command, run, where in (("plato", PlatoRun(), PLATO_OPTIONS), ("retrieval", RetrievalRun(), RETRIEVAL_OPTIONS)):
+        values = to_dict(run)
+        for param in train.commands[command].params:
+            if param.name in not_in_run | decided_later:
+                continue
+            value = values
+            for part in where.get(param.name, param.name).split("."):
+                value = value[part]
+            checked += 1
+            if param.default != value:
+                differ.append(f"{command} --{param.name}: {param.default!r}, the config {value!r}")
+    assert checked > 50 and not differ, differ
