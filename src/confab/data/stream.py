@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from confab.data.schema import read_split
 from confab.errors import InvalidInput, MissingInput
 
 
@@ -76,3 +77,14 @@ def stream(datasets: str | Path | list, split: str, rank: int = 0, world: int = 
             held[i] = row
     rng.shuffle(held)
     yield from held
+
+
+def training_rows(datasets: list[Path], streamed: bool, max_train: int | None) -> tuple[list[dict] | None, int]:
+    """A trainer's training examples: the train splits read into memory (the first `max_train`), or, `streamed`, None
+    and their count (each rank reads its share with `stream`)."""
+    if not streamed:
+        rows = [row for d in datasets for row in read_split(d, "train").to_pylist()][:max_train]
+        return rows, len(rows)
+    if max_train is not None:
+        raise InvalidInput("--max-train reads the first examples into memory; it does not go with --stream")
+    return None, sum(p.rows for d in datasets for p in pieces(d, "train"))

@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from confab.config import check_fields, to_dict
 from confab.data.schema import read_split
-from confab.data.stream import pieces, stream
+from confab.data.stream import stream, training_rows
 from confab.errors import InvalidInput
 from confab.generation import checkpoint
 from confab.generation.data import BatchConfig, encode, plan, streamed_steps
@@ -96,16 +96,10 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
         raise InvalidInput("--init (a confab checkpoint) and --init-encoder (a pretrained encoder): one of them")
     seed_everything(run.train.seed)
     rank, world = distributed(run.train.device)
-    if run.stream:
-        if run.max_train is not None:
-            raise InvalidInput("--max-train reads the first examples into memory; it does not go with --stream")
-        if not (run.tokenizer or run.init):
-            raise InvalidInput("--stream needs a vocabulary made beforehand (every rank must have the same one): "
-                             "`confab tokenizer train`, then --tokenizer DIR")  # fmt: skip
-        train, total = None, sum(p.rows for d in datasets for p in pieces(d, "train"))
-    else:
-        train = [r for d in datasets for r in read_split(d, "train").to_pylist()][: run.max_train]
-        total = len(train)
+    if run.stream and not (run.tokenizer or run.init):
+        raise InvalidInput("--stream needs a vocabulary made beforehand (every rank must have the same one): "
+                         "`confab tokenizer train`, then --tokenizer DIR")  # fmt: skip
+    train, total = training_rows(datasets, run.stream, run.max_train)
     valid = read_split(datasets[0], "valid").to_pylist()[: run.max_valid]
     if run.backward:
         if run.stage != "1":

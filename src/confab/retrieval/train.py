@@ -14,7 +14,7 @@ import torch
 from confab.bundled import pretrained_folder
 from confab.config import to_dict
 from confab.data.schema import read_split
-from confab.data.stream import pieces, stream
+from confab.data.stream import stream, training_rows
 from confab.errors import InvalidInput
 from confab.retrieval import checkpoint
 from confab.retrieval.batches import training_batch
@@ -50,13 +50,7 @@ def train_retrieval(
         raise InvalidInput("the retrieval trainer runs under ddp or zero; --strategy fsdp is PLATO-2's")
     seed_everything(run.train.seed)
     rank, world = distributed(run.train.device)
-    if run.stream:
-        if run.max_train is not None:
-            raise InvalidInput("--max-train reads the first examples into memory; it does not go with --stream")
-        train, total = None, sum(p.rows for d in datasets for p in pieces(d, "train"))
-    else:
-        train = [row for d in datasets for row in read_split(d, "train").to_pylist()][: run.max_train]
-        total = len(train)
+    train, total = training_rows(datasets, run.stream, run.max_train)
     valid = read_split(data, "valid").to_pylist()[: run.max_valid]
     if total < 2:
         raise InvalidInput(f"{data}: {total} training examples; in-batch training needs at least 2")
