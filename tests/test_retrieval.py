@@ -488,3 +488,30 @@ def test_both_tokenizers_give_ids_and_the_batch_code_cuts_around_their_framing()
         assert end[0].tolist() == [*ids[:head], *words[-3:], *ids[len(ids) - tail :]]
         assert start[0].tolist() == [*ids[:head], *words[:3], *ids[len(ids) - tail :]]
         assert mask[1].sum() == len(tok.encode("one")) and (start[1][mask[1].logical_not()] == tok.pad).all()
+
+
+def test_a_checkpoint_saved_with_bertmodels_names_loads_renamed(tmp_path):
+    """Before the retrieval encoder ran confab's transformer, a fully tuned pretrained checkpoint held Hugging Face's
+    BertModel tensors (`context_encoder.bert.*`) under a "ranker" config: it loads into the transformer and scores
+    as the model it was."""
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModel
+
+    from confab.bundled import pretrained_folder
+    from confab.retrieval.tokens import PretrainedTokenizer
+
+    tok = PretrainedTokenizer(pretrained_folder())
+    model = checkpoint.new_model(RankerConfig(**{**checkpoint.ZERO_SHOT_RANKER, "vocab_size": len(tok)})).eval()
+    checkpoint.save(tmp_path / "ck", model, tok, {})
+    tensors = {k: v for k, v in load_file(tmp_path / "ck" / "model.safetensors").items() if ".body." not in k}
+    bert = AutoModel.from_pretrained(str(pretrained_folder()), local_files_only=True).state_dict()
+    tensors |= {f"context_encoder.bert.{k}": v for k, v in bert.items() if "position_ids" not in k}
+    save_file(tensors, tmp_path / "ck" / "model.safetensors")
+    meta = json.loads((tmp_path / "ck" / "config.json").read_text())
+    old = {k: v for k, v in meta.items() if k not in ("config", "network", "weights")} | {"ranker": meta["config"]}
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(old))
+    loaded, loaded_tok, _ = checkpoint.load(tmp_path / "ck")
+    cands = [[e["response"] for e in EXAMPLES]] * len(EXAMPLES)
+    before = RankerScorer(model, tok, precision="float32")(EXAMPLES, cands)
+    after = RankerScorer(loaded, loaded_tok, precision="float32")(EXAMPLES, cands)
+    assert all(_close(torch.as_tensor(a), torch.as_tensor(b)) for a, b in zip(before, after, strict=True))

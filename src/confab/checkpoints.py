@@ -72,28 +72,31 @@ def write(folder: Path, meta: Meta) -> None:
 
 def read(folder: Path, kind: str) -> Meta:
     """The `Meta` of the checkpoint in `folder`, which must be of `kind`."""
-    path = folder / "config.json"
-    if not path.exists():
-        raise MissingInput(f"{folder}: no config.json; is it a checkpoint of `{KINDS[kind][1]}`?")
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"{path}: not a JSON checkpoint config ({e})") from None
-    if not isinstance(data, dict) or data.get("kind") != kind:
-        found = data.get("kind") if isinstance(data, dict) else None
-        raise InvalidInput(f"{path}: a {found!r} checkpoint, not a {KINDS[kind][0]} one")
-    return from_json(data, path)
+    data = _config_json(folder, f"a checkpoint of `{KINDS[kind][1]}`")
+    if data.get("kind") != kind:
+        raise InvalidInput(f"{folder / 'config.json'}: a {data.get('kind')!r} checkpoint, not a {KINDS[kind][0]} one")
+    return from_json(data, folder / "config.json")
 
 
 def kind_of(folder: Path) -> str:
     """Which family a checkpoint folder is (its config.json's kind), read without loading anything else."""
-    path = folder / "config.json"
-    if not path.exists():
-        raise MissingInput(f"{folder}: no config.json; is it a confab checkpoint?")
-    kind = json.loads(path.read_text()).get("kind")
+    kind = _config_json(folder, "a confab checkpoint").get("kind")
     if kind not in KINDS:
         raise InvalidInput(f"{folder}: unknown checkpoint kind {kind!r}")
     return kind
+
+
+def _config_json(folder: Path, what: str) -> dict:
+    path = folder / "config.json"
+    if not path.exists():
+        raise MissingInput(f"{folder}: no config.json; is it {what}?")
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"{path}: not a JSON checkpoint config ({e})") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path}: not a checkpoint config (a JSON object)")
+    return data
 
 
 def from_json(data: dict, where: Path | str = "config.json") -> Meta:

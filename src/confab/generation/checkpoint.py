@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file, save_model
 
 from confab.bundled import resolve
-from confab.checkpoints import CHANGED, Base, Meta, read, write
+from confab.checkpoints import CHANGED, Meta, read, write
 from confab.config import from_dict, to_dict
 from confab.devices import resolve as resolve_device
 from confab.errors import InvalidInput
@@ -33,10 +33,9 @@ def save(folder: Path, model: UnifiedTransformer, tok: Tokenizer, stage: str, li
     with atomic_path(folder / "model.safetensors") as tmp:
         save_model(model, str(tmp))
     extra = dict(extra)
-    base = extra.pop("base", None)
     meta = Meta(kind=KIND, network=model.network, config=to_dict(model.config), stage=stage, limits=to_dict(limits),
-                run=extra.pop("run", None), base=Base(**base) if isinstance(base, dict) else base,
-                precision=extra.pop("precision", None), extra=extra)  # fmt: skip
+                run=extra.pop("run", None), base=extra.pop("base", None), precision=extra.pop("precision", None),
+                extra=extra)  # fmt: skip
     write(folder, meta)
 
 

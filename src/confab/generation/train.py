@@ -47,7 +47,7 @@ PAPER_RECIPE = {
 @dataclass
 class PlatoRun:
     stage: Literal["1", "2.1", "2.2"] = "1"
-    # of generation.model.SIZES (ignored with init: the checkpoint's model is kept)
+    # of transformer.model.SIZES (ignored with init: the checkpoint's model is kept)
     size: Literal["tiny", "small", "93M", "314M", "1.6B"] = "small"
     vocab_size: int = 8000  # of the BPE vocabulary trained on the data when no tokenizer is given
     dropout: float = 0.1
@@ -110,9 +110,12 @@ def train_plato(data: str | Path | list, run: PlatoRun, out: str | Path, progres
     stage_class = STAGES[run.stage]
     if run.coherence != "joint" and stage_class.network.network != "evaluator":
         raise InvalidInput("--coherence is how the evaluator (stage 2.2) reads a pair")
-    # what the stage's network differs by from a model of another stage: a latent generator has K latents
-    changes = {"latent_k": run.latent_k if run.stage == "2.1" else 0}
-    changes = {"coherence": run.coherence} if run.stage == "2.2" else changes
+    # what the stage's network differs by from a model of another stage: how an evaluator reads a pair, or how
+    # many latents a generator has (none in stage 1)
+    if run.stage == "2.2":
+        changes = {"coherence": run.coherence}
+    else:
+        changes = {"latent_k": run.latent_k if run.stage == "2.1" else 0}
     base = None
     if run.init:
         model, tok, meta = checkpoint.load(run.init)

@@ -18,10 +18,10 @@ from confab.bundled import pretrained_folder, resolve
 from confab.checkpoints import CHANGED, Base, Meta, read, write
 from confab.config import from_dict, to_dict
 from confab.errors import InvalidInput
-from confab.io import atomic_path, checksum
+from confab.io import atomic_path
 from confab.retrieval.model import PersonaRanker, RankerConfig
 from confab.retrieval.tokens import PretrainedTokenizer, WordTokenizer
-from confab.transformer.bert import as_ours, block_as_ours, load_encoder
+from confab.transformer.bert import as_ours, block_as_ours, load_encoder, weights_sha256
 
 KIND = "confab-retrieval"
 # The untrained all-MiniLM-L6-v2 as a ranker, with the context and persona read as a trained agent of the same
@@ -96,8 +96,13 @@ def load(folder: str | Path) -> tuple[PersonaRanker, WordTokenizer | PretrainedT
         model = PersonaRanker(config, load_encoder(ZERO_SHOT, weights=False))
         tensors = load_file(weights)
         if any(k.startswith("context_encoder.bert.") for k in tensors):  # saved with BertModel's names
-            missing, _ = model.load_state_dict(_ours(tensors, model), strict=False)
-            if unloaded := [k for k in missing if not k.startswith("response_encoder.")]:  # one shared encoder
+            renamed, state = _ours(tensors, model), model.state_dict()
+            missing, _ = model.load_state_dict(renamed, strict=False)
+            # a name of a tensor loaded under another (the encoders share one; the embeddings are its), or the LM
+            # head BertModel had not, which a sentence encoder never reads
+            shared = {state[k].data_ptr() for k in renamed if k in state}
+            unloaded = [k for k in missing if state[k].data_ptr() not in shared and ".body.lm_" not in k]
+            if unloaded:
                 raise InvalidInput(f"{weights}: lacks {', '.join(unloaded[:5])}")
         else:
             load_model(model, str(weights))
@@ -116,13 +121,11 @@ def _ours(tensors: dict[str, torch.Tensor], model: PersonaRanker) -> dict[str, t
     bert = {k.removeprefix(old): v for k, v in tensors.items() if k.startswith(old)}
     if not bert:
         return tensors
-    body = model.context_encoder.body
-    layers = sorted({int(k.split(".")[2]) for k in bert if k.startswith("encoder.layer.")})
     if any(not k.startswith("encoder.layer.") for k in bert):  # the whole encoder
-        ours = as_ours(bert, body.config, "checkpoint")
-        ours = {k: v for k, v in ours.items() if not k.startswith("pooler.")}
-        ours.setdefault("lm_bias", body.lm_bias.detach())
+        ours = as_ours(bert, model.context_encoder.body.config, "checkpoint")
+        ours = {k: v for k, v in ours.items() if not k.startswith(("pooler.", "lm_"))}
     else:  # its tuned layers
+        layers = sorted({int(k.split(".")[2]) for k in bert})
         ours = {k: v for i in layers for k, v in block_as_ours(bert, i).items()}
     rest = {k: v for k, v in tensors.items() if not k.startswith(old)}
     return rest | {f"context_encoder.body.{k}": v for k, v in ours.items()}
@@ -139,4 +142,4 @@ def _tuned(model: PersonaRanker) -> list[tuple[str, torch.nn.Parameter]]:
 @functools.cache
 def _base() -> Base:
     """The installed pretrained encoder a partial checkpoint builds on (hashed once a process: 90 MB)."""
-    return Base(encoder=ZERO_SHOT, sha256=checksum(pretrained_folder() / "model.safetensors")["sha256"])
+    return Base(encoder=ZERO_SHOT, sha256=weights_sha256(pretrained_folder()))

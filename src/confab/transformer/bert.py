@@ -109,9 +109,8 @@ def as_ours(bert: dict[str, torch.Tensor], config: PlatoConfig, folder) -> dict[
         raise InvalidInput(f"{folder}: tensors the unified transformer has no place for: {', '.join(unexpected[:5])}")
     out = {ours: bert[theirs] for ours, theirs in required.items()}
     out |= {ours: bert[theirs] for ours, theirs in optional.items() if theirs in bert}
-    for i, parts in qkv.items():
-        for p in ("weight", "bias"):
-            out[f"blocks.{i}.attention.qkv.{p}"] = torch.cat([bert[f"{q}.{p}"] for q in parts])
+    for i in range(config.layers):
+        out |= block_as_ours(bert, i)  # with query, key and value fused
     # the response (and the slot) is BERT's second segment, as in its sentence pairs; context and persona the first
     segments = bert[TYPES] if TYPES in bert else torch.zeros(2, config.hidden)
     out["roles.weight"] = segments[[1 if r == ROLE_SELF else 0 for r in range(config.roles)]].clone()
