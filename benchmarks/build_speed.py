@@ -1,4 +1,5 @@
-"""Dataset build throughput and peak memory on the real Reddit month, replicated.
+"""Dataset build throughput and peak memory on the real Reddit month, replicated with texts that differ
+(benchmarks/replicate.py: 3,666 comments a copy, so 273 copies are 1M comments).
 
     python benchmarks/build_speed.py [--copies 1 10] [--persona rules]
 
@@ -40,6 +41,7 @@ def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str
         "comments": sum(report["read"]["records"].values()),
         "examples": report["examples"]["total"],
         "partitions": report["partitions"],
+        "dropped": report["cleaning"]["dropped"],
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         # the largest of the build's processes (they are shut down, so counted, when the build returns)
         "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -92,7 +94,6 @@ def main() -> None:
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--persona", default="rules")
     parser.add_argument("--partition-mb", type=float, default=2.0)
-    # copies repeat every text: past 100 copies the `repeated` rule drops them all, so skip it there
     parser.add_argument("--skip-rule", action="append", default=[], help="a cleaning rule to turn off")
     parser.add_argument("--processes", type=int, default=0, help="the build's processes (0: one per core)")
     parser.add_argument("--child", nargs="+")
@@ -158,6 +159,16 @@ def main() -> None:
             peak = [r[2]["max_rss_mb"] + r[2]["worker_rss_mb"] for r in (sizes[-1], sizes[0])]
             ratio = peak[0] / peak[1]
             print(f"\nPeak memory, {sizes[-1][0]}× input vs {sizes[0][0]}× with partition MB {small:g}: {ratio:.2f}×")
+    print("\nShare of the comments each cleaning rule drops (the copies should keep the month's)\n")
+    month = [r for r in rows if r[0] == 1]
+    shown = [(f"{c} copies", b) for c, mb, b, _ in rows if mb == args.partition_mb]
+    print("| rule | " + " | ".join(name for name, _ in shown) + " |")
+    print("|---|" + "---:|" * len(shown))
+    for rule in sorted({rule for _, b in shown for rule in b["dropped"]}):
+        cells = [f"{100 * b['dropped'].get(rule, 0) / b['comments']:.2f}%" for _, b in shown]
+        print(f"| {rule} | " + " | ".join(cells) + " |")
+    if not month:
+        print("(add --copies 1 for the month itself)")
     t = tagging
     print("\nPart-of-speech tagging on RC_2006-01 (one month, not replicated)\n")
     print("| sentences tagged | count | seconds | persona sentences kept |")

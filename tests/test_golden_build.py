@@ -49,7 +49,8 @@ def test_the_real_month_builds_to_the_golden_output(setup, tmp_path):
 
 @pytest.fixture(scope="module")
 def replicated(tmp_path_factory):
-    """The month 30 times over with renamed ids and authors (benchmarks/replicate.py): 109,980 comments."""
+    """The month 30 times over with renamed ids and authors and changed words (benchmarks/replicate.py): 109,980
+    comments."""
     from tests.test_build import replicate
 
     path = tmp_path_factory.mktemp("replicated") / "RC_2006-01_x30.zst"
@@ -59,6 +60,25 @@ def replicated(tmp_path_factory):
 
 @pytest.mark.parametrize("setup", sorted(SETUPS))
 def test_the_replicated_month_builds_to_the_golden_output(setup, replicated, tmp_path):
-    """Golden files written by the per-record builder before the columnar path replaced it."""
+    """Golden files written by the columnar builder when the copies' texts began to differ (the real month's were
+    written by the per-record builder before the columnar path replaced it)."""
     report = Build(BuildConfig(inputs=[str(replicated)], **SETUPS[setup]), tmp_path / "ds").run()
     check_golden(f"replicated-30-{setup}", tmp_path / "ds", report)
+
+
+def test_the_copies_keep_the_months_drop_share_of_every_rule(replicated, tmp_path):
+    """The copies' texts differ (no sentence once per copy) but every cleaning rule drops the same share of
+    comments as in the real month, within a point (benchmarks/replicate.py)."""
+    from tests.test_build import replicate
+
+    shares = {}
+    for name, path in (("month", shared_file("reddit/RC_2006-01.zst")), ("copies", replicated)):
+        report = Build(BuildConfig(inputs=[str(path)], persona="none"), tmp_path / name).run()
+        n = sum(report["read"]["records"].values())
+        shares[name] = {rule: count / n for rule, count in report["cleaning"]["dropped"].items()}
+    assert shares["month"]["deleted"] > 0.05 and shares["month"]["url"] > 0.005  # the rules do fire
+    for rule in set(shares["month"]) | set(shares["copies"]):
+        assert abs(shares["month"].get(rule, 0) - shares["copies"].get(rule, 0)) < 0.01, rule
+    bodies = [json.loads(line)["body"] for _, line in replicate.iter_lines(replicated, replicate.Problems())]
+    month = len(set(bodies[: len(bodies) // 30]))
+    assert len(set(bodies)) > 25 * month, "the copies should not repeat the month's texts"
