@@ -14,17 +14,50 @@ that pass the cheap rules first, as the build does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MONTH = HERE.parents[1] / "shared" / "data" / "reddit" / "RC_2006-01.zst"
+
+
+class Sampler:
+    """The peak resident memory of this process and of all its children together, per stage of the build (the
+    progress bars name the stages), sampled every 0.2 s."""
+
+    def __init__(self):
+        import psutil
+
+        self.me, self.stage, self.peaks = psutil.Process(), "start", {}
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def progress(self, label: str, total: int | None = None):
+        self.stage = label.split(" (")[0]
+        return lambda done: None
+
+    def _run(self) -> None:
+        while not self.stopped.wait(0.2):
+            children = 0
+            for child in self.me.children(recursive=True):
+                with contextlib.suppress(Exception):  # ended meanwhile
+                    children += child.memory_info().rss
+            parent, peak = self.me.memory_info().rss, self.peaks.setdefault(self.stage, [0, 0])
+            peak[0], peak[1] = max(peak[0], parent >> 20), max(peak[1], children >> 20)
+
+    def stop(self) -> dict:
+        self.stopped.set()
+        self.thread.join()
+        return self.peaks
 
 
 def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str, processes: int) -> dict:
@@ -34,8 +67,10 @@ def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str
     start = time.perf_counter()
     config = BuildConfig(inputs=[src], persona=persona, partition_mb=partition_mb,
                          clean=CleanConfig(skip=[r for r in skip.split(",") if r]))  # fmt: skip
-    report = Build(config, out, processes=processes).run()
+    sampler = Sampler()
+    report = Build(config, out, progress=sampler.progress, processes=processes).run()
     return {
+        "memory_by_stage": sampler.stop(),
         "seconds": time.perf_counter() - start,
         "stages": report["seconds"],
         "comments": sum(report["read"]["records"].values()),
@@ -66,9 +101,9 @@ def child_tagging(src: str) -> dict:
     texts = [truncate_tokens(m.text, 100) for m in pushshift.read(Path(src), "x", Problems())]
     sentences = [s for t in texts for s in persona.sentences(t)]
     cheap = [s for s in sentences if persona.cheap_rules_ok(tokenize(s))]
-    tagger = persona.PosFilter()
+    tagger = persona.PosFilter(cache=0)  # each sentence tagged as often as it is asked
     tagger(["warm up the pipeline ."])
-    out = {"sentences": len(sentences), "cheap_pass": len(cheap)}
+    out = {"sentences": len(sentences), "cheap_pass": len(cheap), "cheap_distinct": len(set(cheap))}
     for name, batch in (("all", sentences), ("cheap_first", cheap)):
         start = time.perf_counter()
         kept = sum(tagger(batch))
@@ -134,8 +169,10 @@ def main() -> None:
     processes = args.processes or len(os.sched_getaffinity(0))
     from confab.precision import machine
 
-    print(f"\nBuild of RC_2006-01 replicated (persona setup: {args.persona}{skipped}, {processes} processes)\n"
-          f"{machine()}\n")
+    print(
+        f"\nBuild of RC_2006-01 replicated (persona setup: {args.persona}{skipped}, {processes} processes)\n"
+        f"{machine()}\n"
+    )
     print(
         "| copies | comments | partition MB | partitions | build s | comments/s | parse-only comments/s "
         "| build/parse | peak RSS MB (build / largest worker) |"
@@ -159,6 +196,13 @@ def main() -> None:
             peak = [r[2]["max_rss_mb"] + r[2]["worker_rss_mb"] for r in (sizes[-1], sizes[0])]
             ratio = peak[0] / peak[1]
             print(f"\nPeak memory, {sizes[-1][0]}× input vs {sizes[0][0]}× with partition MB {small:g}: {ratio:.2f}×")
+    print("\nPeak resident MB by stage, the build's process / all its processes together (sampled every 0.2 s)\n")
+    shown_sizes = [(c, b) for c, mb, b, _ in rows if mb == args.partition_mb]
+    print("| stage | " + " | ".join(f"{c} copies" for c, _ in shown_sizes) + " |")
+    print("|---|" + "---:|" * len(shown_sizes))
+    for stage in shown_sizes[-1][1]["memory_by_stage"]:
+        cells = [b["memory_by_stage"].get(stage, [0, 0]) for _, b in shown_sizes]
+        print(f"| {stage} | " + " | ".join(f"{a} / {a + c}" for a, c in cells) + " |")
     print("\nShare of the comments each cleaning rule drops (the copies should keep the month's)\n")
     month = [r for r in rows if r[0] == 1]
     shown = [(f"{c} copies", b) for c, mb, b, _ in rows if mb == args.partition_mb]

@@ -51,6 +51,29 @@ def test_part_of_speech_rules_are_the_whole_pipelines_on_a_real_month(tagger):
     assert fast == whole and 0.2 < sum(fast) / len(fast) < 0.9
 
 
+def test_sentences_asked_again_are_remembered_not_tagged_again():
+    """The tagger's memory: the same decisions as tagging every sentence, each distinct sentence tagged once while
+    remembered, and no more than `cache` remembered (cache=0: once per call)."""
+    from pathlib import Path
+
+    from confab.data.records import Problems
+    from confab.data.sources import pushshift
+
+    from .conftest import shared_file
+
+    comments = list(pushshift.read(Path(shared_file("reddit/RC_2006-01.zst")), "x", Problems()))
+    sentences = [s for m in comments for s in persona.sentences(m.text)][:1500]
+    asked = sentences + sentences[::-1] + ["I am a doctor."] * 3
+    plain, remembering, small = persona.PosFilter(cache=0), persona.PosFilter(), persona.PosFilter(cache=100)
+    expected = plain(asked)
+    assert plain(asked) == expected and plain.tagged_new == 2 * len(set(asked))  # within a call only
+    got = remembering(asked[:1000]) + remembering(asked[1000:])
+    assert got == expected and small(asked[:1000]) + small(asked[1000:]) == expected
+    assert remembering.tagged == len(asked) and remembering.tagged_new == len(set(asked))
+    assert len(small._known) == 100 and len(set(asked)) < small.tagged_new < len(asked)
+    assert sum(expected) > 100 and remembering.seconds > 0
+
+
 def test_part_of_speech_rules_in_two_processes_are_one_processes(tagger):
     """A large call shared with a helper process answers as one process does, in order; a missing model is named."""
     from pathlib import Path
@@ -117,7 +140,7 @@ def test_the_write_stage_gives_each_example_persona_for_example(seed):
 
     from confab.data.build import BuildConfig
     from confab.data.schema import EXAMPLE_SCHEMA
-    from confab.data.stages import PERSONA_SCHEMA, Plan, split_partition
+    from confab.data.stages import PERSONA_SCHEMA, Plan, held_table, split_partition
 
     rng = random.Random(seed)
     words = ["I like tea.", "My cat is old.", "I am a doctor.", "tea", "Hi.", "I run."]
@@ -136,7 +159,7 @@ def test_the_write_stage_gives_each_example_persona_for_example(seed):
                       "message_ids": [[m for _, m in people[a]] for a in authors]}, schema=PERSONA_SCHEMA)  # fmt: skip
     held = {rows[0]["id"]: "valid", rows[1]["id"]: "test"}
     plan = Plan(BuildConfig(inputs=["x"], persona="random-from-user", max_persona=3), 1)
-    out, stats, _ = split_partition(pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA), table, held, plan)
+    out, stats, _ = split_partition(pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA), table, held_table(held), plan)
     got = {r["id"]: (split, r["persona"]) for split, t in out.items() for r in t.to_pylist()}
     for r in rows:
         expected = persona.persona_for_example(people.get(r["response_author"], []), r["id"], r["response"], 3)

@@ -57,6 +57,7 @@ from confab.data.stages import (
     PERSONA_SCHEMA,
     POOL_SCHEMA,
     Plan,
+    held_table,
     make_report,
     merge_pools,
     parts_of,
@@ -137,6 +138,7 @@ class Build:
         self.setup, self.extracts = self.plan.setup, self.plan.extracts
         self.processes = processes if processes > 0 else _cores()
         self.timings: dict[str, float] = {}
+        self.tagging: dict | None = None  # the tagger's counts and seconds in this attempt (report.json)
         self._tagger: personas.PosFilter | None = None
         self._processes: ProcessPoolExecutor | None = None
 
@@ -173,6 +175,10 @@ class Build:
                     self._start_tagger()  # its helper processes load spaCy while the threads are rebuilt
                 step()
                 self.timings[name] = round(time.perf_counter() - start, 3)
+            if self._tagger is not None:  # how much of the personas step was spaCy's
+                t = self._tagger
+                self.tagging = {"sentences_asked": t.tagged, "sentences_tagged": t.tagged_new,
+                                "seconds": round(t.seconds, 3)}  # fmt: skip
         finally:
             if self._tagger is not None:
                 self._tagger.close()
@@ -320,7 +326,7 @@ class Build:
 
     def split(self) -> None:
         target = self.work / "split.json"
-        if target.exists():
+        if target.exists() and (self.work / "held_out.arrow").exists():
             return
         cfg = self.config
         examples = self._thread_files("examples.arrow")
@@ -339,36 +345,37 @@ class Build:
                 task(seen)
 
         chosen = held_out(keys, valid, test)
-        atomic_write_json(target, {"n": n, "valid": valid, "test": test, "held_out": chosen})
+        # the ids in a table each partition task maps from disk; split.json, written last, says the step is done
+        write_table(self.work / "held_out.arrow", held_table(chosen))
+        atomic_write_json(target, {"n": n, "valid": valid, "test": test})
 
-    def _held_out(self) -> dict[str, str]:
-        return json.loads((self.work / "split.json").read_text())["held_out"]
+    def _held_out(self) -> pa.Table:
+        return read_table(self.work / "held_out.arrow")
 
     # -- 5. personas ----------------------------------------------------------------------------------------
 
     def personas(self) -> None:
         if not self.extracts:
             return
-        held = self._held_out()
-        classifier = self._classifier(held) if self.setup == "rules+classifier" else None
-        pool = self._pool(held) if self.setup == "random-from-dataset" else None
+        classifier = self._classifier(self._held_out()) if self.setup == "rules+classifier" else None
+        pool = self._pool(self._held_out()) if self.setup == "random-from-dataset" else None
         self._start_tagger()
         todo = [q for q in range(self.parts) if not (self.work / "personas" / f"q{q:05d}.arrow").exists()]
         # the tagger runs on every core already: its partitions go one after the other
         processes = 1 if self._tagger is not None else self.processes
-        self._each_partition("personas", todo, Build._persona_partition, (held, classifier, pool), processes)
+        self._each_partition("personas", todo, Build._persona_partition, (classifier, pool), processes)
 
-    def _persona_partition(self, q: int, held, classifier, pool) -> None:
+    def _persona_partition(self, q: int, classifier, pool) -> None:
         candidates = partition_table(self._thread_files("candidates.arrow"), q, CANDIDATE_SCHEMA)
-        table = persona_partition(candidates, held, classifier, pool, self._tagger, self.plan)
+        table = persona_partition(candidates, self._held_out(), classifier, pool, self._tagger, self.plan)
         write_table(self.work / "personas" / f"q{q:05d}.arrow", table)
 
-    def _pool(self, held: dict[str, str]) -> list[tuple[int, str, str]]:
+    def _pool(self, held: pa.Table) -> list[tuple[int, str, str]]:
         pools = ([(r["key"], r["message_id"], r["sentence"]) for r in batch.to_pylist()]
                  for batch in all_batches(self._thread_files("pool.arrow")))  # fmt: skip
         return merge_pools(pools, held, self.config.pool_size)
 
-    def _classifier(self, held: dict[str, str]) -> personas.PersonaClassifier:
+    def _classifier(self, held: pa.Table) -> personas.PersonaClassifier:
         target = self.work / "classifier.json"
         if target.exists():
             return personas.PersonaClassifier.from_dict(json.loads(target.read_text()))
@@ -379,19 +386,18 @@ class Build:
     # -- 6. write -------------------------------------------------------------------------------------------
 
     def write(self) -> None:
-        held = self._held_out()
         for split in SPLITS:
             (self.out / split).mkdir(parents=True, exist_ok=True)
         todo = [q for q in range(self.parts) if not (self.work / "written" / f"q{q:05d}.json").exists()]
-        self._each_partition("write", todo, Build._write_partition, (held,))
+        self._each_partition("write", todo, Build._write_partition)
 
-    def _write_partition(self, q: int, held: dict[str, str]) -> None:
+    def _write_partition(self, q: int) -> None:
         marker = self.work / "written" / f"q{q:05d}.json"
         examples = partition_table(self._thread_files("examples.arrow"), q, EXAMPLE_SCHEMA)
         people = PERSONA_SCHEMA.empty_table()
         if self.extracts:
             people = read_table(self.work / "personas" / f"q{q:05d}.arrow")
-        tables, stats, tokens = split_partition(examples, people, held, self.plan)
+        tables, stats, tokens = split_partition(examples, people, self._held_out(), self.plan)
         write_parts(self.out, q, tables)
         atomic_write_json(marker, {"stats": stats, "tokens": tokens})
 
@@ -420,7 +426,7 @@ class Build:
         path = self.work / "classifier.json"
         classifier = json.loads(path.read_text()) if path.exists() else None
         report = finish_build(self.out, self.plan, self.inputs, kinds, problems, threads, drops, split, written,
-                              counter, classifier, self.timings)  # fmt: skip
+                              counter, classifier, self.timings, tagging=self.tagging)  # fmt: skip
         shutil.rmtree(self.work, ignore_errors=True)
         return report
 
@@ -471,7 +477,7 @@ def write_parts(out: Path, q: int, tables: dict[str, pa.Table]) -> None:
 
 def finish_build(out: Path, plan: Plan, inputs: list[Path], kinds: Counter, problems: Problems, threads: Counter,
                  drops: Counter, split: dict, written: Counter, counter: TokenCounter, classifier: dict | None,
-                 seconds: dict, engine: str = "local") -> dict:  # fmt: skip
+                 seconds: dict, engine: str = "local", tagging: dict | None = None) -> dict:  # fmt: skip
     """The dictionary, the classifier and the report, whichever engine built the rows."""
     dictionary = Dictionary.build(counter.counts, plan.config.dictionary_size)
     dictionary.save(out / "dict.tsv")
@@ -479,6 +485,8 @@ def finish_build(out: Path, plan: Plan, inputs: list[Path], kinds: Counter, prob
         atomic_write_json(out / "persona_classifier.json", classifier)
     report = make_report(plan, inputs, kinds, problems, threads, drops, split, written, dictionary, counter.pruned,
                          classifier, seconds, engine)  # fmt: skip
+    if tagging:
+        report["tagging"] = tagging
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", render_report(report))
     return report

@@ -42,6 +42,7 @@ from confab.data.split import boundaries, held_side, sizes, split_key
 from confab.data.stages import (
     CANDIDATE_SCHEMA,
     PERSONA_SCHEMA,
+    held_table,
     merge_pools,
     parts_of,
     persona_partition,
@@ -134,10 +135,11 @@ class SparkBuild(Build):
         keys = keys.persist(StorageLevel.MEMORY_AND_DISK)
         n = keys.count()
         valid, test = sizes(n, cfg.valid_size, cfg.test_size)
-        held: dict[str, str] = {}
+        chosen: dict[str, str] = {}
         if valid + test:
             cuts = boundaries(keys.takeOrdered(valid + test), valid, test)
-            held = dict(keys.map(lambda ki: (ki[1], held_side(ki[0], cuts))).filter(lambda kv: kv[1]).collect())
+            chosen = dict(keys.map(lambda ki: (ki[1], held_side(ki[0], cuts))).filter(lambda kv: kv[1]).collect())
+        held = held_table(chosen)
         held_b = sc.broadcast(held)
         done(3)
 

@@ -34,6 +34,13 @@ CANDIDATE_SCHEMA = pa.schema(
 )
 CLASSIFIER_NEGATIVES = 5_000
 POOL_SCHEMA = pa.schema([("key", pa.uint64()), ("message_id", pa.string()), ("sentence", pa.string())])
+# the held-out examples (split.held_out) as the partition stages take them: a table, which an engine can map from
+# a file or broadcast, not a dict copied into every task
+HELD_SCHEMA = pa.schema([("id", pa.string()), ("split", pa.string())])
+
+
+def held_table(held: dict[str, str]) -> pa.Table:
+    return pa.table({"id": list(held), "split": list(held.values())}, schema=HELD_SCHEMA)
 
 
 @dataclass
@@ -108,9 +115,10 @@ def thread_partition(table: pa.Table, cleaner: Cleaner | None, plan: Plan) -> Th
     return ThreadResult(made, example_parts, candidates, candidate_parts, pool, trees.drops, trees.stats)
 
 
-def merge_pools(pools: Iterable[Iterable[tuple[int, str, str]]], held: dict[str, str], size: int) -> list:
+def merge_pools(pools: Iterable[Iterable[tuple[int, str, str]]], held: pa.Table, size: int) -> list:
     """The `size` smallest pool entries of all partitions whose message is not held out."""
-    return heapq.nsmallest(size, (entry for pool in pools for entry in pool if entry[1] not in held))
+    out = set(held["id"].to_pylist())
+    return heapq.nsmallest(size, (entry for pool in pools for entry in pool if entry[1] not in out))
 
 
 def train_classifier(config, pool: list[tuple[int, str, str]]) -> personas.PersonaClassifier:
@@ -120,15 +128,15 @@ def train_classifier(config, pool: list[tuple[int, str, str]]) -> personas.Perso
     return personas.PersonaClassifier.train(positives, negatives, config.classifier_threshold, config.seed)
 
 
-def persona_partition(candidates: pa.Table, held: dict[str, str], classifier, pool, tagger, plan: Plan) -> pa.Table:
+def persona_partition(candidates: pa.Table, held: pa.Table, classifier, pool, tagger, plan: Plan) -> pa.Table:
     """Each user's persona (author, sentences, message_ids) from the candidate sentences (CANDIDATE_SCHEMA) of
     their training messages: a user's distinct sentences in the order of their smallest key (the first of equal
     keys), then the first `max_persona + SLACK` of them, those the tags pass, or a sample of the pool."""
     cfg = plan.config
     keep = cfg.max_persona + personas.SLACK
     frame = pl.from_arrow(candidates).with_row_index("row")
-    if held:  # validation and test responses never feed a persona
-        frame = frame.filter(~pl.col("message_id").is_in(pl.Series(list(held), dtype=pl.String).implode()))
+    if held.num_rows:  # validation and test responses never feed a persona
+        frame = frame.filter(~pl.col("message_id").is_in(pl.Series(held["id"]).implode()))
     ranked = (frame.sort("author", "sentence", "key", "row").unique(["author", "sentence"], keep="first")
               .sort("author", "key", "message_id", "sentence"))  # fmt: skip
     if plan.setup == "random-from-user":
@@ -158,7 +166,7 @@ PERSONA_SCHEMA = pa.schema(
 )
 
 
-def split_partition(examples: pa.Table, people: pa.Table, held: dict[str, str],
+def split_partition(examples: pa.Table, people: pa.Table, held: pa.Table,
                     plan: Plan) -> tuple[dict[str, pa.Table], Counter, dict]:  # fmt: skip
     """The examples of each split (sorted by id, personas attached), their counts and the training tokens.
 
@@ -166,9 +174,7 @@ def split_partition(examples: pa.Table, people: pa.Table, held: dict[str, str],
     response nor occur in it (a join of examples and persona sentences, then a filter)."""
     cfg = plan.config
     frame = pl.from_arrow(examples).sort("id").with_row_index("row")
-    held_frame = pl.DataFrame({"id": list(held), "split": list(held.values())}, schema={"id": pl.String,
-                                                                                       "split": pl.String})  # fmt: skip
-    frame = frame.join(held_frame, on="id", how="left", maintain_order="left")
+    frame = frame.join(pl.from_arrow(held), on="id", how="left", maintain_order="left")
     frame = frame.with_columns(pl.col("split").fill_null("train"))
     if plan.setup == "none":
         frame = frame.with_columns(persona=pl.lit([], dtype=pl.List(pl.String)))
