@@ -148,9 +148,10 @@ class Template:
         return "".join(pieces)
 
 
-def replicate(src: Path, dest: Path, copies: int) -> int:
-    """Write `copies` copies of the dump `src` to `dest` (.zst or plain), the texts of each but the first
-    changed as the module says; returns the lines written."""
+def replicate(src: Path, dest: Path, copies: int, first: int = 0) -> int:
+    """Write copies `first` to `first + copies - 1` of the dump `src` to `dest` (.zst or plain), the texts of
+    each but copy 0 changed as the module says; returns the lines written. Files written with consecutive ranges
+    are the monthly files of one bigger dump."""
     rows = [json.loads(line) for _, line in iter_lines(src, Problems()) if line.strip()]
     cleaner = Cleaner(CleanConfig())
     protected = PERSONA_CUES | {w for phrase in cleaner.offensive for w in str(phrase).lower().split()}
@@ -161,7 +162,7 @@ def replicate(src: Path, dest: Path, copies: int) -> int:
     params = zstandard.ZstdCompressionParameters.from_level(3, window_log=20)
     with open(dest, "wb") as raw:
         out = zstandard.ZstdCompressor(compression_params=params).stream_writer(raw) if dest.suffix == ".zst" else raw
-        for r in range(copies):
+        for r in range(first, first + copies):
             out.write(template.render(r, vocabulary).encode())
         if out is not raw:
             out.flush(zstandard.FLUSH_FRAME)
