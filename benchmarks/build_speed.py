@@ -77,6 +77,7 @@ def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str
         "examples": report["examples"]["total"],
         "partitions": report["partitions"],
         "dropped": report["cleaning"]["dropped"],
+        "tagging": report.get("tagging"),
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         # the largest of the build's processes (they are shut down, so counted, when the build returns)
         "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -196,6 +197,16 @@ def main() -> None:
             peak = [r[2]["max_rss_mb"] + r[2]["worker_rss_mb"] for r in (sizes[-1], sizes[0])]
             ratio = peak[0] / peak[1]
             print(f"\nPeak memory, {sizes[-1][0]}× input vs {sizes[0][0]}× with partition MB {small:g}: {ratio:.2f}×")
+    tagged = [(c, b) for c, mb, b, _ in rows if b.get("tagging")]
+    if tagged:
+        print("\nspaCy inside the build: the tagger's own seconds on the sentences the build tagged, against the whole")
+        print("build (1.0 would be every other stage hidden behind the tagging)\n")
+        print("| copies | sentences asked | tagged | tagging s | build s | tagging / build |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for c, b in tagged:
+            t = b["tagging"]
+            print(f"| {c} | {t['sentences_asked']:,} | {t['sentences_tagged']:,} | {t['seconds']:.1f} "
+                  f"| {b['seconds']:.1f} | {t['seconds'] / b['seconds']:.2f} |")  # fmt: skip
     print("\nPeak resident MB by stage, the build's process / all its processes together (sampled every 0.2 s)\n")
     shown_sizes = [(c, b) for c, mb, b, _ in rows if mb == args.partition_mb]
     print("| stage | " + " | ".join(f"{c} copies" for c, _ in shown_sizes) + " |")
