@@ -199,7 +199,7 @@ def test_resuming_with_changed_inputs_is_refused(fixtures, tmp_path):
     build.ingest()  # then the process dies
     with open(src, "a") as f:
         f.write('{"id": "new", "author": "z", "parent_id": "t3_a", "link_id": "t3_a", "body": "one more line"}\n')
-    with pytest.raises(FileExistsError, match="inputs or the polars version changed"):
+    with pytest.raises(FileExistsError, match="the inputs, the polars version or confab.s work files changed"):
         Build(cfg, tmp_path / "ds").run()
 
 
@@ -228,3 +228,34 @@ def test_processes_side_by_side_build_what_one_process_builds(fixtures, tmp_path
     assert {k: v for k, v in one.items() if k != "seconds"} == {k: v for k, v in two.items() if k != "seconds"}
     lines_reported = [s["line"] for s in one["read"]["malformed"]["samples"]]
     assert lines_reported == sorted(lines_reported)
+
+
+def test_the_repeated_rule_reads_the_hashes_the_ingest_wrote(fixtures, tmp_path):
+    """The ingested messages carry their text's hash; the threads step's `repeated` rule uses them, and they are the
+    hashes of the texts (a text over the limit is dropped as when the hashes are computed again)."""
+    import numpy as np
+
+    from confab.data.build import INGESTED_SCHEMA
+    from confab.data.clean import Cleaner, text_hashes
+    from confab.data.shuffle import partition_table
+
+    src = tmp_path / "RC_repeats.jsonl"
+    lines = (fixtures / "RC_2020-01_fixture.jsonl").read_text().splitlines()
+    same = [json.dumps({"id": f"r{i}", "author": f"u{i}", "parent_id": "t3_z", "link_id": "t3_z",
+                        "body": "Exactly  what I said."}) for i in range(5)]  # fmt: skip
+    src.write_text("\n".join(lines + same) + "\n")
+    config = BuildConfig(inputs=[str(src)], persona="none", valid_size=0, test_size=0, clean=CleanConfig(max_repeats=4))
+    build = Build(config, tmp_path / "ds", processes=1)
+    build._claim_folder()
+    build.ingest()
+    build.count_repeats()
+    table = partition_table(build._ingested("messages.arrow"), 0, INGESTED_SCHEMA)
+    assert np.array_equal(table["text_hash"].to_numpy(), text_hashes(table["text"]))
+    frequent = set(np.load(build.work / "frequent.npy").tolist())
+    assert len(frequent) == 1
+    cleaner = Cleaner(config.resolved().clean, frequent)
+    rules = cleaner.first_rules(table)
+    assert rules == cleaner.first_rules(table.drop_columns(["text_hash"]))
+    assert rules.count("repeated") == 5
+    report = build.run()
+    assert report["cleaning"]["dropped"]["repeated"] == 5

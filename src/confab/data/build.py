@@ -209,11 +209,12 @@ class Build:
         # A resumed build must read the same bytes, and hash texts as it did (polars' hash may change between
         # its versions): refuse when an input or polars changed since the first attempt.
         fingerprint = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in self.inputs] + [pl.__version__]
+        fingerprint.append(WORK_LAYOUT)
         recorded = self.work / "inputs.json"
         if recorded.exists() and json.loads(recorded.read_text()) != fingerprint:
             raise OutputExists(
-                f"the inputs or the polars version changed since the build in {self.out} was interrupted; "
-                f"remove {self.work} to start over"
+                f"the inputs, the polars version or confab's work files changed since the build in {self.out} was "
+                f"interrupted; remove {self.work} to start over"
             )
         atomic_write_json(recorded, fingerprint)
 
@@ -306,7 +307,7 @@ class Build:
         tmp.mkdir(parents=True)
         frequent = set(np.load(self.work / "frequent.npy").tolist())
         cleaner = Cleaner(self.config.clean, frequent) if self.config.clean.enabled else None
-        table = partition_table(self._ingested("messages.arrow"), p, MESSAGE_SCHEMA)
+        table = partition_table(self._ingested("messages.arrow"), p, INGESTED_SCHEMA)
         result = thread_partition(table, cleaner, self.plan)
         with ShuffleWriter(tmp / "examples.arrow", EXAMPLE_SCHEMA) as examples:
             examples.add_table(result.example_parts, result.examples)
@@ -465,6 +466,10 @@ class Build:
 # -- files --------------------------------------------------------------------------------------------------
 
 _HASH_SCHEMA = pa.schema([("h", pa.uint64())])
+# the ingested messages with their texts' hashes, which the `repeated` rule reads again in the threads step
+INGESTED_SCHEMA = MESSAGE_SCHEMA.append(pa.field("text_hash", pa.uint64()))
+# what the files under .work hold: a build interrupted by a confab whose files differ starts over
+WORK_LAYOUT = 2
 
 
 def write_parts(out: Path, q: int, tables: dict[str, pa.Table]) -> None:
@@ -508,13 +513,13 @@ def write_chunk(tmp: Path, n: int, tables: Iterable[pa.Table], parts: int) -> Co
     """Message tables to their thread's partition, their texts' hashes to the hash's partition; the kinds."""
     kinds: Counter = Counter()
     with (
-        ShuffleWriter(tmp / f"c{n:05d}-messages.arrow", MESSAGE_SCHEMA) as out,
+        ShuffleWriter(tmp / f"c{n:05d}-messages.arrow", INGESTED_SCHEMA) as out,
         ShuffleWriter(tmp / f"c{n:05d}-hashes.arrow", _HASH_SCHEMA) as hashes,
     ):
         for table in tables:
             kinds.update(table["kind"].to_pylist())
             h = text_hashes(table["text"])
-            out.add_table(parts_of(table["thread_id"], parts), table)
+            out.add_table(parts_of(table["thread_id"], parts), table.append_column("text_hash", pa.array(h)))
             hashes.add_table(h % np.uint64(parts), pa.table({"h": h}, schema=_HASH_SCHEMA))
     return kinds
 

@@ -151,7 +151,9 @@ class Cleaner:
         repeated = np.zeros(frame.height, bool)
         if self.frequent and "repeated" in self.active:
             frequent = np.fromiter(self.frequent, np.uint64, len(self.frequent))
-            repeated = np.isin(text_hashes(frame["text"].to_arrow()), frequent)
+            # the hashes the ingest computed, when the table carries them
+            hashes = table["text_hash"].to_numpy() if "text_hash" in table.column_names else None
+            repeated = np.isin(text_hashes(frame["text"].to_arrow()) if hashes is None else hashes, frequent)
         frame = frame.with_columns(repeated=pl.Series(repeated))
         other = pl.any_horizontal(
             pl.col(c).str.contains(_NOT_ASCII).fill_null(False) for c in ("text", "parent_text", "author", "subreddit")
