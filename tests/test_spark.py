@@ -63,3 +63,21 @@ def test_the_command_line_spark_build_with_the_persona_classifier(fixtures, tmp_
     ).read_text()
     wrong = runner.invoke(app, ["data", "build", *inputs, "--engine", "flink", "--out", str(tmp_path / "x")])
     assert wrong.exit_code == 2 and "--engine must be local or spark" in " ".join(wrong.output.split())
+
+
+def test_spark_drops_repeated_messages_as_the_local_engine_does(fixtures, tmp_path):
+    """The texts' hashes counted per hash partition over arrays (not a record per message), the same drops."""
+    from confab.data.clean import CleanConfig
+    from confab.data.spark import SparkBuild
+
+    src = tmp_path / "RC_repeats.jsonl"
+    lines = (fixtures / "RC_2020-01_fixture.jsonl").read_text().splitlines()
+    same = [json.dumps({"id": f"r{i}", "author": f"u{i}", "parent_id": "t3_z", "link_id": "t3_z",
+                        "body": "Exactly  what I said."}) for i in range(5)]  # fmt: skip
+    src.write_text("\n".join(lines + same) + "\n")
+    config = BuildConfig(inputs=[str(src)], persona="none", valid_size=1, test_size=1, partition_mb=0.001,
+                         clean=CleanConfig(max_repeats=4))  # fmt: skip
+    Build(config, tmp_path / "local").run()
+    SparkBuild(config, tmp_path / "spark", "local[2]").run()
+    report = same_dataset(tmp_path / "local", tmp_path / "spark")
+    assert report["cleaning"]["dropped"]["repeated"] == 5 and report["partitions"] > 1

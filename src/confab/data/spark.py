@@ -26,9 +26,9 @@ import shutil
 import sys
 import time
 from collections import Counter
-from operator import add
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from confab.data import persona as personas
@@ -115,8 +115,9 @@ class SparkBuild(Build):
         frequent: set[int] = set()
         if cfg.clean.enabled and "repeated" not in cfg.clean.skip:
             most = cfg.clean.max_repeats
-            hashes = raw.filter(lambda r: r[0] == "hashes").flatMap(lambda r: ((h, 1) for h in r[1]))
-            frequent = set(hashes.reduceByKey(add).filter(lambda kv: kv[1] > most).keys().collect())
+            hashes = raw.filter(lambda r: r[0] == "hashes").map(lambda r: r[1])  # (partition, array of hashes)
+            found = hashes.groupByKey(parts).map(lambda kv: _frequent(kv[1], most)).collect()
+            frequent = {int(h) for array in found for h in array}
         frequent_b = sc.broadcast(frequent)
         done(1)
 
@@ -197,10 +198,18 @@ def _read_file(file: tuple[int, str, str, str, int]):
     problems, kinds = Problems(), Counter()
     for block, table in enumerate(message_tables(READERS[fmt], Path(path), source, problems, None)):
         kinds.update(table["kind"].to_pylist())
-        yield "hashes", text_hashes(table["text"]).tolist()
+        h = text_hashes(table["text"])
+        for q, rows in by_partition(h % np.uint64(parts), pa.table({"h": h})):  # counted by hash partition
+            yield "hashes", (q, rows["h"].to_numpy())
         for q, rows in by_partition(parts_of(table["thread_id"], parts), table):
             yield "messages", (q, ((i, block), _ipc(rows)))
     yield "stats", {"kinds": kinds, "problems": problems.to_dict()}
+
+
+def _frequent(arrays, most: int) -> np.ndarray:
+    """The hashes of one hash partition that occur more than `most` times."""
+    values, counts = np.unique(np.concatenate(list(arrays)), return_counts=True)
+    return values[counts > most]
 
 
 def _ipc(table: pa.Table) -> bytes:
