@@ -39,10 +39,10 @@ def render_report(report: dict) -> str:
     )
     if "classifier" in p:
         lines.append(f"  - classifier: {p['classifier']}")
-    lines.append(f"- dictionary: {report['dictionary']['size']:,} tokens")
     if "tagging" in report:
         t = report["tagging"]
         lines.append(f"  - part-of-speech tagging: {t['sentences_asked']:,} sentences asked, "
                      f"{t['sentences_tagged']:,} tagged (the others remembered), {t['seconds']:.1f} s")  # fmt: skip
+    lines.append(f"- dictionary: {report['dictionary']['size']:,} tokens")
     lines.append(f"- seconds: {report['seconds']}")
     return "\n".join(lines) + "\n"
