@@ -125,9 +125,10 @@ class Cleaner:
                 return rule
         return None
 
-    def first_rules(self, table: pa.Table) -> list[str | None]:
+    def first_rules(self, table: pa.Table, counts: dict[str, np.ndarray] | None = None) -> list[str | None]:
         """`check` for every row of a message table at once: the first rule that removes each row, given its
         parent (the first row with the parent's id in the same thread, as `threads.build_thread` links them).
+        `counts`: `ascii_counts` of the text column, when the caller has them.
 
         Whole columns through polars: its Rust regexes, list set operations and joins run over Arrow memory on
         every core, where pyarrow's compute functions have no list intersection (parent overlap) and DuckDB would
@@ -155,10 +156,14 @@ class Cleaner:
             hashes = table["text_hash"].to_numpy() if "text_hash" in table.column_names else None
             repeated = np.isin(text_hashes(frame["text"].to_arrow()) if hashes is None else hashes, frequent)
         frame = frame.with_columns(repeated=pl.Series(repeated))
-        other = pl.any_horizontal(
-            pl.col(c).str.contains(_NOT_ASCII).fill_null(False) for c in ("text", "parent_text", "author", "subreddit")
+        counts = counts if counts is not None else ascii_counts(table["text"])
+        wide = counts["other"] > 0  # a text with a byte that is not ASCII; its replies see it as their parent's
+        parent_rows = frame["parent_row"].fill_null(-1).to_numpy()
+        frame = frame.with_columns(wide=pl.Series(wide | ((parent_rows >= 0) & wide[np.maximum(parent_rows, 0)])))
+        other = pl.col("wide") | pl.any_horizontal(
+            pl.col(c).str.contains(_NOT_ASCII).fill_null(False) for c in ("author", "subreddit")
         )
-        hits = self._rule_columns(frame)
+        hits = self._rule_columns(frame, counts)
         chain = None
         for i, rule in enumerate(r for r in self.active if r != "parent_overlap"):
             chain = (pl if chain is None else chain).when(hits[rule].fill_null(False)).then(pl.lit(i))
@@ -180,11 +185,11 @@ class Cleaner:
             rules[r["row"]] = self.check(message, parent, r["repeated"])
         return rules
 
-    def _rule_columns(self, frame: pl.DataFrame) -> dict[str, pl.Expr]:
+    def _rule_columns(self, frame: pl.DataFrame, counts: dict[str, np.ndarray]) -> dict[str, pl.Expr]:
         """Each rule as a boolean expression, right on ASCII rows (null where it cannot fire). Character classes
-        are counted with numpy over the text column's bytes; words are found by Rust regexes of ASCII classes."""
+        are counted with numpy over the text column's bytes (`counts`); words are found by Rust regexes of ASCII
+        classes."""
         cfg, text = self.config, pl.col("text")
-        counts = ascii_counts(frame["text"].to_arrow())
         tokens, letters, spaces = (
             pl.lit(pl.Series(v)) for v in (counts["tokens"], counts["letters"], counts["spaces"])
         )
@@ -280,7 +285,8 @@ def _slice_keys(texts: pa.Array, first_row: int, shift: np.uint64) -> np.ndarray
         h *= np.uint64(0xBF58476D1CE4E5B9)
         h ^= h >> np.uint64(29)
     row = (np.searchsorted(offsets, starts, "right") - 1 + first_row).astype(np.uint64)
-    return np.unique((row << shift) | (h >> (np.uint64(64) - shift)))
+    keys = np.sort((row << shift) | (h >> (np.uint64(64) - shift)))
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys  # np.unique's hashing costs 4x a sort
 
 
 def alpha_ratio(text: str) -> float:
@@ -310,16 +316,20 @@ def text_hash(text: str) -> int:
 def text_hashes(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """`text_hash` of every text: polars' hash of the lower-cased text with its runs of space made one space
     and its ends stripped (as `" ".join(text.lower().split())`). Polars' hash may change between its versions,
-    so a build records the version it started with (build.py). Spaces are collapsed with numpy over the bytes
-    (polars' regex replacement costs 4x the rest); a text with any non-ASCII byte, where a space may take
-    more than one byte, goes through the regex."""
+    so a build records the version it started with (build.py). ASCII texts are lowered and their spaces
+    collapsed with numpy over the bytes (polars' regex replacement costs 4x the rest); a text with any
+    non-ASCII byte, where a letter or a space may take more than one byte, goes through polars' lowering and regex."""
     texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-    lower = pl.Series(values=texts).fill_null("").str.to_lowercase().to_arrow().cast(pa.large_string())
-    pieces = [_collapse_ascii_spaces(lower.slice(i, _SLICE)) for i in range(0, len(lower), _SLICE)]
+    texts = texts.cast(pa.large_string())
+    pieces, wide = [], []
+    for i in range(0, len(texts), _SLICE):
+        piece, rows = _normal_ascii(texts.slice(i, _SLICE))
+        pieces.append(piece)
+        wide.append(rows + i)
     hashes = pl.from_arrow(pa.chunked_array(pieces, pa.large_string())).hash(_SEED).to_numpy().copy()
-    wide = pl.from_arrow(lower).str.contains(_NOT_ASCII).to_numpy()
-    if wide.any():
-        subset = pl.from_arrow(lower.filter(pa.array(wide)))
+    wide = np.concatenate(wide) if wide else np.zeros(0, np.int64)
+    if len(wide):
+        subset = pl.from_arrow(texts.take(pa.array(wide))).str.to_lowercase()
         normal = subset.str.replace_all(r"[\s\x1c-\x1f]+", " ").str.strip_chars(" ")
         hashes[wide] = normal.hash(_SEED).to_numpy()
     return hashes
@@ -327,31 +337,37 @@ def text_hashes(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 _SEED = 0x636F6E666162  # any fixed seed: hashes must agree across the processes of a build
 _SLICE = 4096
+_STRIP = ASCII_SPACES.encode()
 
 
-def _collapse_ascii_spaces(texts: pa.Array) -> pa.Array:
-    """The texts with each run of ASCII space made one space and none at either end (bytes of other
-    characters kept as they are)."""
+def _normal_ascii(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The texts lower-cased (ASCII letters) with each run of ASCII space made one space and none at either end,
+    and the rows with a byte that is not ASCII (whose other bytes are kept as they are). A byte is dropped when
+    it is a space that starts its text or follows a space, or the one space left at the end of a text."""
     data, offsets = string_bytes(texts)
     if not len(data):
-        return texts
+        return pa.array([""] * len(texts), pa.large_string()), np.zeros(0, np.int64)
     starts, ends = offsets[:-1], offsets[1:]
+    nonempty = ends > starts
     space = ascii_space(data)
-    after_space = np.ones(len(data), bool)  # a text's first byte counts as following a space: no leading one
-    after_space[1:] = space[:-1]
-    after_space[starts[ends > starts]] = True
-    keep = ~space | ~after_space
-    # a text that ends in space keeps the first space of its last run: the byte after its last non-space one
-    ending = ends[(ends > starts) & space[np.maximum(ends - 1, 0)]]
-    wide = np.int32 if len(data) < 2**31 else np.int64
-    seen = np.cumsum(~space, dtype=wide)
-    last = np.searchsorted(seen, seen[ending - 1], "left")  # the last non-space byte at or before the end
-    trailing = last + 1
-    keep[trailing[(seen[ending - 1] > 0) & (trailing < ending)]] = False
-    out = data[keep]
-    out[ascii_space(out)] = 32
-    kept = np.concatenate([np.zeros(1, wide), np.cumsum(keep, dtype=wide)])
-    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(kept[offsets].astype(np.int64)), pa.py_buffer(out))
+    drop = space.copy()
+    drop[1:] &= space[:-1]
+    drop[starts[nonempty]] = space[starts[nonempty]]
+    # a text that ends in space kept the first space of its last run: drop it too (few texts, one by one)
+    ending = nonempty & space[np.maximum(ends - 1, 0)]
+    for s, e in zip(starts[ending], ends[ending], strict=True):
+        kept = len(data[s:e].tobytes().rstrip(_STRIP))
+        if kept:
+            drop[s + kept] = True
+    gone = np.flatnonzero(drop)
+    with np.errstate(over="ignore"):
+        out = np.where(space, np.uint8(32), data + ((data - 65) < 26) * np.uint8(32))
+    out = np.delete(out, gone)
+    removed = np.bincount(np.searchsorted(offsets, gone, "right") - 1, minlength=len(texts))
+    new_offsets = offsets - np.r_[0, np.cumsum(removed)]
+    wide = np.unique(np.searchsorted(offsets, np.flatnonzero(data >= 128), "right") - 1)
+    array = pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(new_offsets.astype(np.int64)), pa.py_buffer(out))
+    return array, wide
 
 
 def _load(path: str | None, default: str, lower: bool) -> list[str]:

@@ -26,7 +26,7 @@ from confab.data.clean import RULES, Cleaner
 from confab.data.records import Problems
 from confab.data.schema import EXAMPLE_SCHEMA, SPLITS
 from confab.data.threads import examples, forest, kept_messages
-from confab.text.tokenize import token_counts
+from confab.text.tokenize import ascii_counts, token_counts
 from confab.version import __version__
 
 CANDIDATE_SCHEMA = pa.schema(
@@ -85,9 +85,10 @@ def thread_partition(table: pa.Table, cleaner: Cleaner | None, plan: Plan) -> Th
     """Rebuild the threads of `table` (message rows in reading order), clean them, and make the examples and
     persona candidate sentences, each addressed to the partition of its user."""
     cfg = plan.config
-    rules = cleaner.first_rules(table) if cleaner is not None else None
+    counts = ascii_counts(table["text"])  # for the cleaning rules and the truncation
+    rules = cleaner.first_rules(table, counts) if cleaner is not None else None
     trees = forest(table, rules)
-    kept = kept_messages(table, trees, cfg.truncate_tokens)  # once, for the examples and the personas
+    kept = kept_messages(table, trees, cfg.truncate_tokens, counts)  # once, for the examples and the personas
     made, _ = examples(kept, trees, cfg.examples, cfg.max_context_turns)
     # by responder, whose persona the example takes; one without (deleted) by its own id, so that they do not
     # all meet in one partition, which would grow with the input

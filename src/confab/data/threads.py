@@ -139,10 +139,12 @@ def _depth_first(nodes: pl.DataFrame, parent: np.ndarray, ids: np.ndarray, depth
     return np.lexsort((start, nodes["thread"].to_numpy()))
 
 
-def kept_messages(table: pa.Table, trees: Forest, max_tokens: int) -> pa.Table:
-    """The rows of `table` the forest keeps, in its order, their texts cut after `max_tokens` tokens."""
+def kept_messages(table: pa.Table, trees: Forest, max_tokens: int, counts: dict | None = None) -> pa.Table:
+    """The rows of `table` the forest keeps, in its order, their texts cut after `max_tokens` tokens
+    (`counts`: `ascii_counts` of the table's texts, when the caller has them)."""
     kept = table.take(pa.array(trees.rows))
-    texts = truncate_column(kept["text"].combine_chunks(), max_tokens)
+    counts = {k: v[trees.rows] for k, v in counts.items()} if counts is not None else None
+    texts = truncate_column(kept["text"].combine_chunks(), max_tokens, counts)
     return kept.set_column(kept.schema.get_field_index("text"), "text", texts)
 
 

@@ -37,10 +37,11 @@ def truncate_tokens(text: str, max_tokens: int) -> str:
     return text
 
 
-def truncate_column(texts: pa.Array, max_tokens: int) -> pa.Array:
+def truncate_column(texts: pa.Array, max_tokens: int, counts: dict[str, np.ndarray] | None = None) -> pa.Array:
     """`truncate_tokens` of every text: ASCII texts within the limit (counted from their bytes) stay as they are,
-    longer ASCII texts are cut at the byte where their token max_tokens ends, the rest are cut one by one."""
-    counts = ascii_counts(texts)
+    longer ASCII texts are cut at the byte where their token max_tokens ends, the rest are cut one by one.
+    `counts`: the texts' `ascii_counts`, when the caller has them."""
+    counts = counts if counts is not None else ascii_counts(texts)
     if max_tokens <= 0:
         return pa.array([""] * len(texts), texts.type)
     long_ascii = (counts["other"] == 0) & (counts["tokens"] > max_tokens)
