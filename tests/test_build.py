@@ -230,6 +230,31 @@ def test_processes_side_by_side_build_what_one_process_builds(fixtures, tmp_path
     assert lines_reported == sorted(lines_reported)
 
 
+def test_the_build_processes_start_with_their_share_of_the_cores(fixtures, tmp_path, monkeypatch):
+    """Each process of a build gets cores / processes polars threads and glibc's thresholds from the environment it
+    starts with; the caller's environment is left as it was, and a setting of the user's wins."""
+    import os
+
+    import confab.data.build as build
+
+    monkeypatch.setattr(build, "_cores", lambda: 4)
+    monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")
+    config = BuildConfig(inputs=[str(fixtures / "RC_2020-01_fixture.jsonl")])
+    job = Build(config, tmp_path / "ds", processes=2)
+    try:
+        pool = job._executor()
+        seen = {name: set(pool.map(os.getenv, [name] * 8))
+                for name in ("POLARS_MAX_THREADS", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}  # fmt: skip
+        assert len(pool._processes) == 2
+    finally:
+        job._executor().shutdown()
+    assert seen == {"POLARS_MAX_THREADS": {"2"}, "MALLOC_MMAP_THRESHOLD_": {str(256 << 20)},
+                    "MALLOC_TRIM_THRESHOLD_": {"12345"}}  # fmt: skip
+    assert "POLARS_MAX_THREADS" not in os.environ and "MALLOC_MMAP_THRESHOLD_" not in os.environ
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "12345"
+
+
 def test_the_repeated_rule_reads_the_hashes_the_ingest_wrote(fixtures, tmp_path):
     """The ingested messages carry their text's hash; the threads step's `repeated` rule uses them, and they are the
     hashes of the texts (a text over the limit is dropped as when the hashes are computed again)."""

@@ -149,9 +149,24 @@ class Build:
         """The build's processes, started once (fresh, spawned: polars' threads do not survive a fork)."""
         if self._processes is None:
             spawn = multiprocessing.get_context("spawn")
-            self._processes = ProcessPoolExecutor(
-                self.processes, spawn, initializer=_die_with_parent, initargs=(os.getpid(),)
-            )
+            pool = ProcessPoolExecutor(self.processes, spawn, initializer=_die_with_parent, initargs=(os.getpid(),))
+            # Settings a process reads from the environment as it starts, so they are set while all of them
+            # start now, one per task (a user's own setting wins): each process gets its share of the cores for
+            # polars' threads (N processes of a thread per core each ran the threads step 8% slower on 2 cores),
+            # and glibc keeps freed blocks of up to 256 MB for the next partition's arrays instead of returning
+            # them and faulting their pages in again (the threads step 7% faster; peak memory the same).
+            settings = {"POLARS_MAX_THREADS": str(max(1, _cores() // self.processes)),
+                        "MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}  # fmt: skip
+            before = {name: os.environ.get(name) for name in settings}
+            os.environ.update({name: value for name, value in settings.items() if before[name] is None})
+            try:
+                for started in [pool.submit(time.sleep, 0.1) for _ in range(self.processes)]:
+                    _result(started)
+            finally:
+                for name, value in before.items():
+                    if value is None:
+                        del os.environ[name]
+            self._processes = pool
         return self._processes
 
     # -- driver ---------------------------------------------------------------------------------------------

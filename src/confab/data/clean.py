@@ -7,6 +7,7 @@ BPE vocabulary is trained only after the dataset exists.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -277,16 +278,28 @@ def _slice_keys(texts: pa.Array, first_row: int, shift: np.uint64) -> np.ndarray
         lone = np.flatnonzero(~alnum & ~space)  # any other character is a token of its own
         starts = np.concatenate([np.flatnonzero(alnum & ~before), lone])
         ends = np.concatenate([np.flatnonzero(alnum & ~after) + 1, lone + 1])
-        powers = np.cumprod(np.r_[np.uint64(1), np.full(len(data), _P, np.uint64)], dtype=np.uint64)
-        inverses = np.cumprod(np.r_[np.uint64(1), np.full(len(data), _P_INVERSE, np.uint64)], dtype=np.uint64)
-        prefix = np.r_[np.uint64(0), np.cumsum(low.astype(np.uint64) * powers[:-1], dtype=np.uint64)]
+        powers, inverses = _power_tables(int(len(data)).bit_length())
+        prefix = np.zeros(len(data) + 1, np.uint64)
+        np.cumsum(low.astype(np.uint64) * powers[: len(data)], dtype=np.uint64, out=prefix[1:])
         h = (prefix[ends] - prefix[starts]) * inverses[starts] + (ends - starts).astype(np.uint64) * _P
         h ^= h >> np.uint64(31)
         h *= np.uint64(0xBF58476D1CE4E5B9)
         h ^= h >> np.uint64(29)
     row = (np.searchsorted(offsets, starts, "right") - 1 + first_row).astype(np.uint64)
     keys = np.sort((row << shift) | (h >> (np.uint64(64) - shift)))
-    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys  # np.unique's hashing costs 4x a sort
+    distinct = np.ones(len(keys), bool)  # np.unique's hashing costs 4x a sort
+    np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+    return keys[distinct]
+
+
+@functools.lru_cache(maxsize=2)
+def _power_tables(bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """P**i and P**-i modulo 2**64 for i < 2**bits: made once for the slices of a size, not per slice."""
+    tables = np.full((2, 1 << bits), [[_P], [_P_INVERSE]], np.uint64)
+    tables[:, 0] = 1
+    with np.errstate(over="ignore"):
+        np.cumprod(tables, axis=1, out=tables)
+    return tables[0], tables[1]
 
 
 def alpha_ratio(text: str) -> float:
