@@ -2,6 +2,7 @@ import bz2
 import gzip
 import json
 import lzma
+import random
 import shutil
 from pathlib import Path
 
@@ -107,6 +108,29 @@ def test_huge_line_is_skipped_without_holding_it(tmp_path, monkeypatch):
     messages, problems = read("pushshift", path)
     assert [m.id for m in messages] == ["t1_a", "t1_b"]
     assert problems.counts["line_too_long"] == 1 and problems.samples[0]["line"] == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_blocks_hold_every_line_once_with_its_number(tmp_path, monkeypatch, seed):
+    """Blocks cut wherever a read ends: every line comes back once, in order, with its number; lines far over the
+    limit are reported and left out, whichever reads they span; an empty line and a last line without its
+    newline are lines too."""
+    monkeypatch.setattr(lines, "MAX_LINE_BYTES", 300)
+    monkeypatch.setattr(lines, "CHUNK", 64)
+    rng = random.Random(seed)
+    texts = [rng.choice(["", "x" * rng.randint(1, 40), "y" * rng.randint(1, 150), "z" * rng.randint(500, 900)])
+             for _ in range(400)]  # fmt: skip
+    path = tmp_path / "lines.txt"
+    path.write_bytes("\n".join(texts).encode() + (b"\n" if seed % 2 else b""))
+    problems = Problems()
+    got = []
+    for first, block in lines.iter_blocks(path, problems):
+        got.extend((first + i, line) for i, line in enumerate(block.decode().split("\n")))
+    expected = [(i + 1, t) for i, t in enumerate(texts) if len(t) < 300]
+    if seed % 2 == 0 and texts[-1] == "":  # no newline after an empty last line: there is no last line
+        expected.pop()
+    assert got == expected
+    assert [s["line"] for s in problems.samples] == [i + 1 for i, t in enumerate(texts) if len(t) >= 500][:100]
 
 
 def test_parlai_dialogues_personas_and_candidates(fixtures):

@@ -123,7 +123,8 @@ def iter_blocks(
     """
     name = str(path)
     lineno = 0
-    pending = b""
+    pending: list[bytes] = []  # the pieces of the line read up to its newline, not yet whole
+    held = 0  # their bytes
     skipping = False  # inside a line that grew past MAX_LINE_BYTES
     reader, raw = open_binary(path)
     try:
@@ -131,26 +132,31 @@ def iter_blocks(
             while chunk := reader.read(CHUNK):
                 if on_progress is not None:
                     on_progress(raw.tell())
-                pending += chunk
-                cut = pending.rfind(b"\n")
+                cut = chunk.rfind(b"\n")
                 if cut >= 0:
-                    lines, pending = pending[: cut + 1], pending[cut + 1 :]
+                    # the block is copied once, from the pieces (bytes slices would copy every byte twice more)
+                    view = memoryview(chunk)
                     if skipping:  # the end of the line too long, up to its newline
                         lineno += 1
-                        skipping, lines = False, lines[lines.find(b"\n") + 1 :]
-                    if lines:
-                        yield lineno + 1, lines[:-1]
-                        lineno += lines.count(b"\n")
-                if len(pending) > MAX_LINE_BYTES and not skipping:
+                        end = chunk.find(b"\n")
+                        skipping, block = False, (bytes(view[end + 1 : cut]) if end < cut else None)
+                    else:
+                        block = b"".join([*pending, view[:cut]])
+                    pending, held = [chunk[cut + 1 :]], len(chunk) - cut - 1
+                    if block is not None:
+                        yield lineno + 1, block
+                        lineno += block.count(b"\n") + 1
+                elif not skipping:
+                    pending.append(chunk)
+                    held += len(chunk)
+                if held > MAX_LINE_BYTES and not skipping:
                     problems.add("line_too_long", name, lineno + 1, f"over {MAX_LINE_BYTES} bytes; skipped")
-                    skipping, pending = True, b""
-                elif skipping:
-                    pending = b""
+                    skipping, pending, held = True, [], 0
     except (EOFError, OSError, lzma.LZMAError, zstandard.ZstdError) as e:
         problems.add(_archive_problem(e), name, lineno + 1, f"{type(e).__name__}: {e}; lines before it kept")
         return
-    if pending and not skipping:
-        yield lineno + 1, pending
+    if held and not skipping:
+        yield lineno + 1, b"".join(pending)
 
 
 def iter_lines(
