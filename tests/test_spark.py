@@ -81,3 +81,20 @@ def test_spark_drops_repeated_messages_as_the_local_engine_does(fixtures, tmp_pa
     SparkBuild(config, tmp_path / "spark", "local[2]").run()
     report = same_dataset(tmp_path / "local", tmp_path / "spark")
     assert report["cleaning"]["dropped"]["repeated"] == 5 and report["partitions"] > 1
+
+
+def test_sparks_python_workers_run_one_polars_thread_each(monkeypatch):
+    """Spark runs a task per core: its Python workers start with one polars thread each (a user's setting wins)."""
+    import os
+
+    from confab.data.spark import spark_session
+
+    monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")
+    spark = spark_session("local[2]")
+    try:
+        names = ["POLARS_MAX_THREADS", "MALLOC_TRIM_THRESHOLD_"]
+        seen = spark.sparkContext.parallelize(range(4), 2).map(lambda _: [os.environ.get(n) for n in names]).collect()
+    finally:
+        spark.stop()
+    assert seen == [["1", "12345"]] * 4

@@ -150,15 +150,10 @@ class Build:
         if self._processes is None:
             spawn = multiprocessing.get_context("spawn")
             pool = ProcessPoolExecutor(self.processes, spawn, initializer=_die_with_parent, initargs=(os.getpid(),))
-            # Settings a process reads from the environment as it starts, so they are set while all of them
-            # start now, one per task (a user's own setting wins): each process gets its share of the cores for
-            # polars' threads (N processes of a thread per core each ran the threads step 8% slower on 2 cores),
-            # and glibc keeps freed blocks of up to 256 MB for the next partition's arrays instead of returning
-            # them and faulting their pages in again (the threads step 7% faster; peak memory the same).
-            settings = {"POLARS_MAX_THREADS": str(max(1, _cores() // self.processes)),
-                        "MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}  # fmt: skip
+            # start them all now, one per task, in the environment they read as they start
+            settings = worker_environment(max(1, _cores() // self.processes))
             before = {name: os.environ.get(name) for name in settings}
-            os.environ.update({name: value for name, value in settings.items() if before[name] is None})
+            os.environ.update(settings)
             try:
                 for started in [pool.submit(time.sleep, 0.1) for _ in range(self.processes)]:
                     _result(started)
@@ -588,6 +583,16 @@ def _die_with_parent(parent: int) -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the build died before that took effect
         os._exit(1)
+
+
+def worker_environment(threads: int) -> dict[str, str]:
+    """What a build's worker processes find in their environment as they start (a user's own setting wins):
+    `threads` polars threads each, their share of the cores (N processes of a thread per core each ran the threads
+    step 8% slower on 2 cores), and glibc keeping freed blocks of up to 256 MB for the next partition's arrays
+    instead of returning them and faulting their pages in again (the threads step 7% faster, peak memory the same)."""
+    wanted = {"POLARS_MAX_THREADS": str(threads), "MALLOC_MMAP_THRESHOLD_": str(256 << 20),
+              "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}  # fmt: skip
+    return {name: os.environ.get(name, value) for name, value in wanted.items()}
 
 
 def _cores() -> int:

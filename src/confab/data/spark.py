@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from confab.data import persona as personas
-from confab.data.build import Build, finish_build, message_tables, write_parts
+from confab.data.build import Build, finish_build, message_tables, worker_environment, write_parts
 from confab.data.clean import Cleaner, text_hashes
 from confab.data.records import Problems
 from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA
@@ -67,6 +67,8 @@ def spark_session(master: str):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName("confab data build").config("spark.ui.enabled", "false")
+    for name, value in worker_environment(1).items():  # Spark runs a task per core: one polars thread each
+        builder = builder.config(f"spark.executorEnv.{name}", value)
     spark = builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
