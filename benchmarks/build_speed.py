@@ -60,10 +60,12 @@ class Sampler:
         return self.peaks
 
 
-def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str, processes: int) -> dict:
+def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str, processes: int, asked: str) -> dict:
     from confab.data.build import Build, BuildConfig
     from confab.data.clean import CleanConfig
 
+    if asked:
+        record_asked(Path(asked))
     start = time.perf_counter()
     config = BuildConfig(inputs=[src], persona=persona, partition_mb=partition_mb,
                          clean=CleanConfig(skip=[r for r in skip.split(",") if r]))  # fmt: skip
@@ -82,6 +84,37 @@ def child_build(src: str, out: str, persona: str, partition_mb: float, skip: str
         # the largest of the build's processes (they are shut down, so counted, when the build returns)
         "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
+
+
+def record_asked(path: Path) -> None:
+    """Every sentence the build's tagger is asked, a JSON string a line in `path` (a file, so that the build's
+    memory does not grow with it), for tagging them again alone."""
+    from confab.data import persona
+
+    call, out = persona.PosFilter.__call__, open(path, "w", encoding="utf-8")  # noqa: SIM115 - open to the end
+
+    def asked(self, texts: list[str]) -> list[bool]:
+        out.writelines(json.dumps(t) + "\n" for t in texts)
+        out.flush()
+        return call(self, texts)
+
+    persona.PosFilter.__call__ = asked
+
+
+def child_tag_alone(path: str) -> dict:
+    """spaCy alone on the distinct sentences a build asked its tagger, on the build's processes (one per core):
+    the pace a build with every other stage hidden behind the tagging would keep."""
+    from confab.data import persona
+
+    with open(path, encoding="utf-8") as f:
+        sentences = list(dict.fromkeys(json.loads(line) for line in f))
+    cores = len(os.sched_getaffinity(0))
+    with persona.PosFilter(processes=cores, cache=0) as tagger:
+        tagger(sentences[: persona.PARALLEL_FROM * cores])  # every process's pipeline loaded and warm
+        start = time.perf_counter()
+        for i in range(0, len(sentences), 20_000):
+            tagger(sentences[i : i + 20_000])
+        return {"sentences": len(sentences), "seconds": time.perf_counter() - start, "processes": cores}
 
 
 def child_parse(src: str) -> dict:
@@ -137,7 +170,8 @@ def main() -> None:
     if args.child:
         kind, *rest = args.child
         result = {
-            "build": lambda: child_build(rest[0], rest[1], rest[2], float(rest[3]), rest[4], int(rest[5])),
+            "build": lambda: child_build(rest[0], rest[1], rest[2], float(rest[3]), rest[4], int(rest[5]), rest[6]),
+            "tag_alone": lambda: child_tag_alone(rest[0]),
             "parse": lambda: child_parse(rest[0]),
             "tagging": lambda: child_tagging(rest[0]),
             "replicate": lambda: child_replicate(rest[0], rest[1], int(rest[2])),
@@ -153,15 +187,12 @@ def main() -> None:
             run_child("replicate", str(MONTH), str(src), str(copies))
             for partition_mb in sorted({128.0, args.partition_mb}, reverse=True):
                 out = Path(tmp) / f"out-{copies}-{partition_mb}"
-                build = run_child(
-                    "build",
-                    str(src),
-                    str(out),
-                    args.persona,
-                    str(partition_mb),
-                    ",".join(args.skip_rule),
-                    str(args.processes),
-                )
+                asked = Path(tmp) / f"asked-{copies}-{partition_mb}.jsonl" if args.persona.startswith("rules") else ""
+                build = run_child("build", str(src), str(out), args.persona, str(partition_mb),
+                                  ",".join(args.skip_rule), str(args.processes), str(asked))  # fmt: skip
+                if asked:
+                    build["alone"] = run_child("tag_alone", str(asked))
+                    asked.unlink()
                 parse = run_child("parse", str(src))
                 rows.append((copies, partition_mb, build, parse))
         tagging = run_child("tagging", str(MONTH))
@@ -199,14 +230,17 @@ def main() -> None:
             print(f"\nPeak memory, {sizes[-1][0]}× input vs {sizes[0][0]}× with partition MB {small:g}: {ratio:.2f}×")
     tagged = [(c, b) for c, mb, b, _ in rows if b.get("tagging")]
     if tagged:
-        print("\nspaCy inside the build: the tagger's own seconds on the sentences the build tagged, against the whole")
-        print("build (1.0 would be every other stage hidden behind the tagging)\n")
-        print("| copies | sentences asked | tagged | tagging s | build s | tagging / build |")
-        print("|---:|---:|---:|---:|---:|---:|")
+        print("\nspaCy and the build: the tagger's seconds inside the build, and spaCy alone on the same distinct")
+        print("sentences on as many processes (the build's throughput over tagging alone's: 1.0 would be every other")
+        print("stage hidden behind the tagging)\n")
+        print("| copies | sentences asked | tagged in the build | tagger s in the build | distinct | tagging alone s "
+              "| build s | build / tagging alone |")  # fmt: skip
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for c, b in tagged:
-            t = b["tagging"]
+            t, alone = b["tagging"], b["alone"]
             print(f"| {c} | {t['sentences_asked']:,} | {t['sentences_tagged']:,} | {t['seconds']:.1f} "
-                  f"| {b['seconds']:.1f} | {t['seconds'] / b['seconds']:.2f} |")  # fmt: skip
+                  f"| {alone['sentences']:,} | {alone['seconds']:.1f} | {b['seconds']:.1f} "
+                  f"| {alone['seconds'] / b['seconds']:.2f}× |")  # fmt: skip
     print("\nPeak resident MB by stage, the build's process / all its processes together (sampled every 0.2 s)\n")
     shown_sizes = [(c, b) for c, mb, b, _ in rows if mb == args.partition_mb]
     print("| stage | " + " | ".join(f"{c} copies" for c, _ in shown_sizes) + " |")
