@@ -20,6 +20,7 @@ whose driver is killed starts over.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import shutil
@@ -134,14 +135,17 @@ class SparkBuild(Build):
 
         # 4. split
         mode, seed, unit = cfg.split, cfg.seed, cfg.split_unit
-        keys = examples.flatMap(lambda qe: _split_keys(qe[1], mode, seed, unit))
-        keys = keys.persist(StorageLevel.MEMORY_AND_DISK)
-        n = keys.count()
+        # each task sends its count and its k smallest keys, not every key (k = validation + test size)
+        keys = examples.map(lambda qe: _split_keys(qe[1], mode, seed, unit))
+        n = keys.map(len).sum()
         valid, test = sizes(n, cfg.valid_size, cfg.test_size)
         chosen: dict[str, str] = {}
         if valid + test:
-            cuts = boundaries(keys.takeOrdered(valid + test), valid, test)
-            chosen = dict(keys.map(lambda ki: (ki[1], held_side(ki[0], cuts))).filter(lambda kv: kv[1]).collect())
+            k = valid + test
+            smallest = keys.mapPartitions(lambda part: heapq.nsmallest(k, (ki for keyed in part for ki in keyed)))
+            cuts = boundaries(heapq.nsmallest(k, smallest.collect()), valid, test)
+            held_ids = keys.flatMap(lambda keyed: [(i, side) for key, i in keyed if (side := held_side(key, cuts))])
+            chosen = dict(held_ids.collect())
         held = held_table(chosen)
         held_b = sc.broadcast(held)
         done(3)
