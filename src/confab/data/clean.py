@@ -300,7 +300,7 @@ def _slice_keys(texts: pa.Array, first_row: int, shift: np.uint64) -> np.ndarray
         h *= np.uint64(0xBF58476D1CE4E5B9)
         h ^= h >> np.uint64(29)
     row = (np.searchsorted(offsets, starts, "right") - 1 + first_row).astype(np.uint64)
-    keys = np.sort((row << shift) | (h >> (np.uint64(64) - shift)))
+    keys = np.sort((row << shift) | (h >> (np.uint64(64) - shift)), kind="stable")  # timsort: nearly in row order
     distinct = np.ones(len(keys), bool)  # np.unique's hashing costs 4x a sort
     np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
     return keys[distinct]
