@@ -230,6 +230,12 @@ def test_processes_side_by_side_build_what_one_process_builds(fixtures, tmp_path
     assert lines_reported == sorted(lines_reported)
 
 
+def _arrow_pool(_) -> str:
+    import pyarrow
+
+    return pyarrow.default_memory_pool().backend_name
+
+
 def test_the_build_processes_start_with_their_share_of_the_cores(fixtures, tmp_path, monkeypatch):
     """Each process of a build gets cores / processes polars threads and glibc's thresholds from the environment it
     starts with; the caller's environment is left as it was, and a setting of the user's wins."""
@@ -244,13 +250,15 @@ def test_the_build_processes_start_with_their_share_of_the_cores(fixtures, tmp_p
     job = Build(config, tmp_path / "ds", processes=2)
     try:
         pool = job._executor()
-        seen = {name: set(pool.map(os.getenv, [name] * 8))
-                for name in ("POLARS_MAX_THREADS", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}  # fmt: skip
+        names = ("POLARS_MAX_THREADS", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "ARROW_DEFAULT_MEMORY_POOL")
+        seen = {name: set(pool.map(os.getenv, [name] * 8)) for name in names}
+        pools = set(pool.map(_arrow_pool, range(4)))
         assert len(pool._processes) == 2
     finally:
         job._executor().shutdown()
     assert seen == {"POLARS_MAX_THREADS": {"2"}, "MALLOC_MMAP_THRESHOLD_": {str(256 << 20)},
-                    "MALLOC_TRIM_THRESHOLD_": {"12345"}}  # fmt: skip
+                    "MALLOC_TRIM_THRESHOLD_": {"12345"}, "ARROW_DEFAULT_MEMORY_POOL": {"system"}}  # fmt: skip
+    assert pools == {"system"}  # pyarrow read it as it started
     assert "POLARS_MAX_THREADS" not in os.environ and "MALLOC_MMAP_THRESHOLD_" not in os.environ
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "12345"
 

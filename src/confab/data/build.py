@@ -588,10 +588,13 @@ def _die_with_parent(parent: int) -> None:
 def worker_environment(threads: int) -> dict[str, str]:
     """What a build's worker processes find in their environment as they start (a user's own setting wins):
     `threads` polars threads each, their share of the cores (N processes of a thread per core each ran the threads
-    step 8% slower on 2 cores), and glibc keeping freed blocks of up to 256 MB for the next partition's arrays
-    instead of returning them and faulting their pages in again (the threads step 7% faster, peak memory the same)."""
+    step 8% slower on 2 cores), and allocators that keep freed memory for the next partition's arrays instead of
+    returning it and faulting its pages in again: glibc's for blocks of up to 256 MB, pyarrow's buffers from glibc's
+    too (its default, mimalloc, returned them), polars' jemalloc after 10 s. Together they took the workers' system
+    time from 3.3 to 1.2 s per 1M comments (faults 376k -> 169k) and the build from 10.6 to 9.2 s, peaks unmoved."""
     wanted = {"POLARS_MAX_THREADS": str(threads), "MALLOC_MMAP_THRESHOLD_": str(256 << 20),
-              "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}  # fmt: skip
+              "MALLOC_TRIM_THRESHOLD_": str(256 << 20), "ARROW_DEFAULT_MEMORY_POOL": "system",
+              "_RJEM_MALLOC_CONF": "dirty_decay_ms:10000,muzzy_decay_ms:10000"}  # fmt: skip
     return {name: os.environ.get(name, value) for name, value in wanted.items()}
 
 
