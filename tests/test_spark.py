@@ -77,7 +77,7 @@ def test_spark_drops_repeated_messages_as_the_local_engine_does(fixtures, tmp_pa
     src.write_text("\n".join(lines + same) + "\n")
     config = BuildConfig(inputs=[str(src)], persona="none", valid_size=1, test_size=1, partition_mb=0.001,
                          clean=CleanConfig(max_repeats=4))  # fmt: skip
-    Build(config, tmp_path / "local").run()
+    Build(config, tmp_path / "local", processes=2).run()  # the hash partitions counted side by side
     SparkBuild(config, tmp_path / "spark", "local[2]").run()
     report = same_dataset(tmp_path / "local", tmp_path / "spark")
     assert report["cleaning"]["dropped"]["repeated"] == 5 and report["partitions"] > 1

@@ -43,6 +43,7 @@ from confab.data.split import boundaries, held_side, sizes, split_key
 from confab.data.stages import (
     CANDIDATE_SCHEMA,
     PERSONA_SCHEMA,
+    frequent_hashes,
     held_table,
     merge_pools,
     parts_of,
@@ -119,7 +120,8 @@ class SparkBuild(Build):
         if cfg.clean.enabled and "repeated" not in cfg.clean.skip:
             most = cfg.clean.max_repeats
             hashes = raw.filter(lambda r: r[0] == "hashes").map(lambda r: r[1])  # (partition, array of hashes)
-            found = hashes.groupByKey(parts).map(lambda kv: _frequent(kv[1], most)).collect()
+            found = hashes.groupByKey(parts).map(lambda kv: frequent_hashes(np.concatenate(list(kv[1])), most))
+            found = found.collect()
             frequent = {int(h) for array in found for h in array}
         frequent_b = sc.broadcast(frequent)
         done(1)
@@ -210,12 +212,6 @@ def _read_file(file: tuple[int, str, str, str, int]):
         for q, rows in by_partition(parts_of(table["thread_id"], parts), table):
             yield "messages", (q, ((i, block), _ipc(rows)))
     yield "stats", {"kinds": kinds, "problems": problems.to_dict()}
-
-
-def _frequent(arrays, most: int) -> np.ndarray:
-    """The hashes of one hash partition that occur more than `most` times."""
-    values, counts = np.unique(np.concatenate(list(arrays)), return_counts=True)
-    return values[counts > most]
 
 
 def _ipc(table: pa.Table) -> bytes:

@@ -70,6 +70,12 @@ def parts_of(keys: pa.Array | pa.ChunkedArray, parts: int) -> np.ndarray:
 _PART_SEED = 0x7061727473
 
 
+def frequent_hashes(hashes: np.ndarray, most: int) -> np.ndarray:
+    """The text hashes of one hash partition that occur more than `most` times (the `repeated` rule's set)."""
+    values, counts = np.unique(hashes, return_counts=True)
+    return values[counts > most]
+
+
 @dataclass
 class ThreadResult:
     examples: pa.Table  # EXAMPLE_SCHEMA, in the order of the threads' walk
