@@ -306,6 +306,10 @@ MIXED = [  # lines a dump may hold, each of which must come out as `parse` makes
     "{not json",
     "",
     '{"id": "c9", "parent_id": "t3_s", "link_id": "", "body": "an empty thread"}',
+    '{"id": "c10", "parent_id": "t3_s", "link_id": "t3_s", "body": "said once", "body": "said twice"}',
+    '{"id": "c11", "parent_id": "t3_s", "link_id": "t3_s", "body": true}',
+    '{"id": "c12", "parent_id": "t3_s", "link_id": "t3_s", "body": "\\u00e9t\\u00e9 \\ud83d\\ude00"}',
+    '{"id": "c13", "parent_id": "t3_s", "link_id": "t3_s", "body": "a number for a subreddit", "subreddit": 3}',
 ]
 
 
@@ -328,7 +332,7 @@ def test_pushshift_blocks_read_as_parse_reads_each_line(tmp_path, monkeypatch, c
     fast, slow, fast_problems, slow_problems = batches_and_messages(path)
     assert fast == slow and len(slow) > 50
     assert fast_problems.to_dict() == slow_problems.to_dict() and slow_problems.total() >= 10
-    if chunk == 64:  # small blocks: the clean ones are read by polars
+    if chunk == 64:  # small blocks: the clean ones are read by Arrow's reader
         assert sum(t is not None for t in taken) > 10
 
 
