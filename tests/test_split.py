@@ -1,6 +1,8 @@
+import random
+
 import pytest
 
-from confab.data.split import held_out, sizes, split_key
+from confab.data.split import RANKS, held_candidates, held_out, held_out_in_parts, sizes, split_key
 
 
 def test_sizes_scale_down_and_refuse_empty_training():
@@ -42,3 +44,38 @@ def test_thread_unit_never_cuts_a_thread():
     assert counts["test"] >= 30 and counts["valid"] >= 20 and counts["test"] % 7 == 0
     with pytest.raises(ValueError, match="whole threads"):
         split_key("time", 0, "x", 5, "t", "thread")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_held_out_in_parts_is_held_out_of_the_whole(seed):
+    """Parts of the examples, each sending only its candidates, hold out what one stream of all the keys does: random
+    splits by example and by thread, a time split, sizes from none to most, and keys whose ranks are far from
+    uniform (a first bound too low: the parts are asked again)."""
+    rng = random.Random(seed)
+    rows = [(f"e{t}-{j}", f"thread{t}", 1000 + rng.randrange(10**6))
+            for t in range(300) for j in range(rng.randrange(1, 6))]  # fmt: skip
+    top = [RANKS - 1 - rng.randrange(RANKS // 1000) for _ in rows]  # the top 1/1000 of the ranks only
+    cases = {"random": [(split_key("random", seed, i, c, t), i) for i, t, c in rows],
+             "random by thread": [(split_key("random", seed, i, c, t, "thread"), i) for i, t, c in rows],
+             "time": [(split_key("time", seed, i, c), i) for i, t, c in rows],
+             "random, skewed": [((r, i, i), i) for r, (i, _, _) in zip(top, rows, strict=True)]}  # fmt: skip
+    for case, keys in cases.items():
+        cuts = sorted(rng.sample(range(1, len(keys)), 4))
+        parts = [keys[a:b] for a, b in zip([0, *cuts], [*cuts, len(keys)], strict=True)]
+        for valid, test in [(0, 0), (0, 7), (30, 20), (len(keys) // 2, len(keys) // 3)]:
+            asked, sent = [], []
+
+            def collect(bound, k=valid + test, parts=parts, asked=asked, sent=sent):
+                asked.append(bound)
+                candidates = [held_candidates(iter(part), k, bound) for part in parts]
+                sent.append(sum(map(len, candidates)))
+                return candidates
+
+            mode = case.split(",")[0].split(" ")[0]
+            got = held_out_in_parts(collect, len(keys), valid, test, mode)
+            assert got == held_out(lambda keys=keys: keys, valid, test), (case, valid, test)
+            assert (asked[0] is None) == (mode == "time")
+            if case == "random" and 0 < valid + test < 100:  # a few more than k sent, once
+                assert len(asked) == 1 and valid + test <= sent[0] < len(keys) / 2
+            if case == "random, skewed" and 0 < valid + test < 100:
+                assert len(asked) > 1 and sent[0] < valid + test

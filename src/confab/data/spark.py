@@ -8,7 +8,7 @@
 - threads    messages grouped by thread partition (the local engine's partitions), as Arrow tables of a block's
              rows each, rebuilt, cleaned and turned into examples and persona candidate sentences, in the order the
              files were read
-- split      the k smallest split keys (takeOrdered), then one pass for the held-out ids, broadcast
+- split      each task sends the keys that may be held out (split.held_out_in_parts); the held-out ids broadcast
 - personas   candidate sentences grouped by user partition (Arrow tables, one per thread partition); a persona
              per user
 - write      examples cogrouped with personas by user partition, written by the tasks as
@@ -20,7 +20,6 @@ whose driver is killed starts over.
 
 from __future__ import annotations
 
-import heapq
 import json
 import os
 import shutil
@@ -39,7 +38,7 @@ from confab.data.records import Problems
 from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA
 from confab.data.shuffle import by_partition
 from confab.data.sources import READERS
-from confab.data.split import boundaries, held_side, sizes, split_key
+from confab.data.split import held_candidates, held_out_in_parts, keyed_examples, sizes
 from confab.data.stages import (
     CANDIDATE_SCHEMA,
     PERSONA_SCHEMA,
@@ -137,17 +136,13 @@ class SparkBuild(Build):
 
         # 4. split
         mode, seed, unit = cfg.split, cfg.seed, cfg.split_unit
-        # each task sends its count and its k smallest keys, not every key (k = validation + test size)
-        keys = examples.map(lambda qe: _split_keys(qe[1], mode, seed, unit))
+        # each task sends only the keys that may be held out (split.held_out_in_parts)
+        keys = examples.map(lambda qe: keyed_examples(_table(qe[1]), mode, seed, unit))
         n = keys.map(len).sum()
         valid, test = sizes(n, cfg.valid_size, cfg.test_size)
-        chosen: dict[str, str] = {}
-        if valid + test:
-            k = valid + test
-            smallest = keys.mapPartitions(lambda part: heapq.nsmallest(k, (ki for keyed in part for ki in keyed)))
-            cuts = boundaries(heapq.nsmallest(k, smallest.collect()), valid, test)
-            held_ids = keys.flatMap(lambda keyed: [(i, side) for key, i in keyed if (side := held_side(key, cuts))])
-            chosen = dict(held_ids.collect())
+        k = valid + test
+        chosen = held_out_in_parts(lambda bound: keys.map(lambda kd: held_candidates(kd, k, bound)).collect(), n,
+                                   valid, test, mode)  # fmt: skip
         held = held_table(chosen)
         held_b = sc.broadcast(held)
         done(3)
@@ -224,13 +219,6 @@ def _ipc(table: pa.Table) -> bytes:
 
 def _table(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(data).read_all()
-
-
-def _split_keys(data: bytes, mode: str, seed: int, unit: str) -> list[tuple[tuple, str]]:
-    """(split key, id) of each example of an Arrow IPC table."""
-    table = _table(data).select(["id", "created_utc", "thread_id"])
-    columns = (table["id"].to_pylist(), table["created_utc"].to_pylist(), table["thread_id"].to_pylist())
-    return [(split_key(mode, seed, i, c, t, unit), i) for i, c, t in zip(*columns, strict=True)]
 
 
 def _threads(p: int, ordered_tables, frequent: set[int], plan):

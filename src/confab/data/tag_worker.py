@@ -7,7 +7,11 @@ from __future__ import annotations
 import json
 import sys
 
-from confab.data.persona import PosFilter
+# thinc imports PyTorch when it is installed, for layers that wrap PyTorch models; the tagger has none, and the
+# import was 1.2 s of the 1.7 s a helper took to start (a process of its own: nothing else here needs torch)
+sys.modules.setdefault("torch", None)
+
+from confab.data.persona import PosFilter  # noqa: E402 - after torch is kept out
 
 
 def main() -> None:
