@@ -110,7 +110,7 @@ def child_tag_alone(path: str) -> dict:
         sentences = list(dict.fromkeys(json.loads(line) for line in f))
     cores = len(os.sched_getaffinity(0))
     start = time.perf_counter()
-    with persona.PosFilter(processes=cores, cache=0) as tagger:
+    with persona.PosFilter(helpers=cores, cache=0) as tagger:
         # every process's pipeline loaded and warm, on sentences of its own
         tagger([f"i have {i} cups of warm tea ." for i in range(persona.PARALLEL_FROM * cores)])
         loaded = time.perf_counter()

@@ -85,11 +85,11 @@ def test_part_of_speech_rules_in_two_processes_are_one_processes(tagger):
 
     comments = list(pushshift.read(Path(shared_file("reddit/RC_2006-01.zst")), "x", Problems()))
     sentences = [s for m in comments for s in persona.sentences(m.text)][: 2 * persona.PARALLEL_FROM]
-    with persona.PosFilter(processes=2) as two:
+    with persona.PosFilter(helpers=2) as two:
         assert len(two._helpers) == 2 and two._nlp is None  # the caller tags nothing itself
         assert two(sentences) == tagger(sentences) and two(sentences[:10]) == tagger(sentences[:10])
     assert two._helpers == []
-    with persona.PosFilter(processes=2) as broken:
+    with persona.PosFilter(helpers=2) as broken:
         broken._helpers[0][0].kill()
         with pytest.raises(RuntimeError, match="a tagging process ended"):
             broken(sentences)

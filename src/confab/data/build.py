@@ -202,7 +202,7 @@ class Build:
         """The part-of-speech tagger, with a process per core the build has, when personas are still to tag."""
         todo = any(not (self.work / "personas" / f"q{q:05d}.arrow").exists() for q in range(self.parts))
         if todo and self.setup in ("rules", "rules+classifier") and self._tagger is None:
-            self._tagger = personas.PosFilter(processes=self.processes)
+            self._tagger = personas.PosFilter(helpers=self.processes if self.processes > 1 else 0)
 
     def _already_built(self) -> bool:
         if not (self.out / "report.json").exists():

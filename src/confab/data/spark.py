@@ -247,9 +247,10 @@ _TAGGERS: list = []
 
 
 def _tagger():
-    """One spaCy pipeline per Python worker (Spark reuses its workers), not one per task."""
+    """One spaCy pipeline per Python worker (Spark reuses its workers), not one per task, in a helper process: the
+    worker itself imports no spaCy (nor the PyTorch that spaCy's thinc imports when it is installed)."""
     if not _TAGGERS:
-        _TAGGERS.append(personas.PosFilter())
+        _TAGGERS.append(personas.PosFilter(helpers=1))
     return _TAGGERS[0]
 
 

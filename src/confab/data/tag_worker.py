@@ -1,4 +1,4 @@
-"""A helper process of `persona.PosFilter(processes=N)`: a JSON list of sentences a line on standard input, a JSON
+"""A helper process of `persona.PosFilter(helpers=N)`: a JSON list of sentences a line on standard input, a JSON
 list of their part-of-speech decisions a line on standard output. A process of its own, started by command, so
 that nothing of the caller (its main module, its threads) is copied or imported into it."""
 
