@@ -19,6 +19,7 @@ are pure functions over records and do no I/O.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import json
@@ -185,6 +186,7 @@ class Build:
                 if name == "threads":
                     self._start_tagger()  # its helper processes load spaCy while the threads are rebuilt
                 step()
+                release_memory()
                 self.timings[name] = round(time.perf_counter() - start, 3)
             if self._tagger is not None:  # how much of the personas step was spaCy's
                 t = self._tagger
@@ -628,6 +630,15 @@ def worker_environment(threads: int) -> dict[str, str]:
               "MALLOC_TRIM_THRESHOLD_": str(256 << 20), "ARROW_DEFAULT_MEMORY_POOL": "system",
               "_RJEM_MALLOC_CONF": "dirty_decay_ms:10000,muzzy_decay_ms:10000"}  # fmt: skip
     return {name: os.environ.get(name, value) for name, value in wanted.items()}
+
+
+def release_memory() -> None:
+    """Give the heap this process has freed back to the system (glibc, Linux). glibc keeps freed blocks for reuse,
+    and the ingest's chunks (17 MB each, pickled to the processes by a thread of their own) left 130 MB at 10M
+    comments under every later stage's peak of the build's process, against 60 MB at 1M."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+            ctypes.CDLL(None).malloc_trim(0)
 
 
 def _cores() -> int:

@@ -86,8 +86,11 @@ def candidates_of(texts: pa.Array | list[str], setup: str) -> tuple[np.ndarray, 
     column = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
     frame = pl.DataFrame({"text": pl.Series(column)}).with_row_index("row")
     simple = ~pl.col("text").str.contains(r"[^\x01-\x7f]")
+    split = simple  # the texts split over whole columns
+    if setup in ("rules", "rules+classifier"):  # a sentence with I or my is in a text with it: only those
+        split = simple & pl.col("text").str.contains(_I_OR_MY)
     pieces = (
-        frame.filter(simple)
+        frame.filter(split)
         .select("row", pl.col("text").str.replace_all(_ASCII_END, "${1}\x00").str.split("\x00").alias("s"))
         .explode("s")
         .with_columns(pl.col("s").str.strip_chars(ASCII_SPACES))

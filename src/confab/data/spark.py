@@ -136,13 +136,17 @@ class SparkBuild(Build):
 
         # 4. split
         mode, seed, unit = cfg.split, cfg.seed, cfg.split_unit
-        # each task sends only the keys that may be held out (split.held_out_in_parts)
-        keys = examples.map(lambda qe: keyed_examples(_table(qe[1]), mode, seed, unit))
-        n = keys.map(len).sum()
+        # the count from the tables' lengths, then each task sends only the keys that may be held out
+        # (split.held_out_in_parts): the keys, a Python hash each, made once
+        n = examples.map(lambda qe: _table(qe[1]).num_rows).sum()
         valid, test = sizes(n, cfg.valid_size, cfg.test_size)
         k = valid + test
-        chosen = held_out_in_parts(lambda bound: keys.map(lambda kd: held_candidates(kd, k, bound)).collect(), n,
-                                   valid, test, mode)  # fmt: skip
+
+        def collect(bound: int | None) -> list[list]:
+            return examples.map(lambda qe: held_candidates(keyed_examples(_table(qe[1]), mode, seed, unit), k, bound)
+                                ).collect()  # fmt: skip
+
+        chosen = held_out_in_parts(collect, n, valid, test, mode)
         held = held_table(chosen)
         held_b = sc.broadcast(held)
         done(3)
