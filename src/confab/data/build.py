@@ -472,9 +472,9 @@ class Build:
             done += 1
             bar(done)
 
-    def _map(self, work: Callable, calls: list[tuple], bar: Callable, done: int = 0) -> list:
+    def _map(self, work: Callable, calls: list[tuple], bar: Callable) -> list:
         """[work(*args) for args in calls], on the build's processes when there are several (work must be a
-        module function, for them to import); `bar` is told `done` plus the calls finished, in order."""
+        module function, for them to import); `bar` is told how many have finished, in order."""
         if self.processes > 1 and len(calls) > 1:
             futures = [self._executor().submit(work, *args) for args in calls]
             results = (_result(f) for f in futures)
@@ -483,7 +483,7 @@ class Build:
         out = []
         for result in results:
             out.append(result)
-            bar(done + len(out))
+            bar(len(out))
         return out
 
     def _ingested(self, name: str) -> list[Path]:

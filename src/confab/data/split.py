@@ -96,7 +96,7 @@ def held_out_in_parts(collect: Callable[[int | None], list[list]], n: int, valid
                       mode: str) -> dict[str, str]:  # fmt: skip
     """`held_out` of n examples in parts: `collect(bound)` gives each part's `held_candidates` under that bound.
     A random split's ranks are uniform, so each part sends only the keys under a rank that the k smallest almost
-    surely fall under (1.1 k + 6 standard deviations expected), a tenth of them or fewer, once; in the rare case
+    surely fall under (1.1 k + 6 standard deviations expected), about k of them in all, once; in the rare case
     the parts hold fewer than k, they are asked again with a bound twice as high."""
     k = valid + test
     bound = None
