@@ -140,7 +140,8 @@ def test_the_write_stage_gives_each_example_persona_for_example(seed):
 
     from confab.data.build import BuildConfig
     from confab.data.schema import EXAMPLE_SCHEMA
-    from confab.data.stages import PERSONA_SCHEMA, Plan, held_table, split_partition
+    from confab.data.split import held_table
+    from confab.data.stages import PERSONA_SCHEMA, Plan, split_partition
 
     rng = random.Random(seed)
     words = ["I like tea.", "My cat is old.", "I am a doctor.", "tea", "Hi.", "I run."]

@@ -52,14 +52,13 @@ from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA, SPLITS
 from confab.data.shuffle import ShuffleWriter, all_batches, partition_table, read_table, write_table
 from confab.data.sources import CLEANED_BY_DEFAULT, FORMATS, READERS, WITH_PERSONAS, detect_format
 from confab.data.sources.lines import EXPANSION, iter_blocks
-from confab.data.split import held_candidates, held_out_in_parts, keyed_examples, sizes
+from confab.data.split import held_candidates, held_out_in_parts, keyed_table, sizes
 from confab.data.stages import (
     CANDIDATE_SCHEMA,
     PERSONA_SCHEMA,
     POOL_SCHEMA,
     Plan,
     frequent_hashes,
-    held_table,
     make_report,
     merge_pools,
     parts_of,
@@ -346,12 +345,12 @@ class Build:
         task = self.progress("split (partitions)", self.parts)
         how = (valid + test, cfg.split, cfg.seed, cfg.split_unit)
 
-        def collect(bound: int | None) -> list[list]:  # on the build's processes: a Python hash per example
+        def collect(bound: int | None) -> list[pa.Table]:  # on the build's processes: a Python hash per example
             return self._map(_held_candidates, [(path, bound, *how) for path in examples], task)
 
-        chosen = held_out_in_parts(collect, n, valid, test, cfg.split)
+        held = held_out_in_parts(collect, n, valid, test, cfg.split)
         # the ids in a table each partition task maps from disk; split.json, written last, says the step is done
-        write_table(self.work / "held_out.arrow", held_table(chosen))
+        write_table(self.work / "held_out.arrow", held)
         atomic_write_json(target, {"n": n, "valid": valid, "test": test})
 
     def _held_out(self) -> pa.Table:
@@ -509,11 +508,12 @@ def _frequent_in(p: int, paths: list[Path], most: int) -> np.ndarray:
     return frequent_hashes(partition_table(paths, p, _HASH_SCHEMA)["h"].to_numpy(), most)
 
 
-def _held_candidates(path: Path, bound: int | None, k: int, mode: str, seed: int, unit: str) -> list:
+def _held_candidates(path: Path, bound: int | None, k: int, mode: str, seed: int, unit: str) -> pa.Table:
     """`split.held_candidates` of the examples in one thread partition's file."""
     columns = ["id", "created_utc", "thread_id"]
-    keys = (key for batch in all_batches([path], columns) for key in keyed_examples(batch, mode, seed, unit))
-    return held_candidates(keys, k, bound)
+    schema = pa.schema([EXAMPLE_SCHEMA.field(c) for c in columns])
+    table = pa.Table.from_batches(all_batches([path], columns), schema)
+    return held_candidates(keyed_table(table, mode, seed, unit), k, bound)
 
 
 def write_parts(out: Path, q: int, tables: dict[str, pa.Table]) -> None:

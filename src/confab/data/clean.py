@@ -142,17 +142,17 @@ class Cleaner:
         row (tests/test_clean.py compares them row by row)."""
         frame = pl.from_arrow(table.select(["id", "parent_id", "thread_id", "author", "text", "subreddit"]))
         frame = frame.with_row_index("row")
-        parents = frame.unique(["thread_id", "id"], keep="first", maintain_order=True).select(
-            "thread_id", pl.col("id").alias("parent_id"), pl.col("text").alias("parent_text"),
-            pl.col("row").alias("parent_row"),
-        )  # fmt: skip
-        frame = frame.join(parents, on=["thread_id", "parent_id"], how="left").sort("row")
-        frame = frame.with_columns(  # a message that names itself as parent is a root
-            pl.when(pl.col("parent_id") == pl.col("id"))
-            .then(None)
-            .otherwise(pl.col("parent_text"))
-            .alias("parent_text")
+        # each row's parent row, by a join of the key columns only (the texts are not copied); a message that
+        # names itself as parent is a root
+        parents = (frame.select("thread_id", pl.col("id").alias("parent_id"), pl.col("row").alias("parent_row"))
+                   .unique(["thread_id", "parent_id"], keep="first", maintain_order=True))  # fmt: skip
+        parent_row = (
+            frame.select("thread_id", "parent_id", "id")
+            .join(parents, on=["thread_id", "parent_id"], how="left", maintain_order="left")
+            .select(pl.when(pl.col("parent_id") == pl.col("id")).then(None).otherwise(pl.col("parent_row")))
+            .to_series()
         )
+        frame = frame.with_columns(parent_row=parent_row)
         repeated = np.zeros(frame.height, bool)
         if self.frequent and "repeated" in self.active:
             frequent = np.fromiter(self.frequent, np.uint64, len(self.frequent))
@@ -176,17 +176,19 @@ class Cleaner:
         frame = frame.with_columns(rule=(chain.otherwise(None) if chain is not None else pl.lit(None)), other=other)
         if "parent_overlap" in self.active:  # the costly rule, last: only where no other fired and a parent exists
             last = len(self.active) - 1
-            todo = frame.filter(pl.col("rule").is_null() & pl.col("parent_text").is_not_null() & ~pl.col("other"))
+            todo = frame.filter(pl.col("rule").is_null() & pl.col("parent_row").is_not_null() & ~pl.col("other"))
             rows, parent_rows = todo["row"].to_numpy(), todo["parent_row"].to_numpy()
             shares = overlap_shares(frame["text"].to_arrow(), rows, parent_rows)
             hit = np.zeros(frame.height, bool)
             hit[rows[shares >= self.config.max_parent_overlap]] = True
             frame = frame.with_columns(rule=pl.when(pl.Series(hit)).then(pl.lit(last)).otherwise(pl.col("rule")))
         rules = [None if i is None else self.active[i] for i in frame["rule"].to_list()]
-        for r in frame.filter("other").iter_rows(named=True):
+        others = frame.filter("other")
+        parent_texts = frame["text"].gather(others["parent_row"].fill_null(0)).to_list()
+        for r, parent_text in zip(others.iter_rows(named=True), parent_texts, strict=True):
             parent = None
-            if r["parent_text"] is not None:
-                parent = Message(r["parent_id"], None, r["thread_id"], None, r["parent_text"])
+            if r["parent_row"] is not None:
+                parent = Message(r["parent_id"], None, r["thread_id"], None, parent_text)
             message = Message(r["id"], r["parent_id"], r["thread_id"], r["author"], r["text"], r["subreddit"])
             rules[r["row"]] = self.check(message, parent, r["repeated"])
         return rules

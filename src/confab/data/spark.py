@@ -38,12 +38,11 @@ from confab.data.records import Problems
 from confab.data.schema import EXAMPLE_SCHEMA, MESSAGE_SCHEMA
 from confab.data.shuffle import by_partition
 from confab.data.sources import READERS
-from confab.data.split import held_candidates, held_out_in_parts, keyed_examples, sizes
+from confab.data.split import held_candidates, held_out_in_parts, keyed_table, sizes
 from confab.data.stages import (
     CANDIDATE_SCHEMA,
     PERSONA_SCHEMA,
     frequent_hashes,
-    held_table,
     merge_pools,
     parts_of,
     persona_partition,
@@ -142,12 +141,11 @@ class SparkBuild(Build):
         valid, test = sizes(n, cfg.valid_size, cfg.test_size)
         k = valid + test
 
-        def collect(bound: int | None) -> list[list]:
-            return examples.map(lambda qe: held_candidates(keyed_examples(_table(qe[1]), mode, seed, unit), k, bound)
+        def collect(bound: int | None) -> list[pa.Table]:
+            return examples.map(lambda qe: held_candidates(keyed_table(_table(qe[1]), mode, seed, unit), k, bound)
                                 ).collect()  # fmt: skip
 
-        chosen = held_out_in_parts(collect, n, valid, test, mode)
-        held = held_table(chosen)
+        held = held_out_in_parts(collect, n, valid, test, mode)
         held_b = sc.broadcast(held)
         done(3)
 

@@ -34,15 +34,6 @@ CANDIDATE_SCHEMA = pa.schema(
 )
 CLASSIFIER_NEGATIVES = 5_000
 POOL_SCHEMA = pa.schema([("key", pa.uint64()), ("message_id", pa.string()), ("sentence", pa.string())])
-# the held-out examples (split.held_out) as the partition stages take them: a table, which an engine can map from
-# a file or broadcast, not a dict copied into every task
-HELD_SCHEMA = pa.schema([("id", pa.string()), ("split", pa.string())])
-
-
-def held_table(held: dict[str, str]) -> pa.Table:
-    return pa.table({"id": list(held), "split": list(held.values())}, schema=HELD_SCHEMA)
-
-
 @dataclass
 class Plan:
     """What every stage needs to know of a build (picklable: Spark ships it to its executors)."""
