@@ -81,10 +81,10 @@ def partition_batches(paths: Iterable[Path], partition: int) -> Iterator[pa.Reco
             continue
         numbers = json.loads(_index_path(path).read_text()).get(str(partition), [])
         if numbers:
-            # the map is released with the last batch that uses it, so it is not closed here
-            reader = ipc.open_file(pa.memory_map(str(path)))
-            for i in numbers:
-                yield reader.get_batch(i)
+            with pa.OSFile(str(path)) as file:
+                reader = ipc.open_file(file)
+                batches = [reader.get_batch(i) for i in numbers]
+            yield from batches
 
 
 def partition_table(paths: Iterable[Path], partition: int, schema: pa.Schema) -> pa.Table:
@@ -99,6 +99,13 @@ def all_batches(paths: Iterable[Path], columns: list[str] | None = None) -> Iter
             for i in range(reader.num_record_batches):
                 batch = reader.get_batch(i)
                 yield batch.select(columns) if columns else batch
+
+
+def contiguous(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A column as one array: its only chunk as it is (`combine_chunks` copies even that), or the chunks joined."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
 
 
 def write_table(path: Path, table: pa.Table) -> None:

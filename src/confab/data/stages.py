@@ -25,6 +25,7 @@ from confab.data import persona as personas
 from confab.data.clean import RULES, Cleaner
 from confab.data.records import Problems
 from confab.data.schema import EXAMPLE_SCHEMA, SPLITS
+from confab.data.shuffle import contiguous
 from confab.data.threads import examples, forest, kept_messages
 from confab.text.tokenize import ascii_counts, token_counts
 from confab.version import __version__
@@ -82,6 +83,9 @@ def thread_partition(table: pa.Table, cleaner: Cleaner | None, plan: Plan) -> Th
     """Rebuild the threads of `table` (message rows in reading order), clean them, and make the examples and
     persona candidate sentences, each addressed to the partition of its user."""
     cfg = plan.config
+    # the partition's rows in one copy (read, they are in a chunk for each ingest chunk, and every step below that
+    # needs a column whole would copy it again)
+    table = table.combine_chunks()
     counts = ascii_counts(table["text"])  # for the cleaning rules and the truncation
     rules = cleaner.first_rules(table, counts) if cleaner is not None else None
     trees = forest(table, rules)
@@ -95,7 +99,7 @@ def thread_partition(table: pa.Table, cleaner: Cleaner | None, plan: Plan) -> Th
     if plan.extracts:
         # kept comments whose author's persona they may feed, in the order of the walk
         writers = kept.filter(pc.and_(pc.is_valid(kept["author"]), pc.not_equal(kept["kind"], "submission")))
-        texts = writers["text"].combine_chunks()
+        texts = contiguous(writers["text"])
         setup = "random-from-user" if plan.setup == "random-from-dataset" else plan.setup
         rows, sentences = personas.candidates_of(texts, setup)
         authors = writers["author"].take(pa.array(rows)).to_pylist()
@@ -132,9 +136,12 @@ def persona_partition(candidates: pa.Table, held: pa.Table, classifier, pool, ta
     keys), then the first `max_persona + SLACK` of them, those the tags pass, or a sample of the pool."""
     cfg = plan.config
     keep = cfg.max_persona + personas.SLACK
-    frame = pl.from_arrow(candidates).with_row_index("row")
-    if held.num_rows:  # validation and test responses never feed a persona
-        frame = frame.filter(~pl.col("message_id").is_in(pl.Series(held["id"]).implode()))
+    if held.num_rows:  # validation and test responses never feed a persona: the held-out ids among this
+        # partition's messages, found by a set of the partition's ids (not of every held-out one, up to 100,000)
+        ids = candidates["message_id"]
+        here = held["id"].filter(pc.is_in(held["id"], value_set=pc.unique(ids))).combine_chunks()
+        candidates = candidates.filter(pc.invert(pc.is_in(ids, value_set=here)))
+    frame = pl.from_arrow(candidates).with_row_index("row")  # the row: the first of equal keys, as read
     ranked = (frame.sort("author", "sentence", "key", "row").unique(["author", "sentence"], keep="first")
               .sort("author", "key", "message_id", "sentence"))  # fmt: skip
     if plan.setup == "random-from-user":

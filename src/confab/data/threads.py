@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from confab.data.clean import DESCENDANT
 from confab.data.schema import EXAMPLE_SCHEMA
+from confab.data.shuffle import contiguous
 from confab.text.tokenize import truncate_column
 
 
@@ -47,7 +48,7 @@ def forest(table: pa.Table, rules: list[str | None] | None = None) -> Forest:
     with it, those descendants counted as `descendant_of_removed`. Messages caught in a parent cycle are never
     reached from a root and are counted as `unreachable`."""
     frame = pl.from_arrow(table.select(["id", "parent_id", "thread_id", "created_utc"])).with_row_index("row")
-    threads = pc.dictionary_encode(table["thread_id"].combine_chunks()).indices  # in order of first occurrence
+    threads = pc.dictionary_encode(contiguous(table["thread_id"])).indices  # in order of first occurrence
     frame = frame.with_columns(thread=pl.Series(threads.to_numpy(zero_copy_only=False), dtype=pl.Int64))
     first = frame.unique(["thread_id", "id"], keep="first", maintain_order=True).with_row_index("u")
     linked = first.join(
@@ -144,7 +145,7 @@ def kept_messages(table: pa.Table, trees: Forest, max_tokens: int, counts: dict 
     (`counts`: `ascii_counts` of the table's texts, when the caller has them)."""
     kept = table.take(pa.array(trees.rows))
     counts = {k: v[trees.rows] for k, v in counts.items()} if counts is not None else None
-    texts = truncate_column(kept["text"].combine_chunks(), max_tokens, counts)
+    texts = truncate_column(contiguous(kept["text"]), max_tokens, counts)
     return kept.set_column(kept.schema.get_field_index("text"), "text", texts)
 
 
@@ -152,7 +153,7 @@ def examples(kept: pa.Table, trees: Forest, kind: str, max_context_turns: int | 
     """The examples of a forest (EXAMPLE_SCHEMA) from its `kept_messages`: one per kept message that responds and
     has a context, in the forest's order, and their positions in `trees.rows`."""
     turns = 1 if kind == "pairs" else max_context_turns or len(trees.rows)
-    texts = kept["text"].combine_chunks()
+    texts = contiguous(kept["text"])
     respond = np.asarray(pc.fill_null(kept["respond"], True))
     responses = np.flatnonzero(respond & (trees.parent >= 0))
     # the context: the nearest `turns` ancestors of each response, oldest first
@@ -179,8 +180,8 @@ def examples(kept: pa.Table, trees: Forest, kind: str, max_context_turns: int | 
     columns = {
         "id": picked["id"],
         "context": context(texts),
-        "context_ids": context(kept["id"].combine_chunks()),
-        "context_authors": context(kept["author"].combine_chunks()),
+        "context_ids": context(contiguous(kept["id"])),
+        "context_authors": context(contiguous(kept["author"])),
         "response": texts.take(at),
         "response_author": picked["author"],
         "persona": _empty_lists(picked["persona"]),

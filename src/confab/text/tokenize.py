@@ -99,10 +99,13 @@ def ascii_counts(texts: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
     that is not space), letters and space characters (as Python's str patterns see them: \\x1c-\\x1f are
     space), from the bytes of the whole column at once: exact for ASCII texts, where a byte is a character.
     `other` counts the bytes that are not ASCII (0: the other counts are exact)."""
-    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-    if len(texts) > _SLICE:  # slices whose masks stay in the cache, instead of arrays of the column's size
-        parts = [ascii_counts(texts.slice(i, _SLICE)) for i in range(0, len(texts), _SLICE)]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    if isinstance(texts, pa.ChunkedArray) or len(texts) > _SLICE:
+        # slices whose masks stay in the cache, instead of arrays of the column's size (nor a copy of it whole)
+        arrays = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+        parts = [ascii_counts(a.slice(i, _SLICE)) for a in arrays for i in range(0, len(a), _SLICE)]
+        if parts:
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        texts = pa.array([], pa.string())
     data, offsets = string_bytes(texts)
     letter = ((data | 0x20) - 97) < 26  # uint8 arithmetic wraps: one compare per class
     alnum = letter | ((data - 48) < 10)
