@@ -72,6 +72,11 @@ def test_sentences_asked_again_are_remembered_not_tagged_again():
     assert remembering.tagged == len(asked) and remembering.tagged_new == len(set(asked))
     assert len(small._known) == 100 and len(set(asked)) < small.tagged_new < len(asked)
     assert sum(expected) > 100 and remembering.seconds > 0
+    often = persona.PosFilter(cache=100)  # a sentence asked again and again stays, however many come between
+    distinct = [t for t in dict.fromkeys(sentences) if t != "I am a doctor."][:1000]
+    for i in range(0, len(distinct), 50):
+        often(["I am a doctor.", *distinct[i : i + 50]])
+    assert often.tagged_new == 1 + len(distinct) and len(distinct) > 900
 
 
 def test_part_of_speech_rules_in_two_processes_are_one_processes(tagger):
