@@ -92,7 +92,7 @@ def held_out_in_parts(collect: Callable[[int | None], list[pa.Table]], n: int, v
     `held_candidates` under that bound. A random split's ranks are uniform, so each part sends only the keys under a
     rank that the k smallest almost surely fall under (1.1 k + 6 standard deviations expected), about k of them in
     all, once; in the rare case the parts hold fewer than k, they are asked again with a bound twice as high. Keys
-    stay in columns: a Python tuple for each of up to 100,000 held-out examples left the build's process 40 MB
+    stay in columns: a Python tuple for each of up to 100,000 held-out examples left the build's process about 50 MB
     larger for good."""
     k = valid + test
     bound = None
