@@ -35,6 +35,8 @@ CANDIDATE_SCHEMA = pa.schema(
 )
 CLASSIFIER_NEGATIVES = 5_000
 POOL_SCHEMA = pa.schema([("key", pa.uint64()), ("message_id", pa.string()), ("sentence", pa.string())])
+
+
 @dataclass
 class Plan:
     """What every stage needs to know of a build (picklable: Spark ships it to its executors)."""
