@@ -110,8 +110,9 @@ def held_out_in_parts(collect: Callable[[int | None], list[pa.Table]], n: int, v
     keys = pa.concat_tables(parts)
     chosen = smallest(keys, k)
     side = pa.nulls(keys.num_rows, pa.string())
-    # the validation cut first, then the test cut over it: test wins where both hold
-    for name, size in [("valid", k)] * bool(valid) + [("test", test)] * bool(test):
+    # the validation cut (the k-th key) first, then the test cut (the test-th) over it: test wins where both hold
+    cuts = ([("valid", k)] if valid else []) + ([("test", test)] if test else [])
+    for name, size in cuts:
         last = min(size, chosen.num_rows) - 1
         rank, group = chosen["rank"][last], chosen["group"][last]
         under = pc.or_(pc.less(keys["rank"], rank),

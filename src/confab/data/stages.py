@@ -141,7 +141,7 @@ def persona_partition(candidates: pa.Table, held: pa.Table, classifier, pool, ta
     if held.num_rows:  # validation and test responses never feed a persona: the held-out ids among this
         # partition's messages, found by a set of the partition's ids (not of every held-out one, up to 100,000)
         ids = candidates["message_id"]
-        here = held["id"].filter(pc.is_in(held["id"], value_set=pc.unique(ids))).combine_chunks()
+        here = contiguous(held["id"].filter(pc.is_in(held["id"], value_set=pc.unique(ids))))
         candidates = candidates.filter(pc.invert(pc.is_in(ids, value_set=here)))
     frame = pl.from_arrow(candidates).with_row_index("row")  # the row: the first of equal keys, as read
     ranked = (frame.sort("author", "sentence", "key", "row").unique(["author", "sentence"], keep="first")
