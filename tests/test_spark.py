@@ -14,6 +14,8 @@ from confab.data.schema import SPLITS, read_split
 
 from .conftest import shared_file
 
+ROOT = Path(__file__).resolve().parents[1]
+
 pytestmark = [
     pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (17 or newer), which is not installed"),
     pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="PySpark is not installed (confab[spark])"),
@@ -98,3 +100,42 @@ def test_sparks_python_workers_run_one_polars_thread_each(monkeypatch):
     finally:
         spark.stop()
     assert seen == [["1", "12345"]] * 4
+
+
+def test_a_spark_build_killed_with_sigkill_resumes_to_the_local_engines_output(fixtures, tmp_path):
+    """The driver killed while the threads step runs: the units already done stay in OUT/.work, and the build
+    started again (with Spark) finishes them into the files the local engine writes."""
+    import importlib.util
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = importlib.util.spec_from_file_location("replicate", ROOT / "benchmarks" / "replicate.py")
+    replicate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(replicate)
+    src = tmp_path / "RC_2020-01_big.zst"
+    replicate.replicate(fixtures / "RC_2020-01_fixture.jsonl", src, 300)
+    common = ["--quiet", "--partition-mb", "0.05", "--persona", "random-from-user", "--valid-size", "20",
+              "--test-size", "20"]  # fmt: skip
+    local = CliRunner().invoke(app, ["data", "build", str(src), *common, "--out", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    spark = [sys.executable, "-m", "confab.cli", "data", "build", str(src), *common, "--engine", "spark", "--out",
+             str(tmp_path / "spark")]  # fmt: skip
+    proc = subprocess.Popen(spark)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (tmp_path / "spark" / ".work" / "threads" / "p00001").exists():
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (tmp_path / "spark" / "report.json").exists()
+    time.sleep(2)  # the JVM and its Python workers end as the driver's pipe closes
+    # the input's bytes gone (its size and time kept, which the resumed build checks): what was read is not read again
+    stat = src.stat()
+    src.write_bytes(bytes(stat.st_size))
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    subprocess.run(spark, check=True)
+    same_dataset(tmp_path / "local", tmp_path / "spark")

@@ -138,6 +138,7 @@ class Build:
         self.plan = Plan(self.config, self.parts)
         self.setup, self.extracts = self.plan.setup, self.plan.extracts
         self.processes = processes if processes > 0 else _cores()
+        self.engine = "local"  # as the report names it
         self.timings: dict[str, float] = {}
         self.tagging: dict | None = None  # the tagger's counts and seconds in this attempt (report.json)
         self._tagger: personas.PosFilter | None = None
@@ -243,34 +244,39 @@ class Build:
     # -- 1. ingest ------------------------------------------------------------------------------------------
 
     def ingest(self) -> None:
-        reader = READERS[self.config.format]
         total = sum(p.stat().st_size for p in self.inputs)
         task = self.progress("ingest (bytes read)", total)
         done_bytes = 0
-        for i, (path, source) in enumerate(zip(self.inputs, self.sources, strict=True)):
-            final = self.work / "ingest" / f"f{i:05d}"
-            if not final.exists():
-                tmp = self.work / "ingest" / f".tmp-f{i:05d}"
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir(parents=True)
-                problems = Problems()
-                on_progress = lambda b, base=done_bytes: task(base + b)  # noqa: E731
-                if hasattr(reader, "read_block"):  # blocks of lines parsed on the build's processes
-                    results = self._ingest_blocks(tmp, path, source, problems, on_progress)
-                else:
-                    tables = message_tables(reader, path, source, problems, on_progress)
-                    results = [(write_chunk(tmp, 0, tables, self.parts), Problems().to_dict())]
-                counts, samples = Counter(), list(problems.samples)
-                for kinds, found in results:
-                    counts.update(kinds)
-                    problems.counts.update(found["by_kind"])
-                    samples.extend(found["samples"])
-                # the first samples by line, whichever process found them
-                problems.samples = sorted(samples, key=lambda x: x["line"])[: problems.max_samples]
-                atomic_write_json(tmp / "stats.json", {"kinds": counts, "problems": problems.to_dict()})
-                tmp.rename(final)
+        for i, path in enumerate(self.inputs):
+            self._ingest_file(i, lambda b, base=done_bytes: task(base + b))
             done_bytes += path.stat().st_size
             task(done_bytes)
+
+    def _ingest_file(self, i: int, on_progress: Callable | None = None) -> None:
+        """Input i's messages and text hashes sent to their partitions, in the chunk files of .work/ingest/f<i>
+        (unless they are there already), with its counts and problems in stats.json."""
+        final = self.work / "ingest" / f"f{i:05d}"
+        if final.exists():
+            return
+        reader, path, source = READERS[self.config.format], self.inputs[i], self.sources[i]
+        tmp = self.work / "ingest" / f".tmp-f{i:05d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        problems = Problems()
+        if hasattr(reader, "read_block"):  # blocks of lines parsed on the build's processes
+            results = self._ingest_blocks(tmp, path, source, problems, on_progress)
+        else:
+            tables = message_tables(reader, path, source, problems, on_progress)
+            results = [(write_chunk(tmp, 0, tables, self.parts), Problems().to_dict())]
+        counts, samples = Counter(), list(problems.samples)
+        for kinds, found in results:
+            counts.update(kinds)
+            problems.counts.update(found["by_kind"])
+            samples.extend(found["samples"])
+        # the first samples by line, whichever process found them
+        problems.samples = sorted(samples, key=lambda x: x["line"])[: problems.max_samples]
+        atomic_write_json(tmp / "stats.json", {"kinds": counts, "problems": problems.to_dict()})
+        tmp.rename(final)
 
     def _ingest_blocks(self, tmp: Path, path: Path, source: str, problems: Problems, on_progress) -> list:
         """A block reader's file read a chunk of blocks at a time, each chunk parsed and written by a process of
@@ -313,7 +319,7 @@ class Build:
 
     def threads(self) -> None:
         todo = [p for p in range(self.parts) if not (self.work / "threads" / f"p{p:05d}").exists()]
-        self._each_partition("threads", todo, Build._thread_partition)
+        self._each_partition("threads", todo, "_thread_partition")
 
     def _thread_partition(self, p: int) -> None:
         tmp = self.work / "threads" / f".tmp-p{p:05d}"
@@ -371,12 +377,12 @@ class Build:
         self._start_tagger()
         todo = [q for q in range(self.parts) if not (self.work / "personas" / f"q{q:05d}.arrow").exists()]
         if self._tagger is None:
-            self._each_partition("personas", todo, Build._persona_partition, (classifier, pool))
+            self._each_partition("personas", todo, "_persona_partition", (classifier, pool))
             return
         # the tagger's helper processes tag on every core: here, two threads take turns at it, one preparing or
         # writing a partition while the helpers tag the other's sentences (alone, they waited 1.4 s of 55 at 1M)
         threads = 2 if self.processes > 1 else 1
-        self._each_partition("personas", todo, Build._persona_partition, (classifier, pool), 1, threads)
+        self._each_partition("personas", todo, "_persona_partition", (classifier, pool), 1, threads)
 
     def _persona_partition(self, q: int, classifier, pool) -> None:
         candidates = partition_table(self._thread_files("candidates.arrow"), q, CANDIDATE_SCHEMA)
@@ -404,7 +410,7 @@ class Build:
         for split in SPLITS:
             (self.out / split).mkdir(parents=True, exist_ok=True)
         todo = [q for q in range(self.parts) if not (self.work / "written" / f"q{q:05d}.json").exists()]
-        self._each_partition("write", todo, Build._write_partition)
+        self._each_partition("write", todo, "_write_partition")
 
     def _write_partition(self, q: int) -> None:
         marker = self.work / "written" / f"q{q:05d}.json"
@@ -440,18 +446,27 @@ class Build:
         split = json.loads((self.work / "split.json").read_text())
         path = self.work / "classifier.json"
         classifier = json.loads(path.read_text()) if path.exists() else None
-        report = finish_build(self.out, self.plan, self.inputs, kinds, problems, threads, drops, split, written,
-                              counter, classifier, self.timings, tagging=self.tagging)  # fmt: skip
+        # the dictionary, the classifier and the report
+        dictionary = Dictionary.build(counter.counts, self.config.dictionary_size)
+        dictionary.save(self.out / "dict.tsv")
+        if classifier:
+            atomic_write_json(self.out / "persona_classifier.json", classifier)
+        report = make_report(self.plan, self.inputs, kinds, problems, threads, drops, split, written, dictionary,
+                             counter.pruned, classifier, self.timings, self.engine)  # fmt: skip
+        if self.tagging:
+            report["tagging"] = self.tagging
+        atomic_write_json(self.out / "report.json", report)
+        atomic_write_text(self.out / "report.md", render_report(report))
         shutil.rmtree(self.work, ignore_errors=True)
         return report
 
     # -- helpers --------------------------------------------------------------------------------------------
 
-    def _each_partition(self, stage: str, todo: list[int], work: Callable, args: tuple = (),
+    def _each_partition(self, stage: str, todo: list[int], work: str, args: tuple = (),
                         processes: int | None = None, threads: int = 1) -> None:  # fmt: skip
-        """`work(self, p, *args)` for each partition p of `todo`, on `processes` (default: the build's) processes
-        side by side, or on `threads` threads of this process. Each partition's results are written under a
-        temporary name and renamed, so a build killed at any point keeps what finished."""
+        """The method named `work`, `work(p, *args)`, for each partition p of `todo`, on `processes` (default: the
+        build's) processes side by side, or on `threads` threads of this process. Each partition's results are
+        written under a temporary name and renamed, so a build killed at any point keeps what finished."""
         bar = self.progress(f"{stage} (partitions)", self.parts)
         done = self.parts - len(todo)
         bar(done)
@@ -459,7 +474,7 @@ class Build:
         if threads > 1 and len(todo) > 1:
             threaded = ThreadPoolExecutor(threads)
             try:
-                for future in as_completed([threaded.submit(work, self, p, *args) for p in todo]):
+                for future in as_completed([threaded.submit(getattr(self, work), p, *args) for p in todo]):
                     future.result()
                     done += 1
                     bar(done)
@@ -468,12 +483,12 @@ class Build:
             return
         if processes <= 1:
             for p in todo:
-                work(self, p, *args)
+                getattr(self, work)(p, *args)
                 done += 1
                 bar(done)
             return
         pool = self._executor()
-        for future in as_completed([pool.submit(work, self, p, *args) for p in todo]):
+        for future in as_completed([pool.submit(call, self, work, p, *args) for p in todo]):
             _result(future)
             done += 1
             bar(done)
@@ -510,6 +525,12 @@ INGESTED_SCHEMA = MESSAGE_SCHEMA.append(pa.field("text_hash", pa.uint64()))
 WORK_LAYOUT = 2
 
 
+def call(build: Build, method: str, *args):
+    """build.method(*args), in a process or task the build was sent to (a module function: bound methods of
+    subclasses travel by name)."""
+    return getattr(build, method)(*args)
+
+
 def _frequent_in(p: int, paths: list[Path], most: int) -> np.ndarray:
     """The hashes of hash partition p of the ingested chunks that occur more than `most` times."""
     return frequent_hashes(partition_table(paths, p, _HASH_SCHEMA)["h"].to_numpy(), most)
@@ -529,23 +550,6 @@ def write_parts(out: Path, q: int, tables: dict[str, pa.Table]) -> None:
         if table.num_rows:
             with atomic_path(out / split / f"part-{q:05d}.parquet") as tmp:
                 pq.write_table(table, tmp, compression="zstd")
-
-
-def finish_build(out: Path, plan: Plan, inputs: list[Path], kinds: Counter, problems: Problems, threads: Counter,
-                 drops: Counter, split: dict, written: Counter, counter: TokenCounter, classifier: dict | None,
-                 seconds: dict, engine: str = "local", tagging: dict | None = None) -> dict:  # fmt: skip
-    """The dictionary, the classifier and the report, whichever engine built the rows."""
-    dictionary = Dictionary.build(counter.counts, plan.config.dictionary_size)
-    dictionary.save(out / "dict.tsv")
-    if classifier:
-        atomic_write_json(out / "persona_classifier.json", classifier)
-    report = make_report(plan, inputs, kinds, problems, threads, drops, split, written, dictionary, counter.pruned,
-                         classifier, seconds, engine)  # fmt: skip
-    if tagging:
-        report["tagging"] = tagging
-    atomic_write_json(out / "report.json", report)
-    atomic_write_text(out / "report.md", render_report(report))
-    return report
 
 
 INGEST_CHUNK_BYTES = 16 << 20  # uncompressed lines a process parses at once

@@ -1,6 +1,6 @@
-"""The pure stages of a dataset build, one partition at a time: what the local engine (build.py) and the Spark
-engine (spark.py) both run. No function here reads or writes files; the engines bring the rows and keep the
-results.
+"""The pure stages of a dataset build, one partition at a time, as the build (build.py) runs them on its own
+processes or as Spark tasks (spark.py). No function here reads or writes files; the build brings the rows and keeps
+the results.
 
 - thread_partition   the messages of the threads of one partition -> examples and persona candidate sentences
                      (each addressed to its user partition), a pool of sentences, and counts
