@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from confab.data import persona
@@ -70,13 +71,40 @@ def test_sentences_asked_again_are_remembered_not_tagged_again():
     got = remembering(asked[:1000]) + remembering(asked[1000:])
     assert got == expected and small(asked[:1000]) + small(asked[1000:]) == expected
     assert remembering.tagged == len(asked) and remembering.tagged_new == len(set(asked))
-    assert len(small._known) == 100 and len(set(asked)) < small.tagged_new < len(asked)
+    assert len(small._known) <= 100 and len(set(asked)) < small.tagged_new < len(asked)
     assert sum(expected) > 100 and remembering.seconds > 0
-    often = persona.PosFilter(cache=100)  # a sentence asked again and again stays, however many come between
-    distinct = [t for t in dict.fromkeys(sentences) if t != "I am a doctor."][:1000]
-    for i in range(0, len(distinct), 50):
-        often(["I am a doctor.", *distinct[i : i + 50]])
-    assert often.tagged_new == 1 + len(distinct) and len(distinct) > 900
+    often = persona.PosFilter(cache=4)  # a sentence asked again and again stays, however many come between
+    distinct = [t for t in dict.fromkeys(sentences) if t != "I am a doctor."][:300]
+    for i in range(0, len(distinct), 2):
+        often(["I am a doctor.", *distinct[i : i + 2]])
+    assert often.tagged_new == 1 + len(distinct) and len(distinct) == 300
+
+
+def test_the_memory_of_decisions_keeps_its_size_and_its_answers():
+    """Every decision remembered is the one given, no more are kept than the size, a set keeps the texts asked
+    most recently (within a call too), and a memory four times the texts forgets few of them."""
+    from confab.data.decisions import DecisionCache
+
+    rng = np.random.default_rng(0)
+    texts = [f"I like {w} number {i}." for i, w in enumerate(rng.choice(["tea", "dogs", "maths"], 20_000))]
+    truth = dict(zip(texts, (rng.random(len(texts)) < 0.5).tolist(), strict=True))
+    small, large, one_set = DecisionCache(1000), DecisionCache(80_000), DecisionCache(4)
+    for start in range(0, len(texts), 500):
+        batch = texts[start : start + 500]
+        for memory in (small, large):
+            memory.remember(batch, [truth[t] for t in batch])
+            assert len(memory) <= memory.sets * 4
+        one_set.remember(["I am a doctor.", *batch[:2]], [True, truth[batch[0]], truth[batch[1]]])
+    for memory in (small, large):
+        known, decided = memory.lookup(texts)
+        assert all(truth[t] == d for t, k, d in zip(texts, known, decided, strict=True) if k)
+    assert len(small) == 1000 and small.lookup(texts)[0].sum() == 1000
+    assert large.lookup(texts)[0].mean() > 0.97
+    # asked in every call, two others each time: kept (a set forgetting its oldest would have lost it)
+    assert [a.tolist() for a in one_set.lookup(["I am a doctor."])] == [[True], [True]] and len(one_set) == 4
+    one_set.remember(list("abcde"), [True] * 5)  # five in one call: the last four stay, the last first
+    assert one_set.lookup(list("abcde"))[0].tolist() == [False, True, True, True, True]
+    assert one_set._keys[0, 0] == np.array([hash("e")]).view(np.uint64)[0]
 
 
 def test_part_of_speech_rules_in_two_processes_are_one_processes(tagger):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
-import itertools
 import json
 import math
 import re
@@ -33,6 +32,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from confab.data.decisions import DecisionCache
 from confab.errors import InvalidInput, SetupError
 from confab.resources import read_list, resource_path
 from confab.text import tokenize
@@ -120,7 +120,7 @@ def rank_key(seed: int, *parts: str) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
-CACHE_SENTENCES = 200_000  # the tagger's memory of decisions: about 40 MB
+CACHE_SENTENCES = 1 << 22  # the tagger's memory of decisions (decisions.py): 38 MB
 
 
 class PosFilter:
@@ -132,10 +132,10 @@ class PosFilter:
     token's lower-cased text and tag, so the ruler is run once per distinct (text, tag) on that token alone and
     remembered: the parts of speech are the pipeline's (tests/test_persona.py compares them on a real month).
 
-    spaCy tags a sentence the same way every time, so the decisions of the `cache` distinct sentences asked most
-    recently are remembered too (at 10M comments, the oldest first forgot 3.4% of the sentences that came again):
-    a sentence asked again (real months repeat about 3% of the sentences they tag; the same comment
-    in several dumps, far more) is not tagged again. `tagged` counts the sentences asked, `tagged_new` those
+    spaCy tags a sentence the same way every time, so up to `cache` decisions of sentences asked recently are
+    remembered too (decisions.py: a fixed-size memory, in which each sentence competes with few others for a
+    place): a sentence asked again (real months repeat about 3% of the sentences they tag; the same comment in
+    several dumps, far more) is not tagged again. `tagged` counts the sentences asked, `tagged_new` those
     tagged, `seconds` the time spent. Calls from several threads take turns.
 
     `helpers` > 0 starts that many helper processes that tag shares of each call, this process tagging none and
@@ -146,8 +146,8 @@ class PosFilter:
                  cache: int = CACHE_SENTENCES):  # fmt: skip
         if importlib.util.find_spec(model) is None:
             raise SetupError(f"spaCy model '{model}' is not installed: reinstall confab")
-        self.batch_size, self.tagged, self.tagged_new, self.seconds, self.cache = batch_size, 0, 0, 0.0, cache
-        self._known: dict[str, bool] = {}  # sentence -> passes, the least recently asked first
+        self.batch_size, self.tagged, self.tagged_new, self.seconds = batch_size, 0, 0, 0.0
+        self._known = DecisionCache(cache) if cache else None  # sentence -> passes
         self._turn = threading.Lock()
         # helper processes (tag_worker.py) tag shares of each call and this one none, so that it is free for the
         # caller's own work; they load their pipelines in the background from here on
@@ -173,17 +173,18 @@ class PosFilter:
     def _call(self, texts: list[str]) -> list[bool]:
         start = time.perf_counter()
         self.tagged += len(texts)
-        todo = [t for t in dict.fromkeys(texts) if t not in self._known]
+        distinct = list(dict.fromkeys(texts))
+        known, decided = np.zeros(len(distinct), np.bool_), np.zeros(len(distinct), np.bool_)
+        if self._known is not None:
+            known, decided = self._known.lookup(distinct)
+        todo = [t for t, k in zip(distinct, known.tolist(), strict=True) if not k]
         self.tagged_new += len(todo)
-        found = dict(zip(todo, self._tag_all(todo), strict=True))
-        out = [found[t] if t in found else self._known[t] for t in texts]
-        if self.cache:  # the sentences asked again move to the end, so that the least recently asked go first
-            for t in dict.fromkeys(texts):
-                if t not in found:
-                    self._known[t] = self._known.pop(t)
-            self._known.update(found)
-            for old in list(itertools.islice(self._known, max(0, len(self._known) - self.cache))):
-                del self._known[old]
+        tags = iter(self._tag_all(todo))
+        passes = [d if k else next(tags) for k, d in zip(known.tolist(), decided.tolist(), strict=True)]
+        if self._known is not None:
+            self._known.remember(distinct, passes)
+        answer = dict(zip(distinct, passes, strict=True))
+        out = [answer[t] for t in texts]
         self.seconds += time.perf_counter() - start
         return out
 
