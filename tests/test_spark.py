@@ -139,3 +139,17 @@ def test_a_spark_build_killed_with_sigkill_resumes_to_the_local_engines_output(f
     os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     subprocess.run(spark, check=True)
     same_dataset(tmp_path / "local", tmp_path / "spark")
+
+
+def test_tasks_get_the_paths_as_the_driver_resolves_them(fixtures, tmp_path, monkeypatch):
+    """An executor's working folder is not the driver's: relative paths reach the tasks resolved."""
+    import pickle
+
+    from confab.data.spark import SparkBuild
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(fixtures / "RC_2020-01_fixture.jsonl", tmp_path / "RC_2020-01.jsonl")
+    build = SparkBuild(BuildConfig(inputs=["RC_2020-01.jsonl"]), "out")
+    task = pickle.loads(pickle.dumps(build))
+    assert task.inputs == [tmp_path / "RC_2020-01.jsonl"] and task.out == tmp_path / "out"
+    assert task.work == tmp_path / "out" / ".work" and build.out == Path("out") and task._spark is None

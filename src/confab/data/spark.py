@@ -57,8 +57,13 @@ class SparkBuild(Build):
         self.engine = f"spark {master}"
         self._spark = None
 
-    def __getstate__(self) -> dict:  # what a task needs: not the session
-        return {**super().__getstate__(), "_spark": None}
+    def __getstate__(self) -> dict:
+        """What a task needs: not the session, and the paths as the driver resolves them (an executor's working
+        folder is not the driver's)."""
+        state = {**super().__getstate__(), "_spark": None}
+        state["inputs"] = [p.resolve() for p in self.inputs]
+        state["out"], state["work"] = self.out.resolve(), self.work.resolve()
+        return state
 
     def run(self) -> dict:
         if self._already_built():
