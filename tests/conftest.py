@@ -31,6 +31,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def ended(process) -> bool:
+    """Whether a psutil process has ended: gone, or a zombie whoever is its parent has not reaped yet."""
+    import psutil
+
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def shared_file(relative: str) -> Path:
     path = SHARED / relative
     if not path.exists():

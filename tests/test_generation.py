@@ -22,7 +22,7 @@ from confab.resources import resource_path
 from confab.text.bpe import BpeTokenizer
 from confab.training import TrainConfig
 from confab.transformer.model import ROLE_PARTNER, ROLE_PERSONA, ROLE_SELF, SIZES, PlatoConfig, UnifiedTransformer
-from tests.conftest import free_port
+from tests.conftest import ended, free_port
 
 TEXTS = [
     "hi , how are you today ?", "i am good , i just got back from the park with my dog .",
@@ -561,12 +561,14 @@ def test_ddp_on_two_gloo_processes_matches_one_process(topical, tmp_path):
 def test_a_sharded_run_killed_with_sigkill_resumes_to_the_same_weights(topical, tmp_path):
     """FSDP over 2 gloo processes: the resume point gathers the sharded weights and Adam state whole on rank 0, and
     a run killed (every process at once) and started again ends with the weights of a run never interrupted."""
+    import contextlib
     import os
     import signal
     import subprocess
     import sys
     import time
 
+    import psutil
     from safetensors.torch import load_file
 
     args = [str(topical / "ds"), None, str(topical / "bpe"), "fsdp", "resumable"]
@@ -581,9 +583,16 @@ def test_a_sharded_run_killed_with_sigkill_resumes_to_the_same_weights(topical, 
     while not state.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both of its workers
+    # torchrun and both of its workers at once: torchrun starts each worker in a session of its own, so killing
+    # torchrun's group alone would leave them training (and writing into the folder the resumed run reads)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert len(workers) >= 2
+    for p in [psutil.Process(proc.pid), *workers]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (killed / "model.safetensors").exists()
+    psutil.wait_procs(workers, timeout=30)  # gone, or zombies whoever reaps them
+    assert all(ended(w) for w in workers) and not (killed / "model.safetensors").exists()
     ddp_plato([args[0], str(killed), *args[2:]], 2, free_port())
     whole, resumed = load_file(tmp_path / "whole" / "model.safetensors"), load_file(killed / "model.safetensors")
     assert all(torch.allclose(whole[k], resumed[k], atol=1e-6) for k in whole)

@@ -12,7 +12,7 @@ from confab.cli import app
 from confab.data.build import Build, BuildConfig
 from confab.data.schema import SPLITS, read_split
 
-from .conftest import shared_file
+from .conftest import ended, shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,6 +112,8 @@ def test_a_spark_build_killed_with_sigkill_resumes_to_the_local_engines_output(f
     import sys
     import time
 
+    import psutil
+
     spec = importlib.util.spec_from_file_location("replicate", ROOT / "benchmarks" / "replicate.py")
     replicate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(replicate)
@@ -127,12 +129,15 @@ def test_a_spark_build_killed_with_sigkill_resumes_to_the_local_engines_output(f
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
         if (tmp_path / "spark" / ".work" / "threads" / "p00001").exists():
+            below = psutil.Process(proc.pid).children(recursive=True)  # the JVM, its Python workers, the taggers
             os.kill(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.005)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL and not (tmp_path / "spark" / "report.json").exists()
-    time.sleep(2)  # the JVM and its Python workers end as the driver's pipe closes
+    # the JVM ends as the driver's pipe closes, and its Python workers with it: none is left writing
+    psutil.wait_procs(below, timeout=60)
+    assert below and all(ended(p) for p in below)
     # the input's bytes gone (its size and time kept, which the resumed build checks): what was read is not read again
     stat = src.stat()
     src.write_bytes(bytes(stat.st_size))
