@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -23,12 +24,24 @@ SEED = int(os.environ.get("CONFAB_TEST_SEED", "0"))
 
 def free_port() -> int:
     """A loopback port no one listens on now (for servers and torchrun's rendezvous: fixed ports collide with
-    another run on the same machine)."""
+    another run on the same machine). Drawn below the kernel's range of ephemeral ports: a port the kernel handed
+    out and took back may be handed to another process (a JVM, a gloo pair of another test) before the caller binds
+    it, one drawn here is not."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    low = 32768
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(100):
+        port = random.SystemRandom().randrange(max(1024, low - 12000), low)  # not the tests' seeded state
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def ended(process) -> bool:

@@ -536,7 +536,7 @@ def ddp_plato(args: list[str], world: int, port: int) -> None:
     import sys
 
     script = str(Path(__file__).parent / "ddp_plato.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a rank that crashes shows where
     launch = ["-m", "torch.distributed.run", "--nproc_per_node", str(world), "--master_port", str(port)]
     subprocess.run([sys.executable, *(launch if world > 1 else []), script, *args], check=True, env=env, timeout=600)
 
@@ -577,7 +577,7 @@ def test_a_sharded_run_killed_with_sigkill_resumes_to_the_same_weights(topical, 
     launch = ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port())]
     script = str(Path(__file__).parent / "ddp_plato.py")
     proc = subprocess.Popen([sys.executable, *launch, script, args[0], str(killed), *args[2:]], start_new_session=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"})  # fmt: skip
     state = killed / ".train" / "train_state.pt"
     deadline = time.time() + 300
     while not state.exists() and proc.poll() is None and time.time() < deadline:
