@@ -62,7 +62,7 @@ def data_build(
     ] = None,
     config: Annotated[Path | None, typer.Option(help="A saved config.json to start from; flags override it.")] = None,
     engine: Annotated[
-        str, typer.Option(help="local (streaming, resumable) or spark (pip install 'confab[spark]')")
+        str, typer.Option(help="local (this machine's cores) or spark (pip install 'confab[spark]'); both resume")
     ] = "local",
     master: Annotated[str, typer.Option(help="Spark: local[N] or spark://HOST:PORT.")] = "local[2]",
     processes: Annotated[int, typer.Option(help="Local engine: processes side by side (0: one per core)")] = 0,
