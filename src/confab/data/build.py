@@ -208,7 +208,7 @@ class Build:
     def _start_tagger(self) -> None:
         """The part-of-speech tagger, with a process per core the build has, when personas are still to tag."""
         todo = any(not (self.work / "personas" / f"q{q:05d}.arrow").exists() for q in range(self.parts))
-        if todo and self.setup in ("rules", "rules+classifier") and self._tagger is None:
+        if todo and self.setup in personas.TAGGED and self._tagger is None:
             self._tagger = personas.PosFilter(helpers=self.processes if self.processes > 1 else 0)
 
     def _already_built(self) -> bool:

@@ -39,6 +39,7 @@ from confab.text import tokenize
 from confab.text.tokenize import ASCII_SPACE_CLASS, ASCII_SPACES, ascii_counts
 
 SETUPS = ("none", "source", "rules", "rules+classifier", "random-from-user", "random-from-dataset")
+TAGGED = ("rules", "rules+classifier")  # the setups that tag part-of-speech
 MIN_TOKENS, MAX_TOKENS = 4, 20
 # Slack kept per user beyond N, so that dropping the sentences of an example's own response still leaves N:
 # a 100-token comment holds at most 25 sentences of 4 tokens.
@@ -64,7 +65,7 @@ def cheap_rules_ok(tokens: Sequence[str]) -> bool:
 
 def candidates(text: str, setup: str) -> list[str]:
     """The sentences of one comment that may enter its author's persona under `setup`."""
-    if setup in ("rules", "rules+classifier"):
+    if setup in TAGGED:
         return [s for s in sentences(text) if cheap_rules_ok(tokenize(s))]
     if setup in ("random-from-user", "random-from-dataset"):
         return [s for s in sentences(text) if length_ok(tokenize(s))]
@@ -87,7 +88,7 @@ def candidates_of(texts: pa.Array | list[str], setup: str) -> tuple[np.ndarray, 
     frame = pl.DataFrame({"text": pl.Series(column)}).with_row_index("row")
     simple = ~pl.col("text").str.contains(r"[^\x01-\x7f]")
     split = simple  # the texts split over whole columns
-    if setup in ("rules", "rules+classifier"):  # a sentence with I or my is in a text with it: only those
+    if setup in TAGGED:  # a sentence with I or my is in a text with it: only those
         split = simple & pl.col("text").str.contains(_I_OR_MY)
     pieces = (
         frame.filter(split)
@@ -98,7 +99,7 @@ def candidates_of(texts: pa.Array | list[str], setup: str) -> tuple[np.ndarray, 
     )
     tokens = ascii_counts(pieces["s"].to_arrow())["tokens"]
     keep = (tokens >= MIN_TOKENS) & (tokens <= MAX_TOKENS)
-    if setup in ("rules", "rules+classifier"):
+    if setup in TAGGED:
         keep &= pieces["s"].str.contains(_I_OR_MY).to_numpy()
     kept = pieces.filter(pl.Series(keep))
     rows, found = [kept["row"].to_numpy().astype(np.int64)], kept["s"].to_list()
@@ -174,8 +175,9 @@ class PosFilter:
         start = time.perf_counter()
         self.tagged += len(texts)
         distinct = list(dict.fromkeys(texts))
-        known, decided = np.zeros(len(distinct), np.bool_), np.zeros(len(distinct), np.bool_)
-        if self._known is not None:
+        if self._known is None:
+            known = decided = np.zeros(len(distinct), np.bool_)
+        else:
             known, decided = self._known.lookup(distinct)
         todo = [t for t, k in zip(distinct, known.tolist(), strict=True) if not k]
         self.tagged_new += len(todo)

@@ -91,7 +91,7 @@ class SparkBuild(Build):
         """None in the driver: each Python worker tags in a helper process of its own (`_persona_partition`)."""
 
     def _persona_partition(self, q: int, classifier, pool) -> None:
-        if self.setup in ("rules", "rules+classifier"):
+        if self.setup in personas.TAGGED:
             self._tagger = _worker_tagger()
         super()._persona_partition(q, classifier, pool)
 
